@@ -1,0 +1,470 @@
+"""Layer 5: the scikit-learn-style estimator :class:`GaussianMixture` and :func:`load`."""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+
+from daskem import initialization
+from daskem.engine import DEFAULT_SPLIT_EVERY, IterationInfo, run_em
+from daskem.exceptions import InputError, NonFiniteDataError, NotFittedError
+from daskem.inputs import as_row_chunked
+from daskem.kernels import gaussian
+from daskem.kernels.gaussian import GaussianParams
+from daskem.model_io import params_from_dataset, params_to_dataset, read_dataset, write_dataset
+
+try:
+    __version__ = version("daskem")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+logger = logging.getLogger("daskem")
+
+COVARIANCE_TYPES = ("full",)
+
+
+class GaussianMixture:
+    """Gaussian mixture model fitted by EM, out of core.
+
+    Parameters mean what they mean in :class:`sklearn.mixture.GaussianMixture`.
+
+    Parameters
+    ----------
+    n_components : int, default 1
+        Number of mixture components K.
+    covariance_type : {"full"}, default "full"
+        Structure of the component covariances.
+    tol : float, default 1e-3
+        Convergence threshold on the change of the mean log-likelihood per row
+        (nats) between two iterations.
+    reg_covar : float, default 1e-6
+        Non-negative number added to the diagonal of each covariance.
+    max_iter : int, default 100
+        Most EM iterations; each reads the data once.
+    init_params : {"k-means++"}, default "k-means++"
+        How initial parameters are estimated from a bounded random sample of rows.
+    weights_init, means_init, precisions_init : array-like, optional
+        Initial weights (K,), means (K, d) and precision matrices (K, d, d).
+    random_state : int, numpy.random.Generator or None
+        Seed of the initialisation and of :meth:`sample`.
+    verbose : int, default 0
+        When positive, log one line per iteration to the ``daskem`` logger
+        (and show it on stderr if logging is not configured).
+    chunk_rows : int, optional
+        Rows per Dask chunk; by default taken from the data (see
+        :func:`daskem.inputs.as_row_chunked`).
+    split_every : int, default 8
+        Fan-in of the reduction tree.
+
+    Attributes
+    ----------
+    weights_ : (K,) ndarray
+    means_ : (K, d) ndarray
+    covariances_ : (K, d, d) ndarray
+    precisions_ : (K, d, d) ndarray
+    precisions_cholesky_ : (K, d, d) ndarray
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Mean log-likelihood per row at the start of the last iteration.
+    history_ : (n_iter_,) ndarray
+        Mean log-likelihood per row at the start of each iteration.
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        init_params: str = "k-means++",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: int | np.random.Generator | None = None,
+        verbose: int = 0,
+        chunk_rows: int | None = None,
+        split_every: int = DEFAULT_SPLIT_EVERY,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.verbose = verbose
+        self.chunk_rows = chunk_rows
+        self.split_every = split_every
+
+    _PARAM_NAMES = (
+        "n_components", "covariance_type", "tol", "reg_covar", "max_iter", "init_params",
+        "weights_init", "means_init", "precisions_init", "random_state", "verbose",
+        "chunk_rows", "split_every",
+    )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, as in scikit-learn."""
+        return {name: getattr(self, name) for name in self._PARAM_NAMES}
+
+    def __repr__(self) -> str:
+        defaults = GaussianMixture()
+        changed = [
+            f"{name}={value!r}"
+            for name, value in self.get_params().items()
+            if value is not getattr(defaults, name) and not _same(value, getattr(defaults, name))
+        ]
+        return f"GaussianMixture({', '.join(changed)})"
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(
+        self,
+        X: Any,
+        y: None = None,
+        *,
+        variable: str | None = None,
+        callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+    ) -> GaussianMixture:
+        """Fit the mixture by EM.
+
+        Parameters
+        ----------
+        X : NumPy array, Dask array, xarray DataArray, xarray Dataset (with
+            ``variable``) or Zarr path/URL (with ``variable`` for a group),
+            of shape (n_samples, n_features).
+        variable : name of the variable or Zarr array holding the rows.
+        callbacks : called after each iteration with an
+            :class:`daskem.engine.IterationInfo`.
+
+        Returns
+        -------
+        self
+        """
+        self._check_settings()
+        data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
+        n_samples, n_features = data.shape
+        if n_samples < self.n_components:
+            raise InputError(
+                f"the data have {n_samples} rows, fewer than n_components={self.n_components}; "
+                "reduce n_components or add data"
+            )
+        inits = self._checked_initial_arrays(n_features)
+        if self.verbose:
+            _show_log_lines()
+        params = initialization.initial_params(
+            data,
+            self.n_components,
+            init_params=self.init_params,
+            reg_covar=self.reg_covar,
+            rng=np.random.default_rng(self.random_state),
+            **inits,
+        )
+        result = run_em(
+            data,
+            params,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            reg_covar=self.reg_covar,
+            split_every=self.split_every,
+            callbacks=callbacks,
+        )
+        self._params = result.params
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.history_ = result.history
+        self.n_features_in_ = n_features
+        return self
+
+    def fit_predict(self, X: Any, y: None = None, *, variable: str | None = None) -> Any:
+        """Fit, then return the component of each row (see :meth:`predict`)."""
+        return self.fit(X, variable=variable).predict(X, variable=variable)
+
+    def _check_settings(self) -> None:
+        if not _is_int(self.n_components) or self.n_components < 1:
+            raise InputError(f"n_components must be an integer >= 1, got {self.n_components!r}")
+        if self.covariance_type not in COVARIANCE_TYPES:
+            raise InputError(
+                f"covariance_type={self.covariance_type!r} is not supported; choose one of {COVARIANCE_TYPES}"
+            )
+        if self.init_params not in initialization.LABELLERS:
+            raise InputError(
+                f"init_params={self.init_params!r} is not supported; choose one of "
+                f"{tuple(initialization.LABELLERS)} or give weights_init, means_init and precisions_init"
+            )
+        for name, low in (("tol", 0.0), ("reg_covar", 0.0)):
+            value = getattr(self, name)
+            if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < low:
+                raise InputError(f"{name} must be a finite number >= {low:g}, got {value!r}")
+        if not _is_int(self.max_iter) or self.max_iter < 1:
+            raise InputError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
+        if not _is_int(self.split_every) or self.split_every < 2:
+            raise InputError(f"split_every must be an integer >= 2, got {self.split_every!r}")
+        if self.chunk_rows is not None and (not _is_int(self.chunk_rows) or self.chunk_rows < 1):
+            raise InputError(f"chunk_rows must be a positive integer, got {self.chunk_rows!r}")
+        if not (
+            self.random_state is None
+            or _is_int(self.random_state)
+            or isinstance(self.random_state, np.random.Generator)
+        ):
+            raise InputError(
+                f"random_state must be None, an integer or a numpy.random.Generator, got {self.random_state!r}"
+            )
+
+    def _checked_initial_arrays(self, n_features: int) -> dict[str, np.ndarray | None]:
+        k, d = self.n_components, n_features
+        checked: dict[str, np.ndarray | None] = {}
+        for name, shape in (
+            ("weights_init", (k,)),
+            ("means_init", (k, d)),
+            ("precisions_init", (k, d, d)),
+        ):
+            value = getattr(self, name)
+            if value is None:
+                checked[name] = None
+                continue
+            array = np.asarray(value, dtype=np.float64)
+            if array.shape != shape:
+                raise InputError(f"{name} must have shape {shape}, got {array.shape}")
+            if not np.isfinite(array).all():
+                raise InputError(f"{name} holds NaN or infinite values")
+            checked[name] = array
+        weights = checked["weights_init"]
+        if weights is not None and (weights.min() < 0 or not np.isclose(weights.sum(), 1.0, atol=1e-6)):
+            raise InputError(
+                f"weights_init must be non-negative and sum to 1, got sum {weights.sum():.6g}"
+            )
+        precisions = checked["precisions_init"]
+        if precisions is not None and not np.allclose(precisions, np.swapaxes(precisions, 1, 2)):
+            raise InputError("precisions_init must hold symmetric matrices")
+        return checked
+
+    # --------------------------------------------------------- fitted attributes
+
+    @property
+    def params(self) -> GaussianParams:
+        """The fitted parameters as one value."""
+        try:
+            return self._params
+        except AttributeError:
+            raise NotFittedError(
+                "this GaussianMixture is not fitted yet; call fit() first or daskem.load() a model"
+            ) from None
+
+    @property
+    def weights_(self) -> np.ndarray:
+        return self.params.weights
+
+    @property
+    def means_(self) -> np.ndarray:
+        return self.params.means
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        return self.params.covariances
+
+    @property
+    def precisions_cholesky_(self) -> np.ndarray:
+        return self.params.precisions_cholesky
+
+    @property
+    def precisions_(self) -> np.ndarray:
+        return self.params.precisions
+
+    # --------------------------------------------------------------- prediction
+
+    def score_samples(self, X: Any, *, variable: str | None = None) -> Any:
+        """Log-likelihood of each row, ``log p(x_i)`` in nats: (n_samples,)."""
+        return self._map_rows(X, variable, _log_prob_norm, row_shape=(), dtype=np.float64)
+
+    def predict_proba(self, X: Any, *, variable: str | None = None) -> Any:
+        """Responsibilities of each component for each row: (n_samples, n_components)."""
+        return self._map_rows(
+            X, variable, _responsibilities, row_shape=(self.params.n_components,), dtype=np.float64
+        )
+
+    def predict(self, X: Any, *, variable: str | None = None) -> Any:
+        """Most responsible component of each row: (n_samples,) int64."""
+        return self._map_rows(X, variable, _labels, row_shape=(), dtype=np.int64)
+
+    def score(self, X: Any, y: None = None, *, variable: str | None = None) -> float:
+        """Mean log-likelihood per row, in nats."""
+        return float(np.mean(self.score_samples(X, variable=variable)))
+
+    def bic(self, X: Any, *, variable: str | None = None) -> float:
+        """Bayesian information criterion on X (lower is better)."""
+        n_samples = self._n_rows(X, variable)
+        return -2 * self.score(X, variable=variable) * n_samples + self._n_parameters() * np.log(n_samples)
+
+    def aic(self, X: Any, *, variable: str | None = None) -> float:
+        """Akaike information criterion on X (lower is better)."""
+        n_samples = self._n_rows(X, variable)
+        return -2 * self.score(X, variable=variable) * n_samples + 2 * self._n_parameters()
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows from the fitted mixture.
+
+        Returns
+        -------
+        X : (n_samples, d) float64, grouped by component.
+        y : (n_samples,) int64 component labels.
+        """
+        if not _is_int(n_samples) or n_samples < 1:
+            raise InputError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        return gaussian.sample(self.params, n_samples, np.random.default_rng(self.random_state))
+
+    def _n_parameters(self) -> int:
+        return gaussian.n_parameters(self.params.n_components, self.params.n_features)
+
+    def _n_rows(self, X: Any, variable: str | None) -> int:
+        if _in_memory(X):
+            return len(np.asarray(X))
+        return as_row_chunked(X, variable).shape[0]
+
+    def _map_rows(
+        self,
+        X: Any,
+        variable: str | None,
+        kernel: Callable[[np.ndarray, GaussianParams, int], np.ndarray],
+        row_shape: tuple[int, ...],
+        dtype: type,
+    ) -> Any:
+        """Apply a per-row kernel: in memory for NumPy input, lazily otherwise."""
+        params = self.params
+        if _in_memory(X):
+            data = as_row_chunked(X, variable)  # validates
+            self._check_features(data.shape[1])
+            return kernel(np.asarray(X), params, 0)
+        data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
+        self._check_features(data.shape[1])
+
+        def block_kernel(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+            first_row = block_info[0]["array-location"][0][0] if block_info else 0
+            return kernel(block, params, first_row)
+
+        if row_shape:
+            return data.map_blocks(block_kernel, chunks=(data.chunks[0], row_shape), dtype=dtype)
+        return data.map_blocks(block_kernel, drop_axis=1, dtype=dtype)
+
+    def _check_features(self, n_features: int) -> None:
+        if n_features != self.params.n_features:
+            raise InputError(
+                f"X has {n_features} features but the model was fitted on {self.params.n_features}"
+            )
+
+    # ------------------------------------------------------------- model files
+
+    def to_dataset(self) -> xr.Dataset:
+        """The fitted model as an :class:`xarray.Dataset` (see :mod:`daskem.model_io`)."""
+        attrs = {
+            "n_iter": int(self.n_iter_),
+            "converged": int(self.converged_),
+            "lower_bound": float(self.lower_bound_),
+            "tol": float(self.tol),
+            "reg_covar": float(self.reg_covar),
+            "max_iter": int(self.max_iter),
+            "init_params": str(self.init_params),
+            "daskem_version": __version__,
+        }
+        if _is_int(self.random_state):
+            attrs["random_state"] = int(self.random_state)
+        return params_to_dataset(self.params, self.history_, attrs)
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> GaussianMixture:
+        """The model stored in a Dataset made by :meth:`to_dataset`."""
+        params = params_from_dataset(ds)
+        attrs = ds.attrs
+        model = cls(
+            n_components=params.n_components,
+            tol=float(attrs.get("tol", 1e-3)),
+            reg_covar=float(attrs.get("reg_covar", 1e-6)),
+            max_iter=int(attrs.get("max_iter", 100)),
+            init_params=str(attrs.get("init_params", "k-means++")),
+            random_state=int(attrs["random_state"]) if "random_state" in attrs else None,
+        )
+        model._params = params
+        model.history_ = ds["history"].values if "history" in ds else np.empty(0)
+        model.n_iter_ = int(attrs.get("n_iter", len(model.history_)))
+        model.converged_ = bool(attrs.get("converged", False))
+        model.lower_bound_ = float(attrs.get("lower_bound", np.nan))
+        model.n_features_in_ = params.n_features
+        return model
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write the model to Zarr (or netCDF for a .nc suffix), atomically."""
+        write_dataset(self.to_dataset(), path, overwrite=overwrite)
+
+
+def load(path: str | os.PathLike) -> GaussianMixture:
+    """Read a model written by :meth:`GaussianMixture.save`."""
+    return GaussianMixture.from_dataset(read_dataset(path))
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _log_prob_norm(X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
+    return _checked_e_step(X, params, first_row)[0]
+
+
+def _responsibilities(X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
+    return np.exp(_checked_e_step(X, params, first_row)[1])
+
+
+def _labels(X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
+    return _checked_e_step(X, params, first_row)[1].argmax(axis=1)
+
+
+def _checked_e_step(
+    X: np.ndarray, params: GaussianParams, first_row: int
+) -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X, dtype=np.float64)
+    if not np.isfinite(X).all():
+        bad_rows = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
+        raise NonFiniteDataError(
+            f"{bad_rows} row(s) starting at or after row {first_row} hold NaN or infinite values"
+        )
+    return gaussian.e_step(X, params)
+
+
+def _in_memory(X: Any) -> bool:
+    return not isinstance(X, (da.Array, xr.DataArray, xr.Dataset, str, os.PathLike))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return False
+
+
+def _show_log_lines() -> None:
+    """Make the per-iteration log lines visible when the user has not set up logging."""
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("daskem: %(message)s"))
+        logger.addHandler(handler)

@@ -1,0 +1,41 @@
+"""Errors and warnings raised by daskem.
+
+Every error a user can cause derives from :class:`DaskemError`, so command-line
+front ends can turn them into a one-line message.  They also derive from the
+built-in class a Python user would expect (``ValueError``, ``FileNotFoundError``),
+so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class DaskemError(Exception):
+    """Base class of the errors that daskem raises on purpose."""
+
+
+class InputError(DaskemError, ValueError):
+    """The data or the parameters given to daskem cannot be used as they are."""
+
+
+class InputNotFoundError(DaskemError, FileNotFoundError):
+    """A path, a Zarr group member or a dataset variable does not exist."""
+
+
+class NonFiniteDataError(InputError):
+    """The data hold NaN or infinite values."""
+
+
+class CovarianceError(DaskemError, ValueError):
+    """A component's covariance matrix is not positive definite."""
+
+
+class NotFittedError(DaskemError, AttributeError):
+    """The estimator is used before ``fit``."""
+
+
+class ConvergenceWarning(UserWarning):
+    """EM stopped at ``max_iter`` before the log-likelihood converged."""
+
+
+class OutputExistsError(DaskemError, FileExistsError):
+    """The output path exists and overwriting was not asked for."""

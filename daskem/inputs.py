@@ -1,0 +1,126 @@
+"""Layer 4: turn what users pass into a row-chunked 2-D Dask array.
+
+Accepted inputs: a NumPy array (or anything ``np.asarray`` takes), a Dask
+array, an xarray DataArray, an xarray Dataset with ``variable=``, or a Zarr
+path/URL (``variable=`` names the array when the store is a group).  Every
+check that can be made without reading the data is made here, before any
+heavy work, with a message that says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import xarray as xr
+import zarr
+
+from daskem.exceptions import InputError, InputNotFoundError
+
+#: Target bytes per row chunk (as stored: float32 rows give twice the rows).
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+PathLike = str | os.PathLike
+
+
+def is_path(X: Any) -> bool:
+    """Whether X names a store (a path or URL) rather than holding data."""
+    return isinstance(X, (str, os.PathLike))
+
+
+def open_zarr_array(path: PathLike, variable: str | None = None) -> zarr.Array:
+    """Open the Zarr array at ``path`` (a group plus ``variable``, or an array store)."""
+    location = os.fspath(path)
+    if "://" not in location and not os.path.exists(location):
+        raise InputNotFoundError(f"no such file or directory: {location!r}")
+    try:
+        node = zarr.open(location, mode="r")
+    except Exception as error:  # zarr raises several types for "not a store"
+        raise InputError(f"{location!r} is not a readable Zarr store ({error})") from None
+    if isinstance(node, zarr.Array):
+        return node
+    arrays = sorted(name for name, _ in node.arrays())
+    if variable is None:
+        if len(arrays) == 1:
+            return node[arrays[0]]
+        raise InputError(
+            f"{location!r} is a Zarr group holding {_listing(arrays)}; "
+            "say which array to fit with variable= (--variable on the command line)"
+        )
+    if variable not in arrays:
+        raise InputNotFoundError(
+            f"variable {variable!r} not found in {location!r}; it holds {_listing(arrays)}"
+        )
+    return node[variable]
+
+
+def _listing(names: list[str]) -> str:
+    return "the arrays " + ", ".join(repr(n) for n in names) if names else "no arrays"
+
+
+def as_row_chunked(
+    X: Any, variable: str | None = None, *, chunk_rows: int | None = None
+) -> da.Array:
+    """A 2-D Dask array of rows, chunked along rows only.
+
+    Parameters
+    ----------
+    X : NumPy array, Dask array, xarray DataArray or Dataset, or Zarr path/URL.
+    variable : the variable of a Dataset or the array of a Zarr group.
+    chunk_rows : rows per chunk.  By default a Zarr store's row chunks are kept
+        (merged into multiples of themselves up to about 64 MiB when smaller),
+        a Dask array's row chunks are kept, and in-memory data are cut into
+        chunks of about 64 MiB.
+
+    Returns
+    -------
+    (n_samples, n_features) Dask array with one chunk along features.
+    """
+    if is_path(X):
+        stored = open_zarr_array(X, variable)
+        _check_shape_and_dtype(stored.shape, stored.dtype)
+        store_rows = (getattr(stored, "shards", None) or stored.chunks)[0]
+        rows = chunk_rows or _merged_rows(store_rows, stored.shape[1], stored.dtype.itemsize)
+        return da.from_zarr(stored, chunks=(rows, stored.shape[1]))
+    if isinstance(X, xr.Dataset):
+        if variable is None or variable not in X.data_vars:
+            names = sorted(map(str, X.data_vars))
+            what = "say which to fit with variable=" if variable is None else f"{variable!r} is not one of them"
+            raise InputNotFoundError(f"the Dataset holds the variables {names}; {what}")
+        X = X[variable]
+    if isinstance(X, xr.DataArray):
+        X = X.data
+    if not isinstance(X, da.Array):
+        X = np.asarray(X)
+        _check_shape_and_dtype(X.shape, X.dtype)
+        rows = chunk_rows or max(1, DEFAULT_CHUNK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
+        return da.from_array(X, chunks=(rows, X.shape[1]))
+    _check_shape_and_dtype(X.shape, X.dtype)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        raise InputError(
+            "the Dask array's row chunk sizes are unknown; call X.compute_chunk_sizes() first"
+        )
+    return X.rechunk({0: chunk_rows or X.chunks[0], 1: -1})
+
+
+def _merged_rows(store_rows: int, n_features: int, itemsize: int) -> int:
+    per_chunk = store_rows * n_features * itemsize
+    return store_rows * max(1, DEFAULT_CHUNK_BYTES // per_chunk)
+
+
+def _check_shape_and_dtype(shape: tuple[int, ...], dtype: np.dtype) -> None:
+    if len(shape) != 2:
+        hint = " (for a single feature, reshape to (-1, 1))" if len(shape) == 1 else ""
+        raise InputError(
+            f"expected a 2-D array of shape (n_samples, n_features), got {len(shape)}-D "
+            f"shape {tuple(shape)}{hint}"
+        )
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise InputError(
+            f"expected numeric (integer or floating-point) data, got dtype {dtype}; "
+            "convert or encode the features as numbers first"
+        )
+    if shape[0] == 0 or shape[1] == 0:
+        raise InputError(f"the data are empty: shape {tuple(shape)}")
