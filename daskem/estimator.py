@@ -11,14 +11,13 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import xarray as xr
 
 from daskem import initialization
 from daskem.engine import DEFAULT_SPLIT_EVERY, IterationInfo, run_em
 from daskem.exceptions import InputError, NonFiniteDataError, NotFittedError
-from daskem.inputs import as_row_chunked
+from daskem.inputs import as_row_chunked, in_memory_rows
 from daskem.kernels import gaussian
 from daskem.kernels.gaussian import GaussianParams
 from daskem.model_io import params_from_dataset, params_to_dataset, read_dataset, write_dataset
@@ -334,9 +333,8 @@ class GaussianMixture:
         return gaussian.n_parameters(self.params.n_components, self.params.n_features)
 
     def _n_rows(self, X: Any, variable: str | None) -> int:
-        if _in_memory(X):
-            return len(np.asarray(X))
-        return as_row_chunked(X, variable).shape[0]
+        rows = in_memory_rows(X, variable)
+        return len(rows) if rows is not None else as_row_chunked(X, variable).shape[0]
 
     def _map_rows(
         self,
@@ -348,10 +346,10 @@ class GaussianMixture:
     ) -> Any:
         """Apply a per-row kernel: in memory for NumPy input, lazily otherwise."""
         params = self.params
-        if _in_memory(X):
-            data = as_row_chunked(X, variable)  # validates
-            self._check_features(data.shape[1])
-            return kernel(np.asarray(X), params, 0)
+        rows = in_memory_rows(X, variable)
+        if rows is not None:
+            self._check_features(rows.shape[1])
+            return kernel(rows, params, 0)
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
         self._check_features(data.shape[1])
 
@@ -443,10 +441,6 @@ def _checked_e_step(
             f"{bad_rows} row(s) starting at or after row {first_row} hold NaN or infinite values"
         )
     return gaussian.e_step(X, params)
-
-
-def _in_memory(X: Any) -> bool:
-    return not isinstance(X, (da.Array, xr.DataArray, xr.Dataset, str, os.PathLike))
 
 
 def _is_int(value: Any) -> bool:

@@ -1,8 +1,8 @@
 """Layer 3: initial parameters for EM.
 
 The default, ``"k-means++"``, reads a bounded random sample of rows (never the
-whole array at once), seeds k-means++ on it, refines the centres with a few
-Lloyd steps, and estimates weights, means and covariances from the resulting
+whole array at once), seeds k-means++ on it a few times, refines each seeding
+with a few Lloyd steps, keeps the one with least inertia, and estimates weights, means and covariances from the resulting
 hard assignment.  Parameters the user gives (``weights_init``, ``means_init``,
 ``precisions_init``) replace the estimated ones, as in scikit-learn; when all
 three are given the data are not read at all.
@@ -23,16 +23,23 @@ from daskem.kernels.kmeans import kmeans_plusplus, lloyd
 
 #: Rows drawn from the data to initialise on.
 DEFAULT_SAMPLE_ROWS = 50_000
-#: Lloyd steps after k-means++ seeding.
+#: Lloyd steps after each k-means++ seeding.
 LLOYD_STEPS = 10
+#: k-means++ seedings tried on the sample; the one with least inertia wins.
+SEEDINGS = 4
 
 
 def _kmeans_plusplus_labels(
     sample: np.ndarray, n_components: int, rng: np.random.Generator
 ) -> np.ndarray:
-    centers = kmeans_plusplus(sample, n_components, rng)
-    _, labels = lloyd(sample, centers, max_iter=LLOYD_STEPS)
-    return labels
+    """Best (least inertia) of a few k-means++ seedings, each refined by Lloyd steps."""
+    best_labels, best_inertia = None, np.inf
+    for _ in range(SEEDINGS):
+        centers = kmeans_plusplus(sample, n_components, rng)
+        _, labels, inertia = lloyd(sample, centers, max_iter=LLOYD_STEPS)
+        if inertia < best_inertia:
+            best_labels, best_inertia = labels, inertia
+    return best_labels
 
 
 #: Initialisation methods: each labels the rows of the sample with a component.

@@ -84,18 +84,10 @@ def as_row_chunked(
         store_rows = (getattr(stored, "shards", None) or stored.chunks)[0]
         rows = chunk_rows or _merged_rows(store_rows, stored.shape[1], stored.dtype.itemsize)
         return da.from_zarr(stored, chunks=(rows, stored.shape[1]))
-    if isinstance(X, xr.Dataset):
-        if variable is None or variable not in X.data_vars:
-            names = sorted(map(str, X.data_vars))
-            what = "say which to fit with variable=" if variable is None else f"{variable!r} is not one of them"
-            raise InputNotFoundError(f"the Dataset holds the variables {names}; {what}")
-        X = X[variable]
-    if isinstance(X, xr.DataArray):
-        X = X.data
+    X = _unwrap(X, variable)
     if not isinstance(X, da.Array):
-        X = np.asarray(X)
-        _check_shape_and_dtype(X.shape, X.dtype)
-        rows = chunk_rows or max(1, DEFAULT_CHUNK_BYTES // max(1, X.shape[1] * X.dtype.itemsize))
+        X = checked_array(X)
+        rows = chunk_rows or max(1, DEFAULT_CHUNK_BYTES // (X.shape[1] * X.dtype.itemsize))
         return da.from_array(X, chunks=(rows, X.shape[1]))
     _check_shape_and_dtype(X.shape, X.dtype)
     if any(np.isnan(c) for c in X.chunks[0]):
@@ -103,6 +95,35 @@ def as_row_chunked(
             "the Dask array's row chunk sizes are unknown; call X.compute_chunk_sizes() first"
         )
     return X.rechunk({0: chunk_rows or X.chunks[0], 1: -1})
+
+
+def in_memory_rows(X: Any, variable: str | None = None) -> np.ndarray | None:
+    """The rows as a checked NumPy array when X holds them in memory, else None.
+
+    Paths and Dask-backed inputs (also inside xarray objects) give None.
+    """
+    if is_path(X):
+        return None
+    X = _unwrap(X, variable)
+    return None if isinstance(X, da.Array) else checked_array(X)
+
+
+def checked_array(X: Any) -> np.ndarray:
+    """``np.asarray(X)``, checked to be a non-empty 2-D numeric array."""
+    X = np.asarray(X)
+    _check_shape_and_dtype(X.shape, X.dtype)
+    return X
+
+
+def _unwrap(X: Any, variable: str | None) -> Any:
+    """The array inside an xarray Dataset (``variable``) or DataArray."""
+    if isinstance(X, xr.Dataset):
+        if variable is None or variable not in X.data_vars:
+            names = sorted(map(str, X.data_vars))
+            what = "say which to fit with variable=" if variable is None else f"{variable!r} is not one of them"
+            raise InputNotFoundError(f"the Dataset holds the variables {names}; {what}")
+        X = X[variable]
+    return X.data if isinstance(X, xr.DataArray) else X
 
 
 def _merged_rows(store_rows: int, n_features: int, itemsize: int) -> int:

@@ -55,7 +55,7 @@ def kmeans_plusplus(X: np.ndarray, n_clusters: int, rng: np.random.Generator) ->
 
 def lloyd(
     X: np.ndarray, centers: np.ndarray, max_iter: int, tol: float = 1e-4
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Lloyd iterations from the given centres.
 
     Stops after ``max_iter`` steps or when no centre moves by more than
@@ -66,10 +66,12 @@ def lloyd(
     -------
     centers : (K, d) float64.
     labels : (n,) int64 index of each row's nearest centre.
+    inertia : float, sum of squared distances of the rows to their centres.
     """
     threshold = tol * float(np.mean(np.var(X, axis=0)))
     centers = centers.copy()
-    labels = np.argmin(squared_distances(X, centers), axis=1)
+    distances = squared_distances(X, centers)
+    labels = np.argmin(distances, axis=1)
     for _ in range(max_iter):
         counts = np.bincount(labels, minlength=len(centers))
         sums = np.zeros_like(centers)
@@ -79,7 +81,9 @@ def lloyd(
         new_centers[occupied] = sums[occupied] / counts[occupied, np.newaxis]
         shift = float(((new_centers - centers) ** 2).sum(axis=1).max())
         centers = new_centers
-        labels = np.argmin(squared_distances(X, centers), axis=1)
+        distances = squared_distances(X, centers)
+        labels = np.argmin(distances, axis=1)
         if shift <= threshold:
             break
-    return centers, labels
+    inertia = float(distances[np.arange(len(X)), labels].sum())
+    return centers, labels, inertia

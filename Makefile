@@ -1,0 +1,28 @@
+# The two commands of the README:
+#   make demo   set up, generate a few hundred thousand rows in Zarr, fit them, print the summary
+#   make test   set up if needed, run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO := demo-data
+
+.PHONY: demo test bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/daskem generate $(DEMO)/data.zarr --n-samples 400000 --n-features 16 --n-components 8 --seed 0 --overwrite
+	$(BIN)/daskem fit $(DEMO)/data.zarr --variable X --n-components 8 --out $(DEMO)/model.zarr --overwrite
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_vs_sklearn.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .hypothesis

@@ -1,0 +1,3 @@
+from daskem.cli import main
+
+main(prog_name="daskem")

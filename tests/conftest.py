@@ -1,0 +1,56 @@
+"""Shared test data: small Gaussian mixtures, Zarr stores, and initial parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from hypothesis import settings
+
+settings.register_profile("daskem", deadline=None, max_examples=25, derandomize=True)
+settings.load_profile("daskem")
+
+
+def make_mixture_data(
+    n_samples: int = 600,
+    n_features: int = 3,
+    n_components: int = 3,
+    seed: int = 0,
+    shift: float = 0.0,
+    separation: float = 3.0,
+) -> np.ndarray:
+    """Rows (n, d) float64 from a random mixture with overlapping components."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=separation, size=(n_components, n_features))
+    labels = rng.integers(n_components, size=n_samples)
+    factors = rng.normal(size=(n_components, n_features, n_features)) / np.sqrt(n_features)
+    factors += 0.5 * np.eye(n_features)
+    noise = rng.standard_normal((n_samples, n_features))
+    return np.einsum("ij,ikj->ik", noise, factors[labels]) + means[labels] + shift
+
+
+def initial_parameters(X: np.ndarray, n_components: int, seed: int = 1) -> dict[str, np.ndarray]:
+    """weights_init, means_init and precisions_init that leave EM work to do."""
+    rng = np.random.default_rng(seed)
+    n_features = X.shape[1]
+    means = X[rng.choice(len(X), n_components, replace=False)]
+    precisions = np.repeat(np.eye(n_features)[np.newaxis] / X.var(axis=0).mean(), n_components, axis=0)
+    return {
+        "weights_init": np.full(n_components, 1.0 / n_components),
+        "means_init": means,
+        "precisions_init": precisions,
+    }
+
+
+def write_zarr(path: Path, X: np.ndarray, chunk_rows: int, name: str = "X") -> Path:
+    """Write X as array ``name`` of a Zarr group at ``path``, chunked by rows."""
+    group = zarr.open_group(path, mode="w")
+    group.create_array(name, data=X, chunks=(chunk_rows, X.shape[1]))
+    return path
+
+
+@pytest.fixture
+def blobs() -> np.ndarray:
+    return make_mixture_data()

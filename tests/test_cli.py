@@ -1,0 +1,109 @@
+"""The command line: generate → fit → info, and one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+from click.testing import CliRunner
+
+import daskem
+from daskem.cli import main
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli")
+    result = CliRunner().invoke(
+        main,
+        ["generate", str(folder / "data.zarr"), "--n-samples", "6000", "--n-features", "3",
+         "--n-components", "3", "--seed", "1", "--chunk-rows", "1000"],
+    )
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_generate_writes_chunked_rows_and_the_truth(generated):
+    group = zarr.open_group(generated / "data.zarr", mode="r")
+    assert group["X"].shape == (6000, 3) and group["X"].chunks == (1000, 3)
+    assert group["labels"].shape == (6000,)
+    truth = daskem.load(generated / "data.truth.zarr")
+    assert truth.means_.shape == (3, 3)
+    labels = group["labels"][:]
+    np.testing.assert_allclose(np.bincount(labels) / 6000, truth.weights_, atol=0.03)
+
+
+def test_generate_is_reproducible(generated, tmp_path):
+    CliRunner().invoke(main, ["generate", str(tmp_path / "again.zarr"), "--n-samples", "6000",
+                              "--n-features", "3", "--n-components", "3", "--seed", "1", "--chunk-rows", "1000"])
+    np.testing.assert_array_equal(zarr.open_group(tmp_path / "again.zarr")["X"][:],
+                                  zarr.open_group(generated / "data.zarr")["X"][:])
+
+
+def test_fit_logs_each_iteration_and_prints_a_summary(generated):
+    out = generated / "model.zarr"
+    result = CliRunner().invoke(
+        main, ["fit", str(generated / "data.zarr"), "--variable", "X", "-k", "3", "--out", str(out), "--overwrite"]
+    )
+    assert result.exit_code == 0, result.output
+    model = daskem.load(out)
+    iteration_lines = [line for line in result.stderr.splitlines() if line.startswith("iteration")]
+    assert len(iteration_lines) == model.n_iter_
+    assert "mean log-likelihood" in iteration_lines[0] and iteration_lines[0].endswith(" s")
+    assert f"iterations      {model.n_iter_} (converged" in result.stdout
+    assert "rows/s" in result.stdout and str(out) in result.stdout
+    truth = daskem.load(generated / "data.truth.zarr")
+    order = [int(np.argmin(((model.means_ - m) ** 2).sum(axis=1))) for m in truth.means_]
+    np.testing.assert_allclose(model.means_[order], truth.means_, atol=0.1)
+
+
+def test_info_prints_a_saved_model(generated):
+    CliRunner().invoke(main, ["fit", str(generated / "data.zarr"), "-v", "X", "-k", "3",
+                              "--out", str(generated / "info.zarr"), "--overwrite"])
+    result = CliRunner().invoke(main, ["info", str(generated / "info.zarr")])
+    assert result.exit_code == 0, result.output
+    assert "3 components, full covariance, 3 features" in result.stdout
+    assert f"daskem version  {daskem.__version__}" in result.stdout
+
+
+def test_quiet_fit_prints_no_iteration_lines(generated):
+    result = CliRunner().invoke(main, ["--quiet", "fit", str(generated / "data.zarr"), "-v", "X", "-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "iteration " not in result.stderr and "log-likelihood" in result.stdout
+
+
+def test_convergence_warning_is_one_line(generated):
+    result = CliRunner().invoke(main, ["fit", str(generated / "data.zarr"), "-v", "X", "-k", "3", "--max-iter", "1"])
+    assert result.exit_code == 0
+    assert "warning: EM did not converge in 1 iterations" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["fit", "{folder}/missing.zarr", "-k", "2"], "no such file or directory"),
+        (["fit", "{folder}/data.zarr", "-k", "2"], "say which array to fit"),
+        (["fit", "{folder}/data.zarr", "-v", "nope", "-k", "2"], "variable 'nope' not found"),
+        (["fit", "{folder}/data.zarr", "-v", "labels", "-k", "2"], "expected a 2-D array"),
+        (["fit", "{folder}/data.zarr", "-v", "X", "-k", "0"], "n_components must be an integer >= 1"),
+        (["fit", "{folder}/data.zarr", "-v", "X", "-k", "2", "--out", "{folder}/data.zarr"], "exists; pass --overwrite"),
+        (["info", "{folder}/data.zarr"], "not a daskem model file"),
+        (["generate", "{folder}/data.zarr", "--n-samples", "10"], "exists; pass overwrite=True"),
+    ],
+)
+def test_bad_input_gives_a_one_line_error(generated, arguments, message):
+    result = CliRunner().invoke(main, [a.format(folder=generated) for a in arguments])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ") and message in result.stderr
+    assert result.stderr.count("\n") == 1  # one line, no traceback
+
+
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "daskem"], [str(Path(sys.executable).parent / "daskem")]])
+def test_entry_points(command):
+    result = subprocess.run([*command, "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == f"daskem, version {daskem.__version__}"

@@ -1,0 +1,115 @@
+"""The engine (layer 3): one read of the data per iteration, exact iteration
+counts, convergence, callbacks, and the same answer on any scheduler."""
+
+from __future__ import annotations
+
+import threading
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+
+import daskem
+from daskem.engine import run_em
+
+from conftest import initial_parameters, make_mixture_data, write_zarr
+
+
+class CountingArray:
+    """An array-like that counts how many times each row chunk is read."""
+
+    def __init__(self, X: np.ndarray, chunk_rows: int) -> None:
+        self.X, self.chunk_rows = X, chunk_rows
+        self.shape, self.dtype, self.ndim = X.shape, X.dtype, X.ndim
+        self.reads: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def __getitem__(self, key):
+        rows = key[0]
+        if rows.stop is not None and rows.stop <= (rows.start or 0):
+            return self.X[key]  # an empty read that Dask makes to learn the dtype
+        with self._lock:
+            self.reads[rows.start // self.chunk_rows] = self.reads.get(rows.start // self.chunk_rows, 0) + 1
+        return self.X[key]
+
+
+@pytest.fixture
+def data() -> np.ndarray:
+    return make_mixture_data(n_samples=1000, n_features=3, n_components=3, seed=1, separation=1.0)
+
+
+def test_each_iteration_reads_each_chunk_once(data):
+    source = CountingArray(data, chunk_rows=100)
+    X = da.from_array(source, chunks=(100, 3), asarray=True)
+    with pytest.warns(daskem.ConvergenceWarning, match="did not converge in 7 iterations"):
+        model = daskem.GaussianMixture(3, tol=0, max_iter=7, **initial_parameters(data, 3)).fit(X)
+    assert model.n_iter_ == 7 and len(model.history_) == 7
+    assert source.reads == {chunk: 7 for chunk in range(10)}
+
+
+def test_initialisation_reads_the_data_at_most_once_more(data):
+    source = CountingArray(data, chunk_rows=100)
+    X = da.from_array(source, chunks=(100, 3), asarray=True)
+    with pytest.warns(daskem.ConvergenceWarning):
+        daskem.GaussianMixture(3, tol=0, max_iter=3, random_state=0).fit(X)
+    assert sorted(source.reads.values()) == [4] * 10
+
+
+def test_converges_when_the_change_is_below_tol(data):
+    model = daskem.GaussianMixture(3, tol=1e-4, max_iter=500, random_state=0).fit(data)
+    assert model.converged_
+    assert abs(model.history_[-1] - model.history_[-2]) < 1e-4
+    assert all(abs(step) >= 1e-4 for step in np.diff(model.history_)[:-1])
+    assert model.lower_bound_ == model.history_[-1]
+
+
+def test_callbacks_see_every_iteration(data):
+    seen = []
+    with pytest.warns(daskem.ConvergenceWarning):
+        model = daskem.GaussianMixture(3, tol=0, max_iter=4, random_state=0).fit(data, callbacks=[seen.append])
+    assert [info.iteration for info in seen] == [1, 2, 3, 4]
+    np.testing.assert_array_equal([info.mean_log_likelihood for info in seen], model.history_)
+    assert seen[0].change == np.inf and all(info.seconds >= 0 for info in seen)
+    np.testing.assert_array_equal(seen[-1].params.means, model.means_)
+
+
+def test_logs_one_line_per_iteration(data, caplog):
+    caplog.set_level("INFO", logger="daskem")
+    with pytest.warns(daskem.ConvergenceWarning):
+        daskem.GaussianMixture(3, tol=0, max_iter=3, random_state=0).fit(data)
+    lines = [r.getMessage() for r in caplog.records if r.name == "daskem"]
+    assert len(lines) == 3 and lines[2].startswith("iteration    3  mean log-likelihood")
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "threads"])
+def test_same_bits_on_every_local_scheduler(data, scheduler):
+    X = da.from_array(data, chunks=(128, 3))
+    inits = initial_parameters(data, 3)
+    with dask.config.set(scheduler="threads"), pytest.warns(daskem.ConvergenceWarning):
+        reference = daskem.GaussianMixture(3, tol=0, max_iter=5, **inits).fit(X)
+    with dask.config.set(scheduler=scheduler), pytest.warns(daskem.ConvergenceWarning):
+        other = daskem.GaussianMixture(3, tol=0, max_iter=5, **inits).fit(X)
+    np.testing.assert_array_equal(other.covariances_, reference.covariances_)
+    np.testing.assert_array_equal(other.history_, reference.history_)
+
+
+def test_runs_on_a_distributed_cluster_with_the_same_bits(tmp_path, data):
+    distributed = pytest.importorskip("distributed")
+    path = str(write_zarr(tmp_path / "data.zarr", data, chunk_rows=128))
+    with pytest.warns(daskem.ConvergenceWarning):
+        local = daskem.GaussianMixture(3, tol=0, max_iter=5, random_state=0).fit(path, variable="X")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster):
+        with pytest.warns(daskem.ConvergenceWarning):
+            remote = daskem.GaussianMixture(3, tol=0, max_iter=5, random_state=0).fit(path, variable="X")
+        labels = remote.predict(path, variable="X").compute()
+    np.testing.assert_array_equal(remote.means_, local.means_)
+    np.testing.assert_array_equal(remote.covariances_, local.covariances_)
+    np.testing.assert_array_equal(labels, local.predict(data))
+
+
+def test_run_em_refuses_feature_chunks(data):
+    X = da.from_array(data, chunks=(100, 1))
+    with pytest.raises(ValueError, match="chunked along rows only"):
+        run_em(X, None, tol=0, max_iter=1, reg_covar=0)

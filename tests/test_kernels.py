@@ -1,0 +1,171 @@
+"""Kernels (layer 1) against direct formulas on small arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+
+from daskem.exceptions import CovarianceError, NonFiniteDataError
+from daskem.kernels import gaussian
+from daskem.kernels.gaussian import GaussianParams
+from daskem.kernels.kmeans import kmeans_plusplus, lloyd, squared_distances
+
+from conftest import make_mixture_data
+
+
+def random_params(n_components: int, n_features: int, seed: int = 0, shift: float = 0.0) -> GaussianParams:
+    rng = np.random.default_rng(seed)
+    factors = rng.normal(size=(n_components, n_features, n_features))
+    covariances = factors @ np.swapaxes(factors, 1, 2) + np.eye(n_features)
+    weights = rng.dirichlet(np.ones(n_components))
+    means = rng.normal(scale=2.0, size=(n_components, n_features)) + shift
+    return GaussianParams.from_covariances(weights, means, covariances)
+
+
+def direct_log_densities(X: np.ndarray, params: GaussianParams) -> np.ndarray:
+    return np.column_stack(
+        [
+            np.log(w) + multivariate_normal(mean=m, cov=c).logpdf(X)
+            for w, m, c in zip(params.weights, params.means, params.covariances)
+        ]
+    )
+
+
+def test_e_step_matches_scipy_densities():
+    X = make_mixture_data(n_samples=200, n_features=4)
+    params = random_params(3, 4)
+    log_prob_norm, log_resp = gaussian.e_step(X, params)
+    expected = direct_log_densities(X, params)
+    np.testing.assert_allclose(log_prob_norm, np.logaddexp.reduce(expected, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(np.exp(log_resp).sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(log_resp, expected - log_prob_norm[:, None], rtol=1e-10, atol=1e-10)
+
+
+def test_e_step_stays_finite_for_far_rows():
+    params = random_params(2, 3)
+    X = np.full((5, 3), 1e3)  # densities underflow to 0 in linear space
+    log_prob_norm, log_resp = gaussian.e_step(X, params)
+    assert np.isfinite(log_prob_norm).all() and np.isfinite(log_resp).all()
+    np.testing.assert_allclose(np.exp(log_resp).sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_chunk_statistics_are_the_direct_sums(dtype):
+    X = make_mixture_data(n_samples=150, n_features=3).astype(dtype)
+    params = random_params(2, 3)
+    loglik, n_rows, nk, s1, s2 = gaussian.chunk_statistics(X, params)
+    X64 = X.astype(np.float64)
+    expected = direct_log_densities(X64, params)
+    resp = np.exp(expected - np.logaddexp.reduce(expected, axis=1)[:, None])
+    diffs = X64[:, None, :] - params.means[None]
+    assert n_rows == 150
+    assert nk.dtype == s1.dtype == s2.dtype == np.float64
+    np.testing.assert_allclose(loglik, np.logaddexp.reduce(expected, axis=1).sum(), rtol=1e-12)
+    np.testing.assert_allclose(nk, resp.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(s1, np.einsum("nk,nkd->kd", resp, diffs), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(s2, np.einsum("nk,nkd,nke->kde", resp, diffs, diffs), rtol=1e-10)
+
+
+def test_m_step_is_the_weighted_mean_and_covariance():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(100, 3))
+    resp = rng.dirichlet(np.ones(2), size=100)
+    reference = rng.normal(size=(2, 3))
+    params = gaussian.m_step(*gaussian.weighted_moments(X, resp, reference), reference, reg_covar=0.1)
+    for k in range(2):
+        r = resp[:, k]
+        mean = (r[:, None] * X).sum(axis=0) / r.sum()
+        covariance = np.cov(X.T, aweights=r, bias=True) + 0.1 * np.eye(3)
+        np.testing.assert_allclose(params.means[k], mean, rtol=1e-12)
+        np.testing.assert_allclose(params.covariances[k], covariance, rtol=1e-12)
+    np.testing.assert_allclose(params.weights, resp.sum(axis=0) / 100, rtol=1e-12)
+    precisions = np.linalg.inv(params.covariances)
+    np.testing.assert_allclose(params.precisions, precisions, rtol=1e-10)
+
+
+def test_moments_about_the_means_survive_a_shift_of_1e8():
+    """Raw moments would lose every digit of the variance here; centred ones keep them."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(1000, 2))
+    resp = np.ones((1000, 1))
+    truth = np.cov(X.T, bias=True)
+    shifted = X + 1e8
+    reference = shifted[:1]  # any point near the data will do
+    params = gaussian.m_step(*gaussian.weighted_moments(shifted, resp, reference), reference, 0.0)
+    np.testing.assert_allclose(params.covariances[0], truth, rtol=1e-6)
+    raw = gaussian.m_step(*gaussian.weighted_moments(shifted, resp, np.zeros((1, 2))), np.zeros((1, 2)), 0.0)
+    assert not np.allclose(raw.covariances[0], truth, rtol=1e-2)  # the failure this design avoids
+
+
+def test_precision_cholesky_inverts_the_covariance():
+    params = random_params(3, 4)
+    u = params.precisions_cholesky
+    np.testing.assert_allclose(u @ np.swapaxes(u, 1, 2) @ params.covariances, np.eye(4)[None].repeat(3, 0), atol=1e-10)
+    assert np.allclose(np.tril(u, -1), 0.0)
+
+
+def test_non_positive_definite_covariance_names_the_component():
+    covariances = np.stack([np.eye(2), np.array([[1.0, 2.0], [2.0, 1.0]])])
+    with pytest.raises(CovarianceError, match="component 1.*reg_covar"):
+        gaussian.precision_cholesky(covariances)
+
+
+def test_collapsed_component_asks_for_reg_covar():
+    X = np.zeros((10, 2))
+    X[:, 0] = np.arange(10)  # all rows on a line: the second feature has no variance
+    resp = np.ones((10, 1))
+    with pytest.raises(CovarianceError, match="component 0.*reg_covar"):
+        gaussian.m_step(*gaussian.weighted_moments(X, resp, X[:1]), X[:1], reg_covar=0.0)
+
+
+def test_from_precisions_round_trips_with_from_covariances():
+    params = random_params(2, 3)
+    again = GaussianParams.from_precisions(params.weights, params.means, params.precisions)
+    np.testing.assert_allclose(again.covariances, params.covariances, rtol=1e-10)
+    with pytest.raises(CovarianceError, match="precision matrix of component 0"):
+        GaussianParams.from_precisions(params.weights, params.means, -params.precisions)
+
+
+def test_non_finite_rows_are_reported_with_their_chunk():
+    X = make_mixture_data(n_samples=20, n_features=3)
+    X[4, 1] = np.nan
+    X[7, 0] = np.inf
+    with pytest.raises(NonFiniteDataError, match=r"2 NaN or infinite value\(s\) in 2 row\(s\).*rows 100–119"):
+        gaussian.chunk_statistics(X, random_params(2, 3), first_row=100)
+
+
+def test_n_parameters_matches_scikit_learn():
+    from sklearn.mixture import GaussianMixture
+
+    model = GaussianMixture(n_components=5)
+    model.means_ = np.zeros((5, 7))
+    assert gaussian.n_parameters(5, 7) == model._n_parameters()
+
+
+def test_sample_draws_from_the_mixture():
+    params = random_params(2, 2)
+    X, labels = gaussian.sample(params, 20000, np.random.default_rng(0))
+    assert X.shape == (20000, 2) and labels.shape == (20000,)
+    np.testing.assert_allclose(np.bincount(labels) / 20000, params.weights, atol=0.02)
+    for k in range(2):
+        np.testing.assert_allclose(X[labels == k].mean(axis=0), params.means[k], atol=0.15)
+
+
+def test_kmeans_plusplus_and_lloyd_find_separated_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [20.0, 0.0], [0.0, 20.0]])
+    X = np.vstack([c + rng.normal(size=(200, 2)) for c in centres])
+    seeds = kmeans_plusplus(X, 3, rng)
+    assert all(any(np.array_equal(s, row) for row in X) for s in seeds)  # seeds are rows
+    found, labels, inertia = lloyd(X, seeds, max_iter=20)
+    order = np.argsort(found[:, 0] + 2 * found[:, 1])
+    np.testing.assert_allclose(found[order], centres, atol=0.3)
+    assert len(np.unique(labels)) == 3
+    np.testing.assert_allclose(inertia, squared_distances(X, found).min(axis=1).sum())
+
+
+def test_kmeans_plusplus_copes_with_fewer_distinct_rows_than_clusters():
+    X = np.zeros((10, 2))
+    centres = kmeans_plusplus(X, 4, np.random.default_rng(0))
+    assert centres.shape == (4, 2) and np.all(centres == 0)
