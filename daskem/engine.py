@@ -22,6 +22,7 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.delayed import Delayed
+from threadpoolctl import threadpool_limits
 
 from daskem.exceptions import ConvergenceWarning
 from daskem.kernels.gaussian import GaussianParams
@@ -100,6 +101,19 @@ def row_blocks(X: da.Array) -> tuple[list[Delayed], list[int]]:
     return blocks, first_rows
 
 
+def compute_one_thread_blas(graph: Delayed) -> object:
+    """Compute ``graph`` on the active scheduler with one BLAS thread per task.
+
+    The kernels' matrix products are small (d × d), so BLAS threads only
+    oversubscribe the cores that Dask already keeps busy: limiting them makes
+    a local fit about twice as fast.  (Distributed workers already run with
+    one BLAS thread.)
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        (result,) = dask.compute(graph)
+    return result
+
+
 def run_em(
     X: da.Array,
     params: GaussianParams,
@@ -129,7 +143,7 @@ def run_em(
     converged = False
     for iteration in range(1, max_iter + 1):
         start = time.perf_counter()
-        (stats,) = dask.compute(statistics_graph(blocks, first_rows, params, split_every))
+        stats = compute_one_thread_blas(statistics_graph(blocks, first_rows, params, split_every))
         params = stats.m_step(reg_covar)
         current = stats.mean_log_likelihood
         change = current - previous

@@ -20,7 +20,10 @@ import zarr
 from daskem.exceptions import InputError, InputNotFoundError
 
 #: Target bytes per row chunk (as stored: float32 rows give twice the rows).
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+#: The kernels work in cache-sized blocks, so a chunk only needs to be large
+#: enough that per-task overhead is negligible; smaller chunks spread a
+#: moderate data set over all cores (see docs/design.md).
+DEFAULT_CHUNK_BYTES = 16 * 2**20
 
 PathLike = str | os.PathLike
 
@@ -70,9 +73,9 @@ def as_row_chunked(
     X : NumPy array, Dask array, xarray DataArray or Dataset, or Zarr path/URL.
     variable : the variable of a Dataset or the array of a Zarr group.
     chunk_rows : rows per chunk.  By default a Zarr store's row chunks are kept
-        (merged into multiples of themselves up to about 64 MiB when smaller),
+        (merged into multiples of themselves up to about 16 MiB when smaller),
         a Dask array's row chunks are kept, and in-memory data are cut into
-        chunks of about 64 MiB.
+        chunks of about 16 MiB.
 
     Returns
     -------

