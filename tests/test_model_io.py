@@ -73,6 +73,6 @@ def test_failed_write_leaves_nothing_half_written(tmp_path, model, monkeypatch, 
 def test_load_refuses_what_is_not_a_model(tmp_path):
     with pytest.raises(InputNotFoundError, match="no such file"):
         daskem.load(tmp_path / "missing.zarr")
-    xr.Dataset({"x": ("a", [1.0])}).to_zarr(tmp_path / "other.zarr")
+    xr.Dataset({"x": ("a", [1.0])}).to_zarr(tmp_path / "other.zarr", consolidated=False)
     with pytest.raises(InputError, match="not a daskem model file"):
         daskem.load(tmp_path / "other.zarr")
