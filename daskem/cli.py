@@ -23,7 +23,9 @@ from daskem.estimator import GaussianMixture, __version__
 from daskem.exceptions import DaskemError, OutputExistsError
 from daskem.generate import DEFAULT_CHUNK_ROWS, generate, truth_path
 from daskem.inputs import as_row_chunked
+from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.model_io import read_dataset
+from daskem.selection import select
 
 logger = logging.getLogger("daskem")
 
@@ -87,7 +89,8 @@ def generate_command(path: Path, n_samples: int, n_features: int, n_components: 
 @click.argument("path", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
 @click.option("--n-components", "-k", type=int, required=True, help="Number of components.")
-@click.option("--covariance-type", type=click.Choice(["full"]), default="full", show_default=True)
+@click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)), default="full", show_default=True)
+@click.option("--n-init", type=int, default=1, show_default=True, help="Random starts; the best is kept.")
 @click.option("--tol", type=float, default=1e-3, show_default=True,
               help="Stop when the mean log-likelihood per row changes by less.")
 @click.option("--reg-covar", type=float, default=1e-6, show_default=True)
@@ -99,14 +102,14 @@ def generate_command(path: Path, n_samples: int, n_features: int, n_components: 
               help="Save the model here (Zarr; netCDF for a .nc suffix).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_one_line_errors
-def fit_command(path: str, variable: str | None, n_components: int, covariance_type: str, tol: float,
-                reg_covar: float, max_iter: int, init_params: str, random_state: int,
+def fit_command(path: str, variable: str | None, n_components: int, covariance_type: str, n_init: int,
+                tol: float, reg_covar: float, max_iter: int, init_params: str, random_state: int,
                 chunk_rows: int | None, out: Path | None, overwrite: bool) -> None:
     """Fit a Gaussian mixture to the rows of the Zarr array at PATH."""
     if out is not None and out.exists() and not overwrite:
         raise OutputExistsError(f"{str(out)!r} exists; pass --overwrite to replace it")
     model = GaussianMixture(
-        n_components, covariance_type=covariance_type, tol=tol, reg_covar=reg_covar,
+        n_components, covariance_type=covariance_type, n_init=n_init, tol=tol, reg_covar=reg_covar,
         max_iter=max_iter, init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
     )
     data = as_row_chunked(path, variable, chunk_rows=chunk_rows)
@@ -114,7 +117,8 @@ def fit_command(path: str, variable: str | None, n_components: int, covariance_t
     start = time.perf_counter()
     model.fit(path, variable=variable, callbacks=[iterations.append])
     seconds = time.perf_counter() - start
-    em_seconds = sum(info.seconds for info in iterations)
+    pass_seconds = {info.iteration: info.seconds for info in iterations}  # runs share each pass
+    em_seconds, n_passes = sum(pass_seconds.values()), len(pass_seconds)
     if out is not None:
         model.save(out, overwrite=overwrite)
     n_rows = data.shape[0]
@@ -126,12 +130,75 @@ def fit_command(path: str, variable: str | None, n_components: int, covariance_t
         ("iterations", f"{model.n_iter_} ({'converged' if model.converged_ else 'NOT converged'}, tol {tol:g})"),
         ("log-likelihood", f"{model.lower_bound_:.6f} per row"),
         ("time", f"{seconds:.2f} s: initialisation {seconds - em_seconds:.2f} s, "
-                 f"{em_seconds / model.n_iter_:.3f} s per iteration ({n_rows * model.n_iter_ / em_seconds:,.0f} rows/s)"),
+                 f"{em_seconds / n_passes:.3f} s per pass ({n_rows * n_passes / em_seconds:,.0f} rows/s)"),
         ("saved to", str(out) if out else "(not saved; use --out)"),
     ]
     click.echo(_table(rows))
     click.echo()
     click.echo(_components_table(model))
+
+
+class IntegerList(click.ParamType):
+    """Integers given as ``3``, ``1-10`` or ``2,4,8`` (each >= 1)."""
+
+    name = "integers"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> list[int]:
+        if isinstance(value, list):
+            return value
+        try:
+            numbers: list[int] = []
+            for part in str(value).split(","):
+                low, _, high = part.partition("-")
+                first, last = int(low), int(high or low)
+                if first < 1 or last < first:
+                    raise ValueError
+                numbers.extend(range(first, last + 1))
+            return sorted(set(numbers))
+        except ValueError:
+            self.fail(f"{value!r} is not a list like 3, 1-10 or 2,4,8 of integers >= 1", param, ctx)
+
+
+@main.command("select")
+@click.argument("path", type=str)
+@click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
+@click.option("--n-components", "-k", type=IntegerList(), default="1-10", show_default=True,
+              help="Numbers of components to try: 3, 1-10 or 2,4,8.")
+@click.option("--covariance-types", default="full", show_default=True,
+              help="Comma-separated covariance types to try (full, tied, diag, spherical).")
+@click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic", show_default=True)
+@click.option("--n-init", type=int, default=1, show_default=True, help="Random starts per candidate.")
+@click.option("--tol", type=float, default=1e-3, show_default=True)
+@click.option("--reg-covar", type=float, default=1e-6, show_default=True)
+@click.option("--max-iter", type=int, default=100, show_default=True)
+@click.option("--init-params", default="k-means++", show_default=True)
+@click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True)
+@click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Folder for table.csv and best.zarr (the best model).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_one_line_errors
+def select_command(path: str, variable: str | None, n_components: list[int], covariance_types: str,
+                   criterion: str, n_init: int, tol: float, reg_covar: float, max_iter: int, init_params: str,
+                   random_state: int, chunk_rows: int | None, out: Path | None, overwrite: bool) -> None:
+    """Fit every candidate mixture to the Zarr array at PATH in shared passes; rank them."""
+    if out is not None and out.exists() and not overwrite:
+        raise OutputExistsError(f"{str(out)!r} exists; pass --overwrite to replace it")
+    start = time.perf_counter()
+    selection = select(
+        path, n_components, [t.strip() for t in covariance_types.split(",") if t.strip()],
+        variable=variable, n_init=n_init, criterion=criterion, tol=tol, reg_covar=reg_covar,
+        max_iter=max_iter, init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
+    )
+    seconds = time.perf_counter() - start
+    if out is not None:
+        selection.save(out, overwrite=overwrite)
+    click.echo(selection.table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    best = selection.best_
+    click.echo()
+    click.echo(f"best: {best.n_components} components, {best.covariance_type} covariance (lowest {criterion})")
+    click.echo(f"{len(selection.table)} candidates, {selection.n_passes} EM passes over the data, "
+               f"{seconds:.2f} s" + (f"; saved to {out}" if out else ""))
 
 
 @main.command("info")
@@ -164,7 +231,7 @@ def _components_table(model: GaussianMixture, max_features: int = 4) -> str:
     shown = min(max_features, params.n_features)
     more = " …" if params.n_features > shown else ""
     lines = [f"{'component':>9}  {'weight':>8}  {'rms sd':>8}  mean (first {shown} features){more}"]
-    spreads = np.sqrt(np.trace(params.covariances, axis1=1, axis2=2) / params.n_features)
+    spreads = np.sqrt(np.trace(params.full_covariances(), axis1=1, axis2=2) / params.n_features)
     for k in np.argsort(-params.weights):
         mean = "  ".join(f"{value:10.4g}" for value in params.means[k, :shown])
         lines.append(f"{k:>9}  {params.weights[k]:8.4f}  {spreads[k]:8.4g}  {mean}{more}")

@@ -1,11 +1,13 @@
-"""Layer 3: the EM driver over a row-chunked Dask array.
+"""Layer 3: Dask graphs over row chunks, and the EM loop.
 
-Each iteration builds one Dask graph: the E-step kernel mapped over the row
-chunks, a tree reduction of their statistics with a fixed fan-in, then one
-``compute`` on whatever scheduler is active (local threads by default, a
-``distributed.Client`` when one exists).  The M-step runs on the driver.  The
-pass that computes the statistics for the next parameters also gives the
-log-likelihood of the current ones, so each iteration reads the data once.
+Each EM iteration builds one Dask graph: the E-step kernel mapped over the row
+chunks — once per chunk, for every candidate mixture still iterating — and a
+tree reduction of their statistics with a fixed fan-in, computed on whatever
+scheduler is active (local threads by default, a ``distributed.Client`` when
+one exists).  The M-step runs on the driver.  The pass that computes the
+statistics for the next parameters also gives the log-likelihood of the
+current ones, so each iteration reads the data once, however many candidates
+(random starts, numbers of components, covariance types) advance together.
 
 The engine knows nothing of files or command lines.
 """
@@ -16,7 +18,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dask
 import dask.array as da
@@ -24,85 +26,49 @@ import numpy as np
 from dask.delayed import Delayed
 from threadpoolctl import threadpool_limits
 
-from daskem.exceptions import ConvergenceWarning
+from daskem.exceptions import ComponentCollapseWarning
 from daskem.kernels.gaussian import GaussianParams
-from daskem.stats import GaussianStats, sum_stats
+from daskem.stats import GaussianStats, batch_from_chunk, sum_batches
 
 DEFAULT_SPLIT_EVERY = 8
+#: How often one component may be restarted after collapsing, per fit.
+MAX_RESEEDS = 2
 
 logger = logging.getLogger("daskem")
 
 
-@dataclass(frozen=True, eq=False)
-class IterationInfo:
-    """What one EM iteration did, as passed to callbacks.
+@dataclass(frozen=True)
+class Blocks:
+    """The row chunks of a data set as lazy blocks, with their weights and first rows."""
 
-    ``mean_log_likelihood`` (nats per row) belongs to the parameters the
-    iteration started from; ``params`` are the ones its M-step produced.
-    """
+    rows: list[Delayed]
+    weights: list[Delayed | None]
+    first_rows: list[int]
 
-    iteration: int
-    mean_log_likelihood: float
-    change: float
-    seconds: float
-    params: GaussianParams
-
-
-@dataclass(frozen=True, eq=False)
-class EMResult:
-    """Outcome of :func:`run_em`.
-
-    ``history`` (n_iter,) holds the mean log-likelihood per row (nats) at the
-    start of each iteration; ``lower_bound`` is its last entry.
-    """
-
-    params: GaussianParams
-    n_iter: int
-    converged: bool
-    history: np.ndarray
-
-    @property
-    def lower_bound(self) -> float:
-        return float(self.history[-1])
+    @classmethod
+    def of(cls, X: da.Array, sample_weight: da.Array | None = None) -> Blocks:
+        """Blocks of an (N, d) array chunked along rows only, and of (N,) weights."""
+        if X.ndim != 2 or X.numblocks[1] != 1:
+            raise ValueError("expected a 2-D array chunked along rows only")
+        rows = list(X.to_delayed().ravel())
+        if sample_weight is None:
+            weights: list[Delayed | None] = [None] * len(rows)
+        else:
+            weights = list(sample_weight.rechunk((X.chunks[0],)).to_delayed().ravel())
+        first_rows = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int).tolist()
+        return cls(rows, weights, first_rows)
 
 
-def statistics_graph(
-    blocks: Sequence[Delayed],
-    first_rows: Sequence[int],
-    params: GaussianParams,
-    split_every: int = DEFAULT_SPLIT_EVERY,
-) -> Delayed:
-    """One lazy pass: E-step statistics of every block, tree-reduced in a fixed order.
-
-    Parameters
-    ----------
-    blocks : lazy (n_b, d) row blocks, in row order.
-    first_rows : index of each block's first row, for error messages.
-    params : the parameters to evaluate, shipped once to all tasks.
-    split_every : fan-in of the reduction tree (>= 2).
-    """
-    shared = dask.delayed(params, traverse=False)
-    parts = [
-        dask.delayed(GaussianStats.from_chunk, pure=True)(block, shared, first_row)
-        for block, first_row in zip(blocks, first_rows)
-    ]
-    combine = dask.delayed(sum_stats, pure=True)
+def tree_reduce(parts: list[Delayed], combine: Callable, split_every: int = DEFAULT_SPLIT_EVERY) -> Delayed:
+    """Combine lazy parts in groups of ``split_every``, level by level, in a fixed order."""
+    combine = dask.delayed(combine, pure=True)
     while len(parts) > 1:
         parts = [combine(parts[i : i + split_every]) for i in range(0, len(parts), split_every)]
     return parts[0]
 
 
-def row_blocks(X: da.Array) -> tuple[list[Delayed], list[int]]:
-    """The row blocks of a 2-D Dask array with one feature chunk, and their first rows."""
-    if X.ndim != 2 or X.numblocks[1] != 1:
-        raise ValueError("expected a 2-D array chunked along rows only")
-    blocks = list(X.to_delayed().ravel())
-    first_rows = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int).tolist()
-    return blocks, first_rows
-
-
-def compute_one_thread_blas(graph: Delayed) -> object:
-    """Compute ``graph`` on the active scheduler with one BLAS thread per task.
+def compute_one_thread_blas(*graphs: Delayed) -> tuple:
+    """Compute lazy values on the active scheduler with one BLAS thread per task.
 
     The kernels' matrix products are small (d × d), so BLAS threads only
     oversubscribe the cores that Dask already keeps busy: limiting them makes
@@ -110,61 +76,185 @@ def compute_one_thread_blas(graph: Delayed) -> object:
     one BLAS thread.)
     """
     with threadpool_limits(limits=1, user_api="blas"):
-        (result,) = dask.compute(graph)
-    return result
+        return dask.compute(*graphs)
+
+
+def statistics_graph(
+    data: Blocks, params: Sequence[GaussianParams], split_every: int = DEFAULT_SPLIT_EVERY
+) -> Delayed:
+    """One lazy pass: E-step statistics of every chunk under every parameter set.
+
+    Returns a lazy tuple with one :class:`GaussianStats` per parameter set.
+    """
+    shared = dask.delayed(tuple(params), traverse=False)
+    parts = [
+        dask.delayed(batch_from_chunk, pure=True)(rows, shared, first_row, weights)
+        for rows, weights, first_row in zip(data.rows, data.weights, data.first_rows)
+    ]
+    return tree_reduce(parts, sum_batches, split_every)
+
+
+@dataclass(frozen=True, eq=False)
+class IterationInfo:
+    """What one EM iteration did for one candidate, as passed to callbacks.
+
+    ``mean_log_likelihood`` (nats per unit weight) belongs to the parameters
+    the iteration started from; ``params`` are the ones its M-step produced;
+    ``reseeded`` lists the (component, row) restarts it made.
+    """
+
+    iteration: int
+    mean_log_likelihood: float
+    change: float
+    seconds: float
+    params: GaussianParams
+    candidate: int = 0
+    reseeded: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class EMResult:
+    """Outcome of EM for one candidate.
+
+    ``history`` (n_iter,) holds the mean log-likelihood per unit weight (nats)
+    at the start of each iteration; ``lower_bound`` is its last entry;
+    ``weight_sum`` is the total weight of the rows (their number when
+    unweighted); ``reseeded`` lists (iteration, component, row) for every
+    restart.
+    """
+
+    params: GaussianParams
+    n_iter: int
+    converged: bool
+    history: np.ndarray
+    weight_sum: float
+    reseeded: list[tuple[int, int, int]] = field(default_factory=list)
+
+    @property
+    def lower_bound(self) -> float:
+        return float(self.history[-1])
+
+
+@dataclass(eq=False)
+class _Run:
+    """The state of one candidate while EM iterates."""
+
+    params: GaussianParams
+    weight_sum: float = 0.0
+    previous: float = -np.inf
+    converged: bool = False
+    history: list[float] = field(default_factory=list)
+    reseeded: list[tuple[int, int, int]] = field(default_factory=list)
+    reseeds_left: np.ndarray | None = None
+    warned: set[int] = field(default_factory=set)
+
+    def step(self, stats: GaussianStats, reg_covar: float, tol: float, iteration: int) -> tuple[float, tuple]:
+        """Take one M-step; return the change of log-likelihood and the restarts made."""
+        if self.reseeds_left is None:
+            self.reseeds_left = np.full(self.params.n_components, MAX_RESEEDS)
+        current = stats.mean_log_likelihood
+        self.weight_sum = stats.weight_sum
+        change = current - self.previous
+        self.params, reseeded = stats.m_step(reg_covar, may_reseed=self.reseeds_left > 0)
+        self.history.append(current)
+        for component, row in reseeded:
+            self.reseeds_left[component] -= 1
+            self.reseeded.append((iteration, component, row))
+        for component in set(stats.collapsed().tolist()) - {c for c, _ in reseeded} - self.warned:
+            self.warned.add(component)
+            warnings.warn(
+                f"component {component} collapsed again at iteration {iteration} after "
+                f"{MAX_RESEEDS} restarts; it is kept with a weight near zero. Fewer "
+                "components may suit these data better",
+                ComponentCollapseWarning,
+                stacklevel=4,
+            )
+        # A restart moves the parameters by far more than tol: never converge on it.
+        self.previous = -np.inf if reseeded else current
+        self.converged = abs(change) < tol and not reseeded
+        return change, tuple(reseeded)
 
 
 def run_em(
-    X: da.Array,
-    params: GaussianParams,
+    data: Blocks,
+    starts: Sequence[GaussianParams],
     *,
     tol: float,
     max_iter: int,
     reg_covar: float,
     split_every: int = DEFAULT_SPLIT_EVERY,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
-) -> EMResult:
-    """Iterate EM from ``params`` until the mean log-likelihood converges.
+) -> list[EMResult]:
+    """Iterate EM from each of ``starts`` until its mean log-likelihood converges.
+
+    All candidates advance together: each iteration reads the data once and
+    computes the statistics of every candidate still iterating.
 
     Parameters
     ----------
-    X : (N, d) Dask array chunked along rows only.
-    params : initial parameters.
-    tol : stop when the change of mean log-likelihood per row (nats) between
-        two iterations is below ``tol``.
-    max_iter : at most this many iterations (E-step + M-step each); reaching
-        it without converging warns with :class:`ConvergenceWarning`.
-    reg_covar : added to the diagonal of every covariance in the M-step.
-    callbacks : called after every iteration with an :class:`IterationInfo`.
+    data : the row chunks (and weights) of the data.
+    starts : initial parameters, one per candidate.
+    tol : a candidate stops when the change of its mean log-likelihood per
+        unit weight (nats) between two iterations is below ``tol``.
+    max_iter : at most this many iterations (E-step + M-step each).
+    reg_covar : added to the variances in the M-step.
+    callbacks : called after every iteration of every candidate with an
+        :class:`IterationInfo`.
+
+    Returns
+    -------
+    One :class:`EMResult` per start, in order.  Components that collapse
+    (less responsibility than one average row) restart at the worst-explained
+    rows with a :class:`ComponentCollapseWarning`, at most ``MAX_RESEEDS``
+    times each.
     """
-    blocks, first_rows = row_blocks(X)
-    history: list[float] = []
-    previous = -np.inf
-    converged = False
+    runs = [_Run(params) for params in starts]
+    active = list(range(len(runs)))
     for iteration in range(1, max_iter + 1):
+        if not active:
+            break
         start = time.perf_counter()
-        stats = compute_one_thread_blas(statistics_graph(blocks, first_rows, params, split_every))
-        params = stats.m_step(reg_covar)
-        current = stats.mean_log_likelihood
-        change = current - previous
-        history.append(current)
-        info = IterationInfo(iteration, current, change, time.perf_counter() - start, params)
+        (batch,) = compute_one_thread_blas(statistics_graph(data, [runs[i].params for i in active], split_every))
+        seconds = time.perf_counter() - start
+        for i, stats in zip(active, batch):
+            change, reseeded = runs[i].step(stats, reg_covar, tol, iteration)
+            for component, row in reseeded:
+                warnings.warn(
+                    f"component {component} collapsed at iteration {iteration}; restarted at "
+                    f"row {row}, the row the mixture explained worst",
+                    ComponentCollapseWarning,
+                    stacklevel=2,
+                )
+            info = IterationInfo(iteration, stats.mean_log_likelihood, change, seconds, runs[i].params, i, reseeded)
+            for callback in callbacks:
+                callback(info)
+        _log_iteration(iteration, [runs[i] for i in active], seconds, len(runs))
+        active = [i for i in active if not runs[i].converged]
+    return [
+        EMResult(run.params, len(run.history), run.converged, np.asarray(run.history), run.weight_sum, run.reseeded)
+        for run in runs
+    ]
+
+
+def best_run(results: Sequence[EMResult]) -> EMResult:
+    """The run with the highest lower bound (the first of equals, as scikit-learn)."""
+    best = results[0]
+    for result in results[1:]:
+        if result.lower_bound > best.lower_bound:
+            best = result
+    return best
+
+
+def _log_iteration(iteration: int, runs: list[_Run], seconds: float, total: int) -> None:
+    if total == 1:
+        run = runs[0]
+        change = run.history[-1] - (run.history[-2] if len(run.history) > 1 else -np.inf)
         logger.info(
             "iteration %4d  mean log-likelihood %.8g  change %.3g  %.2f s",
-            iteration, current, change, info.seconds,
+            iteration, run.history[-1], change, seconds,
         )
-        for callback in callbacks:
-            callback(info)
-        previous = current
-        if abs(change) < tol:
-            converged = True
-            break
-    if not converged:
-        warnings.warn(
-            f"EM did not converge in {max_iter} iterations (last change of the mean "
-            f"log-likelihood {change:.3g} >= tol={tol:g}); increase max_iter or tol, "
-            "or try other initial parameters",
-            ConvergenceWarning,
-            stacklevel=2,
+    else:
+        logger.info(
+            "iteration %4d  %d of %d candidates iterating  best mean log-likelihood %.8g  %.2f s",
+            iteration, len(runs), total, max(run.history[-1] for run in runs), seconds,
         )
-    return EMResult(params, len(history), converged, np.asarray(history))

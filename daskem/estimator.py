@@ -7,6 +7,7 @@ import math
 import numbers
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -14,12 +15,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from daskem import initialization
-from daskem.engine import DEFAULT_SPLIT_EVERY, IterationInfo, run_em
-from daskem.exceptions import InputError, NonFiniteDataError, NotFittedError
-from daskem.inputs import as_row_chunked, in_memory_rows
+from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, EMResult, IterationInfo, best_run, run_em
+from daskem.exceptions import ConvergenceWarning, InputError, NonFiniteDataError, NotFittedError
+from daskem.initialization import INIT_METHODS, InitSpec, initial_params
+from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows
 from daskem.kernels import gaussian
-from daskem.kernels.gaussian import GaussianParams
+from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
 from daskem.model_io import params_from_dataset, params_to_dataset, read_dataset, write_dataset
 
 try:
@@ -28,8 +29,6 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 logger = logging.getLogger("daskem")
-
-COVARIANCE_TYPES = ("full",)
 
 
 class GaussianMixture:
@@ -41,21 +40,28 @@ class GaussianMixture:
     ----------
     n_components : int, default 1
         Number of mixture components K.
-    covariance_type : {"full"}, default "full"
+    covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
         Structure of the component covariances.
     tol : float, default 1e-3
         Convergence threshold on the change of the mean log-likelihood per row
-        (nats) between two iterations.
+        (per unit weight when weighted; nats) between two iterations.
     reg_covar : float, default 1e-6
-        Non-negative number added to the diagonal of each covariance.
+        Non-negative number added to the variances.
     max_iter : int, default 100
         Most EM iterations; each reads the data once.
-    init_params : {"k-means++"}, default "k-means++"
-        How initial parameters are estimated from a bounded random sample of rows.
+    n_init : int, default 1
+        Number of initialisations; the run with the best lower bound is kept.
+        All runs advance together, reading the data once per iteration.
+    init_params : {"k-means++", "k-means||", "kmeans", "random", "random_from_data"}
+        How initial parameters are estimated (see :mod:`daskem.initialization`).
     weights_init, means_init, precisions_init : array-like, optional
-        Initial weights (K,), means (K, d) and precision matrices (K, d, d).
+        Initial weights (K,), means (K, d) and precisions (of the shape of
+        ``covariances_`` for the covariance type).
     random_state : int, numpy.random.Generator or None
         Seed of the initialisation and of :meth:`sample`.
+    warm_start : bool, default False
+        When True, each ``fit`` starts from the parameters of the last one
+        (``n_init`` is then ignored).
     verbose : int, default 0
         When positive, log one line per iteration to the ``daskem`` logger
         (and show it on stderr if logging is not configured).
@@ -69,15 +75,19 @@ class GaussianMixture:
     ----------
     weights_ : (K,) ndarray
     means_ : (K, d) ndarray
-    covariances_ : (K, d, d) ndarray
-    precisions_ : (K, d, d) ndarray
-    precisions_cholesky_ : (K, d, d) ndarray
+    covariances_ : ndarray, (K, d, d) full, (d, d) tied, (K, d) diag, (K,) spherical
+    precisions_ : ndarray, shaped like ``covariances_``
+    precisions_cholesky_ : ndarray, shaped like ``covariances_``
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Mean log-likelihood per row at the start of the last iteration.
+        Mean log-likelihood per row (per unit weight) at the start of the last
+        iteration of the best run.
     history_ : (n_iter_,) ndarray
-        Mean log-likelihood per row at the start of each iteration.
+        Mean log-likelihood at the start of each iteration of the best run.
+    reseeded_ : list of (iteration, component, row)
+        Components that collapsed and were restarted at a row (see
+        :func:`daskem.engine.run_em`).
     n_features_in_ : int
     """
 
@@ -89,11 +99,13 @@ class GaussianMixture:
         tol: float = 1e-3,
         reg_covar: float = 1e-6,
         max_iter: int = 100,
+        n_init: int = 1,
         init_params: str = "k-means++",
         weights_init: Any = None,
         means_init: Any = None,
         precisions_init: Any = None,
         random_state: int | np.random.Generator | None = None,
+        warm_start: bool = False,
         verbose: int = 0,
         chunk_rows: int | None = None,
         split_every: int = DEFAULT_SPLIT_EVERY,
@@ -103,18 +115,20 @@ class GaussianMixture:
         self.tol = tol
         self.reg_covar = reg_covar
         self.max_iter = max_iter
+        self.n_init = n_init
         self.init_params = init_params
         self.weights_init = weights_init
         self.means_init = means_init
         self.precisions_init = precisions_init
         self.random_state = random_state
+        self.warm_start = warm_start
         self.verbose = verbose
         self.chunk_rows = chunk_rows
         self.split_every = split_every
 
     _PARAM_NAMES = (
-        "n_components", "covariance_type", "tol", "reg_covar", "max_iter", "init_params",
-        "weights_init", "means_init", "precisions_init", "random_state", "verbose",
+        "n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init", "init_params",
+        "weights_init", "means_init", "precisions_init", "random_state", "warm_start", "verbose",
         "chunk_rows", "split_every",
     )
 
@@ -139,6 +153,7 @@ class GaussianMixture:
         y: None = None,
         *,
         variable: str | None = None,
+        sample_weight: Any = None,
         callbacks: Sequence[Callable[[IterationInfo], None]] = (),
     ) -> GaussianMixture:
         """Fit the mixture by EM.
@@ -149,7 +164,10 @@ class GaussianMixture:
             ``variable``) or Zarr path/URL (with ``variable`` for a group),
             of shape (n_samples, n_features).
         variable : name of the variable or Zarr array holding the rows.
-        callbacks : called after each iteration with an
+        sample_weight : (n_samples,) non-negative weights — NumPy, Dask or
+            xarray — or the name of a variable beside ``variable``.  Integer
+            weights fit as if rows were repeated.
+        callbacks : called after each iteration of each run with an
             :class:`daskem.engine.IterationInfo`.
 
         Returns
@@ -158,43 +176,51 @@ class GaussianMixture:
         """
         self._check_settings()
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
+        weights = as_row_weights(sample_weight, X, data)
         n_samples, n_features = data.shape
         if n_samples < self.n_components:
             raise InputError(
                 f"the data have {n_samples} rows, fewer than n_components={self.n_components}; "
                 "reduce n_components or add data"
             )
-        inits = self._checked_initial_arrays(n_features)
         if self.verbose:
             _show_log_lines()
-        params = initialization.initial_params(
-            data,
-            self.n_components,
-            init_params=self.init_params,
-            reg_covar=self.reg_covar,
-            rng=np.random.default_rng(self.random_state),
-            **inits,
-        )
-        result = run_em(
-            data,
-            params,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            reg_covar=self.reg_covar,
-            split_every=self.split_every,
-            callbacks=callbacks,
-        )
+        if self.warm_start and hasattr(self, "_params"):
+            self._check_features(n_features)
+            starts = [self._params]
+        else:
+            spec = InitSpec(self.n_components, self.covariance_type, self.init_params,
+                            **self._checked_initial_arrays(n_features))
+            starts = initial_params(data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
+                                    rng=np.random.default_rng(self.random_state), split_every=self.split_every)
+        results = run_em(Blocks.of(data, weights), starts, tol=self.tol, max_iter=self.max_iter,
+                         reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks)
+        self._set_fitted(best_run(results), n_features)
+        if not self.converged_:
+            last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
+            warnings.warn(
+                f"EM did not converge in {self.max_iter} iterations (last change of the mean "
+                f"log-likelihood {last_change:.3g} >= tol={self.tol:g}); "
+                "increase max_iter or tol, or try other initial parameters",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _set_fitted(self, result: EMResult, n_features: int) -> None:
         self._params = result.params
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.history_ = result.history
+        self.reseeded_ = result.reseeded
         self.n_features_in_ = n_features
-        return self
 
-    def fit_predict(self, X: Any, y: None = None, *, variable: str | None = None) -> Any:
+    def fit_predict(
+        self, X: Any, y: None = None, *, variable: str | None = None, sample_weight: Any = None
+    ) -> Any:
         """Fit, then return the component of each row (see :meth:`predict`)."""
-        return self.fit(X, variable=variable).predict(X, variable=variable)
+        return self.fit(X, variable=variable, sample_weight=sample_weight).predict(X, variable=variable)
 
     def _check_settings(self) -> None:
         if not _is_int(self.n_components) or self.n_components < 1:
@@ -203,19 +229,16 @@ class GaussianMixture:
             raise InputError(
                 f"covariance_type={self.covariance_type!r} is not supported; choose one of {COVARIANCE_TYPES}"
             )
-        if self.init_params not in initialization.LABELLERS:
-            raise InputError(
-                f"init_params={self.init_params!r} is not supported; choose one of "
-                f"{tuple(initialization.LABELLERS)} or give weights_init, means_init and precisions_init"
-            )
+        if self.init_params not in INIT_METHODS:
+            raise InputError(f"init_params={self.init_params!r} is not supported; choose one of {INIT_METHODS}")
         for name, low in (("tol", 0.0), ("reg_covar", 0.0)):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < low:
                 raise InputError(f"{name} must be a finite number >= {low:g}, got {value!r}")
-        if not _is_int(self.max_iter) or self.max_iter < 1:
-            raise InputError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if not _is_int(self.split_every) or self.split_every < 2:
-            raise InputError(f"split_every must be an integer >= 2, got {self.split_every!r}")
+        for name, low in (("max_iter", 1), ("n_init", 1), ("split_every", 2)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.chunk_rows is not None and (not _is_int(self.chunk_rows) or self.chunk_rows < 1):
             raise InputError(f"chunk_rows must be a positive integer, got {self.chunk_rows!r}")
         if not (
@@ -233,7 +256,7 @@ class GaussianMixture:
         for name, shape in (
             ("weights_init", (k,)),
             ("means_init", (k, d)),
-            ("precisions_init", (k, d, d)),
+            ("precisions_init", covariance_shape(self.covariance_type, k, d)),
         ):
             value = getattr(self, name)
             if value is None:
@@ -241,7 +264,8 @@ class GaussianMixture:
                 continue
             array = np.asarray(value, dtype=np.float64)
             if array.shape != shape:
-                raise InputError(f"{name} must have shape {shape}, got {array.shape}")
+                raise InputError(f"{name} must have shape {shape} for covariance_type={self.covariance_type!r}, "
+                                 f"got {array.shape}")
             if not np.isfinite(array).all():
                 raise InputError(f"{name} holds NaN or infinite values")
             checked[name] = array
@@ -251,7 +275,11 @@ class GaussianMixture:
                 f"weights_init must be non-negative and sum to 1, got sum {weights.sum():.6g}"
             )
         precisions = checked["precisions_init"]
-        if precisions is not None and not np.allclose(precisions, np.swapaxes(precisions, 1, 2)):
+        if (
+            precisions is not None
+            and self.covariance_type in ("full", "tied")
+            and not np.allclose(precisions, np.swapaxes(precisions, -1, -2))
+        ):
             raise InputError("precisions_init must hold symmetric matrices")
         return checked
 
@@ -330,7 +358,8 @@ class GaussianMixture:
         return gaussian.sample(self.params, n_samples, np.random.default_rng(self.random_state))
 
     def _n_parameters(self) -> int:
-        return gaussian.n_parameters(self.params.n_components, self.params.n_features)
+        params = self.params
+        return gaussian.n_parameters(params.n_components, params.n_features, params.covariance_type)
 
     def _n_rows(self, X: Any, variable: str | None) -> int:
         rows = in_memory_rows(X, variable)
@@ -378,6 +407,7 @@ class GaussianMixture:
             "tol": float(self.tol),
             "reg_covar": float(self.reg_covar),
             "max_iter": int(self.max_iter),
+            "n_init": int(self.n_init),
             "init_params": str(self.init_params),
             "daskem_version": __version__,
         }
@@ -392,9 +422,11 @@ class GaussianMixture:
         attrs = ds.attrs
         model = cls(
             n_components=params.n_components,
+            covariance_type=params.covariance_type,
             tol=float(attrs.get("tol", 1e-3)),
             reg_covar=float(attrs.get("reg_covar", 1e-6)),
             max_iter=int(attrs.get("max_iter", 100)),
+            n_init=int(attrs.get("n_init", 1)),
             init_params=str(attrs.get("init_params", "k-means++")),
             random_state=int(attrs["random_state"]) if "random_state" in attrs else None,
         )
@@ -403,6 +435,7 @@ class GaussianMixture:
         model.n_iter_ = int(attrs.get("n_iter", len(model.history_)))
         model.converged_ = bool(attrs.get("converged", False))
         model.lower_bound_ = float(attrs.get("lower_bound", np.nan))
+        model.reseeded_ = []
         model.n_features_in_ = params.n_features
         return model
 

@@ -39,3 +39,7 @@ class ConvergenceWarning(UserWarning):
 
 class OutputExistsError(DaskemError, FileExistsError):
     """The output path exists and overwriting was not asked for."""
+
+
+class ComponentCollapseWarning(UserWarning):
+    """A component lost (nearly) all its weight and was restarted or left empty."""

@@ -1,97 +1,289 @@
-"""Layer 3: initial parameters for EM.
+"""Layer 3: initial parameters for EM, for many candidates at once.
 
-The default, ``"k-means++"``, reads a bounded random sample of rows (never the
-whole array at once), seeds k-means++ on it a few times, refines each seeding
-with a few Lloyd steps, keeps the one with least inertia, and estimates weights, means and covariances from the resulting
-hard assignment.  Parameters the user gives (``weights_init``, ``means_init``,
-``precisions_init``) replace the estimated ones, as in scikit-learn; when all
-three are given the data are not read at all.
+Methods (``init_params``):
 
-New methods register a function ``(sample, n_components, rng) -> labels`` in
-:data:`LABELLERS`.
+- ``"k-means++"`` (default): on a bounded random sample of rows, the best (least
+  inertia) of a few k-means++ seedings, each refined by a few Lloyd steps; the
+  hard assignment gives the weights, means and covariances.
+- ``"kmeans"``: Lloyd to convergence on the sample from one k-means++ seeding.
+- ``"random"``: random responsibilities on the sample (as scikit-learn).
+- ``"random_from_data"``: K sample rows as means, covariances ``reg_covar·I``
+  (as scikit-learn).
+- ``"k-means||"``: scalable k-means++ over the whole data set (Bahmani et al.
+  2012), a few passes: oversample ``2K`` rows per round for a few rounds,
+  weight them by the rows nearest to each, recluster them in memory, then one
+  pass estimates the parameters from the hard assignment of all rows.
+
+The sample (at most ``DEFAULT_SAMPLE_ROWS`` rows, read chunk by chunk, only the
+sample held) is drawn once for all candidates; the k-means|| passes of all
+candidates are shared too.  Parameters the user gives (``weights_init``,
+``means_init``, ``precisions_init``) replace the estimated ones, as in
+scikit-learn; when all three are given the data are not read at all.
+Sample weights weight every step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+import dask
 import dask.array as da
 import numpy as np
 
+from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, tree_reduce
+from daskem.exceptions import InputError
 from daskem.kernels.gaussian import GaussianParams, m_step, weighted_moments
-from daskem.kernels.kmeans import kmeans_plusplus, lloyd
+from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_mass, oversample, squared_distances
 
 #: Rows drawn from the data to initialise on.
 DEFAULT_SAMPLE_ROWS = 50_000
 #: Lloyd steps after each k-means++ seeding.
 LLOYD_STEPS = 10
-#: k-means++ seedings tried on the sample; the one with least inertia wins.
+#: k-means++ seedings tried; the one with least inertia wins.
 SEEDINGS = 4
+#: Oversampling rounds of k-means||, each one pass over the data.
+KMEANS_PARALLEL_ROUNDS = 5
 
 
-def _kmeans_plusplus_labels(
-    sample: np.ndarray, n_components: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Best (least inertia) of a few k-means++ seedings, each refined by Lloyd steps."""
+@dataclass(frozen=True, eq=False)
+class InitSpec:
+    """How to start one candidate: its shape, method and any given parameters."""
+
+    n_components: int
+    covariance_type: str = "full"
+    init_params: str = "k-means++"
+    weights_init: np.ndarray | None = None
+    means_init: np.ndarray | None = None
+    precisions_init: np.ndarray | None = None
+
+    @property
+    def fully_given(self) -> bool:
+        return self.weights_init is not None and self.means_init is not None and self.precisions_init is not None
+
+
+# ----------------------------------------------------------------- on a sample
+
+
+def _best_kmeans_plusplus(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Labels of the best of ``SEEDINGS`` k-means++ seedings refined by ``LLOYD_STEPS``."""
     best_labels, best_inertia = None, np.inf
     for _ in range(SEEDINGS):
-        centers = kmeans_plusplus(sample, n_components, rng)
-        _, labels, inertia = lloyd(sample, centers, max_iter=LLOYD_STEPS)
+        _, labels, inertia = lloyd(X, kmeans_plusplus(X, k, rng, w), max_iter=LLOYD_STEPS, weights=w)
         if inertia < best_inertia:
             best_labels, best_inertia = labels, inertia
-    return best_labels
+    return _one_hot(best_labels, k)
 
 
-#: Initialisation methods: each labels the rows of the sample with a component.
-LABELLERS: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
-    "k-means++": _kmeans_plusplus_labels,
+def _kmeans(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    _, labels, _ = lloyd(X, kmeans_plusplus(X, k, rng, w), max_iter=300, weights=w)
+    return _one_hot(labels, k)
+
+
+def _random(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    resp = rng.uniform(size=(len(X), k))
+    return resp / resp.sum(axis=1, keepdims=True)
+
+
+def _random_from_data(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    resp = np.zeros((len(X), k))
+    resp[rng.choice(len(X), size=k, replace=False, p=w / w.sum()), np.arange(k)] = 1.0
+    return resp
+
+
+def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
+    resp = np.zeros((len(labels), k))
+    resp[np.arange(len(labels)), labels] = 1.0
+    return resp
+
+
+#: Sample-based methods: each gives responsibilities (n, K) for the sample rows.
+SAMPLE_METHODS: dict[str, Callable[[np.ndarray, np.ndarray, int, np.random.Generator], np.ndarray]] = {
+    "k-means++": _best_kmeans_plusplus,
+    "kmeans": _kmeans,
+    "random": _random,
+    "random_from_data": _random_from_data,
 }
+INIT_METHODS = (*SAMPLE_METHODS, "k-means||")
 
 
-def draw_sample(X: da.Array, n_rows: int, rng: np.random.Generator) -> np.ndarray:
+def draw_sample(
+    X: da.Array, sample_weight: da.Array | None, n_rows: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A uniform random sample of at most ``n_rows`` distinct rows, in row order.
 
     Reads chunk by chunk; only the sample is held in memory.
 
     Returns
     -------
-    (min(n_rows, N), d) float64.
+    rows : (m, d) float64 with m = min(n_rows, N).
+    weights : (m,) float64 sample weights of those rows (ones when unweighted).
     """
     n_total = X.shape[0]
-    if n_total <= n_rows:
-        return np.asarray(X.compute(), dtype=np.float64)
-    rows = np.sort(rng.choice(n_total, size=n_rows, replace=False))
-    return np.asarray(X[rows].compute(), dtype=np.float64)
+    index = slice(None) if n_total <= n_rows else np.sort(rng.choice(n_total, size=n_rows, replace=False))
+    weights = da.ones(n_total, chunks=X.chunks[0]) if sample_weight is None else sample_weight
+    rows, w = dask.compute(X[index], weights[index])
+    return np.asarray(rows, dtype=np.float64), np.asarray(w, dtype=np.float64)
+
+
+def _estimate(X: np.ndarray, resp: np.ndarray, spec: InitSpec, reg_covar: float) -> GaussianParams:
+    """Parameters from weighted responsibilities on in-memory rows, moments about their mean."""
+    reference = np.repeat(X.mean(axis=0, keepdims=True), spec.n_components, axis=0)
+    moments = weighted_moments(X, resp, reference, spec.covariance_type)
+    return m_step(*moments, reference, reg_covar, spec.covariance_type)
+
+
+# ------------------------------------------------------------------ k-means||
+
+
+def _apply(chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, shared: tuple):
+    return chunk_fn(np.asarray(rows, dtype=np.float64), weights, first_row, *shared)
+
+
+def _data_pass(data: Blocks, chunk_fn: Callable, combine: Callable, *shared, split_every: int):
+    """One read of the data: ``chunk_fn`` per chunk, ``combine`` over a fixed tree."""
+    shared_value = dask.delayed(shared, traverse=False)
+    parts = [
+        dask.delayed(_apply, pure=True)(chunk_fn, rows, weights, first_row, shared_value)
+        for rows, weights, first_row in zip(data.rows, data.weights, data.first_rows)
+    ]
+    (result,) = compute_one_thread_blas(tree_reduce(parts, combine, split_every))
+    return result
+
+
+def _chunk_costs(X, w, first_row, center_sets):
+    return tuple(oversample(X, c, 0.0, 0.0, np.random.default_rng(0), w)[1] for c in center_sets)
+
+
+def _chunk_oversample(X, w, first_row, center_sets, costs, oversamplings, seeds):
+    return tuple(
+        oversample(X, c, cost, ell, np.random.default_rng([seed, first_row]), w)
+        for c, cost, ell, seed in zip(center_sets, costs, oversamplings, seeds)
+    )
+
+
+def _chunk_masses(X, w, first_row, center_sets):
+    return tuple(nearest_mass(X, c, w) for c in center_sets)
+
+
+def _chunk_assignment_moments(X, w, first_row, center_sets, covariance_types):
+    moments = []
+    for centers, covariance_type in zip(center_sets, covariance_types):
+        resp = _one_hot(np.argmin(squared_distances(X, centers), axis=1), len(centers))
+        moments.append(weighted_moments(X, resp if w is None else resp * w[:, None], centers, covariance_type))
+    return tuple(moments)
+
+
+def _sum_elementwise(parts):
+    """Add tuples of numbers, arrays or tuples of arrays, element by element."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = tuple(
+            tuple(x + y for x, y in zip(a, b)) if isinstance(a, tuple) else a + b for a, b in zip(total, part)
+        )
+    return total
+
+
+def _concat_samples(parts):
+    """Concatenate the rows drawn (in chunk order) and add the costs, per candidate."""
+    return tuple(
+        (np.concatenate([p[i][0] for p in parts]), sum(p[i][1] for p in parts)) for i in range(len(parts[0]))
+    )
+
+
+def _first_centers(data: Blocks, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` rows, each drawn in proportion to weight from one random chunk."""
+    centers = []
+    for _ in range(100 * count):
+        if len(centers) == count:
+            return centers
+        chunk = int(rng.integers(len(data.rows)))
+        rows, weights = dask.compute(data.rows[chunk], data.weights[chunk])
+        weights = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if weights.sum() > 0:
+            centers.append(np.asarray(rows, dtype=np.float64)[rng.choice(len(rows), p=weights / weights.sum())][None])
+    raise InputError("k-means|| found no row of positive weight in the chunks it tried; check sample_weight")
+
+
+def _kmeans_parallel(
+    data: Blocks, specs: Sequence[InitSpec], rng: np.random.Generator, reg_covar: float, split_every: int
+) -> list[GaussianParams]:
+    center_sets = _first_centers(data, len(specs), rng)
+    costs = _data_pass(data, _chunk_costs, _sum_elementwise, center_sets, split_every=split_every)
+    oversamplings = [2.0 * spec.n_components for spec in specs]
+    for _ in range(KMEANS_PARALLEL_ROUNDS):
+        seeds = rng.integers(2**32, size=len(specs)).tolist()
+        drawn = _data_pass(data, _chunk_oversample, _concat_samples, center_sets, costs, oversamplings, seeds,
+                           split_every=split_every)
+        center_sets = [np.vstack([c, rows]) for c, (rows, _) in zip(center_sets, drawn)]
+        costs = [cost for _, cost in drawn]
+    masses = _data_pass(data, _chunk_masses, _sum_elementwise, center_sets, split_every=split_every)
+    finals = []
+    for spec, candidates, mass in zip(specs, center_sets, masses):
+        if len(candidates) < spec.n_components:
+            raise InputError(
+                f"k-means|| found only {len(candidates)} distinct rows for n_components={spec.n_components}"
+            )
+        resp = _best_kmeans_plusplus(candidates, mass, spec.n_components, rng)
+        finals.append(_weighted_centres(candidates, mass, resp))
+    moments = _data_pass(data, _chunk_assignment_moments, _sum_elementwise, finals,
+                         [spec.covariance_type for spec in specs], split_every=split_every)
+    return [m_step(*m, c, reg_covar, spec.covariance_type) for m, c, spec in zip(moments, finals, specs)]
+
+
+def _weighted_centres(candidates: np.ndarray, mass: np.ndarray, resp: np.ndarray) -> np.ndarray:
+    """Centres (K, d) of candidate rows (m, d) assigned by one-hot ``resp`` (m, K), weighted by ``mass``."""
+    weight = resp * mass[:, None]
+    return (weight.T @ candidates) / np.maximum(weight.sum(axis=0), np.finfo(float).tiny)[:, None]
+
+
+# ------------------------------------------------------------------ together
 
 
 def initial_params(
     X: da.Array,
-    n_components: int,
+    sample_weight: da.Array | None,
+    specs: Sequence[InitSpec],
     *,
-    init_params: str,
     reg_covar: float,
     rng: np.random.Generator,
-    weights_init: np.ndarray | None = None,
-    means_init: np.ndarray | None = None,
-    precisions_init: np.ndarray | None = None,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
-) -> GaussianParams:
-    """Initial mixture parameters for the (N, d) rows of X.
+    split_every: int = DEFAULT_SPLIT_EVERY,
+) -> list[GaussianParams]:
+    """Initial parameters of every candidate for the (N, d) rows of X.
 
-    ``init_params`` names an entry of :data:`LABELLERS`; the given arrays, of
-    shapes (K,), (K, d) and (K, d, d), override the estimated parameters.
+    The sample is drawn once, and k-means|| passes are shared, for all specs.
     """
-    if weights_init is not None and means_init is not None and precisions_init is not None:
-        return GaussianParams.from_precisions(weights_init, means_init, precisions_init)
-    sample = draw_sample(X, sample_rows, rng)
-    labels = LABELLERS[init_params](sample, n_components, rng)
-    resp = np.zeros((sample.shape[0], n_components))
-    resp[np.arange(sample.shape[0]), labels] = 1.0
-    # About the sample mean, so the moments stay accurate far from the origin.
-    reference = np.repeat(sample.mean(axis=0, keepdims=True), n_components, axis=0)
-    estimated = m_step(*weighted_moments(sample, resp, reference), reference, reg_covar)
-    weights = estimated.weights if weights_init is None else weights_init
-    means = estimated.means if means_init is None else means_init
-    if precisions_init is None:
-        return GaussianParams.from_covariances(weights, means, estimated.covariances)
-    return GaussianParams.from_precisions(weights, means, precisions_init)
+    estimated: dict[int, GaussianParams] = {}
+    from_sample = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params in SAMPLE_METHODS]
+    if from_sample:
+        rows, weights = draw_sample(X, sample_weight, sample_rows, rng)
+        positive = int(np.count_nonzero(weights > 0))
+        for i in from_sample:
+            spec = specs[i]
+            if positive < spec.n_components:
+                raise InputError(
+                    f"the sample drawn to initialise holds {positive} rows of positive weight, fewer "
+                    f"than n_components={spec.n_components}"
+                )
+            resp = SAMPLE_METHODS[spec.init_params](rows, weights, spec.n_components, rng)
+            estimated[i] = _estimate(rows, resp * weights[:, None], spec, reg_covar)
+    parallel = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params == "k-means||"]
+    if parallel:
+        data = Blocks.of(X, sample_weight)
+        found = _kmeans_parallel(data, [specs[i] for i in parallel], rng, reg_covar, split_every)
+        estimated.update(zip(parallel, found))
+    return [_with_given(spec, estimated.get(i)) for i, spec in enumerate(specs)]
+
+
+def _with_given(spec: InitSpec, estimated: GaussianParams | None) -> GaussianParams:
+    """The estimated parameters, with those the user gave in their place."""
+    if spec.fully_given:
+        return GaussianParams.from_precisions(
+            spec.weights_init, spec.means_init, spec.precisions_init, spec.covariance_type
+        )
+    weights = estimated.weights if spec.weights_init is None else spec.weights_init
+    means = estimated.means if spec.means_init is None else spec.means_init
+    if spec.precisions_init is None:
+        return GaussianParams.from_covariances(weights, means, estimated.covariances, spec.covariance_type)
+    return GaussianParams.from_precisions(weights, means, spec.precisions_init, spec.covariance_type)

@@ -100,6 +100,57 @@ def as_row_chunked(
     return X.rechunk({0: chunk_rows or X.chunks[0], 1: -1})
 
 
+def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | None:
+    """Sample weights as a 1-D Dask array chunked like ``rows``.
+
+    Parameters
+    ----------
+    sample_weight : None; a NumPy, Dask or xarray array of shape (N,); or the
+        name of a variable of the Dataset, or of an array of the Zarr group,
+        that X comes from.
+    X : the data as the user passed them (to resolve a name).
+    rows : the data as :func:`as_row_chunked` returned them.
+
+    NumPy weights are checked at once; lazy ones as each chunk is read.
+    """
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, str):
+        if is_path(X):
+            sample_weight = da.from_zarr(open_zarr_array(X, sample_weight))
+        elif isinstance(X, xr.Dataset):
+            sample_weight = _unwrap(X, sample_weight)
+        else:
+            raise InputError(
+                "sample_weight names a variable, which needs X to be a Zarr path or an xarray "
+                "Dataset; pass the weights themselves instead"
+            )
+    if isinstance(sample_weight, xr.DataArray):
+        sample_weight = sample_weight.data
+    if not isinstance(sample_weight, da.Array):
+        sample_weight = np.asarray(sample_weight)
+    n_rows = rows.shape[0]
+    if sample_weight.shape != (n_rows,):
+        raise InputError(
+            f"sample_weight must have shape ({n_rows},), one weight per row, got {sample_weight.shape}"
+        )
+    if not (np.issubdtype(sample_weight.dtype, np.integer) or np.issubdtype(sample_weight.dtype, np.floating)):
+        raise InputError(f"sample_weight must be numeric, got dtype {sample_weight.dtype}")
+    if isinstance(sample_weight, np.ndarray):
+        bad = ~(np.isfinite(sample_weight) & (sample_weight >= 0))
+        if bad.any():
+            raise InputError(
+                f"sample_weight holds {int(bad.sum())} negative, NaN or infinite value(s) "
+                f"(first at row {int(np.argmax(bad))}); weights must be finite and >= 0"
+            )
+        if not sample_weight.sum() > 0:
+            raise InputError("sample_weight sums to zero; at least one row needs a positive weight")
+        sample_weight = da.from_array(sample_weight, chunks=(rows.chunks[0],))
+    if any(np.isnan(c) for c in sample_weight.chunks[0]):
+        raise InputError("sample_weight's chunk sizes are unknown; call compute_chunk_sizes() first")
+    return sample_weight.rechunk((rows.chunks[0],))
+
+
 def in_memory_rows(X: Any, variable: str | None = None) -> np.ndarray | None:
     """The rows as a checked NumPy array when X holds them in memory, else None.
 

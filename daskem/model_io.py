@@ -3,7 +3,8 @@
 A model file is an ``xarray.Dataset`` with
 
 - ``weights`` (component), ``means`` (component, feature) and ``covariances``
-  (component, feature, feature2), float64;
+  — (component, feature, feature2) for full, (feature, feature2) for tied,
+  (component, feature) for diag, (component) for spherical — float64;
 - ``history`` (iteration): mean log-likelihood per row at each iteration;
 - attributes ``model``, ``covariance_type``, ``n_iter``, ``converged`` (0/1),
   ``lower_bound``, the fit settings and ``daskem_version``.
@@ -17,6 +18,8 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,15 @@ NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 MODEL_KIND = "daskem.GaussianMixture"
 
 
+#: Dimensions of ``covariances`` for each covariance type.
+COVARIANCE_DIMS = {
+    "full": ("component", "feature", "feature2"),
+    "tied": ("feature", "feature2"),
+    "diag": ("component", "feature"),
+    "spherical": ("component",),
+}
+
+
 def params_to_dataset(
     params: GaussianParams, history: np.ndarray, attrs: dict[str, object]
 ) -> xr.Dataset:
@@ -37,26 +49,27 @@ def params_to_dataset(
         {
             "weights": ("component", params.weights),
             "means": (("component", "feature"), params.means),
-            "covariances": (("component", "feature", "feature2"), params.covariances),
+            "covariances": (COVARIANCE_DIMS[params.covariance_type], params.covariances),
             "history": ("iteration", np.asarray(history, dtype=np.float64)),
         },
         coords={
             "component": np.arange(params.n_components),
             "iteration": np.arange(1, len(history) + 1),
         },
-        attrs={"model": MODEL_KIND, "covariance_type": "full", **attrs},
+        attrs={"model": MODEL_KIND, "covariance_type": params.covariance_type, **attrs},
     )
 
 
 def params_from_dataset(ds: xr.Dataset) -> GaussianParams:
     """The parameters stored in a model Dataset (see :func:`params_to_dataset`)."""
     missing = [v for v in ("weights", "means", "covariances") if v not in ds]
-    if missing or ds.attrs.get("model") != MODEL_KIND:
+    covariance_type = ds.attrs.get("covariance_type")
+    if missing or ds.attrs.get("model") != MODEL_KIND or covariance_type not in COVARIANCE_DIMS:
         raise InputError(
-            f"this is not a daskem model file (missing {missing or 'the model attribute'})"
+            f"this is not a daskem model file (missing {missing or 'the model or covariance_type attribute'})"
         )
     return GaussianParams.from_covariances(
-        ds["weights"].values, ds["means"].values, ds["covariances"].values
+        ds["weights"].values, ds["means"].values, ds["covariances"].values, covariance_type
     )
 
 
@@ -65,13 +78,22 @@ def is_netcdf(path: str | os.PathLike) -> bool:
 
 
 def write_dataset(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write ``ds`` to Zarr, or netCDF when the suffix is .nc, all or nothing.
+    """Write ``ds`` to Zarr, or netCDF when the suffix is .nc, all or nothing (see :func:`atomic_path`)."""
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        if is_netcdf(path):
+            ds.to_netcdf(temporary)
+        else:
+            ds.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=False)
+    return Path(path)
 
-    The data go to a temporary name beside ``path`` and are renamed into place,
-    so a failed write leaves no partial file.  An existing ``path`` is replaced
-    only with ``overwrite=True``.
 
-    Returns the path written.
+@contextmanager
+def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
+    """A temporary path beside ``path`` that is renamed onto it if the block succeeds.
+
+    A failed block leaves neither a partial output nor a temporary behind; an
+    existing ``path`` is replaced only with ``overwrite=True``.  Missing parent
+    folders are created.
     """
     path = Path(path)
     if path.exists() and not overwrite:
@@ -83,16 +105,12 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = 
     token = uuid.uuid4().hex[:12]
     temporary = path.with_name(f".{path.name}.tmp-{token}")
     try:
-        if is_netcdf(path):
-            ds.to_netcdf(temporary)
-        else:
-            ds.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=False)
+        yield temporary
         _replace(temporary, path, token)
     except PermissionError as error:
         raise DaskemError(f"cannot write {str(path)!r}: {error.strerror}") from None
     finally:
         _remove(temporary)
-    return path
 
 
 def _replace(source: Path, target: Path, token: str) -> None:

@@ -7,11 +7,18 @@ any reduction tree gives the same sums.  The M-step only needs the total.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from daskem.kernels.gaussian import GaussianParams, chunk_statistics, m_step
+from daskem.kernels.gaussian import (
+    ChunkStatistics,
+    GaussianParams,
+    chunk_statistics,
+    m_step_arrays,
+    reseed,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,54 +27,121 @@ class GaussianStats:
 
     Attributes
     ----------
-    log_likelihood : float, ``Σ_i log p(x_i | Θ)`` in nats.
-    n_samples : float, number of rows summed.
-    nk : (K,) ``Σ_i r_ik``.
-    s1 : (K, d) ``Σ_i r_ik (x_i − c_k)``.
-    s2 : (K, d, d) ``Σ_i r_ik (x_i − c_k)(x_i − c_k)ᵀ``.
-    reference : (K, d) the points ``c_k`` the moments are taken about (the
-        means of the parameters that produced the statistics).
+    log_likelihood : float, ``Σ_i w_i log p(x_i | Θ)`` in nats.
+    weight_sum : float, ``Σ_i w_i`` (the number of rows when unweighted).
+    n_samples : int, number of rows summed.
+    nk, s1, s2 : responsibility sums and moments about ``reference``, as
+        returned by :func:`daskem.kernels.gaussian.chunk_statistics`.
+    reference : (K, d) the points the moments are taken about (the means of
+        the parameters that produced the statistics).
+    covariance_type : the covariance type of those parameters.
+    worst_log_prob, worst_index, worst_rows : the (at most K) rows of positive
+        weight with least log-likelihood: their log-likelihood (m,), global row
+        index (m,) and values (m, d), worst first.
     """
 
     log_likelihood: float
-    n_samples: float
+    weight_sum: float
+    n_samples: int
     nk: np.ndarray
     s1: np.ndarray
     s2: np.ndarray
     reference: np.ndarray
+    covariance_type: str
+    worst_log_prob: np.ndarray = field(repr=False)
+    worst_index: np.ndarray = field(repr=False)
+    worst_rows: np.ndarray = field(repr=False)
 
     @classmethod
-    def from_chunk(cls, X: np.ndarray, params: GaussianParams, first_row: int = 0) -> GaussianStats:
+    def from_chunk(
+        cls,
+        X: np.ndarray,
+        params: GaussianParams,
+        first_row: int = 0,
+        sample_weight: np.ndarray | None = None,
+    ) -> GaussianStats:
         """Statistics of one chunk of rows X (n, d) under ``params`` (the E-step)."""
-        return cls(*chunk_statistics(X, params, first_row), reference=params.means)
+        chunk: ChunkStatistics = chunk_statistics(X, params, first_row, sample_weight)
+        return cls(
+            chunk.log_likelihood, chunk.weight_sum, chunk.n_samples, chunk.nk, chunk.s1, chunk.s2,
+            params.means, params.covariance_type,
+            chunk.worst_log_prob, chunk.worst_index, chunk.worst_rows,
+        )
 
     def __add__(self, other: GaussianStats) -> GaussianStats:
-        if other.reference is not self.reference and not np.array_equal(
-            other.reference, self.reference
-        ):
+        if other.reference is not self.reference and not np.array_equal(other.reference, self.reference):
             raise ValueError("cannot add statistics taken about different reference points")
+        log_prob = np.concatenate([self.worst_log_prob, other.worst_log_prob])
+        index = np.concatenate([self.worst_index, other.worst_index])
+        keep = np.lexsort((index, log_prob))[: len(self.nk)]
         return GaussianStats(
             log_likelihood=self.log_likelihood + other.log_likelihood,
+            weight_sum=self.weight_sum + other.weight_sum,
             n_samples=self.n_samples + other.n_samples,
             nk=self.nk + other.nk,
             s1=self.s1 + other.s1,
             s2=self.s2 + other.s2,
             reference=self.reference,
+            covariance_type=self.covariance_type,
+            worst_log_prob=log_prob[keep],
+            worst_index=index[keep],
+            worst_rows=np.concatenate([self.worst_rows, other.worst_rows])[keep],
         )
 
     @property
     def mean_log_likelihood(self) -> float:
-        """Log-likelihood per row, in nats."""
-        return self.log_likelihood / self.n_samples
+        """Log-likelihood per unit of weight (per row when unweighted), in nats."""
+        return self.log_likelihood / self.weight_sum
 
-    def m_step(self, reg_covar: float) -> GaussianParams:
-        """New parameters from these statistics (the M-step)."""
-        return m_step(self.nk, self.s1, self.s2, self.reference, reg_covar)
+    def collapsed(self) -> np.ndarray:
+        """Components holding less responsibility than one average row: their indices."""
+        return np.flatnonzero(self.nk < self.weight_sum / self.n_samples)
+
+    def m_step(
+        self, reg_covar: float, may_reseed: np.ndarray | None = None
+    ) -> tuple[GaussianParams, list[tuple[int, int]]]:
+        """New parameters from these statistics (the M-step).
+
+        Collapsed components (see :meth:`collapsed`) that ``may_reseed`` (a
+        (K,) boolean mask; all when None) allows restart at the rows the
+        current parameters explain worst (see
+        :func:`daskem.kernels.gaussian.reseed`).
+
+        Returns
+        -------
+        params : the new parameters.
+        reseeded : (component, row index) of each restarted component.
+        """
+        weights, means, covariances = m_step_arrays(
+            self.nk, self.s1, self.s2, self.reference, reg_covar, self.covariance_type
+        )
+        collapsed = self.collapsed()
+        if may_reseed is not None:
+            collapsed = collapsed[may_reseed[collapsed]]
+        collapsed = collapsed[: len(self.worst_index)]
+        if collapsed.size:
+            weights, means, covariances = reseed(
+                weights, means, covariances, self.covariance_type, collapsed,
+                self.worst_rows[: collapsed.size],
+            )
+        params = GaussianParams.from_covariances(weights, means, covariances, self.covariance_type)
+        return params, list(zip(collapsed.tolist(), self.worst_index[: collapsed.size].tolist()))
 
 
-def sum_stats(parts: list[GaussianStats]) -> GaussianStats:
-    """Add statistics left to right (a fixed order, so the result is reproducible)."""
+def batch_from_chunk(
+    X: np.ndarray,
+    params: Sequence[GaussianParams],
+    first_row: int = 0,
+    sample_weight: np.ndarray | None = None,
+) -> tuple[GaussianStats, ...]:
+    """Statistics of one chunk under each of several parameter sets (one read of the chunk)."""
+    X = np.asarray(X, dtype=np.float64)
+    return tuple(GaussianStats.from_chunk(X, p, first_row, sample_weight) for p in params)
+
+
+def sum_batches(parts: Sequence[tuple[GaussianStats, ...]]) -> tuple[GaussianStats, ...]:
+    """Add batches of statistics element by element, left to right (a fixed order)."""
     total = parts[0]
     for part in parts[1:]:
-        total = total + part
+        total = tuple(a + b for a, b in zip(total, part))
     return total

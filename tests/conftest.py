@@ -31,12 +31,20 @@ def make_mixture_data(
     return np.einsum("ij,ikj->ik", noise, factors[labels]) + means[labels] + shift
 
 
-def initial_parameters(X: np.ndarray, n_components: int, seed: int = 1) -> dict[str, np.ndarray]:
+def initial_parameters(
+    X: np.ndarray, n_components: int, seed: int = 1, covariance_type: str = "full"
+) -> dict[str, np.ndarray]:
     """weights_init, means_init and precisions_init that leave EM work to do."""
     rng = np.random.default_rng(seed)
     n_features = X.shape[1]
     means = X[rng.choice(len(X), n_components, replace=False)]
-    precisions = np.repeat(np.eye(n_features)[np.newaxis] / X.var(axis=0).mean(), n_components, axis=0)
+    precision = 1.0 / X.var(axis=0).mean()
+    precisions = {
+        "full": np.repeat(np.eye(n_features)[np.newaxis] * precision, n_components, axis=0),
+        "tied": np.eye(n_features) * precision,
+        "diag": np.full((n_components, n_features), precision),
+        "spherical": np.full(n_components, precision),
+    }[covariance_type]
     return {
         "weights_init": np.full(n_components, 1.0 / n_components),
         "means_init": means,

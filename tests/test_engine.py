@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import daskem
-from daskem.engine import run_em
+from daskem.engine import Blocks
 
 from conftest import initial_parameters, make_mixture_data, write_zarr
 
@@ -109,7 +109,6 @@ def test_runs_on_a_distributed_cluster_with_the_same_bits(tmp_path, data):
     np.testing.assert_array_equal(labels, local.predict(data))
 
 
-def test_run_em_refuses_feature_chunks(data):
-    X = da.from_array(data, chunks=(100, 1))
+def test_blocks_refuse_feature_chunks(data):
     with pytest.raises(ValueError, match="chunked along rows only"):
-        run_em(X, None, tol=0, max_iter=1, reg_covar=0)
+        Blocks.of(da.from_array(data, chunks=(100, 1)))

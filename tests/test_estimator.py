@@ -125,13 +125,14 @@ def test_explicit_initial_parameters_are_honoured(data):
 
 
 def test_partial_initial_parameters_override_the_estimate(data):
-    from daskem.initialization import initial_params
+    from daskem.initialization import InitSpec, initial_params
 
     means = initial_parameters(data, 3)["means_init"]
 
     def init(**given):
-        return initial_params(da.from_array(data), 3, init_params="k-means++", reg_covar=1e-6,
-                              rng=np.random.default_rng(0), **given)
+        (params,) = initial_params(da.from_array(data), None, [InitSpec(3, **given)], reg_covar=1e-6,
+                                   rng=np.random.default_rng(0))
+        return params
 
     estimated, overridden = init(), init(means_init=means)
     np.testing.assert_array_equal(overridden.means, means)
@@ -156,7 +157,8 @@ def test_sample_draws_from_the_fitted_model(fitted):
     [
         ({"n_components": 0}, "n_components must be an integer >= 1"),
         ({"n_components": 2.5}, "n_components must be an integer"),
-        ({"covariance_type": "diag"}, "covariance_type='diag' is not supported"),
+        ({"covariance_type": "banded"}, "covariance_type='banded' is not supported"),
+        ({"n_init": 0}, "n_init must be an integer >= 1"),
         ({"tol": -1.0}, "tol must be a finite number >= 0"),
         ({"reg_covar": float("nan")}, "reg_covar must be a finite number"),
         ({"max_iter": 0}, "max_iter must be an integer >= 1"),

@@ -54,7 +54,8 @@ def test_e_step_stays_finite_for_far_rows():
 def test_chunk_statistics_are_the_direct_sums(dtype):
     X = make_mixture_data(n_samples=150, n_features=3).astype(dtype)
     params = random_params(2, 3)
-    loglik, n_rows, nk, s1, s2 = gaussian.chunk_statistics(X, params)
+    stats = gaussian.chunk_statistics(X, params)
+    loglik, n_rows, nk, s1, s2 = stats.log_likelihood, stats.n_samples, stats.nk, stats.s1, stats.s2
     X64 = X.astype(np.float64)
     expected = direct_log_densities(X64, params)
     resp = np.exp(expected - np.logaddexp.reduce(expected, axis=1)[:, None])

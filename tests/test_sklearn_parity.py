@@ -22,15 +22,16 @@ N_ITER = 20
 N_COMPONENTS = 3
 
 
-def sklearn_fit(X: np.ndarray, inits: dict, n_iter: int = N_ITER) -> SklearnGaussianMixture:
+def sklearn_fit(X: np.ndarray, inits: dict, n_iter: int = N_ITER, **settings) -> SklearnGaussianMixture:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SklearnConvergenceWarning)
-        return SklearnGaussianMixture(N_COMPONENTS, tol=0, max_iter=n_iter, **inits).fit(X)
+        return SklearnGaussianMixture(N_COMPONENTS, tol=0, max_iter=n_iter, **inits, **settings).fit(X)
 
 
-def daskem_fit(data, inits: dict, n_iter: int = N_ITER, **kwargs) -> daskem.GaussianMixture:
+def daskem_fit(data, inits: dict, n_iter: int = N_ITER, settings=None, **kwargs) -> daskem.GaussianMixture:
     with pytest.warns(daskem.ConvergenceWarning):
-        return daskem.GaussianMixture(N_COMPONENTS, tol=0, max_iter=n_iter, **inits).fit(data, **kwargs)
+        model = daskem.GaussianMixture(N_COMPONENTS, tol=0, max_iter=n_iter, **inits, **(settings or {}))
+        return model.fit(data, **kwargs)
 
 
 def assert_same_parameters(ours, theirs, rtol):
@@ -80,6 +81,25 @@ def test_float32_data_match(tmp_path, data, chunk_rows):
     ours = daskem_fit(str(path), inits, variable="X")
     assert_same_parameters(ours, sklearn_fit(X32.astype(np.float64), inits), rtol=1e-8)
     assert_same_parameters(ours, sklearn_fit(X32, inits), rtol=1e-3)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("chunk_rows", [2000, 333])
+@pytest.mark.parametrize("shift", [0.0, 1e6])
+def test_every_covariance_type_matches_scikit_learn(tmp_path, data, covariance_type, chunk_rows, shift):
+    X = data + shift
+    inits = initial_parameters(X, N_COMPONENTS, covariance_type=covariance_type)
+    path = write_zarr(tmp_path / "data.zarr", X, chunk_rows)
+    ours = daskem_fit(str(path), inits, settings={"covariance_type": covariance_type}, variable="X")
+    reference = X if shift == 0 else data  # scikit-learn's tied and diag moments are raw: fit it unshifted
+    reference_inits = {**inits, "means_init": inits["means_init"] - shift}
+    theirs = sklearn_fit(reference, reference_inits, covariance_type=covariance_type)
+    np.testing.assert_allclose(ours.means_ - shift, theirs.means_, rtol=1e-8, atol=1e-8)
+    for name in ("weights_", "covariances_", "precisions_", "precisions_cholesky_"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-8, err_msg=name)
+    assert ours.covariances_.shape == theirs.covariances_.shape
+    np.testing.assert_allclose(ours.lower_bound_, theirs.lower_bound_, rtol=1e-9)
+    np.testing.assert_allclose(ours.bic(X), theirs.bic(reference), rtol=1e-9)
 
 
 def test_predictions_match_scikit_learn(data):

@@ -1,16 +1,26 @@
-"""Gaussian mixture kernels with full covariances (pure NumPy).
+"""Gaussian mixture kernels (pure NumPy) for the covariance types of scikit-learn.
 
 Shapes use ``n`` rows, ``d`` features and ``K`` components.  All arithmetic is
 float64 whatever the dtype of the rows: chunks are converted on entry.
 
-The E-step uses the precision-Cholesky parametrisation: for each component the
-triangular ``U_k`` with ``U_k U_kᵀ = Σ_k⁻¹`` turns the Mahalanobis
-distance into a sum of squares, ``‖(x − μ_k) U_k‖²``, and ``log|U_k|`` into
-the sum of ``log diag(U_k)``.  Responsibilities come from a log-sum-exp.
+Covariance types and the shapes of ``covariances`` and ``precisions_cholesky``
+(as in scikit-learn):
+
+- ``"full"``: (K, d, d), one matrix per component;
+- ``"tied"``: (d, d), one matrix shared by all components;
+- ``"diag"``: (K, d), a diagonal per component;
+- ``"spherical"``: (K,), one variance per component.
+
+The E-step uses the precision-Cholesky parametrisation: ``U_k`` with
+``U_k U_kᵀ = Σ_k⁻¹`` turns the Mahalanobis distance into a sum of squares,
+``‖(x − μ_k) U_k‖²``, and ``log|U_k|`` into a sum of logs of its diagonal.
+Responsibilities come from a log-sum-exp.
 
 Second moments are accumulated about a reference point known before the pass —
 the current means — so that the M-step subtracts two small numbers rather than
-two huge ones when the data sit far from the origin.
+two huge ones when the data sit far from the origin.  ``diag`` and
+``spherical`` keep only the diagonal of the moments (never a d × d matrix);
+``tied`` pools them over the components.
 """
 
 from __future__ import annotations
@@ -20,32 +30,52 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from daskem.exceptions import CovarianceError, NonFiniteDataError
+from daskem.exceptions import CovarianceError, InputError, NonFiniteDataError
 
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Added to each component's responsibility sum, as scikit-learn does, so that an
 # empty component divides by a tiny number rather than by zero.
 NK_FLOOR = 10.0 * np.finfo(np.float64).eps
 
+_NOT_PD_ADVICE = (
+    "it has collapsed onto too few points or onto a lower-dimensional subspace. "
+    "Increase reg_covar (for example by a factor of 10), reduce n_components, "
+    "or rescale the features."
+)
+
+
+def covariance_shape(covariance_type: str, n_components: int, n_features: int) -> tuple[int, ...]:
+    """Shape of ``covariances`` (and of ``precisions_cholesky``) for a covariance type."""
+    return {
+        "full": (n_components, n_features, n_features),
+        "tied": (n_features, n_features),
+        "diag": (n_components, n_features),
+        "spherical": (n_components,),
+    }[covariance_type]
+
 
 @dataclass(frozen=True, eq=False)
 class GaussianParams:
-    """Parameters of a Gaussian mixture with full covariances.
+    """Parameters of a Gaussian mixture.
 
     Attributes
     ----------
     weights : (K,) float64, mixing proportions summing to 1.
     means : (K, d) float64, component means, in the data's units.
-    covariances : (K, d, d) float64, component covariances, in squared units.
-    precisions_cholesky : (K, d, d) float64, triangular ``U_k`` with
-        ``U_k U_kᵀ = covariances[k]⁻¹`` (upper when computed from a
-        covariance, lower when given as a precision, as in scikit-learn).
+    covariances : float64 of :func:`covariance_shape`, in squared units.
+    precisions_cholesky : float64 of the same shape: triangular ``U_k`` with
+        ``U_k U_kᵀ = Σ_k⁻¹`` (full, tied: upper when computed from a
+        covariance, lower when given as a precision, as in scikit-learn), or
+        ``1/σ`` (diag, spherical).
+    covariance_type : one of :data:`COVARIANCE_TYPES`.
     """
 
     weights: np.ndarray
     means: np.ndarray
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
+    covariance_type: str = "full"
 
     @property
     def n_components(self) -> int:
@@ -57,77 +87,106 @@ class GaussianParams:
 
     @classmethod
     def from_covariances(
-        cls, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray
+        cls, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, covariance_type: str = "full"
     ) -> GaussianParams:
-        """Build parameters from covariances (K, d, d), computing the precision Cholesky."""
+        """Build parameters from covariances, computing the precision Cholesky factors."""
         covariances = np.asarray(covariances, dtype=np.float64)
         return cls(
             weights=np.asarray(weights, dtype=np.float64),
             means=np.asarray(means, dtype=np.float64),
             covariances=covariances,
-            precisions_cholesky=precision_cholesky(covariances),
+            precisions_cholesky=precision_cholesky(covariances, covariance_type),
+            covariance_type=covariance_type,
         )
 
     @classmethod
     def from_precisions(
-        cls, weights: np.ndarray, means: np.ndarray, precisions: np.ndarray
+        cls, weights: np.ndarray, means: np.ndarray, precisions: np.ndarray, covariance_type: str = "full"
     ) -> GaussianParams:
-        """Build parameters from precision matrices (K, d, d), the inverses of the covariances."""
+        """Build parameters from precisions (inverse covariances) of :func:`covariance_shape`."""
         precisions = np.asarray(precisions, dtype=np.float64)
-        chol = np.empty_like(precisions)
-        for k, precision in enumerate(precisions):
-            try:
-                chol[k] = scipy.linalg.cholesky(precision, lower=True)
-            except np.linalg.LinAlgError:
-                raise CovarianceError(
-                    f"the precision matrix of component {k} is not symmetric positive definite"
-                ) from None
-        covariances = np.linalg.inv(precisions)
+        if covariance_type in ("full", "tied"):
+            matrices = precisions.reshape((-1,) + precisions.shape[-2:])
+            chol = np.empty_like(matrices)
+            for k, precision in enumerate(matrices):
+                try:
+                    chol[k] = scipy.linalg.cholesky(precision, lower=True)
+                except np.linalg.LinAlgError:
+                    raise CovarianceError(
+                        f"the precision matrix of {_which(covariance_type, k)} is not symmetric positive definite"
+                    ) from None
+            chol = chol.reshape(precisions.shape)
+            covariances = np.linalg.inv(precisions)
+        else:
+            bad = np.flatnonzero(~(precisions > 0).reshape(len(precisions), -1).all(axis=1))
+            if bad.size:
+                raise CovarianceError(f"the precisions of component {bad[0]} are not all positive")
+            chol, covariances = np.sqrt(precisions), 1.0 / precisions
         return cls(
             weights=np.asarray(weights, dtype=np.float64),
             means=np.asarray(means, dtype=np.float64),
             covariances=covariances,
             precisions_cholesky=chol,
+            covariance_type=covariance_type,
         )
 
     @property
     def precisions(self) -> np.ndarray:
-        """Precision matrices (K, d, d): ``U_k U_kᵀ``."""
+        """Precisions (inverse covariances), of :func:`covariance_shape`."""
         u = self.precisions_cholesky
-        return u @ np.swapaxes(u, 1, 2)
+        if self.covariance_type in ("full", "tied"):
+            return u @ np.swapaxes(u, -1, -2)
+        return u**2
+
+    def full_covariances(self) -> np.ndarray:
+        """Every component's covariance as a (K, d, d) matrix, whatever the type."""
+        k, d, c = self.n_components, self.n_features, self.covariances
+        if self.covariance_type == "full":
+            return c
+        if self.covariance_type == "tied":
+            return np.broadcast_to(c, (k, d, d)).copy()
+        diagonals = c if self.covariance_type == "diag" else np.repeat(c[:, None], d, axis=1)
+        return diagonals[:, :, None] * np.eye(d)
 
 
-def precision_cholesky(covariances: np.ndarray) -> np.ndarray:
-    """Upper-triangular Cholesky factors of the precision matrices.
+def _which(covariance_type: str, k: int) -> str:
+    return "the tied covariance" if covariance_type == "tied" else f"component {k}"
+
+
+def precision_cholesky(covariances: np.ndarray, covariance_type: str = "full") -> np.ndarray:
+    """Cholesky factors of the precisions, as scikit-learn computes them.
 
     Parameters
     ----------
-    covariances : (K, d, d) float64
+    covariances : float64 of :func:`covariance_shape`.
 
     Returns
     -------
-    (K, d, d) float64 ``U_k = L_k⁻ᵀ`` where ``L_k L_kᵀ = covariances[k]``.
+    Same shape: ``U = L⁻ᵀ`` with ``L Lᵀ = Σ`` (full, tied), or ``1/√σ²``
+    (diag, spherical).
 
     Raises
     ------
     CovarianceError
         If a covariance is not positive definite; the message names the component.
     """
-    n_components, n_features, _ = covariances.shape
-    identity = np.eye(n_features)
-    result = np.empty_like(covariances)
-    for k, covariance in enumerate(covariances):
+    if covariance_type in ("diag", "spherical"):
+        bad = np.flatnonzero(~(covariances > 0).reshape(len(covariances), -1).all(axis=1))
+        if bad.size:
+            raise CovarianceError(f"the variances of component {bad[0]} are not all positive: {_NOT_PD_ADVICE}")
+        return 1.0 / np.sqrt(covariances)
+    matrices = covariances.reshape((-1,) + covariances.shape[-2:])
+    identity = np.eye(matrices.shape[-1])
+    result = np.empty_like(matrices)
+    for k, covariance in enumerate(matrices):
         try:
             lower = scipy.linalg.cholesky(covariance, lower=True)
         except np.linalg.LinAlgError:
             raise CovarianceError(
-                f"the covariance of component {k} is not positive definite: it has "
-                "collapsed onto too few points or onto a lower-dimensional subspace. "
-                "Increase reg_covar (for example by a factor of 10), reduce "
-                "n_components, or rescale the features."
+                f"the covariance of {_which(covariance_type, k)} is not positive definite: {_NOT_PD_ADVICE}"
             ) from None
         result[k] = scipy.linalg.solve_triangular(lower, identity, lower=True).T
-    return result
+    return result.reshape(covariances.shape)
 
 
 #: Rows × components × features per block of work: blocks this size keep their
@@ -141,12 +200,34 @@ def block_rows(n_components: int, n_features: int) -> int:
     return max(256, BLOCK_ELEMENTS // (n_components * n_features))
 
 
+def _offsets(params: GaussianParams) -> np.ndarray:
+    """``log α_k + log|U_k| − d/2·log 2π`` for each component: (K,)."""
+    u, d = params.precisions_cholesky, params.n_features
+    if params.covariance_type == "full":
+        log_det = np.log(np.diagonal(u, axis1=1, axis2=2)).sum(axis=1)
+    elif params.covariance_type == "tied":
+        log_det = np.log(np.diagonal(u)).sum()
+    elif params.covariance_type == "diag":
+        log_det = np.log(u).sum(axis=1)
+    else:
+        log_det = d * np.log(u)
+    return np.log(params.weights) + log_det - 0.5 * d * LOG_2PI
+
+
+def _whiten(diffs: np.ndarray, params: GaussianParams) -> np.ndarray:
+    """``(x − μ_k) U_k`` for differences (K, b, d)."""
+    u = params.precisions_cholesky
+    if params.covariance_type in ("full", "tied"):
+        return diffs @ u
+    if params.covariance_type == "diag":
+        return diffs * u[:, np.newaxis, :]
+    return diffs * u[:, np.newaxis, np.newaxis]
+
+
 def _block_e_step(
     X: np.ndarray, params: GaussianParams, offsets: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """E-step on a block of b rows X (b, d) float64.
-
-    ``offsets`` (K,) holds ``log α_k + log|U_k| − d/2·log 2π``.
 
     Returns
     -------
@@ -155,17 +236,12 @@ def _block_e_step(
     log_resp : (K, b) ``log r_ik``.
     """
     diffs = X[np.newaxis, :, :] - params.means[:, np.newaxis, :]
-    y = diffs @ params.precisions_cholesky
+    y = _whiten(diffs, params)
     log_prob = offsets[:, np.newaxis] - 0.5 * np.einsum("kbd,kbd->kb", y, y)
     peak = log_prob.max(axis=0)
     with np.errstate(invalid="ignore"):  # NaN rows are reported by the callers
         log_prob_norm = np.log(np.exp(log_prob - peak).sum(axis=0)) + peak
     return diffs, log_prob_norm, log_prob - log_prob_norm
-
-
-def _offsets(params: GaussianParams) -> np.ndarray:
-    log_det = np.log(np.diagonal(params.precisions_cholesky, axis1=1, axis2=2)).sum(axis=1)
-    return np.log(params.weights) + log_det - 0.5 * params.n_features * LOG_2PI
 
 
 def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
@@ -193,9 +269,27 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
     return log_prob_norm, log_resp
 
 
+@dataclass(frozen=True, eq=False)
+class ChunkStatistics:
+    """What the E-step of one chunk returns (see :func:`chunk_statistics`)."""
+
+    log_likelihood: float
+    weight_sum: float
+    n_samples: int
+    nk: np.ndarray
+    s1: np.ndarray
+    s2: np.ndarray
+    worst_log_prob: np.ndarray
+    worst_index: np.ndarray
+    worst_rows: np.ndarray
+
+
 def chunk_statistics(
-    X: np.ndarray, params: GaussianParams, first_row: int = 0
-) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+    X: np.ndarray,
+    params: GaussianParams,
+    first_row: int = 0,
+    sample_weight: np.ndarray | None = None,
+) -> ChunkStatistics:
     """E-step and sufficient statistics of one chunk of rows.
 
     The moments are taken about the current means ``params.means`` (the
@@ -205,71 +299,118 @@ def chunk_statistics(
     ----------
     X : (n, d) rows, any real dtype.
     params : the parameters of this iteration.
-    first_row : index of the chunk's first row in the whole data set, used in
-        error messages only.
+    first_row : index of the chunk's first row in the whole data set.
+    sample_weight : (n,) non-negative weights, or None for ones.
 
     Returns
     -------
-    log_likelihood : float, ``Σ_i log p(x_i | Θ)`` in nats.
-    n_samples : float, number of rows.
-    nk : (K,) ``Σ_i r_ik``.
-    s1 : (K, d) ``Σ_i r_ik (x_i − μ_k)``.
-    s2 : (K, d, d) ``Σ_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ``.
+    ChunkStatistics with
+        log_likelihood ``Σ_i w_i log p(x_i | Θ)`` (nats), weight_sum ``Σ_i w_i``,
+        n_samples (rows), nk (K,) ``Σ_i w_i r_ik``, s1 (K, d)
+        ``Σ_i w_i r_ik (x_i − μ_k)``, s2 the second moments
+        ``Σ_i w_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ`` — (K, d, d) for full, their
+        sum over components (d, d) for tied, their diagonals (K, d) for diag
+        and spherical — and the K rows of positive weight that the
+        parameters explain worst (log-likelihood, global index, values).
 
     Raises
     ------
     NonFiniteDataError
         If the chunk holds NaN or infinite values.
+    InputError
+        If a weight is negative or not finite.
     """
     X = np.asarray(X, dtype=np.float64)
+    if sample_weight is not None:
+        sample_weight = _checked_weights(sample_weight, X.shape[0], first_row)
     offsets = _offsets(params)
-    moments = _Moments(params.n_components, params.n_features)
-    log_likelihood = 0.0
+    moments = _Moments(params.n_components, params.n_features, params.covariance_type)
+    log_prob_norm = np.empty(X.shape[0])
     step = block_rows(params.n_components, params.n_features)
     for start in range(0, X.shape[0], step):
-        diffs, log_prob_norm, log_resp = _block_e_step(X[start : start + step], params, offsets)
-        log_likelihood += log_prob_norm.sum()
-        moments.add(diffs, np.exp(log_resp))
+        rows = slice(start, start + step)
+        diffs, log_prob_norm[rows], log_resp = _block_e_step(X[rows], params, offsets)
+        resp = np.exp(log_resp)
+        moments.add(diffs, resp if sample_weight is None else resp * sample_weight[rows])
+    if sample_weight is None:
+        log_likelihood, weight_sum = log_prob_norm.sum(), float(X.shape[0])
+    else:
+        log_likelihood, weight_sum = sample_weight @ log_prob_norm, float(sample_weight.sum())
     if not np.isfinite(log_likelihood):
-        _raise_non_finite(X, params, first_row)
-    return float(log_likelihood), float(X.shape[0]), moments.nk, moments.s1, moments.s2
+        _raise_non_finite(X, log_prob_norm, first_row)
+    worst = _worst_rows(log_prob_norm, sample_weight, params.n_components)
+    return ChunkStatistics(
+        float(log_likelihood), weight_sum, X.shape[0], moments.nk, moments.s1, moments.s2,
+        log_prob_norm[worst], worst + first_row, X[worst],
+    )
+
+
+def _checked_weights(sample_weight: np.ndarray, n_rows: int, first_row: int) -> np.ndarray:
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if sample_weight.shape != (n_rows,):
+        raise InputError(
+            f"sample_weight has shape {sample_weight.shape} for the {n_rows} rows starting at row {first_row}"
+        )
+    bad = ~(np.isfinite(sample_weight) & (sample_weight >= 0))
+    if bad.any():
+        raise InputError(
+            f"sample_weight holds {int(bad.sum())} negative, NaN or infinite value(s) among rows "
+            f"{first_row}–{first_row + n_rows - 1}; weights must be finite and >= 0"
+        )
+    return sample_weight
+
+
+def _worst_rows(log_prob_norm: np.ndarray, sample_weight: np.ndarray | None, count: int) -> np.ndarray:
+    """Indices of the ``count`` rows of positive weight with least log-likelihood, worst first."""
+    candidates = np.arange(len(log_prob_norm))
+    if sample_weight is not None:
+        candidates = candidates[sample_weight > 0]
+    if len(candidates) > count:
+        candidates = candidates[np.argpartition(log_prob_norm[candidates], count - 1)[:count]]
+    return candidates[np.lexsort((candidates, log_prob_norm[candidates]))]
 
 
 class _Moments:
-    """Running ``Σ r``, ``Σ r·δ`` and ``Σ r·δδᵀ`` over blocks of differences δ."""
+    """Running ``Σ r``, ``Σ r·δ`` and second moments of δ over blocks of differences."""
 
-    def __init__(self, n_components: int, n_features: int) -> None:
+    def __init__(self, n_components: int, n_features: int, covariance_type: str) -> None:
+        self.covariance_type = covariance_type
         self.nk = np.zeros(n_components)
         self.s1 = np.zeros((n_components, n_features))
-        self.s2 = np.zeros((n_components, n_features, n_features))
+        shape = {"full": (n_components, n_features, n_features), "tied": (n_features, n_features)}
+        self.s2 = np.zeros(shape.get(covariance_type, (n_components, n_features)))
 
     def add(self, diffs: np.ndarray, resp: np.ndarray) -> None:
-        """Add a block: diffs (K, b, d), resp (K, b)."""
+        """Add a block: diffs (K, b, d), resp (K, b) (already multiplied by any weights)."""
         weighted = diffs * resp[:, :, np.newaxis]
         self.nk += resp.sum(axis=1)
         self.s1 += weighted.sum(axis=1)
-        self.s2 += np.swapaxes(weighted, 1, 2) @ diffs
+        if self.covariance_type == "full":
+            self.s2 += np.swapaxes(weighted, 1, 2) @ diffs
+        elif self.covariance_type == "tied":
+            n_features = diffs.shape[2]
+            self.s2 += weighted.reshape(-1, n_features).T @ diffs.reshape(-1, n_features)
+        else:
+            self.s2 += np.einsum("kbd,kbd->kd", weighted, diffs)
 
 
 def weighted_moments(
-    X: np.ndarray, resp: np.ndarray, reference: np.ndarray
+    X: np.ndarray, resp: np.ndarray, reference: np.ndarray, covariance_type: str = "full"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Responsibility-weighted moments about per-component reference points.
 
     Parameters
     ----------
     X : (n, d) float64 rows.
-    resp : (n, K) float64 responsibilities (or any non-negative weights).
+    resp : (n, K) float64 responsibilities times any sample weights.
     reference : (K, d) float64 points ``c_k``.
 
     Returns
     -------
-    nk : (K,) ``Σ_i r_ik``.
-    s1 : (K, d) ``Σ_i r_ik (x_i − c_k)``.
-    s2 : (K, d, d) ``Σ_i r_ik (x_i − c_k)(x_i − c_k)ᵀ``.
+    nk, s1, s2 as in :func:`chunk_statistics` for ``covariance_type``.
     """
     n_components, n_features = reference.shape
-    moments = _Moments(n_components, n_features)
+    moments = _Moments(n_components, n_features, covariance_type)
     step = block_rows(n_components, n_features)
     for start in range(0, X.shape[0], step):
         rows = slice(start, start + step)
@@ -277,7 +418,7 @@ def weighted_moments(
     return moments.nk, moments.s1, moments.s2
 
 
-def _raise_non_finite(X: np.ndarray, params: GaussianParams, first_row: int) -> None:
+def _raise_non_finite(X: np.ndarray, log_prob_norm: np.ndarray, first_row: int) -> None:
     last_row = first_row + X.shape[0] - 1
     where = f"rows {first_row}–{last_row}"
     bad_values = int(np.count_nonzero(~np.isfinite(X)))
@@ -287,44 +428,97 @@ def _raise_non_finite(X: np.ndarray, params: GaussianParams, first_row: int) -> 
             f"the data hold {bad_values} NaN or infinite value(s) in {bad_rows} row(s) "
             f"of the chunk of {where}; remove or impute them before fitting"
         )
-    bad_rows = int(np.count_nonzero(~np.isfinite(e_step(X, params)[0])))
+    bad_rows = int(np.count_nonzero(~np.isfinite(log_prob_norm)))
     raise NonFiniteDataError(
         f"{bad_rows} row(s) in the chunk of {where} have a log-likelihood that is not "
         "finite (values too large for float64 arithmetic); rescale the features"
     )
 
 
-def m_step(
-    nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, reference: np.ndarray, reg_covar: float
-) -> GaussianParams:
-    """M-step: parameters from summed statistics.
+def m_step_arrays(
+    nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, reference: np.ndarray, reg_covar: float, covariance_type: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """M-step arithmetic: weights, means and covariances from summed statistics.
 
     Parameters
     ----------
-    nk : (K,) summed responsibilities ``Σ_i r_ik``.
-    s1 : (K, d) ``Σ_i r_ik (x_i − c_k)`` about the reference points ``c_k``.
-    s2 : (K, d, d) ``Σ_i r_ik (x_i − c_k)(x_i − c_k)ᵀ``.
+    nk : (K,) summed responsibilities ``Σ_i w_i r_ik``.
+    s1 : (K, d) ``Σ_i w_i r_ik (x_i − c_k)`` about the reference points ``c_k``.
+    s2 : second moments about ``c_k`` as in :func:`chunk_statistics`.
     reference : (K, d) the reference points ``c_k``.
-    reg_covar : non-negative number added to the covariance diagonals.
+    reg_covar : non-negative number added to the variances.
 
     Returns
     -------
-    GaussianParams with ``α_k = N_k / Σ_j N_j``, ``μ_k = c_k + s1_k / N_k`` and
-    ``Σ_k = s2_k / N_k − δ_k δ_kᵀ + reg_covar·I`` where ``δ_k = μ_k − c_k``.
+    weights ``N_k / Σ_j N_j`` (K,), means ``c_k + δ_k`` (K, d) with
+    ``δ_k = s1_k / N_k``, and covariances of :func:`covariance_shape`:
+    ``s2_k / N_k − δ_k δ_kᵀ + reg_covar·I`` (full),
+    ``(Σ_k s2_k − N_k δ_k δ_kᵀ) / Σ_k N_k + reg_covar·I`` (tied), the
+    diagonal of the full formula (diag), and its mean over features (spherical).
     """
     nk = nk + NK_FLOOR
     shift = s1 / nk[:, np.newaxis]
-    covariances = s2 / nk[:, np.newaxis, np.newaxis] - shift[:, :, np.newaxis] * shift[:, np.newaxis, :]
-    covariances = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
     n_features = reference.shape[1]
-    covariances[:, np.arange(n_features), np.arange(n_features)] += reg_covar
-    return GaussianParams.from_covariances(nk / nk.sum(), reference + shift, covariances)
+    diagonal = np.arange(n_features)
+    if covariance_type == "full":
+        covariances = s2 / nk[:, None, None] - shift[:, :, None] * shift[:, None, :]
+        covariances = 0.5 * (covariances + np.swapaxes(covariances, 1, 2))
+        covariances[:, diagonal, diagonal] += reg_covar
+    elif covariance_type == "tied":
+        covariances = (s2 - np.einsum("k,ki,kj->ij", nk, shift, shift)) / nk.sum()
+        covariances = 0.5 * (covariances + covariances.T)
+        covariances[diagonal, diagonal] += reg_covar
+    else:
+        covariances = s2 / nk[:, None] - shift**2 + reg_covar
+        if covariance_type == "spherical":
+            covariances = covariances.mean(axis=1)
+    return nk / nk.sum(), reference + shift, covariances
 
 
-def n_parameters(n_components: int, n_features: int) -> int:
-    """Free parameters of a full-covariance mixture: weights, means and covariances."""
-    covariance_params = n_components * n_features * (n_features + 1) // 2
-    return (n_components - 1) + n_components * n_features + covariance_params
+def m_step(
+    nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, reference: np.ndarray, reg_covar: float,
+    covariance_type: str = "full",
+) -> GaussianParams:
+    """M-step: parameters from summed statistics (see :func:`m_step_arrays`)."""
+    weights, means, covariances = m_step_arrays(nk, s1, s2, reference, reg_covar, covariance_type)
+    return GaussianParams.from_covariances(weights, means, covariances, covariance_type)
+
+
+def reseed(
+    weights: np.ndarray, means: np.ndarray, covariances: np.ndarray, covariance_type: str,
+    collapsed: np.ndarray, seeds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Restart collapsed components at given rows.
+
+    Each collapsed component k takes the mean ``seeds[i]`` (for its position i
+    in ``collapsed``), the average covariance of the other components, and the
+    weight ``1/K``; the weights are then renormalised.
+
+    Parameters
+    ----------
+    weights, means, covariances : M-step arrays (see :func:`m_step_arrays`).
+    collapsed : (m,) indices of the collapsed components.
+    seeds : (m, d) rows to restart them at.
+    """
+    weights, means, covariances = weights.copy(), means.copy(), covariances.copy()
+    healthy = np.setdiff1d(np.arange(len(weights)), collapsed)
+    if covariance_type != "tied":
+        covariances[collapsed] = np.average(covariances[healthy], axis=0, weights=weights[healthy])
+    means[collapsed] = seeds
+    weights[collapsed] = 1.0 / len(weights)
+    return weights / weights.sum(), means, covariances
+
+
+def n_parameters(n_components: int, n_features: int, covariance_type: str = "full") -> int:
+    """Free parameters of a mixture: weights, means and covariances."""
+    k, d = n_components, n_features
+    covariance_params = {
+        "full": k * d * (d + 1) // 2,
+        "tied": d * (d + 1) // 2,
+        "diag": k * d,
+        "spherical": k,
+    }[covariance_type]
+    return (k - 1) + k * d + covariance_params
 
 
 def sample(
@@ -340,7 +534,7 @@ def sample(
     counts = rng.multinomial(n_samples, params.weights)
     rows = [
         rng.multivariate_normal(mean, covariance, size=count)
-        for mean, covariance, count in zip(params.means, params.covariances, counts)
+        for mean, covariance, count in zip(params.means, params.full_covariances(), counts)
     ]
     labels = np.repeat(np.arange(params.n_components), counts)
     return np.vstack(rows), labels

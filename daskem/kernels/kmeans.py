@@ -1,6 +1,7 @@
-"""k-means on an in-memory sample (pure NumPy), used to initialise EM.
+"""k-means pieces (pure NumPy) used to initialise EM.
 
-Shapes use ``n`` rows, ``d`` features and ``K`` centres; all float64.
+Shapes use ``n`` rows, ``d`` features and ``K`` centres; all float64.  Every
+function takes optional non-negative row weights ``w`` (n,), None for ones.
 """
 
 from __future__ import annotations
@@ -18,72 +19,114 @@ def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.maximum(distances, 0.0)
 
 
-def kmeans_plusplus(X: np.ndarray, n_clusters: int, rng: np.random.Generator) -> np.ndarray:
+def _ones_if_none(weights: np.ndarray | None, n: int) -> np.ndarray:
+    return np.ones(n) if weights is None else weights
+
+
+def kmeans_plusplus(
+    X: np.ndarray, n_clusters: int, rng: np.random.Generator, weights: np.ndarray | None = None
+) -> np.ndarray:
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007).
 
     Each new centre is the best of ``2 + ⌊log K⌋`` candidates drawn with
-    probability proportional to the squared distance to the nearest centre,
-    as in scikit-learn.
-
-    Parameters
-    ----------
-    X : (n, d) float64 sample rows, n >= n_clusters.
+    probability proportional to ``w · D²`` (squared distance to the nearest
+    centre), as in scikit-learn.
 
     Returns
     -------
     (K, d) float64 centres, each a row of X.
     """
     n_samples = X.shape[0]
+    weights = _ones_if_none(weights, n_samples)
     n_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, X.shape[1]))
-    centers[0] = X[rng.integers(n_samples)]
+    centers[0] = X[_draw(weights, 1, rng)[0]]
     closest = squared_distances(X, centers[:1])[:, 0]
     for c in range(1, n_clusters):
-        total = closest.sum()
-        if total <= 0.0:  # fewer distinct rows than clusters: any row will do
-            candidates = rng.integers(n_samples, size=n_trials)
-        else:
-            cumulative = np.cumsum(closest)
-            candidates = np.searchsorted(cumulative, rng.uniform(size=n_trials) * total)
-            candidates = np.minimum(candidates, n_samples - 1)
+        candidates = _draw(weights * closest, n_trials, rng)
         candidate_closest = np.minimum(closest[:, np.newaxis], squared_distances(X, X[candidates]))
-        best = int(np.argmin(candidate_closest.sum(axis=0)))
+        best = int(np.argmin(weights @ candidate_closest))
         centers[c] = X[candidates[best]]
         closest = candidate_closest[:, best]
     return centers
 
 
+def _draw(mass: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` row indices drawn with probability proportional to ``mass`` (uniform if all zero)."""
+    total = mass.sum()
+    if total <= 0.0:  # every row sits on a centre already: any row will do
+        return rng.integers(len(mass), size=count)
+    return np.minimum(np.searchsorted(np.cumsum(mass), rng.uniform(size=count) * total), len(mass) - 1)
+
+
 def lloyd(
-    X: np.ndarray, centers: np.ndarray, max_iter: int, tol: float = 1e-4
+    X: np.ndarray,
+    centers: np.ndarray,
+    max_iter: int,
+    tol: float = 1e-4,
+    weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Lloyd iterations from the given centres.
+    """Weighted Lloyd iterations from the given centres.
 
     Stops after ``max_iter`` steps or when no centre moves by more than
-    ``tol`` times the mean per-feature variance of X (squared).  A centre that
-    loses all its rows keeps its place.
+    ``tol`` times the mean per-feature variance of X (squared), as in
+    scikit-learn.  A centre that loses all its rows keeps its place.
 
     Returns
     -------
     centers : (K, d) float64.
     labels : (n,) int64 index of each row's nearest centre.
-    inertia : float, sum of squared distances of the rows to their centres.
+    inertia : float, ``Σ w · (squared distance to the nearest centre)``.
     """
+    weights = _ones_if_none(weights, X.shape[0])
     threshold = tol * float(np.mean(np.var(X, axis=0)))
     centers = centers.copy()
     distances = squared_distances(X, centers)
     labels = np.argmin(distances, axis=1)
     for _ in range(max_iter):
-        counts = np.bincount(labels, minlength=len(centers))
+        mass = np.bincount(labels, weights=weights, minlength=len(centers))
         sums = np.zeros_like(centers)
-        np.add.at(sums, labels, X)
-        occupied = counts > 0
+        np.add.at(sums, labels, X * weights[:, np.newaxis])
+        occupied = mass > 0
         new_centers = centers.copy()
-        new_centers[occupied] = sums[occupied] / counts[occupied, np.newaxis]
+        new_centers[occupied] = sums[occupied] / mass[occupied, np.newaxis]
         shift = float(((new_centers - centers) ** 2).sum(axis=1).max())
         centers = new_centers
         distances = squared_distances(X, centers)
         labels = np.argmin(distances, axis=1)
         if shift <= threshold:
             break
-    inertia = float(distances[np.arange(len(X)), labels].sum())
+    inertia = float(weights @ distances[np.arange(len(X)), labels])
     return centers, labels, inertia
+
+
+def oversample(
+    X: np.ndarray,
+    centers: np.ndarray,
+    cost: float,
+    oversampling: float,
+    rng: np.random.Generator,
+    weights: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
+    """One k-means|| round on a chunk (Bahmani et al. 2012).
+
+    Keeps each row independently with probability ``min(1, ℓ · w · D² / φ)``
+    where D² is its squared distance to the nearest of ``centers``, ℓ is
+    ``oversampling`` and φ is ``cost``, the data set's total ``Σ w · D²``.
+
+    Returns
+    -------
+    kept : (m, d) the rows drawn.
+    chunk_cost : float, this chunk's ``Σ w · D²`` to ``centers``.
+    """
+    weights = _ones_if_none(weights, X.shape[0])
+    closest = squared_distances(X, centers).min(axis=1) * weights
+    probability = oversampling * closest / cost if cost > 0 else np.zeros_like(closest)
+    kept = rng.uniform(size=len(X)) < probability
+    return X[kept], float(closest.sum())
+
+
+def nearest_mass(X: np.ndarray, centers: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Total weight of the rows nearest to each centre: (K,)."""
+    labels = np.argmin(squared_distances(X, centers), axis=1)
+    return np.bincount(labels, weights=_ones_if_none(weights, X.shape[0]), minlength=len(centers))

@@ -1,0 +1,155 @@
+"""Layer 5: model selection — many candidate mixtures fitted in shared passes.
+
+``select`` fits every combination of numbers of components, covariance types
+and random starts together: the rows are sampled once for initialisation, and
+each EM iteration reads the data once for all candidates still iterating.  The
+number of reads is the largest iteration count of any candidate (plus the
+initialisation passes), not the sum.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, IterationInfo, best_run, run_em
+from daskem.estimator import GaussianMixture
+from daskem.exceptions import ConvergenceWarning, InputError
+from daskem.initialization import InitSpec, initial_params
+from daskem.inputs import as_row_chunked, as_row_weights
+from daskem.kernels.gaussian import n_parameters
+from daskem.model_io import atomic_path
+
+CRITERIA = ("bic", "aic")
+
+
+@dataclass(eq=False)
+class Selection:
+    """The outcome of :func:`select`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame, one row per (n_components, covariance_type), best
+        first by ``criterion``: log_likelihood (mean per row, or per unit
+        weight), n_parameters, bic, aic, n_iter, converged.
+    models : the fitted models, in the order of ``table``.
+    criterion : "bic" or "aic".
+    n_passes : reads of the data by EM (the largest iteration count).
+    """
+
+    table: pd.DataFrame
+    models: list[GaussianMixture]
+    criterion: str
+    n_passes: int
+
+    @property
+    def best_(self) -> GaussianMixture:
+        """The model with the lowest criterion."""
+        return self.models[0]
+
+    def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write ``table.csv`` and ``best.zarr`` (the best model) to ``folder``, atomically."""
+        with atomic_path(folder, overwrite=overwrite) as temporary:
+            temporary.mkdir()
+            self.table.to_csv(temporary / "table.csv", index=False)
+            self.best_.save(temporary / "best.zarr")
+
+
+def select(
+    X: Any,
+    n_components: Iterable[int] = range(1, 11),
+    covariance_types: Sequence[str] = ("full",),
+    *,
+    variable: str | None = None,
+    sample_weight: Any = None,
+    n_init: int = 1,
+    criterion: str = "bic",
+    tol: float = 1e-3,
+    reg_covar: float = 1e-6,
+    max_iter: int = 100,
+    init_params: str = "k-means++",
+    random_state: int | np.random.Generator | None = None,
+    chunk_rows: int | None = None,
+    split_every: int = DEFAULT_SPLIT_EVERY,
+    callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+) -> Selection:
+    """Fit every candidate mixture in shared passes and rank them by BIC or AIC.
+
+    Parameters
+    ----------
+    X, variable, sample_weight : the data, as for :meth:`GaussianMixture.fit`.
+    n_components : the numbers of components to try.
+    covariance_types : the covariance types to try.
+    n_init : random starts per candidate; the best lower bound is kept.
+    criterion : "bic" or "aic" (lower is better), computed from the
+        log-likelihood of each candidate's last E-step (its ``lower_bound_``).
+    tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every :
+        as for :class:`GaussianMixture`, shared by all candidates.
+
+    Returns
+    -------
+    Selection
+    """
+    if criterion not in CRITERIA:
+        raise InputError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    shapes = list(itertools.product(sorted(set(n_components)), dict.fromkeys(covariance_types)))
+    if not shapes:
+        raise InputError("give at least one number of components and one covariance type")
+    models = [
+        GaussianMixture(k, covariance_type=t, tol=tol, reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
+                        init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
+                        split_every=split_every)
+        for k, t in shapes
+    ]
+    for model in models:
+        model._check_settings()
+    data = as_row_chunked(X, variable, chunk_rows=chunk_rows)
+    weights = as_row_weights(sample_weight, X, data)
+    if data.shape[0] < max(k for k, _ in shapes):
+        raise InputError(
+            f"the data have {data.shape[0]} rows, fewer than n_components={max(k for k, _ in shapes)}"
+        )
+    specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
+    starts = initial_params(data, weights, specs, reg_covar=reg_covar, rng=np.random.default_rng(random_state),
+                            split_every=split_every)
+    results = run_em(Blocks.of(data, weights), starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
+                     split_every=split_every, callbacks=callbacks)
+    rows = []
+    for i, (model, (k, t)) in enumerate(zip(models, shapes)):
+        best = best_run(results[i * n_init : (i + 1) * n_init])
+        model._set_fitted(best, data.shape[1])
+        p = n_parameters(k, data.shape[1], t)
+        log_likelihood = best.lower_bound * best.weight_sum
+        rows.append({
+            "n_components": k,
+            "covariance_type": t,
+            "log_likelihood": best.lower_bound,
+            "n_parameters": p,
+            "bic": -2.0 * log_likelihood + p * np.log(best.weight_sum),
+            "aic": -2.0 * log_likelihood + 2.0 * p,
+            "n_iter": best.n_iter,
+            "converged": best.converged,
+        })
+    table = pd.DataFrame(rows)
+    order = np.argsort(table[criterion].to_numpy(), kind="stable")
+    unconverged = [f"{r['n_components']} {r['covariance_type']}" for r in rows if not r["converged"]]
+    if unconverged:
+        warnings.warn(
+            f"{len(unconverged)} candidate(s) did not converge in {max_iter} iterations "
+            f"({', '.join(unconverged)}); increase max_iter or tol",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return Selection(
+        table.iloc[order].reset_index(drop=True),
+        [models[i] for i in order],
+        criterion,
+        max(result.n_iter for result in results),
+    )

@@ -1,0 +1,128 @@
+"""Initialisation methods, n_init, warm_start, and components that collapse."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import daskem
+from daskem.exceptions import ComponentCollapseWarning
+from daskem.initialization import INIT_METHODS, KMEANS_PARALLEL_ROUNDS, InitSpec, initial_params
+
+from conftest import initial_parameters, make_mixture_data
+from test_engine import CountingArray
+
+METHODS = list(INIT_METHODS)
+
+
+@pytest.fixture(scope="module")
+def separated() -> np.ndarray:
+    return make_mixture_data(n_samples=3000, n_features=3, n_components=4, seed=4, separation=8.0)
+
+
+def truth_means(seed=4, n_components=4, n_features=3, separation=8.0):
+    return np.random.default_rng(seed).normal(scale=separation, size=(n_components, n_features))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_every_method_starts_every_type_reproducibly(separated, method, covariance_type):
+    X = da.from_array(separated, chunks=(500, 3))
+
+    def start():
+        (params,) = initial_params(X, None, [InitSpec(4, covariance_type, method)], reg_covar=1e-6,
+                                   rng=np.random.default_rng(5))
+        return params
+
+    first, again = start(), start()
+    for name in ("weights", "means", "covariances"):
+        np.testing.assert_array_equal(getattr(first, name), getattr(again, name))
+    assert first.covariances.shape == {
+        "full": (4, 3, 3), "tied": (3, 3), "diag": (4, 3), "spherical": (4,)
+    }[covariance_type]
+    np.testing.assert_allclose(first.weights.sum(), 1.0)
+
+
+@pytest.mark.parametrize("method", ["k-means++", "k-means||", "kmeans"])
+def test_kmeans_methods_find_separated_clusters(separated, method):
+    model = daskem.GaussianMixture(4, init_params=method, random_state=0, chunk_rows=500).fit(separated)
+    truth = truth_means()
+    nearest = [int(np.argmin(((model.means_ - m) ** 2).sum(axis=1))) for m in truth]
+    assert sorted(nearest) == [0, 1, 2, 3]
+    np.testing.assert_allclose(model.means_[nearest], truth, atol=0.15)
+
+
+def test_kmeans_parallel_reads_the_data_a_few_times(separated):
+    source = CountingArray(separated, chunk_rows=500)
+    X = da.from_array(source, chunks=(500, 3), asarray=True)
+    initial_params(X, None, [InitSpec(4, "full", "k-means||")] * 3, reg_covar=1e-6, rng=np.random.default_rng(0))
+    # one cost pass, the rounds, one pass to weigh the candidates, one to estimate; plus the
+    # chunks the first centres came from: shared by all three candidates.
+    passes = KMEANS_PARALLEL_ROUNDS + 3
+    assert all(passes <= n <= passes + 3 for n in source.reads.values())
+    assert sum(source.reads.values()) <= passes * 6 + 3
+
+
+def test_sample_methods_read_the_data_once(separated):
+    source = CountingArray(separated, chunk_rows=500)
+    X = da.from_array(source, chunks=(500, 3), asarray=True)
+    specs = [InitSpec(k, t, m) for k in (2, 3) for t in ("full", "diag") for m in ("k-means++", "random")]
+    initial_params(X, None, specs, reg_covar=1e-6, rng=np.random.default_rng(0))
+    assert source.reads == {chunk: 1 for chunk in range(6)}
+
+
+def test_n_init_keeps_the_best_and_runs_together():
+    X = make_mixture_data(n_samples=1200, n_features=2, n_components=5, seed=8, separation=2.0)
+    source = CountingArray(X, chunk_rows=300)
+    lazy = da.from_array(source, chunks=(300, 2), asarray=True)
+    runs = []
+    with pytest.warns(daskem.ConvergenceWarning):
+        model = daskem.GaussianMixture(5, n_init=4, tol=0, max_iter=6, init_params="random_from_data",
+                                       random_state=1).fit(lazy, callbacks=[runs.append])
+    assert source.reads == {chunk: 1 + 6 for chunk in range(4)}  # the sample, then one read per iteration
+    final = {info.candidate: info for info in runs if info.iteration == 6}
+    assert sorted(final) == [0, 1, 2, 3]
+    lower_bounds = [final[c].mean_log_likelihood for c in range(4)]
+    assert len(set(lower_bounds)) > 1  # the starts differ
+    assert model.lower_bound_ == max(lower_bounds)
+
+
+def test_warm_start_continues_where_the_last_fit_stopped(separated):
+    inits = initial_parameters(separated, 4)
+    with pytest.warns(daskem.ConvergenceWarning):
+        straight = daskem.GaussianMixture(4, tol=0, max_iter=6, **inits).fit(separated)
+    warm = daskem.GaussianMixture(4, tol=0, max_iter=3, warm_start=True, **inits)
+    with pytest.warns(daskem.ConvergenceWarning):
+        warm.fit(separated)
+        warm.fit(separated)
+    assert warm.n_iter_ == 3
+    np.testing.assert_array_equal(warm.means_, straight.means_)
+    np.testing.assert_array_equal(warm.covariances_, straight.covariances_)
+    np.testing.assert_array_equal(warm.history_, straight.history_[3:])
+
+
+def test_collapsed_component_restarts_at_the_worst_row():
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(500, 2)), rng.normal(size=(500, 2)) + 10.0, [[40.0, 40.0]]])
+    means = np.array([[0.0, 0.0], [10.0, 10.0], [-500.0, -500.0]])  # the third explains nothing
+    with pytest.warns(ComponentCollapseWarning, match="component 2 collapsed at iteration 1; restarted at row 1000"):
+        model = daskem.GaussianMixture(3, means_init=means, random_state=0, max_iter=50).fit(X)
+    assert model.reseeded_[0] == (1, 2, 1000)
+    assert np.isfinite(model.means_).all() and np.isfinite(model.covariances_).all()
+    np.testing.assert_allclose(model.weights_.sum(), 1.0)
+    assert model.converged_
+
+
+def test_a_component_past_its_restarts_is_kept_empty_with_a_warning(monkeypatch):
+    import daskem.engine
+
+    monkeypatch.setattr(daskem.engine, "MAX_RESEEDS", 0)
+    X = np.random.default_rng(1).normal(size=(400, 2))
+    means = np.array([[0.0, 0.0], [1e3, 1e3]])
+    with pytest.warns(ComponentCollapseWarning, match="component 1 collapsed again at iteration 1 after 0 restarts"):
+        model = daskem.GaussianMixture(2, means_init=means, random_state=0).fit(X)
+    assert model.reseeded_ == []
+    assert model.weights_[1] < 1e-12
+    assert np.isfinite(model.means_).all() and np.isfinite(model.covariances_).all()
+    np.testing.assert_allclose(model.means_[0], X.mean(axis=0), atol=1e-9)

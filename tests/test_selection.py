@@ -1,0 +1,97 @@
+"""Model selection: every candidate in shared passes, a table, the best model."""
+
+from __future__ import annotations
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import daskem
+from daskem.cli import main
+from daskem.exceptions import InputError
+from daskem.selection import select
+
+from conftest import make_mixture_data, write_zarr
+from test_engine import CountingArray
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    return make_mixture_data(n_samples=2400, n_features=2, n_components=3, seed=6, separation=6.0)
+
+
+def test_candidates_share_every_pass(data):
+    source = CountingArray(data, chunk_rows=400)
+    X = da.from_array(source, chunks=(400, 2), asarray=True)
+    selection = select(X, [1, 2, 3, 4], ["full", "diag", "spherical"], n_init=2, random_state=0, tol=1e-4)
+    iterations = selection.table["n_iter"]
+    assert len(selection.table) == 12
+    assert selection.n_passes >= iterations.max()
+    # one read for the shared initialisation sample, then one per iteration of the longest run
+    assert source.reads == {chunk: 1 + selection.n_passes for chunk in range(6)}
+    assert iterations.sum() > 2 * iterations.max()  # sequential fits would have read far more
+
+
+def test_table_and_best_model(data):
+    selection = select(data, range(1, 6), ["full", "tied"], random_state=0)
+    table = selection.table
+    assert list(table.columns) == ["n_components", "covariance_type", "log_likelihood", "n_parameters",
+                                   "bic", "aic", "n_iter", "converged"]
+    assert table["bic"].is_monotonic_increasing
+    best = selection.best_
+    assert (best.n_components, best.covariance_type) == (3, "full")
+    assert (table.loc[0, "n_components"], table.loc[0, "covariance_type"]) == (3, "full")
+    row = table.iloc[0]
+    n = len(data)
+    expected_bic = -2 * row["log_likelihood"] * n + row["n_parameters"] * np.log(n)
+    np.testing.assert_allclose(row["bic"], expected_bic)
+    by_aic = select(data, range(1, 6), ["full", "tied"], random_state=0, criterion="aic")
+    assert by_aic.table["aic"].is_monotonic_increasing
+
+
+def test_a_candidate_equals_its_own_fit(data):
+    """Sharing passes changes nothing: the first candidate starts from the same random
+    numbers as a fit of its own, and ends with the same bits."""
+    selection = select(data, [2, 3], ["diag", "full"], random_state=0, tol=1e-6)
+    first = next(m for m in selection.models if (m.n_components, m.covariance_type) == (2, "diag"))
+    alone = daskem.GaussianMixture(2, covariance_type="diag", tol=1e-6, random_state=0).fit(data)
+    np.testing.assert_array_equal(first.means_, alone.means_)
+    np.testing.assert_array_equal(first.covariances_, alone.covariances_)
+    np.testing.assert_array_equal(first.history_, alone.history_)
+
+
+def test_select_refuses_bad_settings(data):
+    with pytest.raises(InputError, match="criterion must be one of"):
+        select(data, [1, 2], criterion="likelihood")
+    with pytest.raises(InputError, match="covariance_type='banded' is not supported"):
+        select(data, [1, 2], ["banded"])
+    with pytest.raises(InputError, match="n_components must be an integer >= 1"):
+        select(data, [0, 2])
+    with pytest.raises(InputError, match="give at least one"):
+        select(data, [])
+    with pytest.raises(InputError, match="fewer than n_components=5000"):
+        select(data, [5000])
+
+
+def test_cli_select_writes_the_table_and_the_best_model(tmp_path, data):
+    path = write_zarr(tmp_path / "data.zarr", data, 600)
+    out = tmp_path / "selection"
+    result = CliRunner().invoke(main, ["select", str(path), "--variable", "X", "--n-components", "1-4",
+                                       "--covariance-types", "full,diag", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "table.csv")
+    assert len(table) == 8 and table["bic"].is_monotonic_increasing
+    best = daskem.load(out / "best.zarr")
+    assert best.n_components == table.loc[0, "n_components"] == 3
+    assert "best: 3 components, full covariance" in result.stdout
+    again = CliRunner().invoke(main, ["select", str(path), "-v", "X", "--n-components", "2", "--out", str(out)])
+    assert again.exit_code == 1 and "exists; pass --overwrite" in again.stderr
+
+
+@pytest.mark.parametrize("text", ["1-x", "0-3", "3-1", "", "a,b"])
+def test_cli_select_refuses_bad_ranges(tmp_path, data, text):
+    path = write_zarr(tmp_path / "data.zarr", data, 600)
+    result = CliRunner().invoke(main, ["select", str(path), "-v", "X", "--n-components", text])
+    assert result.exit_code == 2 and "--n-components" in result.stderr
