@@ -16,7 +16,8 @@ Methods (``init_params``):
 
 The sample (at most ``DEFAULT_SAMPLE_ROWS`` rows, read chunk by chunk, only the
 sample held) is drawn once for all candidates; the k-means|| passes of all
-candidates are shared too.  Parameters the user gives (``weights_init``,
+candidates are shared too.  Candidates that differ only in covariance type
+share their clustering.  Parameters the user gives (``weights_init``,
 ``means_init``, ``precisions_init``) replace the estimated ones, as in
 scikit-learn; when all three are given the data are not read at all.
 Sample weights weight every step.
@@ -206,26 +207,28 @@ def _first_centers(data: Blocks, count: int, rng: np.random.Generator) -> list[n
 
 
 def _kmeans_parallel(
-    data: Blocks, specs: Sequence[InitSpec], rng: np.random.Generator, reg_covar: float, split_every: int
+    data: Blocks, specs: Sequence[InitSpec], starts: Sequence[tuple], rng: np.random.Generator,
+    reg_covar: float, split_every: int,
 ) -> list[GaussianParams]:
-    center_sets = _first_centers(data, len(specs), rng)
+    """k-means|| for each distinct start, then one pass for every spec's parameters."""
+    unique = list(dict.fromkeys(starts))
+    sizes = [key[0] for key in unique]
+    center_sets = _first_centers(data, len(unique), rng)
     costs = _data_pass(data, _chunk_costs, _sum_elementwise, center_sets, split_every=split_every)
-    oversamplings = [2.0 * spec.n_components for spec in specs]
+    oversamplings = [2.0 * k for k in sizes]
     for _ in range(KMEANS_PARALLEL_ROUNDS):
-        seeds = rng.integers(2**32, size=len(specs)).tolist()
+        seeds = rng.integers(2**32, size=len(unique)).tolist()
         drawn = _data_pass(data, _chunk_oversample, _concat_samples, center_sets, costs, oversamplings, seeds,
                            split_every=split_every)
         center_sets = [np.vstack([c, rows]) for c, (rows, _) in zip(center_sets, drawn)]
         costs = [cost for _, cost in drawn]
     masses = _data_pass(data, _chunk_masses, _sum_elementwise, center_sets, split_every=split_every)
-    finals = []
-    for spec, candidates, mass in zip(specs, center_sets, masses):
-        if len(candidates) < spec.n_components:
-            raise InputError(
-                f"k-means|| found only {len(candidates)} distinct rows for n_components={spec.n_components}"
-            )
-        resp = _best_kmeans_plusplus(candidates, mass, spec.n_components, rng)
-        finals.append(_weighted_centres(candidates, mass, resp))
+    centres = {}
+    for key, k, candidates, mass in zip(unique, sizes, center_sets, masses):
+        if len(candidates) < k:
+            raise InputError(f"k-means|| found only {len(candidates)} distinct rows for n_components={k}")
+        centres[key] = _weighted_centres(candidates, mass, _best_kmeans_plusplus(candidates, mass, k, rng))
+    finals = [centres[key] for key in starts]
     moments = _data_pass(data, _chunk_assignment_moments, _sum_elementwise, finals,
                          [spec.covariance_type for spec in specs], split_every=split_every)
     return [m_step(*m, c, reg_covar, spec.covariance_type) for m, c, spec in zip(moments, finals, specs)]
@@ -254,11 +257,13 @@ def initial_params(
 
     The sample is drawn once, and k-means|| passes are shared, for all specs.
     """
+    starts = _shared_starts(specs)
     estimated: dict[int, GaussianParams] = {}
     from_sample = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params in SAMPLE_METHODS]
     if from_sample:
         rows, weights = draw_sample(X, sample_weight, sample_rows, rng)
         positive = int(np.count_nonzero(weights > 0))
+        responsibilities: dict[tuple, np.ndarray] = {}
         for i in from_sample:
             spec = specs[i]
             if positive < spec.n_components:
@@ -266,14 +271,34 @@ def initial_params(
                     f"the sample drawn to initialise holds {positive} rows of positive weight, fewer "
                     f"than n_components={spec.n_components}"
                 )
-            resp = SAMPLE_METHODS[spec.init_params](rows, weights, spec.n_components, rng)
-            estimated[i] = _estimate(rows, resp * weights[:, None], spec, reg_covar)
+            if starts[i] not in responsibilities:
+                method = SAMPLE_METHODS[spec.init_params]
+                responsibilities[starts[i]] = method(rows, weights, spec.n_components, rng)
+            estimated[i] = _estimate(rows, responsibilities[starts[i]] * weights[:, None], spec, reg_covar)
     parallel = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params == "k-means||"]
     if parallel:
         data = Blocks.of(X, sample_weight)
-        found = _kmeans_parallel(data, [specs[i] for i in parallel], rng, reg_covar, split_every)
+        found = _kmeans_parallel(data, [specs[i] for i in parallel], [starts[i] for i in parallel], rng,
+                                 reg_covar, split_every)
         estimated.update(zip(parallel, found))
     return [_with_given(spec, estimated.get(i)) for i, spec in enumerate(specs)]
+
+
+def _shared_starts(specs: Sequence[InitSpec]) -> list[tuple[int, str, int]]:
+    """A key per spec; specs with equal keys share one clustering.
+
+    The j-th spec of a given (K, method, covariance type) gets the key
+    (K, method, j): random starts of one candidate differ, while candidates
+    that differ only in covariance type share their starts, as the
+    clustering does not depend on the covariance type.
+    """
+    seen: dict[tuple[int, str, str], int] = {}
+    keys = []
+    for spec in specs:
+        shape = (spec.n_components, spec.init_params, spec.covariance_type)
+        seen[shape] = seen.get(shape, -1) + 1
+        keys.append((spec.n_components, spec.init_params, seen[shape]))
+    return keys
 
 
 def _with_given(spec: InitSpec, estimated: GaussianParams | None) -> GaussianParams:
