@@ -6,10 +6,20 @@ Layers, each importing only those above it:
 2. :mod:`daskem.stats` — summable statistics (the reduction's value type).
 3. :mod:`daskem.engine`, :mod:`daskem.initialization` — Dask graphs and the EM loop.
 4. :mod:`daskem.inputs`, :mod:`daskem.model_io`, :mod:`daskem.generate` — data in and out.
-5. :mod:`daskem.estimator`, :mod:`daskem.cli` — the interfaces.
+5. :mod:`daskem.estimator`, :mod:`daskem.selection`, :mod:`daskem.cli` — the interfaces.
 """
 
 from daskem.estimator import GaussianMixture, __version__, load
-from daskem.exceptions import ConvergenceWarning, DaskemError
+from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, DaskemError
+from daskem.selection import Selection, select
 
-__all__ = ["ConvergenceWarning", "DaskemError", "GaussianMixture", "__version__", "load"]
+__all__ = [
+    "ComponentCollapseWarning",
+    "ConvergenceWarning",
+    "DaskemError",
+    "GaussianMixture",
+    "Selection",
+    "__version__",
+    "load",
+    "select",
+]
