@@ -20,11 +20,11 @@ import numpy as np
 
 from daskem.engine import IterationInfo
 from daskem.estimator import GaussianMixture, __version__
-from daskem.exceptions import DaskemError, OutputExistsError
+from daskem.exceptions import DaskemError
 from daskem.generate import DEFAULT_CHUNK_ROWS, generate, truth_path
 from daskem.inputs import as_row_chunked
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.model_io import read_dataset
+from daskem.model_io import check_writable, read_dataset
 from daskem.selection import select
 
 logger = logging.getLogger("daskem")
@@ -106,8 +106,8 @@ def fit_command(path: str, variable: str | None, n_components: int, covariance_t
                 tol: float, reg_covar: float, max_iter: int, init_params: str, random_state: int,
                 chunk_rows: int | None, out: Path | None, overwrite: bool) -> None:
     """Fit a Gaussian mixture to the rows of the Zarr array at PATH."""
-    if out is not None and out.exists() and not overwrite:
-        raise OutputExistsError(f"{str(out)!r} exists; pass --overwrite to replace it")
+    if out is not None:
+        check_writable(out, overwrite=overwrite)
     model = GaussianMixture(
         n_components, covariance_type=covariance_type, n_init=n_init, tol=tol, reg_covar=reg_covar,
         max_iter=max_iter, init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
@@ -182,8 +182,8 @@ def select_command(path: str, variable: str | None, n_components: list[int], cov
                    criterion: str, n_init: int, tol: float, reg_covar: float, max_iter: int, init_params: str,
                    random_state: int, chunk_rows: int | None, out: Path | None, overwrite: bool) -> None:
     """Fit every candidate mixture to the Zarr array at PATH in shared passes; rank them."""
-    if out is not None and out.exists() and not overwrite:
-        raise OutputExistsError(f"{str(out)!r} exists; pass --overwrite to replace it")
+    if out is not None:
+        check_writable(out, overwrite=overwrite)
     start = time.perf_counter()
     selection = select(
         path, n_components, [t.strip() for t in covariance_types.split(",") if t.strip()],

@@ -216,6 +216,8 @@ def run_em(
         start = time.perf_counter()
         (batch,) = compute_one_thread_blas(statistics_graph(data, [runs[i].params for i in active], split_every))
         seconds = time.perf_counter() - start
+        if iteration == 1:
+            batch[0].check_spread()
         for i, stats in zip(active, batch):
             change, reseeded = runs[i].step(stats, reg_covar, tol, iteration)
             for component, row in reseeded:

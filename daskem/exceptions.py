@@ -25,6 +25,10 @@ class NonFiniteDataError(InputError):
     """The data hold NaN or infinite values."""
 
 
+class CorruptDataError(InputError):
+    """A stored chunk of the data is missing or cannot be decoded."""
+
+
 class CovarianceError(DaskemError, ValueError):
     """A component's covariance matrix is not positive definite."""
 

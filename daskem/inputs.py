@@ -9,6 +9,7 @@ heavy work, with a message that says what is wrong and what to do.
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -16,8 +17,9 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.core.sync import sync
 
-from daskem.exceptions import InputError, InputNotFoundError
+from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError
 
 #: Target bytes per row chunk (as stored: float32 rows give twice the rows).
 #: The kernels work in cache-sized blocks, so a chunk only needs to be large
@@ -59,6 +61,73 @@ def open_zarr_array(path: PathLike, variable: str | None = None) -> zarr.Array:
     return node[variable]
 
 
+def missing_chunks(array: zarr.Array) -> list[tuple[int, ...]]:
+    """Grid positions of the stored chunks (or shards) that the store lacks.
+
+    Zarr reads a missing chunk as its fill value, which would silently fit
+    zeros; this lists the store's keys once to find them.
+    """
+    grid = array.shards or array.chunks
+    counts = [-(-size // step) for size, step in zip(array.shape, grid)]
+    store, prefix = array.store_path.store, array.store_path.path
+
+    async def keys() -> set[str]:
+        return {key async for key in store.list_prefix(prefix)}
+
+    present = sync(keys())
+    expected = itertools.product(*(range(n) for n in counts))
+    return [c for c in expected if f"{prefix}/{array.metadata.encode_chunk_key(c)}".lstrip("/") not in present]
+
+
+class ZarrRows:
+    """A Zarr array as Dask reads it, whose read errors name the store chunks and rows."""
+
+    def __init__(self, array: zarr.Array, location: str) -> None:
+        self.array, self.location = array, location
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return self.array[key]
+        except Exception as error:
+            rows = np.arange(self.shape[0])[key[0] if isinstance(key, tuple) else key]
+            first, last = int(np.min(rows)), int(np.max(rows))
+            step = (self.array.shards or self.array.chunks)[0]
+            raise CorruptDataError(
+                f"cannot read rows {first}–{last} of {self.location}: stored chunk(s) "
+                f"{first // step}–{last // step} along the rows are damaged ({type(error).__name__}: "
+                f"{error}); rewrite the data"
+            ) from None
+
+
+def open_rows(path: PathLike, variable: str | None = None, rows_per_chunk: int | None = None) -> da.Array:
+    """The Zarr array at ``path`` (``variable`` of a group) as a Dask array.
+
+    Checked before any heavy work: the array exists, no stored chunk is
+    missing.  ``rows_per_chunk`` defaults to the stored chunks along the first
+    axis, merged up to about :data:`DEFAULT_CHUNK_BYTES` for 2-D arrays.
+    """
+    stored = open_zarr_array(path, variable)
+    location = f"{os.fspath(path)!r}" + (f" (array {variable!r})" if variable else "")
+    gone = missing_chunks(stored)
+    if gone:
+        step, n_rows = (stored.shards or stored.chunks)[0], stored.shape[0]
+        shown = ", ".join(
+            f"{stored.metadata.encode_chunk_key(c)} (rows {c[0] * step}–{min((c[0] + 1) * step, n_rows) - 1})"
+            for c in gone[:5]
+        )
+        raise CorruptDataError(
+            f"{location} is missing {len(gone)} stored chunk(s): {shown}{' …' if len(gone) > 5 else ''}; "
+            "the data are incomplete: rewrite them"
+        )
+    store_rows = (stored.shards or stored.chunks)[0]
+    if rows_per_chunk is None:
+        rows_per_chunk = store_rows
+        if stored.ndim == 2:
+            rows_per_chunk = _merged_rows(store_rows, stored.shape[1], stored.dtype.itemsize)
+    return da.from_array(ZarrRows(stored, location), chunks=(rows_per_chunk, *stored.shape[1:]), asarray=True)
+
+
 def _listing(names: list[str]) -> str:
     return "the arrays " + ", ".join(repr(n) for n in names) if names else "no arrays"
 
@@ -82,11 +151,9 @@ def as_row_chunked(
     (n_samples, n_features) Dask array with one chunk along features.
     """
     if is_path(X):
-        stored = open_zarr_array(X, variable)
-        _check_shape_and_dtype(stored.shape, stored.dtype)
-        store_rows = (getattr(stored, "shards", None) or stored.chunks)[0]
-        rows = chunk_rows or _merged_rows(store_rows, stored.shape[1], stored.dtype.itemsize)
-        return da.from_zarr(stored, chunks=(rows, stored.shape[1]))
+        rows = open_rows(X, variable, chunk_rows)
+        _check_shape_and_dtype(rows.shape, rows.dtype)
+        return rows
     X = _unwrap(X, variable)
     if not isinstance(X, da.Array):
         X = checked_array(X)
@@ -117,7 +184,7 @@ def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | Non
         return None
     if isinstance(sample_weight, str):
         if is_path(X):
-            sample_weight = da.from_zarr(open_zarr_array(X, sample_weight))
+            sample_weight = open_rows(X, sample_weight)
         elif isinstance(X, xr.Dataset):
             sample_weight = _unwrap(X, sample_weight)
         else:

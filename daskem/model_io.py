@@ -87,6 +87,28 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = 
     return Path(path)
 
 
+def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """Fail early, before any heavy work, if ``path`` cannot be written later.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``path`` exists and ``overwrite`` is False.
+    DaskemError
+        If its folder cannot be created or written to.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.probe-{uuid.uuid4().hex[:12]}")
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise DaskemError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """A temporary path beside ``path`` that is renamed onto it if the block succeeds.
@@ -96,12 +118,7 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     folders are created.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise DaskemError(f"cannot create the folder for {str(path)!r}: {error.strerror}") from None
+    check_writable(path, overwrite=overwrite)
     token = uuid.uuid4().hex[:12]
     temporary = path.with_name(f".{path.name}.tmp-{token}")
     try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from daskem.exceptions import InputError
 from daskem.kernels.gaussian import (
     ChunkStatistics,
     GaussianParams,
@@ -38,6 +39,7 @@ class GaussianStats:
     worst_log_prob, worst_index, worst_rows : the (at most K) rows of positive
         weight with least log-likelihood: their log-likelihood (m,), global row
         index (m,) and values (m, d), worst first.
+    minimum, maximum : (d,) the range of each feature.
     """
 
     log_likelihood: float
@@ -51,6 +53,8 @@ class GaussianStats:
     worst_log_prob: np.ndarray = field(repr=False)
     worst_index: np.ndarray = field(repr=False)
     worst_rows: np.ndarray = field(repr=False)
+    minimum: np.ndarray = field(repr=False)
+    maximum: np.ndarray = field(repr=False)
 
     @classmethod
     def from_chunk(
@@ -65,7 +69,7 @@ class GaussianStats:
         return cls(
             chunk.log_likelihood, chunk.weight_sum, chunk.n_samples, chunk.nk, chunk.s1, chunk.s2,
             params.means, params.covariance_type,
-            chunk.worst_log_prob, chunk.worst_index, chunk.worst_rows,
+            chunk.worst_log_prob, chunk.worst_index, chunk.worst_rows, chunk.minimum, chunk.maximum,
         )
 
     def __add__(self, other: GaussianStats) -> GaussianStats:
@@ -86,12 +90,34 @@ class GaussianStats:
             worst_log_prob=log_prob[keep],
             worst_index=index[keep],
             worst_rows=np.concatenate([self.worst_rows, other.worst_rows])[keep],
+            minimum=np.minimum(self.minimum, other.minimum),
+            maximum=np.maximum(self.maximum, other.maximum),
         )
 
     @property
     def mean_log_likelihood(self) -> float:
         """Log-likelihood per unit of weight (per row when unweighted), in nats."""
         return self.log_likelihood / self.weight_sum
+
+    def check_spread(self) -> None:
+        """Refuse data with a feature that never varies: no mixture density exists for them.
+
+        Raises
+        ------
+        InputError
+            Naming the constant features, or saying that all rows are identical.
+        """
+        constant = np.flatnonzero(self.maximum == self.minimum)
+        if len(constant) == len(self.minimum):
+            raise InputError(
+                f"all {self.n_samples} rows are identical; a mixture needs data that vary"
+            )
+        if len(constant):
+            named = ", ".join(f"{j} (always {self.minimum[j]:g})" for j in constant[:10])
+            raise InputError(
+                f"feature(s) {named} have the same value in every row: their variance is zero; "
+                "drop them before fitting"
+            )
 
     def collapsed(self) -> np.ndarray:
         """Components holding less responsibility than one average row: their indices."""

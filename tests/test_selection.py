@@ -87,7 +87,7 @@ def test_cli_select_writes_the_table_and_the_best_model(tmp_path, data):
     assert best.n_components == table.loc[0, "n_components"] == 3
     assert "best: 3 components, full covariance" in result.stdout
     again = CliRunner().invoke(main, ["select", str(path), "-v", "X", "--n-components", "2", "--out", str(out)])
-    assert again.exit_code == 1 and "exists; pass --overwrite" in again.stderr
+    assert again.exit_code == 1 and "(--overwrite) to replace it" in again.stderr
 
 
 @pytest.mark.parametrize("text", ["1-x", "0-3", "3-1", "", "a,b"])

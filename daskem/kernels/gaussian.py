@@ -282,6 +282,8 @@ class ChunkStatistics:
     worst_log_prob: np.ndarray
     worst_index: np.ndarray
     worst_rows: np.ndarray
+    minimum: np.ndarray
+    maximum: np.ndarray
 
 
 def chunk_statistics(
@@ -310,8 +312,9 @@ def chunk_statistics(
         ``Σ_i w_i r_ik (x_i − μ_k)``, s2 the second moments
         ``Σ_i w_i r_ik (x_i − μ_k)(x_i − μ_k)ᵀ`` — (K, d, d) for full, their
         sum over components (d, d) for tied, their diagonals (K, d) for diag
-        and spherical — and the K rows of positive weight that the
-        parameters explain worst (log-likelihood, global index, values).
+        and spherical — the K rows of positive weight that the parameters
+        explain worst (log-likelihood, global index, values), and the
+        per-feature minimum and maximum (d,).
 
     Raises
     ------
@@ -341,7 +344,7 @@ def chunk_statistics(
     worst = _worst_rows(log_prob_norm, sample_weight, params.n_components)
     return ChunkStatistics(
         float(log_likelihood), weight_sum, X.shape[0], moments.nk, moments.s1, moments.s2,
-        log_prob_norm[worst], worst + first_row, X[worst],
+        log_prob_norm[worst], worst + first_row, X[worst], X.min(axis=0), X.max(axis=0),
     )
 
 
