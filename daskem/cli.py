@@ -18,6 +18,7 @@ from typing import Any
 import click
 import numpy as np
 
+from daskem.cluster import running_on
 from daskem.engine import IterationInfo
 from daskem.estimator import GaussianMixture, __version__
 from daskem.exceptions import DaskemError
@@ -60,6 +61,20 @@ def main(quiet: bool) -> None:
     logger.propagate = False
 
 
+def _cluster_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--cluster FILE`` and run the command on that cluster."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, cluster: Path | None, **kwargs: Any) -> Any:
+        with running_on(cluster):
+            return command(*args, **kwargs)
+
+    return click.option(
+        "--cluster", type=click.Path(path_type=Path), default=None,
+        help="Cluster config file (see cluster_configs/); default: local threads.",
+    )(wrapper)
+
+
 @main.command("generate")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--n-samples", type=click.IntRange(min=1), default=400_000, show_default=True)
@@ -71,6 +86,7 @@ def main(quiet: bool) -> None:
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace PATH (and its truth file) if they exist.")
 @_one_line_errors
+@_cluster_option
 def generate_command(path: Path, n_samples: int, n_features: int, n_components: int, seed: int,
                      chunk_rows: int, dtype: str, overwrite: bool) -> None:
     """Write rows drawn from a random Gaussian mixture to the Zarr group PATH.
@@ -102,6 +118,7 @@ def generate_command(path: Path, n_samples: int, n_features: int, n_components: 
               help="Save the model here (Zarr; netCDF for a .nc suffix).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_one_line_errors
+@_cluster_option
 def fit_command(path: str, variable: str | None, n_components: int, covariance_type: str, n_init: int,
                 tol: float, reg_covar: float, max_iter: int, init_params: str, random_state: int,
                 chunk_rows: int | None, out: Path | None, overwrite: bool) -> None:
@@ -178,6 +195,7 @@ class IntegerList(click.ParamType):
               help="Folder for table.csv and best.zarr (the best model).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_one_line_errors
+@_cluster_option
 def select_command(path: str, variable: str | None, n_components: list[int], covariance_types: str,
                    criterion: str, n_init: int, tol: float, reg_covar: float, max_iter: int, init_params: str,
                    random_state: int, chunk_rows: int | None, out: Path | None, overwrite: bool) -> None:
