@@ -116,12 +116,14 @@ def generate_command(path: Path, n_samples: int, n_features: int, n_components: 
 @click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store).")
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Save the model here (Zarr; netCDF for a .nc suffix).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Checkpoint folder: written after every iteration; a rerun resumes from it.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_one_line_errors
 @_cluster_option
 def fit_command(path: str, variable: str | None, n_components: int, covariance_type: str, n_init: int,
                 tol: float, reg_covar: float, max_iter: int, init_params: str, random_state: int,
-                chunk_rows: int | None, out: Path | None, overwrite: bool) -> None:
+                chunk_rows: int | None, out: Path | None, checkpoint: Path | None, overwrite: bool) -> None:
     """Fit a Gaussian mixture to the rows of the Zarr array at PATH."""
     if out is not None:
         check_writable(out, overwrite=overwrite)
@@ -132,7 +134,7 @@ def fit_command(path: str, variable: str | None, n_components: int, covariance_t
     data = as_row_chunked(path, variable, chunk_rows=chunk_rows)
     iterations: list[IterationInfo] = []
     start = time.perf_counter()
-    model.fit(path, variable=variable, callbacks=[iterations.append])
+    model.fit(path, variable=variable, callbacks=[iterations.append], checkpoint=checkpoint)
     seconds = time.perf_counter() - start
     pass_seconds = {info.iteration: info.seconds for info in iterations}  # runs share each pass
     em_seconds, n_passes = sum(pass_seconds.values()), len(pass_seconds)
@@ -147,7 +149,8 @@ def fit_command(path: str, variable: str | None, n_components: int, covariance_t
         ("iterations", f"{model.n_iter_} ({'converged' if model.converged_ else 'NOT converged'}, tol {tol:g})"),
         ("log-likelihood", f"{model.lower_bound_:.6f} per row"),
         ("time", f"{seconds:.2f} s: initialisation {seconds - em_seconds:.2f} s, "
-                 f"{em_seconds / n_passes:.3f} s per pass ({n_rows * n_passes / em_seconds:,.0f} rows/s)"),
+                 + (f"{em_seconds / n_passes:.3f} s per pass ({n_rows * n_passes / em_seconds:,.0f} rows/s)"
+                    if n_passes else "no pass (the checkpoint held a finished fit)")),
         ("saved to", str(out) if out else "(not saved; use --out)"),
     ]
     click.echo(_table(rows))

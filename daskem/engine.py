@@ -136,8 +136,8 @@ class EMResult:
 
 
 @dataclass(eq=False)
-class _Run:
-    """The state of one candidate while EM iterates."""
+class RunState:
+    """The state of one candidate while EM iterates: everything a restart needs."""
 
     params: GaussianParams
     weight_sum: float = 0.0
@@ -174,16 +174,29 @@ class _Run:
         self.converged = abs(change) < tol and not reseeded
         return change, tuple(reseeded)
 
+    def result(self) -> EMResult:
+        return EMResult(self.params, len(self.history), self.converged, np.asarray(self.history),
+                        self.weight_sum, list(self.reseeded))
+
+
+@dataclass(eq=False)
+class EMState:
+    """Where EM stands after ``iteration`` iterations: enough to resume exactly."""
+
+    iteration: int
+    runs: list[RunState]
+
 
 def run_em(
     data: Blocks,
-    starts: Sequence[GaussianParams],
+    starts: Sequence[GaussianParams] | EMState,
     *,
     tol: float,
     max_iter: int,
     reg_covar: float,
     split_every: int = DEFAULT_SPLIT_EVERY,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+    on_iteration: Callable[[EMState], None] | None = None,
 ) -> list[EMResult]:
     """Iterate EM from each of ``starts`` until its mean log-likelihood converges.
 
@@ -193,13 +206,16 @@ def run_em(
     Parameters
     ----------
     data : the row chunks (and weights) of the data.
-    starts : initial parameters, one per candidate.
+    starts : initial parameters, one per candidate, or the :class:`EMState`
+        of an interrupted run to resume (ending bitwise as it would have).
     tol : a candidate stops when the change of its mean log-likelihood per
         unit weight (nats) between two iterations is below ``tol``.
     max_iter : at most this many iterations (E-step + M-step each).
     reg_covar : added to the variances in the M-step.
     callbacks : called after every iteration of every candidate with an
         :class:`IterationInfo`.
+    on_iteration : called with the :class:`EMState` after every iteration
+        (to checkpoint it).
 
     Returns
     -------
@@ -208,9 +224,10 @@ def run_em(
     rows with a :class:`ComponentCollapseWarning`, at most ``MAX_RESEEDS``
     times each.
     """
-    runs = [_Run(params) for params in starts]
-    active = list(range(len(runs)))
-    for iteration in range(1, max_iter + 1):
+    state = starts if isinstance(starts, EMState) else EMState(0, [RunState(params) for params in starts])
+    runs = state.runs
+    active = [i for i, run in enumerate(runs) if not run.converged]
+    for iteration in range(state.iteration + 1, max_iter + 1):
         if not active:
             break
         start = time.perf_counter()
@@ -232,10 +249,10 @@ def run_em(
                 callback(info)
         _log_iteration(iteration, [runs[i] for i in active], seconds, len(runs))
         active = [i for i in active if not runs[i].converged]
-    return [
-        EMResult(run.params, len(run.history), run.converged, np.asarray(run.history), run.weight_sum, run.reseeded)
-        for run in runs
-    ]
+        state.iteration = iteration
+        if on_iteration is not None:
+            on_iteration(state)
+    return [run.result() for run in runs]
 
 
 def best_run(results: Sequence[EMResult]) -> EMResult:
@@ -247,7 +264,7 @@ def best_run(results: Sequence[EMResult]) -> EMResult:
     return best
 
 
-def _log_iteration(iteration: int, runs: list[_Run], seconds: float, total: int) -> None:
+def _log_iteration(iteration: int, runs: list[RunState], seconds: float, total: int) -> None:
     if total == 1:
         run = runs[0]
         change = run.history[-1] - (run.history[-2] if len(run.history) > 1 else -np.inf)

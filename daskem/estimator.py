@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import numbers
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from daskem.checkpoint import Checkpoint, fingerprint
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, EMResult, IterationInfo, best_run, run_em
 from daskem.exceptions import ConvergenceWarning, InputError, NonFiniteDataError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params
@@ -155,6 +157,7 @@ class GaussianMixture:
         variable: str | None = None,
         sample_weight: Any = None,
         callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+        checkpoint: str | os.PathLike | None = None,
     ) -> GaussianMixture:
         """Fit the mixture by EM.
 
@@ -169,6 +172,10 @@ class GaussianMixture:
             weights fit as if rows were repeated.
         callbacks : called after each iteration of each run with an
             :class:`daskem.engine.IterationInfo`.
+        checkpoint : a folder for a checkpoint after every iteration.  If it
+            holds one from an interrupted fit of the same data with the same
+            settings, the fit resumes from it and ends bitwise as the
+            uninterrupted fit would have (see :mod:`daskem.checkpoint`).
 
         Returns
         -------
@@ -185,16 +192,23 @@ class GaussianMixture:
             )
         if self.verbose:
             _show_log_lines()
-        if self.warm_start and hasattr(self, "_params"):
+        inits = self._checked_initial_arrays(n_features)
+        saved = None
+        if checkpoint is not None:
+            saved = Checkpoint(checkpoint, self._checkpoint_settings(inits), fingerprint(data, weights))
+        starts = saved.load() if saved is not None else None
+        if starts is not None:
+            logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
+        elif self.warm_start and hasattr(self, "_params"):
             self._check_features(n_features)
             starts = [self._params]
         else:
-            spec = InitSpec(self.n_components, self.covariance_type, self.init_params,
-                            **self._checked_initial_arrays(n_features))
+            spec = InitSpec(self.n_components, self.covariance_type, self.init_params, **inits)
             starts = initial_params(data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
                                     rng=np.random.default_rng(self.random_state), split_every=self.split_every)
         results = run_em(Blocks.of(data, weights), starts, tol=self.tol, max_iter=self.max_iter,
-                         reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks)
+                         reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks,
+                         on_iteration=saved.save if saved is not None else None)
         self._set_fitted(best_run(results), n_features)
         if not self.converged_:
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
@@ -206,6 +220,18 @@ class GaussianMixture:
                 stacklevel=2,
             )
         return self
+
+    def _checkpoint_settings(self, inits: dict[str, np.ndarray | None]) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed: the settings that shape the fit."""
+        settings = {
+            name: getattr(self, name)
+            for name in ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
+                         "init_params", "chunk_rows", "split_every")
+        }
+        settings["random_state"] = self.random_state if _is_int(self.random_state) else repr(self.random_state)
+        for name, array in inits.items():
+            settings[name] = None if array is None else hashlib.sha256(array.tobytes()).hexdigest()[:16]
+        return settings
 
     def _set_fitted(self, result: EMResult, n_features: int) -> None:
         self._params = result.params
