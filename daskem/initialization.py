@@ -33,7 +33,7 @@ import dask.array as da
 import numpy as np
 
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, tree_reduce
-from daskem.exceptions import InputError
+from daskem.exceptions import InputError, NonFiniteDataError
 from daskem.kernels.gaussian import GaussianParams, m_step, weighted_moments
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_mass, oversample, squared_distances
 
@@ -121,10 +121,23 @@ def draw_sample(
     weights : (m,) float64 sample weights of those rows (ones when unweighted).
     """
     n_total = X.shape[0]
-    index = slice(None) if n_total <= n_rows else np.sort(rng.choice(n_total, size=n_rows, replace=False))
+    index = np.arange(n_total) if n_total <= n_rows else np.sort(rng.choice(n_total, size=n_rows, replace=False))
     weights = da.ones(n_total, chunks=X.chunks[0]) if sample_weight is None else sample_weight
     rows, w = dask.compute(X[index], weights[index])
-    return np.asarray(rows, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    rows, w = np.asarray(rows, dtype=np.float64), np.asarray(w, dtype=np.float64)
+    bad = ~np.isfinite(rows).all(axis=1)
+    if bad.any():
+        raise NonFiniteDataError(
+            f"the data hold NaN or infinite values, first seen at row {int(index[bad][0])} while "
+            "sampling rows to initialise; remove or impute them before fitting"
+        )
+    bad = ~(np.isfinite(w) & (w >= 0))
+    if bad.any():
+        raise InputError(
+            f"sample_weight holds a negative, NaN or infinite value at row {int(index[bad][0])}; "
+            "weights must be finite and >= 0"
+        )
+    return rows, w
 
 
 def _estimate(X: np.ndarray, resp: np.ndarray, spec: InitSpec, reg_covar: float) -> GaussianParams:

@@ -90,14 +90,24 @@ class ZarrRows:
         try:
             return self.array[key]
         except Exception as error:
-            rows = np.arange(self.shape[0])[key[0] if isinstance(key, tuple) else key]
-            first, last = int(np.min(rows)), int(np.max(rows))
-            step = (self.array.shards or self.array.chunks)[0]
-            raise CorruptDataError(
-                f"cannot read rows {first}–{last} of {self.location}: stored chunk(s) "
-                f"{first // step}–{last // step} along the rows are damaged ({type(error).__name__}: "
-                f"{error}); rewrite the data"
-            ) from None
+            raise CorruptDataError(self._damage(key, error)) from None
+
+    def _damage(self, key: Any, error: Exception) -> str:
+        """Which stored chunks of the rows ``key`` asked for cannot be read, by trying each."""
+        rows = np.arange(self.shape[0])[key[0] if isinstance(key, tuple) else key]
+        step = (self.array.shards or self.array.chunks)[0]
+        damaged = []
+        for chunk in range(int(np.min(rows)) // step, int(np.max(rows)) // step + 1):
+            stop = min((chunk + 1) * step, self.shape[0])
+            try:
+                self.array[chunk * step : stop]
+            except Exception:
+                damaged.append(f"rows {chunk * step}–{stop - 1}")
+        where = ", ".join(damaged) if damaged else f"rows {int(np.min(rows))}–{int(np.max(rows))}"
+        return (
+            f"cannot read {self.location}: the stored chunk(s) of {where} are damaged "
+            f"({type(error).__name__}: {error}); rewrite the data"
+        )
 
 
 def open_rows(path: PathLike, variable: str | None = None, rows_per_chunk: int | None = None) -> da.Array:
