@@ -75,6 +75,21 @@ def _cluster_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(wrapper)
 
 
+def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The EM settings that ``fit`` and ``select`` share."""
+    for option in reversed([
+        click.option("--reg-covar", type=float, default=1e-6, show_default=True,
+                     help="Added to the variances."),
+        click.option("--max-iter", type=int, default=100, show_default=True),
+        click.option("--init-params", default="k-means++", show_default=True,
+                     help="k-means++, k-means||, kmeans, random or random_from_data."),
+        click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True),
+        click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store)."),
+    ]):
+        command = option(command)
+    return command
+
+
 @main.command("generate")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--n-samples", type=click.IntRange(min=1), default=400_000, show_default=True)
@@ -109,11 +124,7 @@ def generate_command(path: Path, n_samples: int, n_features: int, n_components: 
 @click.option("--n-init", type=int, default=1, show_default=True, help="Random starts; the best is kept.")
 @click.option("--tol", type=float, default=1e-3, show_default=True,
               help="Stop when the mean log-likelihood per row changes by less.")
-@click.option("--reg-covar", type=float, default=1e-6, show_default=True)
-@click.option("--max-iter", type=int, default=100, show_default=True)
-@click.option("--init-params", default="k-means++", show_default=True)
-@click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True)
-@click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store).")
+@_em_options
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Save the model here (Zarr; netCDF for a .nc suffix).")
 @click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
@@ -189,11 +200,7 @@ class IntegerList(click.ParamType):
 @click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic", show_default=True)
 @click.option("--n-init", type=int, default=1, show_default=True, help="Random starts per candidate.")
 @click.option("--tol", type=float, default=1e-3, show_default=True)
-@click.option("--reg-covar", type=float, default=1e-6, show_default=True)
-@click.option("--max-iter", type=int, default=100, show_default=True)
-@click.option("--init-params", default="k-means++", show_default=True)
-@click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True)
-@click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store).")
+@_em_options
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Folder for table.csv and best.zarr (the best model).")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
