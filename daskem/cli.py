@@ -17,15 +17,16 @@ from typing import Any
 
 import click
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from daskem.cluster import running_on
 from daskem.engine import IterationInfo
-from daskem.estimator import GaussianMixture, __version__
+from daskem.estimator import GaussianMixture, __version__, load
 from daskem.exceptions import DaskemError
 from daskem.generate import DEFAULT_CHUNK_ROWS, generate, truth_path
 from daskem.inputs import as_row_chunked
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.model_io import check_writable, read_dataset
+from daskem.model_io import check_writable, read_dataset, write_dataset
 from daskem.selection import select
 
 logger = logging.getLogger("daskem")
@@ -227,6 +228,44 @@ def select_command(path: str, variable: str | None, n_components: list[int], cov
     click.echo(f"best: {best.n_components} components, {best.covariance_type} covariance (lowest {criterion})")
     click.echo(f"{len(selection.table)} candidates, {selection.n_passes} EM passes over the data, "
                f"{seconds:.2f} s" + (f"; saved to {out}" if out else ""))
+
+
+@main.command("predict")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("path", metavar="DATA", type=str)
+@click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+              help="Zarr store for label, responsibility and log_likelihood of every row.")
+@click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store).")
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_one_line_errors
+@_cluster_option
+def predict_command(model_path: Path, path: str, variable: str | None, out: Path, chunk_rows: int | None,
+                    overwrite: bool) -> None:
+    """Score the rows of DATA with the model saved at MODEL, chunk by chunk, into --out."""
+    check_writable(out, overwrite=overwrite)
+    model = load(model_path)
+    model.chunk_rows = chunk_rows
+    scores = model.score_dataset(path, variable=variable)
+    start = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"):
+        write_dataset(scores, out, overwrite=overwrite)
+    n_rows = scores.sizes[scores["label"].dims[0]]
+    logger.info("scored %s rows in %.1f s", f"{n_rows:,}", time.perf_counter() - start)
+    click.echo(f"wrote label, responsibility and log_likelihood of {n_rows:,} rows to {out}")
+
+
+@main.command("score")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("path", metavar="DATA", type=str)
+@click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
+@_one_line_errors
+@_cluster_option
+def score_command(model_path: Path, path: str, variable: str | None) -> None:
+    """Print the mean log-likelihood per row of DATA under the model saved at MODEL."""
+    model = load(model_path)
+    with threadpool_limits(limits=1, user_api="blas"):
+        click.echo(f"{model.score(path, variable=variable):.10g}")
 
 
 @main.command("info")

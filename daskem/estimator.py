@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import dask
+import dask.array as da
 import numpy as np
 import xarray as xr
 
@@ -20,7 +22,7 @@ from daskem.checkpoint import Checkpoint, fingerprint
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, EMResult, IterationInfo, best_run, run_em
 from daskem.exceptions import ConvergenceWarning, InputError, NonFiniteDataError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params
-from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows
+from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows, row_coordinate
 from daskem.kernels import gaussian
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
 from daskem.model_io import params_from_dataset, params_to_dataset, read_dataset, write_dataset
@@ -416,6 +418,43 @@ class GaussianMixture:
             return data.map_blocks(block_kernel, chunks=(data.chunks[0], row_shape), dtype=dtype)
         return data.map_blocks(block_kernel, drop_axis=1, dtype=dtype)
 
+    def score_dataset(self, X: Any, *, variable: str | None = None) -> xr.Dataset:
+        """Labels, responsibilities and log-likelihood of every row, lazily.
+
+        The result is an :class:`xarray.Dataset` of Dask arrays chunked like
+        the input rows — ``label`` (row), ``responsibility`` (row, component)
+        and ``log_likelihood`` (row, nats) — with the input's row coordinate
+        when it has one.  Computing (or ``to_zarr``) reads each chunk once for
+        all three.
+        """
+        params = self.params
+        data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
+        self._check_features(data.shape[1])
+        dim, coordinate = row_coordinate(X, variable)
+        blocks = Blocks.of(data)
+        shared = dask.delayed(params, traverse=False)
+        parts = [dask.delayed(_score_block, nout=3, pure=True)(rows, shared, first_row)
+                 for rows, first_row in zip(blocks.rows, blocks.first_rows)]
+        k = params.n_components
+        columns = [
+            da.concatenate([da.from_delayed(part[i], (n, *shape), dtype=dtype)
+                            for part, n in zip(parts, data.chunks[0])])
+            for i, (shape, dtype) in enumerate((((), np.int64), ((k,), np.float64), ((), np.float64)))
+        ]
+        coords = {"component": np.arange(k)}
+        if coordinate is not None:
+            coords[dim] = coordinate
+        return xr.Dataset(
+            {
+                "label": (dim, columns[0]),
+                "responsibility": ((dim, "component"), columns[1]),
+                "log_likelihood": (dim, columns[2]),
+            },
+            coords=coords,
+            attrs={"description": "scores of the rows under a daskem GaussianMixture",
+                   "daskem_version": __version__},
+        )
+
     def _check_features(self, n_features: int) -> None:
         if n_features != self.params.n_features:
             raise InputError(
@@ -488,6 +527,13 @@ def _responsibilities(X: np.ndarray, params: GaussianParams, first_row: int) -> 
 
 def _labels(X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
     return _checked_e_step(X, params, first_row)[1].argmax(axis=1)
+
+
+def _score_block(
+    X: np.ndarray, params: GaussianParams, first_row: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    log_prob_norm, log_resp = _checked_e_step(X, params, first_row)
+    return log_resp.argmax(axis=1), np.exp(log_resp), log_prob_norm
 
 
 def _checked_e_step(

@@ -228,6 +228,32 @@ def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | Non
     return sample_weight.rechunk((rows.chunks[0],))
 
 
+def row_coordinate(X: Any, variable: str | None = None) -> tuple[str, Any]:
+    """The name of the row dimension of X and its coordinate values (None if it has none).
+
+    xarray inputs keep their row dimension and coordinate; a Zarr array keeps
+    its first ``dimension_names`` entry and, if the group holds an array of
+    that name, reads it lazily as the coordinate.  Otherwise ``("sample", None)``.
+    """
+    if is_path(X):
+        array = open_zarr_array(X, variable)
+        names = getattr(array.metadata, "dimension_names", None)
+        if not names or names[0] is None:
+            return "sample", None
+        dim = names[0]
+        if variable is not None:
+            group = zarr.open_group(os.fspath(X), mode="r")
+            if dim in group and dim != variable and group[dim].shape == (array.shape[0],):
+                return dim, da.from_zarr(group[dim])
+        return dim, None
+    if isinstance(X, xr.Dataset):
+        X = X[variable] if variable in X.data_vars else X
+    if isinstance(X, xr.DataArray):
+        dim = str(X.dims[0])
+        return dim, (X[dim].data if dim in X.coords else None)
+    return "sample", None
+
+
 def in_memory_rows(X: Any, variable: str | None = None) -> np.ndarray | None:
     """The rows as a checked NumPy array when X holds them in memory, else None.
 
