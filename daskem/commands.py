@@ -1,0 +1,146 @@
+"""Layer 5: what each command does, as functions that return plain reports.
+
+Each function does the work of one ``daskem`` command and returns a report —
+a dict of JSON-able values — that the command line prints as a table or as
+JSON, and that job files (:mod:`daskem.jobs`) save.  Outputs are checked for
+writability before any heavy work and written atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from daskem.engine import IterationInfo
+from daskem.estimator import GaussianMixture, __version__, load
+from daskem.generate import generate as generate_data
+from daskem.generate import truth_path
+from daskem.inputs import as_row_chunked
+from daskem.model_io import check_writable, read_dataset, write_dataset
+from daskem.selection import select as select_models
+
+
+def model_summary(model: GaussianMixture) -> dict[str, Any]:
+    """A fitted model as JSON-able values."""
+    params = model.params
+    spreads = np.sqrt(np.trace(params.full_covariances(), axis1=1, axis2=2) / params.n_features)
+    return {
+        "n_components": params.n_components,
+        "covariance_type": params.covariance_type,
+        "n_features": params.n_features,
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "lower_bound": float(model.lower_bound_),
+        "weights": params.weights.tolist(),
+        "means": params.means.tolist(),
+        "rms_sd": spreads.tolist(),
+    }
+
+
+def _data_summary(path: str, variable: str | None, chunk_rows: int | None) -> dict[str, Any]:
+    data = as_row_chunked(path, variable, chunk_rows=chunk_rows)
+    return {"path": str(path), "variable": variable, "rows": int(data.shape[0]), "features": int(data.shape[1]),
+            "dtype": str(data.dtype), "chunks": int(data.numblocks[0])}
+
+
+def generate(path: str | Path, *, overwrite: bool = False, **settings: Any) -> dict[str, Any]:
+    """``daskem generate``: synthetic mixture rows to Zarr, the truth beside them."""
+    start = time.perf_counter()
+    generate_data(path, overwrite=overwrite, **settings)
+    return {"command": "generate", "path": str(path), "variable": "X", "truth": str(truth_path(path)),
+            "seconds": time.perf_counter() - start, **settings}
+
+
+def fit(
+    path: str, *, variable: str | None = None, sample_weight: str | None = None, settings: dict[str, Any],
+    out: str | Path | None = None, checkpoint: str | Path | None = None, overwrite: bool = False,
+) -> dict[str, Any]:
+    """``daskem fit``: fit one mixture (``settings`` are GaussianMixture's), save it to ``out``."""
+    if out is not None:
+        check_writable(out, overwrite=overwrite)
+    model = GaussianMixture(**settings)
+    data = _data_summary(path, variable, settings.get("chunk_rows"))
+    iterations: list[IterationInfo] = []
+    start = time.perf_counter()
+    model.fit(path, variable=variable, sample_weight=sample_weight, callbacks=[iterations.append],
+              checkpoint=checkpoint)
+    seconds = time.perf_counter() - start
+    pass_seconds = {info.iteration: info.seconds for info in iterations}  # runs share each pass
+    em_seconds, passes = sum(pass_seconds.values()), len(pass_seconds)
+    if out is not None:
+        model.save(out, overwrite=overwrite)
+    return {
+        "command": "fit",
+        "data": data,
+        "model": model_summary(model),
+        "tol": model.tol,
+        "seconds": seconds,
+        "initialisation_seconds": seconds - em_seconds,
+        "passes": passes,
+        "seconds_per_pass": em_seconds / passes if passes else None,
+        "rows_per_second": data["rows"] * passes / em_seconds if passes else None,
+        "out": None if out is None else str(out),
+    }
+
+
+def select(
+    path: str, *, variable: str | None = None, sample_weight: str | None = None, n_components: list[int],
+    covariance_types: list[str], criterion: str = "bic", settings: dict[str, Any],
+    out: str | Path | None = None, overwrite: bool = False,
+) -> dict[str, Any]:
+    """``daskem select``: fit every candidate in shared passes; save the table and best model to ``out``."""
+    if out is not None:
+        check_writable(out, overwrite=overwrite)
+    start = time.perf_counter()
+    selection = select_models(path, n_components, covariance_types, variable=variable,
+                              sample_weight=sample_weight, criterion=criterion, **settings)
+    seconds = time.perf_counter() - start
+    if out is not None:
+        selection.save(out, overwrite=overwrite)
+    return {
+        "command": "select",
+        "data": _data_summary(path, variable, settings.get("chunk_rows")),
+        "criterion": criterion,
+        "table": selection.table.to_dict(orient="records"),
+        "best": model_summary(selection.best_),
+        "passes": selection.n_passes,
+        "seconds": seconds,
+        "out": None if out is None else str(out),
+    }
+
+
+def predict(
+    model_path: str | Path, path: str, *, variable: str | None = None, out: str | Path,
+    chunk_rows: int | None = None, overwrite: bool = False,
+) -> dict[str, Any]:
+    """``daskem predict``: labels, responsibilities and log-likelihood of every row, to Zarr."""
+    check_writable(out, overwrite=overwrite)
+    model = load(model_path)
+    model.chunk_rows = chunk_rows
+    scores = model.score_dataset(path, variable=variable)
+    start = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"):
+        write_dataset(scores, out, overwrite=overwrite)
+    rows = int(scores.sizes[scores["label"].dims[0]])
+    return {"command": "predict", "model": str(model_path), "data": str(path), "variable": variable,
+            "rows": rows, "seconds": time.perf_counter() - start, "out": str(out)}
+
+
+def score(model_path: str | Path, path: str, *, variable: str | None = None) -> dict[str, Any]:
+    """``daskem score``: the mean log-likelihood per row of the data under a saved model."""
+    model = load(model_path)
+    with threadpool_limits(limits=1, user_api="blas"):
+        mean = model.score(path, variable=variable)
+    return {"command": "score", "model": str(model_path), "data": str(path), "variable": variable,
+            "mean_log_likelihood": mean}
+
+
+def info(path: str | Path) -> dict[str, Any]:
+    """``daskem info``: a saved model."""
+    ds = read_dataset(path)
+    return {"command": "info", "path": str(path), "model": model_summary(GaussianMixture.from_dataset(ds)),
+            "daskem_version": str(ds.attrs.get("daskem_version", "unknown")), "reader_version": __version__}
