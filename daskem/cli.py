@@ -47,7 +47,7 @@ def main(ctx: click.Context, quiet: bool, log_level: str | None, as_json: bool) 
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
-    ctx.obj = {"json": as_json, "progress": level in ("debug", "info")}
+    ctx.ensure_object(dict).update(json=as_json, progress=level in ("debug", "info"))
 
 
 def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,7 +86,7 @@ def _cluster_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def _progress(local: bool) -> Iterator[None]:
     """Dask's progress bar on stderr for passes longer than a second (local scheduler only)."""
     ctx = click.get_current_context(silent=True)
-    if not (local and ctx is not None and ctx.find_root().obj["progress"]):
+    if not (local and ctx is not None and ctx.obj["progress"]):
         yield
         return
     from dask.diagnostics import ProgressBar
@@ -97,7 +97,7 @@ def _progress(local: bool) -> Iterator[None]:
 
 def _emit(report: dict[str, Any], as_text: Callable[[dict[str, Any]], str]) -> None:
     """Print a report: JSON with --json, else as text."""
-    if click.get_current_context().find_root().obj["json"]:
+    if click.get_current_context().obj["json"]:
         click.echo(json.dumps(report, default=_jsonable))
     else:
         click.echo(as_text(report))
