@@ -27,6 +27,7 @@ from daskem.cluster import running_on
 from daskem.estimator import __version__
 from daskem.exceptions import DaskemError
 from daskem.generate import DEFAULT_CHUNK_ROWS
+from daskem.jobs import parse_integers, run_job
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 
 logger = logging.getLogger("daskem")
@@ -204,18 +205,6 @@ class IntegerList(click.ParamType):
             self.fail(f"{value!r} is not a list like 3, 1-10 or 2,4,8 of integers >= 1", param, ctx)
 
 
-def parse_integers(text: str) -> list[int]:
-    """``"1-3,5"`` → ``[1, 2, 3, 5]``; ValueError unless every integer is >= 1."""
-    numbers: list[int] = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        first, last = int(low), int(high or low)
-        if first < 1 or last < first:
-            raise ValueError(text)
-        numbers.extend(range(first, last + 1))
-    return sorted(set(numbers))
-
-
 @main.command("select")
 @click.argument("path", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
@@ -285,6 +274,28 @@ def predict_command(model_path: Path, path: str, variable: str | None, out: Path
 def score_command(model_path: Path, path: str, variable: str | None) -> None:
     """Print the mean log-likelihood per row of DATA under the model saved at MODEL."""
     _emit(commands.score(model_path, path, variable=variable), lambda r: f"{r['mean_log_likelihood']:.10g}")
+
+
+@main.command("run")
+@click.argument("job_file", metavar="JOB", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Run again even if the job is done (starting afresh).")
+@click.option("--date", default=None, help="The date that {date} in the job file stands for [today].")
+@_one_line_errors
+def run_command(job_file: Path, force: bool, date: str | None) -> None:
+    """Run the job file JOB: fit or select, then score, writing every output atomically."""
+    with _progress(local=True):
+        report = run_job(job_file, force=force, date=date)
+    _emit(report, run_text)
+
+
+def run_text(report: dict[str, Any]) -> str:
+    if report["status"] == "already done":
+        return f"job already done (report: {report['report']}); use --force to run it again"
+    texts = {"fit": fit_text, "select": select_text}
+    parts = [texts[stage["command"]](stage) if stage["command"] in texts
+             else f"wrote the scores of {stage['rows']:,} rows to {stage['out']} in {stage['seconds']:.1f} s"
+             for stage in report["stages"]]
+    return "\n\n".join(parts + [f"job done: {report['job']}"])
 
 
 @main.command("info")

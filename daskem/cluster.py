@@ -95,8 +95,8 @@ class ExistingScheduler(_Strict):
 
     @model_validator(mode="after")
     def _one_address(self) -> ExistingScheduler:
-        if (self.address is None) == (self.scheduler_file is None):
-            raise ValueError("give exactly one of address and scheduler_file")
+        if self.address is not None and self.scheduler_file is not None:
+            raise ValueError("give at most one of address and scheduler_file")
         return self
 
 
@@ -248,9 +248,16 @@ def connect(config: ClusterConfig) -> Iterator[Any]:
 
     if isinstance(config, ExistingScheduler):
         security = config.tls.security() if config.tls else None
-        target = config.address or {"scheduler_file": str(config.scheduler_file)}
-        kwargs = {"address": target} if isinstance(target, str) else target
-        with Client(**kwargs, timeout=config.timeout, security=security) as client:
+        if config.scheduler_file is not None:
+            target = {"scheduler_file": str(config.scheduler_file)}
+        else:
+            target = {"address": config.address or dask.config.get("scheduler-address", None)}
+            if target["address"] is None:
+                raise ClusterConfigError(
+                    "the existing-scheduler config gives no address: set address or scheduler_file, "
+                    "or the environment variable DASK_SCHEDULER_ADDRESS"
+                )
+        with Client(**target, timeout=config.timeout, security=security) as client:
             yield _announce(client)
         return
     if isinstance(config, LocalProcesses):

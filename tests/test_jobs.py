@@ -1,0 +1,167 @@
+"""Job files: validated before work, run once, resumed after a crash, outputs atomic."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+import daskem
+from daskem.cli import main
+from daskem.jobs import JobError, load_job, run_job
+
+from conftest import make_mixture_data, write_zarr
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    X = make_mixture_data(n_samples=3000, n_features=3, n_components=3, seed=4, separation=4.0)
+    write_zarr(tmp_path / "data.zarr", X, chunk_rows=1000)
+    return tmp_path
+
+
+def job_file(folder: Path, text: str) -> Path:
+    (folder / "job.yaml").write_text(text)
+    return folder / "job.yaml"
+
+
+FIT_JOB = """
+data: {path: data.zarr, variable: X}
+fit: {n_components: 3, tol: 0, max_iter: 8, chunk_rows: 1000}
+checkpoint: runs/{date}/checkpoint
+outputs:
+  model: runs/{date}/model.zarr
+  scores: runs/{date}/scores.zarr
+  report: runs/{date}/report.json
+"""
+
+
+def test_a_fit_job_runs_once_then_is_done(folder):
+    path = job_file(folder, FIT_JOB)
+    with pytest.warns(daskem.ConvergenceWarning):
+        report = run_job(path, date="2026-01-02")
+    night = folder / "runs" / "2026-01-02"
+    assert report["status"] == "done" and [s["command"] for s in report["stages"]] == ["fit", "predict"]
+    assert json.loads((night / "report.json").read_text())["stages"][0]["model"]["n_iter"] == 8
+    model = daskem.load(night / "model.zarr")
+    scores = xr.open_zarr(night / "scores.zarr", consolidated=False)
+    X = np.asarray(__import__("zarr").open_group(folder / "data.zarr")["X"][:])
+    np.testing.assert_array_equal(scores["label"].values, model.predict(X))
+    assert not (night / "checkpoint").exists()  # removed once the job is done
+    again = run_job(path, date="2026-01-02")
+    assert again["status"] == "already done"
+    with pytest.warns(daskem.ConvergenceWarning):
+        assert run_job(path, date="2026-01-02", force=True)["status"] == "done"
+
+
+def test_a_crashed_job_resumes_and_ends_bitwise_as_an_uninterrupted_one(folder, monkeypatch):
+    path = job_file(folder, FIT_JOB)
+    import daskem.engine
+
+    real_run_em = daskem.engine.run_em
+
+    def crash_after_four(*args, on_iteration=None, **kwargs):
+        def save_then_crash(state):
+            on_iteration(state)
+            if state.iteration == 4:
+                raise KeyboardInterrupt  # the driver dies
+        return real_run_em(*args, on_iteration=save_then_crash, **kwargs)
+
+    monkeypatch.setattr(daskem.estimator, "run_em", crash_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(path, date="2026-01-03")
+    night = folder / "runs" / "2026-01-03"
+    assert (night / "checkpoint" / "LATEST").exists() and not (night / "report.json").exists()
+    assert not (night / "model.zarr").exists()
+    monkeypatch.undo()
+    with pytest.warns(daskem.ConvergenceWarning):
+        run_job(path, date="2026-01-03")
+    with pytest.warns(daskem.ConvergenceWarning):
+        run_job(path, date="2026-01-04")  # the same job, never interrupted
+    resumed = daskem.load(night / "model.zarr")
+    straight = daskem.load(folder / "runs" / "2026-01-04" / "model.zarr")
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(straight, name))
+
+
+def test_a_select_job_writes_the_table_and_scores_with_the_best_model(folder):
+    path = job_file(folder, """
+data: {path: data.zarr, variable: X}
+select: {n_components: 1-4, covariance_types: [full, diag]}
+outputs: {selection: out/selection, scores: out/scores.zarr, report: out/report.json}
+""")
+    report = run_job(path)
+    assert [s["command"] for s in report["stages"]] == ["select", "predict"]
+    assert (folder / "out" / "selection" / "table.csv").exists()
+    assert report["stages"][0]["best"]["n_components"] == 3
+    assert xr.open_zarr(folder / "out" / "scores.zarr", consolidated=False).sizes["sample"] == 3000
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\nextra: 1\n",
+         "unknown key 'extra'"),
+        ("data: {path: data.zarr}\nfit: {n_components: two}\noutputs: {model: m.zarr, report: r.json}\n",
+         "fit.n_components: Input should be a valid integer"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2, covariance_type: banded}\n"
+         "outputs: {model: m.zarr, report: r.json}\n", "fit.covariance_type: Input should be 'full'"),
+        ("data: {path: nothing.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n",
+         "data.path '{folder}/nothing.zarr' does not exist"),
+        ("data: {path: data.zarr}\noutputs: {model: m.zarr, report: r.json}\n", "give exactly one of fit and select"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {report: r.json}\n", "a fit job needs outputs.model"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr}\n", "outputs.report: Field required"),
+        ("data: {path: data.zarr}\nselect: {n_components: 1-x}\noutputs: {selection: s, report: r.json}\n",
+         "n_components '1-x' is not like 1-10"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\ncluster: nowhere.yaml\n"
+         "outputs: {model: m.zarr, report: r.json}\n", "cannot read cluster config"),
+        ("data: [", "is not valid YAML"),
+        ("- 1\n", "must be a mapping"),
+    ],
+)
+def test_bad_job_files_are_refused_before_any_work(folder, text, message):
+    path = job_file(folder, text)
+    with pytest.raises(JobError, match=__import__("re").escape(message.format(folder=folder))):
+        load_job(path)
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["data.zarr", "job.yaml"]  # nothing written
+
+
+def test_the_example_job_and_cron_line_work_as_documented(tmp_path):
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "job.example.yaml", tmp_path / "workflows" / "job.yaml")
+    shutil.copytree(ROOT / "cluster_configs", tmp_path / "cluster_configs")
+    X = make_mixture_data(n_samples=4000, n_features=3, n_components=8, seed=5, separation=8.0)
+    write_zarr(tmp_path / "demo-data" / "data.zarr", X, chunk_rows=1000)
+    result = CliRunner().invoke(main, ["--json", "run", str(tmp_path / "workflows" / "job.yaml"), "--date", "2026-11-26"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "done"
+    night = tmp_path / "workflows" / "runs" / "2026-11-26"
+    assert sorted(p.name for p in night.iterdir()) == ["model.zarr", "report.json", "scores.zarr"]
+    cron = (ROOT / "workflows" / "crontab.example").read_text()
+    assert "daskem --json run workflows/job.example.yaml" in cron
+
+
+def test_the_prefect_flow_runs_a_job_locally(folder):
+    pytest.importorskip("prefect", reason="the workflows extra is part of the test install")
+    import importlib.util
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    spec = importlib.util.spec_from_file_location("prefect_flow", ROOT / "workflows" / "prefect_flow.py")
+    flow_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(flow_module)
+    path = job_file(folder, FIT_JOB.replace("tol: 0", "tol: 0.001"))
+    with prefect_test_harness():
+        report = flow_module.daskem_job(str(path), date="2026-02-01")
+        again = flow_module.daskem_job(str(path), date="2026-02-01")
+    assert report["status"] == "done" and again["status"] == "already done"
+    assert (folder / "runs" / "2026-02-01" / "model.zarr").exists()
