@@ -24,7 +24,7 @@ import click
 
 from daskem import commands
 from daskem.cluster import running_on
-from daskem.estimator import __version__
+from daskem.estimator import __version__, load
 from daskem.exceptions import DaskemError
 from daskem.generate import DEFAULT_CHUNK_ROWS
 from daskem.jobs import parse_integers, run_job
@@ -296,6 +296,67 @@ def run_text(report: dict[str, Any]) -> str:
              else f"wrote the scores of {stage['rows']:,} rows to {stage['out']} in {stage['seconds']:.1f} s"
              for stage in report["stages"]]
     return "\n\n".join(parts + [f"job done: {report['job']}"])
+
+
+@main.group("plot")
+def plot_group() -> None:
+    """Draw pictures of fits to PNG (needs matplotlib: pip install 'daskem[plot]')."""
+
+
+@plot_group.command("convergence")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+@_one_line_errors
+def plot_convergence(model_path: Path, out: Path) -> None:
+    """The convergence trace of the model saved at MODEL."""
+    from daskem import plots
+
+    plots.save(plots.convergence(load(model_path)), out)
+    _emit({"command": "plot", "out": str(out)}, lambda r: f"wrote {r['out']}")
+
+
+@plot_group.command("selection")
+@click.argument("selection_path", metavar="SELECTION", type=click.Path(path_type=Path))
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+@_one_line_errors
+def plot_selection(selection_path: Path, out: Path) -> None:
+    """BIC and AIC curves of a selection (its folder, or its table.csv)."""
+    import pandas as pd
+
+    from daskem import plots
+
+    table_path = selection_path / "table.csv" if selection_path.is_dir() else selection_path
+    if not table_path.exists():
+        raise DaskemError(f"no selection table at {str(table_path)!r}; give the folder daskem select wrote")
+    plots.save(plots.selection(pd.read_csv(table_path)), out)
+    _emit({"command": "plot", "out": str(out)}, lambda r: f"wrote {r['out']}")
+
+
+@plot_group.command("components")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("path", metavar="DATA", type=str)
+@click.option("--variable", "-v", default=None, help="Array of the Zarr group.")
+@click.option("--features", default=None, help="Two features to show, like 0,3 (default: principal directions).")
+@click.option("--sample", "sample_rows", type=click.IntRange(min=1), default=5000, show_default=True,
+              help="Rows drawn from the data to show.")
+@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+@_one_line_errors
+@_cluster_option
+def plot_components(model_path: Path, path: str, variable: str | None, features: str | None, sample_rows: int,
+                    out: Path) -> None:
+    """The components of MODEL as ellipses over a sample of the rows of DATA, in 2-D."""
+    from daskem import plots
+
+    chosen = None
+    if features is not None:
+        try:
+            first, second = (int(f) for f in features.split(","))
+        except ValueError:
+            raise DaskemError(f"--features {features!r} must be two feature indices like 0,3") from None
+        chosen = (first, second)
+    figure = plots.components(load(model_path), path, variable=variable, features=chosen, sample_rows=sample_rows)
+    plots.save(figure, out)
+    _emit({"command": "plot", "out": str(out)}, lambda r: f"wrote {r['out']}")
 
 
 @main.command("info")

@@ -1,0 +1,130 @@
+"""Layer 5: pictures of fits — convergence traces, selection curves, components in 2-D.
+
+Needs matplotlib (``pip install 'daskem[plot]'``).  Figures are made with the
+object-oriented API (no pyplot, no change to the user's backend) and written
+atomically to PNG.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from daskem.estimator import GaussianMixture
+from daskem.exceptions import DaskemError
+from daskem.initialization import draw_sample
+from daskem.inputs import as_row_chunked
+from daskem.model_io import atomic_path
+
+#: Colours of the components, cycled.
+COLOURS = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000"]
+
+
+def _figure(width: float = 7.0, height: float = 4.5) -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise DaskemError("pictures need matplotlib: install it with pip install 'daskem[plot]'") from None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save(figure: Any, path: str | os.PathLike, *, overwrite: bool = True) -> None:
+    """Write a figure to PNG, atomically."""
+    with atomic_path(path, overwrite=overwrite) as temporary:
+        figure.savefig(temporary, format="png", dpi=120)
+
+
+def convergence(model: GaussianMixture) -> Any:
+    """The mean log-likelihood per row at each iteration, and its change (log scale)."""
+    history = np.asarray(model.history_)
+    iterations = np.arange(1, len(history) + 1)
+    figure = _figure(8.0, 3.8)
+    left, right = figure.subplots(1, 2)
+    left.plot(iterations, history, marker="o", color=COLOURS[0])
+    left.set(xlabel="iteration", ylabel="mean log-likelihood per row (nats)", title="EM convergence")
+    changes = np.abs(np.diff(history))
+    if len(changes):
+        right.semilogy(iterations[1:], np.maximum(changes, 1e-16), marker="o", color=COLOURS[1])
+    tol = model.tol
+    if tol > 0:
+        right.axhline(tol, color="grey", linestyle="--", label=f"tol = {tol:g}")
+        right.legend()
+    right.set(xlabel="iteration", ylabel="|change|", title="change per iteration")
+    for ax in (left, right):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return figure
+
+
+def selection(table: pd.DataFrame) -> Any:
+    """BIC and AIC against the number of components, one line per covariance type."""
+    figure = _figure(8.0, 3.8)
+    axes = figure.subplots(1, 2, sharex=True)
+    for ax, criterion in zip(axes, ("bic", "aic")):
+        for i, (covariance_type, rows) in enumerate(table.groupby("covariance_type", sort=False)):
+            rows = rows.sort_values("n_components")
+            ax.plot(rows["n_components"], rows[criterion], marker="o", color=COLOURS[i % len(COLOURS)],
+                    label=covariance_type)
+        best = table.loc[table[criterion].idxmin()]
+        ax.plot(best["n_components"], best[criterion], marker="*", markersize=16, color="black",
+                linestyle="none", label=f"best: {best['n_components']} {best['covariance_type']}")
+        ax.set(xlabel="components", ylabel=criterion.upper() + " (lower is better)", title=criterion.upper())
+        ax.legend()
+    return figure
+
+
+def projection(model: GaussianMixture, features: tuple[int, int] | None) -> tuple[np.ndarray, list[str]]:
+    """A (2, d) projection: two features, or the top two principal directions of the mixture.
+
+    The mixture's total covariance ``Σ_k α_k (Σ_k + μ_k μ_kᵀ) − μ̄ μ̄ᵀ`` comes
+    from the parameters alone, without reading the data.
+    """
+    params = model.params
+    d = params.n_features
+    if features is not None:
+        if not all(0 <= f < d for f in features):
+            raise DaskemError(f"features {features} are out of range for {d} features")
+        basis = np.zeros((2, d))
+        basis[0, features[0]] = basis[1, features[1]] = 1.0
+        return basis, [f"feature {features[0]}", f"feature {features[1]}"]
+    if d < 2:
+        raise DaskemError("a 2-D view needs at least two features")
+    mean = params.weights @ params.means
+    second = np.einsum("k,kij->ij", params.weights, params.full_covariances()
+                       + params.means[:, :, None] * params.means[:, None, :])
+    values, vectors = np.linalg.eigh(second - np.outer(mean, mean))
+    return vectors[:, ::-1][:, :2].T, ["principal direction 1", "principal direction 2"]
+
+
+def components(
+    model: GaussianMixture, X: Any, *, variable: str | None = None, features: tuple[int, int] | None = None,
+    sample_rows: int = 5000, seed: int = 0,
+) -> Any:
+    """Ellipses (1 and 2 standard deviations) of the components over a sample of the rows, in 2-D."""
+    from matplotlib.patches import Ellipse
+
+    data = as_row_chunked(X, variable)
+    rows, _ = draw_sample(data, None, sample_rows, np.random.default_rng(seed))
+    basis, labels = projection(model, features)
+    params = model.params
+    figure = _figure(6.5, 5.5)
+    ax = figure.subplots()
+    assigned = model.predict(rows)
+    points = rows @ basis.T
+    for k in range(params.n_components):
+        colour = COLOURS[k % len(COLOURS)]
+        mine = points[assigned == k]
+        ax.scatter(mine[:, 0], mine[:, 1], s=3, alpha=0.35, color=colour, linewidths=0)
+        centre = basis @ params.means[k]
+        values, vectors = np.linalg.eigh(basis @ params.full_covariances()[k] @ basis.T)
+        angle = np.degrees(np.arctan2(vectors[1, -1], vectors[0, -1]))
+        for scale in (1.0, 2.0):
+            width, height = 2 * scale * np.sqrt(np.maximum(values[::-1], 0.0))
+            ax.add_patch(Ellipse(centre, width, height, angle=angle, fill=False, color=colour, linewidth=1.5))
+        ax.annotate(f"{k}: {params.weights[k]:.2f}", centre, ha="center", va="center", fontsize=8,
+                    bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.7, "edgecolor": colour})
+    ax.set(xlabel=labels[0], ylabel=labels[1],
+           title=f"{params.n_components} components ({params.covariance_type}) over {len(rows):,} rows")
+    return figure
