@@ -1,0 +1,54 @@
+"""The README's examples run as written (on fewer rows, to keep the suite fast)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from daskem.cli import main
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
+FEWER_ROWS = ("--n-samples 400000", "--n-samples 20000")
+
+
+def blocks(language: str) -> list[str]:
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+
+
+def daskem_lines() -> list[str]:
+    return [line.strip() for block in blocks("console") for line in block.splitlines()
+            if line.strip().startswith("daskem ")]
+
+
+def run(line: str) -> None:
+    result = CliRunner().invoke(main, shlex.split(line.replace(*FEWER_ROWS))[1:])
+    assert result.exit_code == 0, f"{line}\n{result.output}"
+
+
+def test_every_command_line_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(ROOT / "cluster_configs", tmp_path / "cluster_configs")
+    lines = daskem_lines()
+    assert len(lines) >= 10 and lines[0].startswith("daskem generate data.zarr")
+    for line in lines:
+        run(line)
+    for name in ("model.zarr", "selection/table.csv", "scores.zarr", "convergence.png", "components.png"):
+        assert (tmp_path / name).exists(), name
+
+
+def test_every_python_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run(daskem_lines()[0])  # the data the examples read
+    namespace: dict = {}
+    python = blocks("python")
+    assert len(python) >= 2
+    for block in python:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 — our own README
+    assert namespace["gm2"].n_components == 8
+    assert namespace["selection"].best_.n_components == 8
