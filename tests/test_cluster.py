@@ -85,7 +85,7 @@ def write(tmp_path, text, name="cluster.yaml"):
         ("kind: [", "is not valid YAML"),
         ("- kind: local-threads\n", "must be a mapping"),
         ("", "must be a mapping"),
-        ("kind: existing-scheduler\naddress: tcp://a:1\nscheduler_file: x.json\n", "give at most one of address"),
+        ("kind: existing-scheduler\naddress: tcp://a:1\nscheduler_file: /etc/hostname\n", "give at most one of address"),
         ("kind: slurm\ncores: 4\n", "memory: Field required"),
         ("kind: local-threads\n!!python/object/apply:os.system [echo hi]: 1\n", "is not valid YAML"),
     ],
