@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -103,7 +104,52 @@ def test_bad_input_gives_a_one_line_error(generated, arguments, message):
     assert result.stderr.count("\n") == 1  # one line, no traceback
 
 
-@pytest.mark.parametrize("command", [[sys.executable, "-m", "daskem"], [str(Path(sys.executable).parent / "daskem")]])
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.parametrize("command", [[sys.executable, "-m", "daskem"], [str(BIN / "daskem")], [str(BIN / "dask"), "em"]])
 def test_entry_points(command):
     result = subprocess.run([*command, "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == f"daskem, version {daskem.__version__}"
+
+
+def test_json_output_is_one_document(generated):
+    import json
+
+    result = CliRunner().invoke(main, ["--json", "fit", str(generated / "data.zarr"), "-v", "X", "-k", "3"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["command"] == "fit" and report["model"]["n_components"] == 3
+    assert report["data"]["rows"] == 6000 and report["passes"] == report["model"]["n_iter"]
+    assert "iteration" not in result.stderr  # --json implies no progress lines
+
+
+@pytest.mark.parametrize(("level", "shown"), [("debug", True), ("info", True), ("warning", False)])
+def test_log_level(generated, level, shown):
+    result = CliRunner().invoke(main, ["--log-level", level, "fit", str(generated / "data.zarr"), "-v", "X", "-k", "2"])
+    assert result.exit_code == 0
+    assert ("iteration    1  mean log-likelihood" in result.stderr) is shown
+
+
+def test_progress_bar_on_the_local_scheduler(generated, monkeypatch):
+    import dask.diagnostics
+
+    class Immediate(dask.diagnostics.ProgressBar):  # show the bar however short the pass
+        def __init__(self, minimum=0, **kwargs):
+            super().__init__(minimum=0, **kwargs)
+
+    monkeypatch.setattr(dask.diagnostics, "ProgressBar", Immediate)
+    result = CliRunner().invoke(main, ["fit", str(generated / "data.zarr"), "-v", "X", "-k", "2", "--max-iter", "2"])
+    assert "% Completed" in result.stderr
+    quiet = CliRunner().invoke(main, ["--quiet", "fit", str(generated / "data.zarr"), "-v", "X", "-k", "2",
+                                      "--max-iter", "2"])
+    assert "% Completed" not in quiet.stderr
+
+
+def test_the_library_only_logs_through_its_logger():
+    import daskem
+
+    package = Path(daskem.__file__).parent
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if p.name != "cli.py" and re.search(r"(?<![\w.])print\(|sys\.stdout", p.read_text())]
+    assert offenders == []
