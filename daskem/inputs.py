@@ -94,20 +94,29 @@ class ZarrRows:
 
     def _damage(self, key: Any, error: Exception) -> str:
         """Which stored chunks of the rows ``key`` asked for cannot be read, by trying each."""
-        rows = np.arange(self.shape[0])[key[0] if isinstance(key, tuple) else key]
+        first, last = _row_range(key[0] if isinstance(key, tuple) else key, self.shape[0])
         step = (self.array.shards or self.array.chunks)[0]
         damaged = []
-        for chunk in range(int(np.min(rows)) // step, int(np.max(rows)) // step + 1):
+        for chunk in range(first // step, last // step + 1):
             stop = min((chunk + 1) * step, self.shape[0])
             try:
                 self.array[chunk * step : stop]
             except Exception:
                 damaged.append(f"rows {chunk * step}–{stop - 1}")
-        where = ", ".join(damaged) if damaged else f"rows {int(np.min(rows))}–{int(np.max(rows))}"
+        where = ", ".join(damaged) if damaged else f"rows {first}–{last}"
         return (
             f"cannot read {self.location}: the stored chunk(s) of {where} are damaged "
             f"({type(error).__name__}: {error}); rewrite the data"
         )
+
+
+def _row_range(index: Any, n_rows: int) -> tuple[int, int]:
+    """First and last row an index along the rows selects (a slice, an integer or integers)."""
+    if isinstance(index, slice):
+        start, stop, _ = index.indices(n_rows)
+        return start, max(start, stop - 1)
+    rows = np.asarray(index) % n_rows
+    return int(rows.min()), int(rows.max())
 
 
 def open_rows(path: PathLike, variable: str | None = None, rows_per_chunk: int | None = None) -> da.Array:

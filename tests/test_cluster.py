@@ -24,7 +24,7 @@ import daskem
 from daskem.cli import main
 from daskem.cluster import KINDS, ClusterConfigError, LocalProcesses, connect, load_config
 
-from conftest import initial_parameters, make_mixture_data, write_zarr
+from conftest import make_mixture_data, write_zarr
 
 CONFIGS = Path(__file__).parents[1] / "cluster_configs"
 DASK = str(Path(sys.executable).parent / "dask")

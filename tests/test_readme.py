@@ -7,7 +7,6 @@ import shlex
 import shutil
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from daskem.cli import main
