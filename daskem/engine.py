@@ -19,6 +19,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dask
 import dask.array as da
@@ -79,6 +80,33 @@ def compute_one_thread_blas(*graphs: Delayed) -> tuple:
         return dask.compute(*graphs)
 
 
+def map_reduce(
+    data: Blocks, chunk_fn: Callable, combine: Callable, *shared: Any, split_every: int = DEFAULT_SPLIT_EVERY
+) -> Delayed:
+    """One lazy pass over the data: ``chunk_fn`` per chunk, ``combine`` over a fixed tree.
+
+    ``chunk_fn(rows, weights, first_row, *shared)`` gets each chunk's rows
+    (n, d) as float64, its weights (n,) or None, and the index of its first
+    row; ``shared`` is shipped once to all tasks.
+    """
+    shared_value = dask.delayed(shared, traverse=False)
+    parts = [
+        dask.delayed(_apply, pure=True)(chunk_fn, rows, weights, first_row, shared_value)
+        for rows, weights, first_row in zip(data.rows, data.weights, data.first_rows)
+    ]
+    return tree_reduce(parts, combine, split_every)
+
+
+def _apply(chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, shared: tuple) -> Any:
+    return chunk_fn(np.asarray(rows, dtype=np.float64), weights, first_row, *shared)
+
+
+def _batch_statistics(
+    rows: np.ndarray, weights: np.ndarray | None, first_row: int, params: Sequence[GaussianParams]
+) -> tuple[GaussianStats, ...]:
+    return batch_from_chunk(rows, params, first_row, weights)
+
+
 def statistics_graph(
     data: Blocks, params: Sequence[GaussianParams], split_every: int = DEFAULT_SPLIT_EVERY
 ) -> Delayed:
@@ -86,12 +114,7 @@ def statistics_graph(
 
     Returns a lazy tuple with one :class:`GaussianStats` per parameter set.
     """
-    shared = dask.delayed(tuple(params), traverse=False)
-    parts = [
-        dask.delayed(batch_from_chunk, pure=True)(rows, shared, first_row, weights)
-        for rows, weights, first_row in zip(data.rows, data.weights, data.first_rows)
-    ]
-    return tree_reduce(parts, sum_batches, split_every)
+    return map_reduce(data, _batch_statistics, sum_batches, tuple(params), split_every=split_every)
 
 
 @dataclass(frozen=True, eq=False)

@@ -230,7 +230,10 @@ class GaussianMixture:
             for name in ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
                          "init_params", "chunk_rows", "split_every")
         }
-        settings["random_state"] = self.random_state if _is_int(self.random_state) else repr(self.random_state)
+        # A Generator's state cannot be compared: any Generator matches any other.
+        settings["random_state"] = (
+            self.random_state if self.random_state is None or _is_int(self.random_state) else "a Generator"
+        )
         for name, array in inits.items():
             settings[name] = None if array is None else hashlib.sha256(array.tobytes()).hexdigest()[:16]
         return settings

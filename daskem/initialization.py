@@ -32,10 +32,10 @@ import dask
 import dask.array as da
 import numpy as np
 
-from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, tree_reduce
+from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce
 from daskem.exceptions import InputError, NonFiniteDataError
 from daskem.kernels.gaussian import GaussianParams, m_step, weighted_moments
-from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_mass, oversample, squared_distances
+from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
 
 #: Rows drawn from the data to initialise on.
 DEFAULT_SAMPLE_ROWS = 50_000
@@ -150,23 +150,14 @@ def _estimate(X: np.ndarray, resp: np.ndarray, spec: InitSpec, reg_covar: float)
 # ------------------------------------------------------------------ k-means||
 
 
-def _apply(chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, shared: tuple):
-    return chunk_fn(np.asarray(rows, dtype=np.float64), weights, first_row, *shared)
-
-
 def _data_pass(data: Blocks, chunk_fn: Callable, combine: Callable, *shared, split_every: int):
-    """One read of the data: ``chunk_fn`` per chunk, ``combine`` over a fixed tree."""
-    shared_value = dask.delayed(shared, traverse=False)
-    parts = [
-        dask.delayed(_apply, pure=True)(chunk_fn, rows, weights, first_row, shared_value)
-        for rows, weights, first_row in zip(data.rows, data.weights, data.first_rows)
-    ]
-    (result,) = compute_one_thread_blas(tree_reduce(parts, combine, split_every))
+    """One read of the data (see :func:`daskem.engine.map_reduce`), computed."""
+    (result,) = compute_one_thread_blas(map_reduce(data, chunk_fn, combine, *shared, split_every=split_every))
     return result
 
 
 def _chunk_costs(X, w, first_row, center_sets):
-    return tuple(oversample(X, c, 0.0, 0.0, np.random.default_rng(0), w)[1] for c in center_sets)
+    return tuple(float(nearest_cost(X, c, w).sum()) for c in center_sets)
 
 
 def _chunk_oversample(X, w, first_row, center_sets, costs, oversamplings, seeds):

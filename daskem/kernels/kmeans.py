@@ -119,11 +119,15 @@ def oversample(
     kept : (m, d) the rows drawn.
     chunk_cost : float, this chunk's ``Σ w · D²`` to ``centers``.
     """
-    weights = _ones_if_none(weights, X.shape[0])
-    closest = squared_distances(X, centers).min(axis=1) * weights
+    closest = nearest_cost(X, centers, weights)
     probability = oversampling * closest / cost if cost > 0 else np.zeros_like(closest)
     kept = rng.uniform(size=len(X)) < probability
     return X[kept], float(closest.sum())
+
+
+def nearest_cost(X: np.ndarray, centers: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """``w · D²`` of each row: its weight times its squared distance to the nearest centre (n,)."""
+    return squared_distances(X, centers).min(axis=1) * _ones_if_none(weights, X.shape[0])
 
 
 def nearest_mass(X: np.ndarray, centers: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
