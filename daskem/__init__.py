@@ -5,8 +5,11 @@ Layers, each importing only those above it:
 1. :mod:`daskem.kernels` — pure NumPy E-step, statistics and M-step.
 2. :mod:`daskem.stats` — summable statistics (the reduction's value type).
 3. :mod:`daskem.engine`, :mod:`daskem.initialization` — Dask graphs and the EM loop.
-4. :mod:`daskem.inputs`, :mod:`daskem.model_io`, :mod:`daskem.generate` — data in and out.
-5. :mod:`daskem.estimator`, :mod:`daskem.selection`, :mod:`daskem.cli` — the interfaces.
+4. :mod:`daskem.inputs`, :mod:`daskem.model_io`, :mod:`daskem.checkpoint`,
+   :mod:`daskem.generate` — data and state in and out.
+5. :mod:`daskem.estimator`, :mod:`daskem.selection`, :mod:`daskem.cluster`,
+   :mod:`daskem.commands`, :mod:`daskem.jobs`, :mod:`daskem.plots`,
+   :mod:`daskem.cli` — the interfaces.
 """
 
 from daskem.estimator import GaussianMixture, __version__, load

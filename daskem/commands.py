@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from daskem.engine import IterationInfo
+from daskem.engine import IterationInfo, one_blas_thread
 from daskem.estimator import GaussianMixture, __version__, load
 from daskem.generate import generate as generate_data
 from daskem.generate import truth_path
@@ -123,7 +122,7 @@ def predict(
     model.chunk_rows = chunk_rows
     scores = model.score_dataset(path, variable=variable)
     start = time.perf_counter()
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         write_dataset(scores, out, overwrite=overwrite)
     rows = int(scores.sizes[scores["label"].dims[0]])
     return {"command": "predict", "model": str(model_path), "data": str(path), "variable": variable,
@@ -133,7 +132,7 @@ def predict(
 def score(model_path: str | Path, path: str, *, variable: str | None = None) -> dict[str, Any]:
     """``daskem score``: the mean log-likelihood per row of the data under a saved model."""
     model = load(model_path)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         mean = model.score(path, variable=variable)
     return {"command": "score", "model": str(model_path), "data": str(path), "variable": variable,
             "mean_log_likelihood": mean}

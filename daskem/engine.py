@@ -68,15 +68,20 @@ def tree_reduce(parts: list[Delayed], combine: Callable, split_every: int = DEFA
     return parts[0]
 
 
-def compute_one_thread_blas(*graphs: Delayed) -> tuple:
-    """Compute lazy values on the active scheduler with one BLAS thread per task.
+def one_blas_thread() -> threadpool_limits:
+    """A context in which BLAS runs one thread per task.
 
     The kernels' matrix products are small (d × d), so BLAS threads only
     oversubscribe the cores that Dask already keeps busy: limiting them makes
     a local fit about twice as fast.  (Distributed workers already run with
     one BLAS thread.)
     """
-    with threadpool_limits(limits=1, user_api="blas"):
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def compute_one_thread_blas(*graphs: Delayed) -> tuple:
+    """Compute lazy values on the active scheduler, within :func:`one_blas_thread`."""
+    with one_blas_thread():
         return dask.compute(*graphs)
 
 
