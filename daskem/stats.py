@@ -8,7 +8,7 @@ any reduction tree gives the same sums.  The M-step only needs the total.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,38 +23,23 @@ from daskem.kernels.gaussian import (
 
 
 @dataclass(frozen=True, eq=False)
-class GaussianStats:
+class GaussianStats(ChunkStatistics):
     """Summed statistics of some rows under the parameters of one iteration.
+
+    The sums of :class:`~daskem.kernels.gaussian.ChunkStatistics` —
+    log-likelihood, weight sum, row count, ``nk``, ``s1``, ``s2``, the K
+    worst-explained rows and the range of each feature — plus what they are
+    relative to:
 
     Attributes
     ----------
-    log_likelihood : float, ``Σ_i w_i log p(x_i | Θ)`` in nats.
-    weight_sum : float, ``Σ_i w_i`` (the number of rows when unweighted).
-    n_samples : int, number of rows summed.
-    nk, s1, s2 : responsibility sums and moments about ``reference``, as
-        returned by :func:`daskem.kernels.gaussian.chunk_statistics`.
     reference : (K, d) the points the moments are taken about (the means of
         the parameters that produced the statistics).
     covariance_type : the covariance type of those parameters.
-    worst_log_prob, worst_index, worst_rows : the (at most K) rows of positive
-        weight with least log-likelihood: their log-likelihood (m,), global row
-        index (m,) and values (m, d), worst first.
-    minimum, maximum : (d,) the range of each feature.
     """
 
-    log_likelihood: float
-    weight_sum: float
-    n_samples: int
-    nk: np.ndarray
-    s1: np.ndarray
-    s2: np.ndarray
     reference: np.ndarray
     covariance_type: str
-    worst_log_prob: np.ndarray = field(repr=False)
-    worst_index: np.ndarray = field(repr=False)
-    worst_rows: np.ndarray = field(repr=False)
-    minimum: np.ndarray = field(repr=False)
-    maximum: np.ndarray = field(repr=False)
 
     @classmethod
     def from_chunk(
@@ -65,12 +50,8 @@ class GaussianStats:
         sample_weight: np.ndarray | None = None,
     ) -> GaussianStats:
         """Statistics of one chunk of rows X (n, d) under ``params`` (the E-step)."""
-        chunk: ChunkStatistics = chunk_statistics(X, params, first_row, sample_weight)
-        return cls(
-            chunk.log_likelihood, chunk.weight_sum, chunk.n_samples, chunk.nk, chunk.s1, chunk.s2,
-            params.means, params.covariance_type,
-            chunk.worst_log_prob, chunk.worst_index, chunk.worst_rows, chunk.minimum, chunk.maximum,
-        )
+        chunk = chunk_statistics(X, params, first_row, sample_weight)
+        return cls(**vars(chunk), reference=params.means, covariance_type=params.covariance_type)
 
     def __add__(self, other: GaussianStats) -> GaussianStats:
         if other.reference is not self.reference and not np.array_equal(other.reference, self.reference):
