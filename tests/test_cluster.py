@@ -145,7 +145,9 @@ def test_fit_through_a_scheduler_and_workers_started_by_hand(tmp_path, store):
                  "--host", "127.0.0.1", "--no-dashboard", "--memory-limit", "1GiB"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
         address = json.loads(scheduler_file.read_text())["address"]
-        config = write(tmp_path, f"kind: existing-scheduler\naddress: {address}\n")
+        shipped = (CONFIGS / "existing-scheduler.yaml").read_text()
+        assert "address: tcp://127.0.0.1:8786" in shipped
+        config = write(tmp_path, shipped.replace("tcp://127.0.0.1:8786", address))  # the shipped file, our port
         with connect(load_config(config)) as client:
             client.wait_for_workers(2, timeout=60)
         out = tmp_path / "model.zarr"

@@ -150,8 +150,9 @@ def test_the_example_job_and_cron_line_work_as_documented(tmp_path):
     assert "daskem --json run workflows/job.example.yaml" in cron
 
 
-def test_the_prefect_flow_runs_a_job_locally(folder):
+def test_the_prefect_flow_runs_a_job_locally(folder, monkeypatch):
     pytest.importorskip("prefect", reason="the workflows extra is part of the test install")
+    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # this machine has no network
     import importlib.util
 
     from prefect.testing.utilities import prefect_test_harness
