@@ -216,17 +216,19 @@ class IntegerList(click.ParamType):
 @_em_options
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Folder for table.csv and best.zarr (the best model).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+              help="Checkpoint folder: written after every iteration; a rerun resumes from it.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @_one_line_errors
 @_cluster_option
 def select_command(path: str, variable: str | None, sample_weight: str | None, n_components: list[int],
-                   covariance_types: str, criterion: str, out: Path | None, overwrite: bool,
-                   **settings: Any) -> None:
+                   covariance_types: str, criterion: str, out: Path | None, checkpoint: Path | None,
+                   overwrite: bool, **settings: Any) -> None:
     """Fit every candidate mixture to the Zarr array at PATH in shared passes; rank them."""
     report = commands.select(
         path, variable=variable, sample_weight=sample_weight, n_components=n_components,
         covariance_types=[t.strip() for t in covariance_types.split(",") if t.strip()],
-        criterion=criterion, settings=settings, out=out, overwrite=overwrite,
+        criterion=criterion, settings=settings, out=out, checkpoint=checkpoint, overwrite=overwrite,
     )
     _emit(report, select_text)
 

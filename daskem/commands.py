@@ -89,14 +89,14 @@ def fit(
 def select(
     path: str, *, variable: str | None = None, sample_weight: str | None = None, n_components: list[int],
     covariance_types: list[str], criterion: str = "bic", settings: dict[str, Any],
-    out: str | Path | None = None, overwrite: bool = False,
+    out: str | Path | None = None, checkpoint: str | Path | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """``daskem select``: fit every candidate in shared passes; save the table and best model to ``out``."""
     if out is not None:
         check_writable(out, overwrite=overwrite)
     start = time.perf_counter()
     selection = select_models(path, n_components, covariance_types, variable=variable,
-                              sample_weight=sample_weight, criterion=criterion, **settings)
+                              sample_weight=sample_weight, criterion=criterion, checkpoint=checkpoint, **settings)
     seconds = time.perf_counter() - start
     if out is not None:
         selection.save(out, overwrite=overwrite)

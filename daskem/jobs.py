@@ -123,8 +123,6 @@ class Job(_Strict):
         if self.select is not None:
             if self.outputs.selection is None:
                 raise ValueError("a select job needs outputs.selection")
-            if self.checkpoint is not None:
-                raise ValueError("checkpoint works with fit jobs only")
         return self
 
     def model_path(self) -> str:
@@ -222,7 +220,7 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
                                     n_components=job.select.components(),
                                     covariance_types=list(job.select.covariance_types),
                                     criterion=job.select.criterion, settings=settings,
-                                    out=job.outputs.selection, overwrite=True)
+                                    out=job.outputs.selection, checkpoint=checkpoint, overwrite=True)
         stages = [stage]
         if job.outputs.scores is not None:
             stages.append(commands.predict(job.model_path(), data.path, variable=data.variable,

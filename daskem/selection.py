@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from daskem.checkpoint import Checkpoint, fingerprint
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, IterationInfo, best_run, run_em
 from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
@@ -79,6 +80,7 @@ def select(
     chunk_rows: int | None = None,
     split_every: int = DEFAULT_SPLIT_EVERY,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+    checkpoint: str | os.PathLike | None = None,
 ) -> Selection:
     """Fit every candidate mixture in shared passes and rank them by BIC or AIC.
 
@@ -92,6 +94,9 @@ def select(
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
     tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every :
         as for :class:`GaussianMixture`, shared by all candidates.
+    checkpoint : a folder for a checkpoint of every candidate after every
+        iteration; an interrupted selection resumes from it (see
+        :mod:`daskem.checkpoint`).
 
     Returns
     -------
@@ -116,11 +121,21 @@ def select(
         raise InputError(
             f"the data have {data.shape[0]} rows, fewer than n_components={max(k for k, _ in shapes)}"
         )
-    specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
-    starts = initial_params(data, weights, specs, reg_covar=reg_covar, rng=np.random.default_rng(random_state),
-                            split_every=split_every)
+    saved = None
+    if checkpoint is not None:
+        settings = {"shapes": shapes, "n_init": n_init, "tol": tol, "reg_covar": reg_covar, "max_iter": max_iter,
+                    "init_params": init_params, "chunk_rows": chunk_rows, "split_every": split_every,
+                    "random_state": random_state if random_state is None or isinstance(random_state, int)
+                    else "a Generator"}
+        saved = Checkpoint(checkpoint, settings, fingerprint(data, weights))
+    starts = saved.load() if saved is not None else None
+    if starts is None:
+        specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
+        starts = initial_params(data, weights, specs, reg_covar=reg_covar,
+                                rng=np.random.default_rng(random_state), split_every=split_every)
     results = run_em(Blocks.of(data, weights), starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
-                     split_every=split_every, callbacks=callbacks)
+                     split_every=split_every, callbacks=callbacks,
+                     on_iteration=saved.save if saved is not None else None)
     rows = []
     for i, (model, (k, t)) in enumerate(zip(models, shapes)):
         best = best_run(results[i * n_init : (i + 1) * n_init])

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -114,3 +115,23 @@ def _iteration(folder: Path) -> int:
         return int(zarr.open_group(folder / name, mode="r").attrs["iteration"])
     except (FileNotFoundError, ValueError, KeyError):
         return -1
+
+
+def test_a_selection_resumes_after_a_crash(tmp_path, data):
+    def run(**kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", daskem.ConvergenceWarning)  # some candidates need more than 30
+            return daskem.select(data, [1, 2, 3], ["full", "diag"], random_state=0, tol=1e-6, max_iter=30,
+                                 chunk_rows=1000, **kwargs)
+
+    uninterrupted = run()
+    with pytest.raises(Crash):
+        run(checkpoint=tmp_path, callbacks=[crash_at(4)])
+    seen = []
+    resumed = run(checkpoint=tmp_path, callbacks=[seen.append])
+    assert min(info.iteration for info in seen) == 4
+    for a, b in zip(resumed.models, uninterrupted.models):
+        assert_bitwise_equal(a, b)
+    with pytest.raises(CheckpointError, match="other settings"):
+        daskem.select(data, [1, 2], ["full", "diag"], random_state=0, tol=1e-6, max_iter=30, chunk_rows=1000,
+                      checkpoint=tmp_path)
