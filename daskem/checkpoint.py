@@ -52,6 +52,16 @@ def fingerprint(X: da.Array, sample_weight: da.Array | None = None) -> str:
     return digest.hexdigest()[:32]
 
 
+def comparable_seed(random_state: Any) -> int | str | None:
+    """A ``random_state`` as checkpoint settings record it.
+
+    A Generator's state cannot be compared: any Generator matches any other.
+    """
+    if random_state is None or (isinstance(random_state, int) and not isinstance(random_state, bool)):
+        return random_state
+    return "a Generator"
+
+
 class Checkpoint:
     """The checkpoint folder of one fit.
 

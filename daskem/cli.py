@@ -110,6 +110,13 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+_checkpoint_option = click.option(
+    "--checkpoint", type=click.Path(path_type=Path), default=None,
+    help="Checkpoint folder: written after every iteration; a rerun resumes from it.",
+)
+_overwrite_option = click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+
+
 def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The EM settings that ``fit`` and ``select`` share."""
     for option in reversed([
@@ -159,9 +166,8 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @_em_options
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Save the model here (Zarr; netCDF for a .nc suffix).")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="Checkpoint folder: written after every iteration; a rerun resumes from it.")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_checkpoint_option
+@_overwrite_option
 @_one_line_errors
 @_cluster_option
 def fit_command(path: str, variable: str | None, sample_weight: str | None, out: Path | None,
@@ -216,9 +222,8 @@ class IntegerList(click.ParamType):
 @_em_options
 @click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
               help="Folder for table.csv and best.zarr (the best model).")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
-              help="Checkpoint folder: written after every iteration; a rerun resumes from it.")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_checkpoint_option
+@_overwrite_option
 @_one_line_errors
 @_cluster_option
 def select_command(path: str, variable: str | None, sample_weight: str | None, n_components: list[int],
@@ -255,7 +260,7 @@ def select_text(report: dict[str, Any]) -> str:
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Zarr store for label, responsibility and log_likelihood of every row.")
 @click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store).")
-@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@_overwrite_option
 @_one_line_errors
 @_cluster_option
 def predict_command(model_path: Path, path: str, variable: str | None, out: Path, chunk_rows: int | None,

@@ -41,7 +41,8 @@ def model_summary(model: GaussianMixture) -> dict[str, Any]:
 
 
 def _data_summary(path: str, variable: str | None, chunk_rows: int | None) -> dict[str, Any]:
-    data = as_row_chunked(path, variable, chunk_rows=chunk_rows)
+    """Shape, dtype and chunks of data that a fit has just read (so not listed again)."""
+    data = as_row_chunked(path, variable, chunk_rows=chunk_rows, verify=False)
     return {"path": str(path), "variable": variable, "rows": int(data.shape[0]), "features": int(data.shape[1]),
             "dtype": str(data.dtype), "chunks": int(data.numblocks[0])}
 
@@ -62,7 +63,6 @@ def fit(
     if out is not None:
         check_writable(out, overwrite=overwrite)
     model = GaussianMixture(**settings)
-    data = _data_summary(path, variable, settings.get("chunk_rows"))
     iterations: list[IterationInfo] = []
     start = time.perf_counter()
     model.fit(path, variable=variable, sample_weight=sample_weight, callbacks=[iterations.append],
@@ -72,6 +72,7 @@ def fit(
     em_seconds, passes = sum(pass_seconds.values()), len(pass_seconds)
     if out is not None:
         model.save(out, overwrite=overwrite)
+    data = _data_summary(path, variable, settings.get("chunk_rows"))
     return {
         "command": "fit",
         "data": data,

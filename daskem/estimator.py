@@ -18,7 +18,7 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from daskem.checkpoint import Checkpoint, fingerprint
+from daskem.checkpoint import Checkpoint, comparable_seed, fingerprint
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, EMResult, IterationInfo, best_run, run_em
 from daskem.exceptions import ConvergenceWarning, InputError, NonFiniteDataError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params
@@ -230,10 +230,7 @@ class GaussianMixture:
             for name in ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
                          "init_params", "chunk_rows", "split_every")
         }
-        # A Generator's state cannot be compared: any Generator matches any other.
-        settings["random_state"] = (
-            self.random_state if self.random_state is None or _is_int(self.random_state) else "a Generator"
-        )
+        settings["random_state"] = comparable_seed(self.random_state)
         for name, array in inits.items():
             settings[name] = None if array is None else hashlib.sha256(array.tobytes()).hexdigest()[:16]
         return settings

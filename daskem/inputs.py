@@ -119,16 +119,19 @@ def _row_range(index: Any, n_rows: int) -> tuple[int, int]:
     return int(rows.min()), int(rows.max())
 
 
-def open_rows(path: PathLike, variable: str | None = None, rows_per_chunk: int | None = None) -> da.Array:
+def open_rows(
+    path: PathLike, variable: str | None = None, rows_per_chunk: int | None = None, *, verify: bool = True
+) -> da.Array:
     """The Zarr array at ``path`` (``variable`` of a group) as a Dask array.
 
-    Checked before any heavy work: the array exists, no stored chunk is
-    missing.  ``rows_per_chunk`` defaults to the stored chunks along the first
-    axis, merged up to about :data:`DEFAULT_CHUNK_BYTES` for 2-D arrays.
+    Checked before any heavy work: the array exists and, with ``verify``, no
+    stored chunk is missing (one listing of the store).  ``rows_per_chunk``
+    defaults to the stored chunks along the first axis, merged up to about
+    :data:`DEFAULT_CHUNK_BYTES` for 2-D arrays.
     """
     stored = open_zarr_array(path, variable)
     location = f"{os.fspath(path)!r}" + (f" (array {variable!r})" if variable else "")
-    gone = missing_chunks(stored)
+    gone = missing_chunks(stored) if verify else []
     if gone:
         step, n_rows = (stored.shards or stored.chunks)[0], stored.shape[0]
         shown = ", ".join(
@@ -152,7 +155,7 @@ def _listing(names: list[str]) -> str:
 
 
 def as_row_chunked(
-    X: Any, variable: str | None = None, *, chunk_rows: int | None = None
+    X: Any, variable: str | None = None, *, chunk_rows: int | None = None, verify: bool = True
 ) -> da.Array:
     """A 2-D Dask array of rows, chunked along rows only.
 
@@ -164,13 +167,15 @@ def as_row_chunked(
         (merged into multiples of themselves up to about 16 MiB when smaller),
         a Dask array's row chunks are kept, and in-memory data are cut into
         chunks of about 16 MiB.
+    verify : for a Zarr store, check that no stored chunk is missing (lists
+        the store once; callers that already checked may skip it).
 
     Returns
     -------
     (n_samples, n_features) Dask array with one chunk along features.
     """
     if is_path(X):
-        rows = open_rows(X, variable, chunk_rows)
+        rows = open_rows(X, variable, chunk_rows, verify=verify)
         _check_shape_and_dtype(rows.shape, rows.dtype)
         return rows
     X = _unwrap(X, variable)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daskem.checkpoint import Checkpoint, fingerprint
+from daskem.checkpoint import Checkpoint, comparable_seed, fingerprint
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, IterationInfo, best_run, run_em
 from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
@@ -125,8 +125,7 @@ def select(
     if checkpoint is not None:
         settings = {"shapes": shapes, "n_init": n_init, "tol": tol, "reg_covar": reg_covar, "max_iter": max_iter,
                     "init_params": init_params, "chunk_rows": chunk_rows, "split_every": split_every,
-                    "random_state": random_state if random_state is None or isinstance(random_state, int)
-                    else "a Generator"}
+                    "random_state": comparable_seed(random_state)}
         saved = Checkpoint(checkpoint, settings, fingerprint(data, weights))
     starts = saved.load() if saved is not None else None
     if starts is None:
