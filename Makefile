@@ -19,9 +19,9 @@ demo: $(BIN)/.installed
 	$(BIN)/daskem fit $(DEMO)/data.zarr --variable X --n-components 8 --out $(DEMO)/model.zarr --overwrite
 	$(BIN)/daskem --quiet select $(DEMO)/data.zarr --variable X --n-components 1-10 --covariance-types full,diag --out $(DEMO)/selection --overwrite
 	$(BIN)/daskem predict $(DEMO)/model.zarr $(DEMO)/data.zarr --variable X --out $(DEMO)/scores.zarr --overwrite
-	$(BIN)/daskem plot convergence $(DEMO)/model.zarr --out $(DEMO)/convergence.png
-	$(BIN)/daskem plot selection $(DEMO)/selection --out $(DEMO)/selection.png
-	$(BIN)/daskem plot components $(DEMO)/model.zarr $(DEMO)/data.zarr --variable X --out $(DEMO)/components.png
+	$(BIN)/daskem plot convergence $(DEMO)/model.zarr --out $(DEMO)/convergence.png --overwrite
+	$(BIN)/daskem plot selection $(DEMO)/selection --out $(DEMO)/selection.png --overwrite
+	$(BIN)/daskem plot components $(DEMO)/model.zarr $(DEMO)/data.zarr --variable X --out $(DEMO)/components.png --overwrite
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

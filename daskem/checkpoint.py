@@ -1,22 +1,33 @@
 """Layer 4: checkpoints of an EM run, so a killed driver can resume exactly.
 
 After every iteration the whole :class:`~daskem.engine.EMState` — every run's
-parameters, history, restarts and convergence — goes to a new Zarr store
+parameters, history, restarts and convergence, and the parameters the last
+pass evaluated with their log-likelihood — goes to a new Zarr store
 ``iteration-NNNNNN.zarr`` in the checkpoint folder (written under a temporary
 name and renamed), then the small file ``LATEST`` is atomically replaced to
 point at it, then older stores are removed.  A kill at any moment leaves
 ``LATEST`` naming a complete checkpoint.
 
-Each checkpoint records the fit's settings and a fingerprint of the data; a
-resume with other settings or other data is refused.  Nothing is pickled.
+Only a new folder, an empty one, or one marked by an earlier checkpoint
+(``.daskem-checkpoint.json``) is used, and :func:`remove_checkpoints` deletes
+only what daskem wrote there — the folder itself only if daskem created it.
+
+Each checkpoint records the fit's settings and a fingerprint of the data
+(shape, dtype, chunks, first and last rows); a resume with other settings or
+other data is refused.  A change elsewhere in the data is caught by the first
+pass after resuming, which recomputes the log-likelihood of the last pass's
+parameters (see :func:`daskem.engine.run_em`).  Nothing is pickled.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import os
-import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +39,10 @@ import xarray as xr
 from daskem.engine import EMState, RunState
 from daskem.exceptions import DaskemError
 from daskem.kernels.gaussian import GaussianParams
-from daskem.model_io import atomic_path, params_from_dataset, params_to_dataset
+from daskem.model_io import params_from_dataset, params_to_dataset
+from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
 
-FORMAT = "daskem.checkpoint/1"
+FORMAT = "daskem.checkpoint/2"
 FINGERPRINT_ROWS = 64
 
 
@@ -52,18 +64,28 @@ def fingerprint(X: da.Array, sample_weight: da.Array | None = None) -> str:
     return digest.hexdigest()[:32]
 
 
+def params_digest(params: GaussianParams) -> str:
+    """A short digest of parameters (to record a warm start in checkpoint settings)."""
+    digest = hashlib.sha256(params.covariance_type.encode())
+    for array in (params.weights, params.means, params.covariances):
+        digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
 def comparable_seed(random_state: Any) -> int | str | None:
-    """A ``random_state`` as checkpoint settings record it.
+    """A ``random_state`` as checkpoint settings record it (NumPy integers as ints).
 
     A Generator's state cannot be compared: any Generator matches any other.
     """
-    if random_state is None or (isinstance(random_state, int) and not isinstance(random_state, bool)):
-        return random_state
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
     return "a Generator"
 
 
 class Checkpoint:
-    """The checkpoint folder of one fit.
+    """The checkpoint folder of one fit (reserved by :func:`checkpointing`).
 
     Parameters
     ----------
@@ -83,25 +105,30 @@ class Checkpoint:
         Raises
         ------
         CheckpointError
-            If the checkpoint was written for other settings or other data.
+            If the checkpoint was written for other settings or other data, or
+            cannot be read.
+        ModelFileError
+            If the parameters it holds are damaged (naming what is wrong).
         """
         latest = self.folder / "LATEST"
         if not latest.exists():
             return None
         path = self.folder / latest.read_text().strip()
         try:
-            root = xr.open_zarr(path, consolidated=False)
-            attrs = dict(root.attrs)
+            attrs = dict(xr.open_zarr(path, consolidated=False).attrs)
         except (OSError, ValueError, KeyError) as error:
             raise CheckpointError(f"cannot read the checkpoint {str(path)!r} ({error})") from None
         if attrs.get("format") != FORMAT:
-            raise CheckpointError(f"{str(path)!r} is not a daskem checkpoint")
-        if attrs["data"] != self.data:
+            raise CheckpointError(
+                f"{str(path)!r} is not a checkpoint this daskem can resume (format {attrs.get('format')!r}, "
+                f"expected {FORMAT!r}); resume it with the daskem that wrote it, or use another folder"
+            )
+        if attrs.get("data") != self.data:
             raise CheckpointError(
                 f"the checkpoint in {str(self.folder)!r} was written for other data; "
                 "fit the same data, or use another --checkpoint folder"
             )
-        saved = attrs["settings"]
+        saved = attrs.get("settings", {})
         changed = [f"{key} {saved.get(key)!r} → {value!r}" for key, value in self.settings.items()
                    if saved.get(key) != value]
         if changed:
@@ -109,25 +136,107 @@ class Checkpoint:
                 f"the checkpoint in {str(self.folder)!r} was written with other settings "
                 f"({'; '.join(changed)}); use the same settings, or another --checkpoint folder"
             )
-        runs = [_run_from_dataset(xr.open_zarr(path, group=f"run-{i:04d}", consolidated=False).load())
-                for i in range(attrs["n_runs"])]
-        return EMState(int(attrs["iteration"]), runs)
+        source = f"the checkpoint {str(path)!r}"
+        try:
+            runs = [_run_from_dataset(_group(path, f"run-{i:04d}"), source) for i in range(int(attrs["n_runs"]))]
+            last = _group(path, "last-pass")
+        except DaskemError:
+            raise
+        except (OSError, ValueError, KeyError) as error:
+            raise CheckpointError(f"cannot read {source} ({error})") from None
+        last_pass = (params_from_dataset(last, source), float(last.attrs["mean_log_likelihood"]))
+        return EMState(int(attrs["iteration"]), runs, last_pass)
 
     def save(self, state: EMState) -> None:
-        """Write ``state`` as the latest checkpoint, atomically, and drop older ones."""
+        """Write ``state`` as the latest checkpoint, atomically, and drop older ones.
+
+        Raises
+        ------
+        OutputWriteError
+            If the checkpoint cannot be written (disk full, permissions).
+        """
         name = f"iteration-{state.iteration:06d}.zarr"
-        with atomic_path(self.folder / name, overwrite=True) as temporary:
+        temporary = self.folder / f".{name}.tmp-{uuid.uuid4().hex[:12]}"
+        try:
+            self._mark()
             root = xr.Dataset(attrs={"format": FORMAT, "iteration": state.iteration, "n_runs": len(state.runs),
                                      "settings": self.settings, "data": self.data})
-            root.to_zarr(temporary, mode="w", zarr_format=3, consolidated=False)
-            for i, run in enumerate(state.runs):
-                _run_to_dataset(run).to_zarr(temporary, group=f"run-{i:04d}", mode="a", zarr_format=3,
-                                             consolidated=False)
-        with atomic_path(self.folder / "LATEST", overwrite=True) as temporary:
-            temporary.write_text(name + "\n")
-        for old in self.folder.glob("iteration-*.zarr"):
+            root.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=False)
+            groups = {f"run-{i:04d}": _run_to_dataset(run) for i, run in enumerate(state.runs)}
+            if state.last_pass is not None:
+                params, mean_log_likelihood = state.last_pass
+                groups["last-pass"] = params_to_dataset(params, np.empty(0),
+                                                        {"mean_log_likelihood": mean_log_likelihood})
+            for group, ds in groups.items():
+                ds.to_zarr(temporary, group=group, mode="a", zarr_format=3, consolidated=False)
+            publish(temporary, self.folder / name)
+            pointer = self.folder / f".LATEST.tmp-{uuid.uuid4().hex[:12]}"
+            pointer.write_text(name + "\n")
+            os.replace(pointer, self.folder / "LATEST")
+        except OSError as error:
+            raise OutputWriteError(f"cannot write the checkpoint in {str(self.folder)!r}: "
+                              f"{error.strerror or error}") from None
+        finally:
+            remove_path(temporary)
+        for old in _stores(self.folder):
             if old.name != name:
-                shutil.rmtree(old, ignore_errors=True)
+                remove_path(old)
+
+    def _mark(self) -> None:
+        """Create the folder (or adopt an empty one) and mark it as a checkpoint folder."""
+        marker = self.folder / CHECKPOINT_MARKER
+        if marker.is_file():
+            return
+        created = not self.folder.exists()
+        self.folder.mkdir(exist_ok=True)
+        marker.write_text(json.dumps({"format": FORMAT, "created": created}) + "\n")
+
+
+
+def remove_checkpoints(folder: str | os.PathLike) -> None:
+    """Delete the checkpoints in ``folder``; the folder too if daskem created it and nothing else is in it.
+
+    A folder without daskem's checkpoint marker is left alone.
+    """
+    folder = Path(folder)
+    marker = folder / CHECKPOINT_MARKER
+    if not marker.is_file():
+        return
+    try:
+        created = json.loads(marker.read_text()).get("created") is True
+    except (OSError, ValueError, AttributeError):
+        created = False
+    for path in [*_stores(folder), folder / "LATEST", marker]:
+        remove_path(path)
+    if created:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # something else is in it: leave it
+
+
+def _stores(folder: Path) -> list[Path]:
+    return [p for p in folder.glob("iteration-*.zarr") if p.is_dir()]
+
+
+@contextmanager
+def checkpointing(
+    folder: str | os.PathLike | None, settings: dict[str, Any], X: da.Array, sample_weight: da.Array | None,
+    inputs: list[Any],
+) -> Iterator[Checkpoint | None]:
+    """The :class:`Checkpoint` of a fit, its folder reserved for the block (None without a folder).
+
+    The folder must not be or hold any of ``inputs`` (see :mod:`daskem.outputs`).
+    """
+    if folder is None:
+        yield None
+        return
+    with reserved([Output.of(folder, "checkpoint", "checkpoint")], inputs):
+        yield Checkpoint(folder, settings, fingerprint(X, sample_weight))
+
+
+def _group(path: Path, group: str) -> xr.Dataset:
+    return xr.open_zarr(path, group=group, consolidated=False)
 
 
 def _run_to_dataset(run: RunState) -> xr.Dataset:
@@ -141,8 +250,8 @@ def _run_to_dataset(run: RunState) -> xr.Dataset:
     return ds
 
 
-def _run_from_dataset(ds: xr.Dataset) -> RunState:
-    params: GaussianParams = params_from_dataset(ds)
+def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
+    params = params_from_dataset(ds, source)
     reseeds_left = ds["reseeds_left"].values
     return RunState(
         params=params,

@@ -62,6 +62,19 @@ def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 return command(*args, **kwargs)
             except DaskemError as error:
                 raise click.ClickException(str(error)) from None
+            except MemoryError:
+                raise click.ClickException(
+                    "out of memory; use smaller chunks (--chunk-rows) or a machine or cluster with more memory"
+                ) from None
+            except OSError as error:  # the disk or the network, outside daskem's own checks
+                where = f"{error.filename}: " if error.filename else ""
+                raise click.ClickException(f"{where}{error.strerror or error}") from None
+            except Exception as error:
+                logger.debug("unexpected error", exc_info=True)
+                raise click.ClickException(
+                    f"unexpected {type(error).__name__}: {' '.join(str(error).split())} (a bug in daskem: please "
+                    "report it; --log-level debug shows where it happened)"
+                ) from None
             finally:
                 for warning in caught:
                     click.echo(f"warning: {warning.message}", err=True)
@@ -92,7 +105,8 @@ def _progress(local: bool) -> Iterator[None]:
         return
     from dask.diagnostics import ProgressBar
 
-    with ProgressBar(minimum=1.0, dt=0.5, out=sys.stderr):
+    # dt is also how long the end of every pass waits for the bar's thread: keep it short.
+    with ProgressBar(minimum=1.0, dt=0.05, out=sys.stderr):
         yield
 
 
@@ -114,21 +128,26 @@ _checkpoint_option = click.option(
     "--checkpoint", type=click.Path(path_type=Path), default=None,
     help="Checkpoint folder: written after every iteration; a rerun resumes from it.",
 )
-_overwrite_option = click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+_overwrite_option = click.option(
+    "--overwrite", is_flag=True, help="Replace --out if it exists (only ever a daskem output of the same kind).")
+_chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
+                                  help="Rows per chunk (default: from the store).")
 
 
 def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The EM settings that ``fit`` and ``select`` share."""
     for option in reversed([
-        click.option("--n-init", type=int, default=1, show_default=True, help="Random starts; the best is kept."),
-        click.option("--tol", type=float, default=1e-3, show_default=True,
+        click.option("--n-init", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Random starts; the best is kept."),
+        click.option("--tol", type=click.FloatRange(min=0), default=1e-3, show_default=True,
                      help="Stop when the mean log-likelihood per row changes by less."),
-        click.option("--reg-covar", type=float, default=1e-6, show_default=True, help="Added to the variances."),
-        click.option("--max-iter", type=int, default=100, show_default=True),
+        click.option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+                     help="Added to the variances."),
+        click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True),
         click.option("--init-params", default="k-means++", show_default=True,
                      help="k-means++, k-means||, kmeans, random or random_from_data."),
         click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True),
-        click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store)."),
+        _chunk_rows_option,
         click.option("--sample-weight", default=None, help="Array of the Zarr group holding row weights."),
     ]):
         command = option(command)
@@ -207,8 +226,8 @@ class IntegerList(click.ParamType):
             return value
         try:
             return parse_integers(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not a list like 3, 1-10 or 2,4,8 of integers >= 1", param, ctx)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
 
 
 @main.command("select")
@@ -259,7 +278,7 @@ def select_text(report: dict[str, Any]) -> str:
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
 @click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
               help="Zarr store for label, responsibility and log_likelihood of every row.")
-@click.option("--chunk-rows", type=int, default=None, help="Rows per chunk (default: from the store).")
+@_chunk_rows_option
 @_overwrite_option
 @_one_line_errors
 @_cluster_option
@@ -305,6 +324,13 @@ def run_text(report: dict[str, Any]) -> str:
     return "\n\n".join(parts + [f"job done: {report['job']}"])
 
 
+def _picture_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--out FILE.png`` and ``--overwrite`` of the plot commands."""
+    command = click.option("--overwrite", is_flag=True, help="Replace --out if it is an existing PNG.")(command)
+    return click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+                         help="PNG file to write.")(command)
+
+
 @main.group("plot")
 def plot_group() -> None:
     """Draw pictures of fits to PNG (needs matplotlib: pip install 'daskem[plot]')."""
@@ -312,21 +338,22 @@ def plot_group() -> None:
 
 @plot_group.command("convergence")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+@_picture_options
 @_one_line_errors
-def plot_convergence(model_path: Path, out: Path) -> None:
+def plot_convergence(model_path: Path, out: Path, overwrite: bool) -> None:
     """The convergence trace of the model saved at MODEL."""
     from daskem import plots
 
-    plots.save(plots.convergence(load(model_path)), out)
-    _emit({"command": "plot", "out": str(out)}, lambda r: f"wrote {r['out']}")
+    report = commands.picture(lambda: plots.convergence(load(model_path)), out, inputs=[model_path],
+                              overwrite=overwrite)
+    _emit(report, _wrote)
 
 
 @plot_group.command("selection")
 @click.argument("selection_path", metavar="SELECTION", type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+@_picture_options
 @_one_line_errors
-def plot_selection(selection_path: Path, out: Path) -> None:
+def plot_selection(selection_path: Path, out: Path, overwrite: bool) -> None:
     """BIC and AIC curves of a selection (its folder, or its table.csv)."""
     import pandas as pd
 
@@ -335,8 +362,9 @@ def plot_selection(selection_path: Path, out: Path) -> None:
     table_path = selection_path / "table.csv" if selection_path.is_dir() else selection_path
     if not table_path.exists():
         raise DaskemError(f"no selection table at {str(table_path)!r}; give the folder daskem select wrote")
-    plots.save(plots.selection(pd.read_csv(table_path)), out)
-    _emit({"command": "plot", "out": str(out)}, lambda r: f"wrote {r['out']}")
+    report = commands.picture(lambda: plots.selection(pd.read_csv(table_path)), out, inputs=[selection_path],
+                              overwrite=overwrite)
+    _emit(report, _wrote)
 
 
 @plot_group.command("components")
@@ -346,11 +374,11 @@ def plot_selection(selection_path: Path, out: Path) -> None:
 @click.option("--features", default=None, help="Two features to show, like 0,3 (default: principal directions).")
 @click.option("--sample", "sample_rows", type=click.IntRange(min=1), default=5000, show_default=True,
               help="Rows drawn from the data to show.")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True, help="PNG file to write.")
+@_picture_options
 @_one_line_errors
 @_cluster_option
 def plot_components(model_path: Path, path: str, variable: str | None, features: str | None, sample_rows: int,
-                    out: Path) -> None:
+                    out: Path, overwrite: bool) -> None:
     """The components of MODEL as ellipses over a sample of the rows of DATA, in 2-D."""
     from daskem import plots
 
@@ -361,9 +389,15 @@ def plot_components(model_path: Path, path: str, variable: str | None, features:
         except ValueError:
             raise DaskemError(f"--features {features!r} must be two feature indices like 0,3") from None
         chosen = (first, second)
-    figure = plots.components(load(model_path), path, variable=variable, features=chosen, sample_rows=sample_rows)
-    plots.save(figure, out)
-    _emit({"command": "plot", "out": str(out)}, lambda r: f"wrote {r['out']}")
+    report = commands.picture(
+        lambda: plots.components(load(model_path), path, variable=variable, features=chosen, sample_rows=sample_rows),
+        out, inputs=[model_path, path], overwrite=overwrite,
+    )
+    _emit(report, _wrote)
+
+
+def _wrote(report: dict[str, Any]) -> str:
+    return f"wrote {report['out']}"
 
 
 @main.command("info")

@@ -26,19 +26,32 @@ yields a ``distributed.Client`` (None for local threads) until the block ends.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
 import logging
 import os
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import dask
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, FilePath, PositiveInt, ValidationError, model_validator
+from dask.utils import parse_bytes
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FilePath,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from daskem.exceptions import DaskemError
+from daskem.yaml_files import describe, read_mapping
 
 logger = logging.getLogger("daskem")
 
@@ -51,12 +64,53 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _memory_size(value: str | int | float) -> str | int | float:
+    """A memory limit as distributed reads it: "auto", bytes, a fraction of the machine, or "4GiB"."""
+    if isinstance(value, str) and value != "auto":
+        parse_bytes(value)  # ValueError: "Could not interpret 'lots' as a byte unit"
+    elif isinstance(value, float) and not 0 < value <= 1:
+        raise ValueError(f"a fraction of the machine's memory must be in (0, 1], got {value}")
+    elif isinstance(value, int) and value <= 0:
+        raise ValueError(f"must be a positive number of bytes, got {value}")
+    return value
+
+
+MemorySize = Annotated[str | int | float, AfterValidator(_memory_size)]
+
+
+def _address(value: str) -> str:
+    """A scheduler address whose scheme (tcp://, tls://, …) distributed knows."""
+    from distributed.comm.addressing import parse_address
+    from distributed.comm.registry import get_backend
+
+    get_backend(parse_address(value, strict=False)[0])  # ValueError: "unknown address scheme …"
+    return value
+
+
 class TLS(_Strict):
-    """Mutual TLS: one CA, and the certificate and key this process presents."""
+    """Mutual TLS: one CA, and the certificate and key this process presents.
+
+    The files are loaded when the config is read, so a file that is not a PEM
+    certificate (or key) is named then, not when the cluster starts.
+    """
 
     ca_file: FilePath
     cert_file: FilePath
     key_file: FilePath | None = None
+
+    @model_validator(mode="after")
+    def _certificates(self) -> TLS:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for what, load in (
+            (f"ca_file {str(self.ca_file)!r}", lambda: context.load_verify_locations(cafile=str(self.ca_file))),
+            (f"cert_file {str(self.cert_file)!r} (with its key)",
+             lambda: context.load_cert_chain(str(self.cert_file), self.key_file and str(self.key_file))),
+        ):
+            try:
+                load()
+            except (ssl.SSLError, OSError) as error:
+                raise ValueError(f"{what} is not a PEM certificate that can be used ({error.strerror or error})")
+        return self
 
     def security(self, *, cluster: bool = False) -> Any:
         """A ``distributed.security.Security`` that requires encryption.
@@ -81,7 +135,7 @@ class LocalProcesses(_Strict):
     kind: Literal["local-processes"]
     n_workers: PositiveInt | None = None
     threads_per_worker: PositiveInt = 1
-    memory_limit: str | int = "auto"
+    memory_limit: MemorySize = "auto"
     dashboard_address: str | None = ":8787"
     tls: TLS | None = None
 
@@ -97,6 +151,17 @@ class ExistingScheduler(_Strict):
     def _one_address(self) -> ExistingScheduler:
         if self.address is not None and self.scheduler_file is not None:
             raise ValueError("give at most one of address and scheduler_file")
+        if self.address is not None:
+            _address(self.address)
+        if self.scheduler_file is not None:
+            try:
+                document = json.loads(self.scheduler_file.read_text())
+            except (OSError, UnicodeDecodeError, ValueError) as error:
+                raise ValueError(f"scheduler_file {str(self.scheduler_file)!r} is not a scheduler file "
+                                 f"(JSON from dask scheduler --scheduler-file): {error}") from None
+            if not isinstance(document, dict) or not isinstance(document.get("address"), str):
+                raise ValueError(f"scheduler_file {str(self.scheduler_file)!r} holds no scheduler address")
+            _address(document["address"])
         return self
 
 
@@ -107,7 +172,7 @@ class Adapt(_Strict):
 
 class _JobQueue(_Strict):
     cores: PositiveInt
-    memory: str
+    memory: Annotated[str, AfterValidator(_memory_size)]
     processes: PositiveInt = 1
     queue: str | None = None
     account: str | None = None
@@ -180,36 +245,14 @@ def load_config(path: str | os.PathLike) -> ClusterConfig:
     ClusterConfigError
         With one line naming the file and what is wrong in it.
     """
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ClusterConfigError(f"cannot read cluster config {str(path)!r}: {error.strerror or error}") from None
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ClusterConfigError(f"cluster config {str(path)!r} is not valid YAML: {' '.join(str(error).split())}") from None
-    if not isinstance(document, dict):
-        raise ClusterConfigError(f"cluster config {str(path)!r} must be a mapping with a 'kind' key")
+    document = read_mapping(path, "cluster config", "a 'kind' key", ClusterConfigError)
     try:
         return _File(config=document).config
     except ValidationError as error:
-        raise ClusterConfigError(f"cluster config {str(path)!r}: {_describe(error)}") from None
-
-
-def _describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"][2:])  # skip "config" and the kind tag
-        if item["type"] == "extra_forbidden":
-            problems.append(f"unknown key {where!r}")
-        elif item["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            kinds = ", ".join(repr(k) for k in KINDS)
-            problems.append(f"kind must be one of {kinds}, got {item.get('input', {}).get('kind')!r}"
-                            if item["type"] == "union_tag_invalid" else f"a 'kind' key is needed, one of {kinds}")
-        else:
-            problems.append(f"{where or 'file'}: {item['msg']}")
-    return "; ".join(problems)
+        kinds = ", ".join(repr(k) for k in KINDS)
+        raise ClusterConfigError(
+            f"cluster config {str(Path(path))!r}: {describe(error, skip=2, kinds=kinds)}"  # skip "config", the kind
+        ) from None
 
 
 def _allowed_class(kind: str) -> Any:
@@ -239,11 +282,34 @@ def connect(config: ClusterConfig) -> Iterator[Any]:
     """Start or join the cluster of ``config``; yield its client (None for local threads).
 
     Everything started here is closed when the block ends.
+
+    Raises
+    ------
+    ClusterConfigError
+        If the cluster cannot be started or reached (one line saying why).
     """
     if isinstance(config, LocalThreads):
         with dask.config.set(scheduler="threads", num_workers=config.num_workers):
             yield None
         return
+    with contextlib.ExitStack() as stack:
+        try:
+            client = _open(config, stack)
+        except (OSError, ValueError, RuntimeError) as error:  # TimeoutError and ssl.SSLError are OSErrors
+            message = " ".join(str(error).split()) or type(error).__name__
+            raise ClusterConfigError(f"cannot {_what(config)}: {message}") from None
+        yield _announce(client)
+
+
+def _what(config: ClusterConfig) -> str:
+    if isinstance(config, ExistingScheduler):
+        where = config.scheduler_file or config.address or dask.config.get("scheduler-address", None)
+        return f"connect to the scheduler at {str(where)!r} (is it running, and reachable from here?)"
+    return f"start the {config.kind!r} cluster"
+
+
+def _open(config: ClusterConfig, stack: contextlib.ExitStack) -> Any:
+    """Start or join the cluster; its client and cluster close with ``stack``."""
     from distributed import Client, LocalCluster
 
     if isinstance(config, ExistingScheduler):
@@ -257,22 +323,17 @@ def connect(config: ClusterConfig) -> Iterator[Any]:
                     "the existing-scheduler config gives no address: set address or scheduler_file, "
                     "or the environment variable DASK_SCHEDULER_ADDRESS"
                 )
-        with Client(**target, timeout=config.timeout, security=security) as client:
-            yield _announce(client)
-        return
+            _address(target["address"])
+        return stack.enter_context(Client(**target, timeout=config.timeout, security=security))
     if isinstance(config, LocalProcesses):
         options = config.model_dump(exclude={"kind", "tls"})
         if config.tls:
             options |= {"protocol": "tls://", "host": "127.0.0.1", "security": config.tls.security(cluster=True)}
-        with LocalCluster(**options) as cluster, Client(cluster, security=options.get("security")) as client:
-            yield _announce(client)
-        return
+        cluster = stack.enter_context(LocalCluster(**options))
+        return stack.enter_context(Client(cluster, security=options.get("security")))
     cluster = _start_remote(config)
-    try:
-        with Client(cluster) as client:
-            yield _announce(client)
-    finally:
-        cluster.close()
+    stack.callback(cluster.close)
+    return stack.enter_context(Client(cluster))
 
 
 def _start_remote(config: Slurm | PBS | Kubernetes | Gateway) -> Any:

@@ -2,13 +2,15 @@
 
 Each function does the work of one ``daskem`` command and returns a report —
 a dict of JSON-able values — that the command line prints as a table or as
-JSON, and that job files (:mod:`daskem.jobs`) save.  Outputs are checked for
-writability before any heavy work and written atomically.
+JSON, and that job files (:mod:`daskem.jobs`) save.  Outputs are checked
+against the inputs and reserved before any heavy work, and written atomically
+(see :mod:`daskem.outputs`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ from daskem.estimator import GaussianMixture, __version__, load
 from daskem.generate import generate as generate_data
 from daskem.generate import truth_path
 from daskem.inputs import as_row_chunked
-from daskem.model_io import check_writable, read_dataset, write_dataset
+from daskem.model_io import read_dataset, write_dataset
+from daskem.outputs import Output, reserved
 from daskem.selection import select as select_models
 
 
@@ -41,8 +44,8 @@ def model_summary(model: GaussianMixture) -> dict[str, Any]:
 
 
 def _data_summary(path: str, variable: str | None, chunk_rows: int | None) -> dict[str, Any]:
-    """Shape, dtype and chunks of data that a fit has just read (so not listed again)."""
-    data = as_row_chunked(path, variable, chunk_rows=chunk_rows, verify=False)
+    """Shape, dtype and chunks of data that a fit has just read."""
+    data = as_row_chunked(path, variable, chunk_rows=chunk_rows)
     return {"path": str(path), "variable": variable, "rows": int(data.shape[0]), "features": int(data.shape[1]),
             "dtype": str(data.dtype), "chunks": int(data.numblocks[0])}
 
@@ -59,19 +62,23 @@ def fit(
     path: str, *, variable: str | None = None, sample_weight: str | None = None, settings: dict[str, Any],
     out: str | Path | None = None, checkpoint: str | Path | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
-    """``daskem fit``: fit one mixture (``settings`` are GaussianMixture's), save it to ``out``."""
-    if out is not None:
-        check_writable(out, overwrite=overwrite)
+    """``daskem fit``: fit one mixture (``settings`` are GaussianMixture's), save it to ``out``.
+
+    ``out`` and ``checkpoint`` are checked against the data and each other
+    and reserved before any work (see :mod:`daskem.outputs`).
+    """
     model = GaussianMixture(**settings)
     iterations: list[IterationInfo] = []
-    start = time.perf_counter()
-    model.fit(path, variable=variable, sample_weight=sample_weight, callbacks=[iterations.append],
-              checkpoint=checkpoint)
-    seconds = time.perf_counter() - start
+    outputs = [Output.of(out, "model", "--out"), Output.of(checkpoint, "checkpoint", "--checkpoint")]
+    with reserved(outputs, [path], overwrite=overwrite):
+        start = time.perf_counter()
+        model.fit(path, variable=variable, sample_weight=sample_weight, callbacks=[iterations.append],
+                  checkpoint=checkpoint)
+        seconds = time.perf_counter() - start
+        if out is not None:
+            model.save(out, overwrite=overwrite)
     pass_seconds = {info.iteration: info.seconds for info in iterations}  # runs share each pass
     em_seconds, passes = sum(pass_seconds.values()), len(pass_seconds)
-    if out is not None:
-        model.save(out, overwrite=overwrite)
     data = _data_summary(path, variable, settings.get("chunk_rows"))
     return {
         "command": "fit",
@@ -93,14 +100,15 @@ def select(
     out: str | Path | None = None, checkpoint: str | Path | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """``daskem select``: fit every candidate in shared passes; save the table and best model to ``out``."""
-    if out is not None:
-        check_writable(out, overwrite=overwrite)
-    start = time.perf_counter()
-    selection = select_models(path, n_components, covariance_types, variable=variable,
-                              sample_weight=sample_weight, criterion=criterion, checkpoint=checkpoint, **settings)
-    seconds = time.perf_counter() - start
-    if out is not None:
-        selection.save(out, overwrite=overwrite)
+    outputs = [Output.of(out, "selection", "--out"), Output.of(checkpoint, "checkpoint", "--checkpoint")]
+    with reserved(outputs, [path], overwrite=overwrite):
+        start = time.perf_counter()
+        selection = select_models(path, n_components, covariance_types, variable=variable,
+                                  sample_weight=sample_weight, criterion=criterion, checkpoint=checkpoint,
+                                  **settings)
+        seconds = time.perf_counter() - start
+        if out is not None:
+            selection.save(out, overwrite=overwrite)
     return {
         "command": "select",
         "data": _data_summary(path, variable, settings.get("chunk_rows")),
@@ -118,13 +126,13 @@ def predict(
     chunk_rows: int | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """``daskem predict``: labels, responsibilities and log-likelihood of every row, to Zarr."""
-    check_writable(out, overwrite=overwrite)
-    model = load(model_path)
-    model.chunk_rows = chunk_rows
-    scores = model.score_dataset(path, variable=variable)
-    start = time.perf_counter()
-    with one_blas_thread():
-        write_dataset(scores, out, overwrite=overwrite)
+    with reserved([Output.of(out, "scores", "--out")], [model_path, path], overwrite=overwrite):
+        model = load(model_path)
+        model.chunk_rows = chunk_rows
+        scores = model.score_dataset(path, variable=variable)
+        start = time.perf_counter()
+        with one_blas_thread():
+            write_dataset(scores, out, "scores", overwrite=overwrite, label="--out")
     rows = int(scores.sizes[scores["label"].dims[0]])
     return {"command": "predict", "model": str(model_path), "data": str(path), "variable": variable,
             "rows": rows, "seconds": time.perf_counter() - start, "out": str(out)}
@@ -141,6 +149,19 @@ def score(model_path: str | Path, path: str, *, variable: str | None = None) -> 
 
 def info(path: str | Path) -> dict[str, Any]:
     """``daskem info``: a saved model."""
-    ds = read_dataset(path)
-    return {"command": "info", "path": str(path), "model": model_summary(GaussianMixture.from_dataset(ds)),
-            "daskem_version": str(ds.attrs.get("daskem_version", "unknown")), "reader_version": __version__}
+    with read_dataset(path) as ds:
+        model = GaussianMixture.from_dataset(ds, f"the model file {str(path)!r}")
+        written_by = str(ds.attrs.get("daskem_version", "unknown"))
+    return {"command": "info", "path": str(path), "model": model_summary(model), "daskem_version": written_by,
+            "reader_version": __version__}
+
+
+def picture(
+    draw: Callable[[], Any], out: str | Path, *, inputs: list[Any], overwrite: bool = False
+) -> dict[str, Any]:
+    """``daskem plot …``: ``draw()`` a figure (it may read the inputs) and save it to ``out`` as PNG."""
+    from daskem import plots
+
+    with reserved([Output.of(out, "picture", "--out")], inputs, overwrite=overwrite):
+        plots.save(draw(), out, overwrite=overwrite)
+    return {"command": "plot", "out": str(out)}

@@ -27,7 +27,7 @@ import numpy as np
 from dask.delayed import Delayed
 from threadpoolctl import threadpool_limits
 
-from daskem.exceptions import ComponentCollapseWarning
+from daskem.exceptions import ComponentCollapseWarning, DataChangedError
 from daskem.kernels.gaussian import GaussianParams
 from daskem.stats import GaussianStats, batch_from_chunk, sum_batches
 
@@ -177,12 +177,18 @@ class RunState:
     warned: set[int] = field(default_factory=set)
 
     def step(self, stats: GaussianStats, reg_covar: float, tol: float, iteration: int) -> tuple[float, tuple]:
-        """Take one M-step; return the change of log-likelihood and the restarts made."""
+        """Take one M-step; return the change of log-likelihood and the restarts made.
+
+        The change is from the previous iteration's log-likelihood (inf on the
+        first).  After a restart the next iteration cannot converge, whatever
+        its change.
+        """
         if self.reseeds_left is None:
             self.reseeds_left = np.full(self.params.n_components, MAX_RESEEDS)
         current = stats.mean_log_likelihood
         self.weight_sum = stats.weight_sum
-        change = current - self.previous
+        change = current - (self.history[-1] if self.history else -np.inf)
+        converged = abs(current - self.previous) < tol  # previous is -inf after a restart
         self.params, reseeded = stats.m_step(reg_covar, may_reseed=self.reseeds_left > 0)
         self.history.append(current)
         for component, row in reseeded:
@@ -199,7 +205,7 @@ class RunState:
             )
         # A restart moves the parameters by far more than tol: never converge on it.
         self.previous = -np.inf if reseeded else current
-        self.converged = abs(change) < tol and not reseeded
+        self.converged = converged and not reseeded
         return change, tuple(reseeded)
 
     def result(self) -> EMResult:
@@ -209,10 +215,17 @@ class RunState:
 
 @dataclass(eq=False)
 class EMState:
-    """Where EM stands after ``iteration`` iterations: enough to resume exactly."""
+    """Where EM stands after ``iteration`` iterations: enough to resume exactly.
+
+    ``last_pass`` holds parameters that the last pass evaluated (those of the
+    first candidate still iterating) and the mean log-likelihood it found for
+    them: the first pass after a resume evaluates them again, and the two
+    must agree, or the data have changed.
+    """
 
     iteration: int
     runs: list[RunState]
+    last_pass: tuple[GaussianParams, float] | None = None
 
 
 def run_em(
@@ -252,17 +265,29 @@ def run_em(
     rows with a :class:`ComponentCollapseWarning`, at most ``MAX_RESEEDS``
     times each.
     """
-    state = starts if isinstance(starts, EMState) else EMState(0, [RunState(params) for params in starts])
+    resumed = isinstance(starts, EMState)
+    state = starts if resumed else EMState(0, [RunState(params) for params in starts])
     runs = state.runs
-    active = [i for i, run in enumerate(runs) if not run.converged]
+    active = [i for i, run in enumerate(runs) if not run.converged and state.iteration < max_iter]
+    check = state.last_pass if resumed else None
+    if check is not None and not active:  # a finished run: one pass proves the data are the same
+        (batch,) = compute_one_thread_blas(statistics_graph(data, [check[0]], split_every))
+        _check_same_data(batch[0], check[1])
     for iteration in range(state.iteration + 1, max_iter + 1):
         if not active:
             break
         start = time.perf_counter()
-        (batch,) = compute_one_thread_blas(statistics_graph(data, [runs[i].params for i in active], split_every))
+        params = [runs[i].params for i in active]
+        (batch,) = compute_one_thread_blas(
+            statistics_graph(data, ([check[0]] if check is not None else []) + params, split_every)
+        )
         seconds = time.perf_counter() - start
+        if check is not None:  # the first pass after a resume
+            _check_same_data(batch[0], check[1])
+            batch, check = batch[1:], None
         if iteration == 1:
-            batch[0].check_spread()
+            batch[0].check_spread(reg_covar)
+        state.last_pass = (params[0], batch[0].mean_log_likelihood)
         for i, stats in zip(active, batch):
             change, reseeded = runs[i].step(stats, reg_covar, tol, iteration)
             for component, row in reseeded:
@@ -281,6 +306,23 @@ def run_em(
         if on_iteration is not None:
             on_iteration(state)
     return [run.result() for run in runs]
+
+
+#: How far the log-likelihood of the checkpointed parameters may move on resume
+#: (relative to 1 + its size): the same data and chunks give the same bits on
+#: one machine; this allows only for another machine's BLAS rounding.
+RESUME_TOLERANCE = 1e-12
+
+
+def _check_same_data(stats: GaussianStats, expected: float) -> None:
+    """Refuse to resume on data that give the checkpointed parameters another log-likelihood."""
+    found = stats.mean_log_likelihood
+    if not abs(found - expected) <= RESUME_TOLERANCE * (1.0 + abs(expected)):
+        raise DataChangedError(
+            "the data are not those the checkpoint was written for: the parameters of its last pass have a "
+            f"mean log-likelihood of {found!r} on them, {expected!r} when it was written; "
+            "fit afresh with another checkpoint folder"
+        )
 
 
 def best_run(results: Sequence[EMResult]) -> EMResult:

@@ -18,14 +18,23 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from daskem.checkpoint import Checkpoint, comparable_seed, fingerprint
+from daskem.checkpoint import checkpointing, comparable_seed, params_digest
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, EMResult, IterationInfo, best_run, run_em
-from daskem.exceptions import ConvergenceWarning, InputError, NonFiniteDataError, NotFittedError
+from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params
-from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows, row_coordinate
+from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows, is_path, row_coordinate
 from daskem.kernels import gaussian
+from daskem.kernels.checks import raise_non_finite
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
-from daskem.model_io import params_from_dataset, params_to_dataset, read_dataset, write_dataset
+from daskem.model_io import (
+    ModelFileError,
+    model_attributes,
+    params_from_dataset,
+    params_history,
+    params_to_dataset,
+    read_dataset,
+    write_dataset,
+)
 
 try:
     __version__ = version("daskem")
@@ -195,22 +204,21 @@ class GaussianMixture:
         if self.verbose:
             _show_log_lines()
         inits = self._checked_initial_arrays(n_features)
-        saved = None
-        if checkpoint is not None:
-            saved = Checkpoint(checkpoint, self._checkpoint_settings(inits), fingerprint(data, weights))
-        starts = saved.load() if saved is not None else None
-        if starts is not None:
-            logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
-        elif self.warm_start and hasattr(self, "_params"):
-            self._check_features(n_features)
-            starts = [self._params]
-        else:
-            spec = InitSpec(self.n_components, self.covariance_type, self.init_params, **inits)
-            starts = initial_params(data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
-                                    rng=np.random.default_rng(self.random_state), split_every=self.split_every)
-        results = run_em(Blocks.of(data, weights), starts, tol=self.tol, max_iter=self.max_iter,
-                         reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks,
-                         on_iteration=saved.save if saved is not None else None)
+        warm = self._warm_start_params(n_features)
+        settings = self._checkpoint_settings(inits, warm)
+        with checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved:
+            starts = saved.load() if saved is not None else None
+            if starts is not None:
+                logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
+            elif warm is not None:
+                starts = [warm]
+            else:
+                spec = InitSpec(self.n_components, self.covariance_type, self.init_params, **inits)
+                starts = initial_params(data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
+                                        rng=np.random.default_rng(self.random_state), split_every=self.split_every)
+            results = run_em(Blocks.of(data, weights), starts, tol=self.tol, max_iter=self.max_iter,
+                             reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks,
+                             on_iteration=saved.save if saved is not None else None)
         self._set_fitted(best_run(results), n_features)
         if not self.converged_:
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
@@ -223,8 +231,25 @@ class GaussianMixture:
             )
         return self
 
-    def _checkpoint_settings(self, inits: dict[str, np.ndarray | None]) -> dict[str, Any]:
-        """What must match for a checkpoint to be resumed: the settings that shape the fit."""
+    def _warm_start_params(self, n_features: int) -> GaussianParams | None:
+        """The parameters a warm start continues from (None when not warm-starting), checked against the settings."""
+        if not (self.warm_start and hasattr(self, "_params")):
+            return None
+        last = self._params
+        if (last.n_components, last.covariance_type, last.n_features) != (
+            self.n_components, self.covariance_type, n_features
+        ):
+            raise InputError(
+                f"warm_start continues the last fit ({last.n_components} {last.covariance_type} components on "
+                f"{last.n_features} features), but this fit asks for {self.n_components} "
+                f"{self.covariance_type} components on {n_features} features; set warm_start=False to start afresh"
+            )
+        return last
+
+    def _checkpoint_settings(
+        self, inits: dict[str, np.ndarray | None], warm: GaussianParams | None
+    ) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed: the settings that shape the fit, and its start."""
         settings = {
             name: getattr(self, name)
             for name in ("n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init",
@@ -233,6 +258,7 @@ class GaussianMixture:
         settings["random_state"] = comparable_seed(self.random_state)
         for name, array in inits.items():
             settings[name] = None if array is None else hashlib.sha256(array.tobytes()).hexdigest()[:16]
+        settings["warm_start_from"] = None if warm is None else params_digest(warm)
         return settings
 
     def _set_fitted(self, result: EMResult, n_features: int) -> None:
@@ -431,6 +457,8 @@ class GaussianMixture:
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
         self._check_features(data.shape[1])
         dim, coordinate = row_coordinate(X, variable)
+        if dim == "component":  # the scores' own dimension: the rows take the default name
+            dim = "sample"
         blocks = Blocks.of(data)
         shared = dask.delayed(params, traverse=False)
         parts = [dask.delayed(_score_block, nout=3, pure=True)(rows, shared, first_row)
@@ -481,37 +509,38 @@ class GaussianMixture:
         return params_to_dataset(self.params, self.history_, attrs)
 
     @classmethod
-    def from_dataset(cls, ds: xr.Dataset) -> GaussianMixture:
-        """The model stored in a Dataset made by :meth:`to_dataset`."""
-        params = params_from_dataset(ds)
-        attrs = ds.attrs
-        model = cls(
-            n_components=params.n_components,
-            covariance_type=params.covariance_type,
-            tol=float(attrs.get("tol", 1e-3)),
-            reg_covar=float(attrs.get("reg_covar", 1e-6)),
-            max_iter=int(attrs.get("max_iter", 100)),
-            n_init=int(attrs.get("n_init", 1)),
-            init_params=str(attrs.get("init_params", "k-means++")),
-            random_state=int(attrs["random_state"]) if "random_state" in attrs else None,
-        )
+    def from_dataset(cls, ds: xr.Dataset, source: str = "the model file") -> GaussianMixture:
+        """The model stored in a Dataset made by :meth:`to_dataset`, checked (see :mod:`daskem.model_io`)."""
+        params = params_from_dataset(ds, source)
+        attrs = model_attributes(ds, source)
+        settings = {name: attrs[name] for name in ("tol", "reg_covar", "max_iter", "n_init", "init_params",
+                                                   "random_state") if name in attrs}
+        model = cls(n_components=params.n_components, covariance_type=params.covariance_type, **settings)
         model._params = params
-        model.history_ = ds["history"].values if "history" in ds else np.empty(0)
-        model.n_iter_ = int(attrs.get("n_iter", len(model.history_)))
-        model.converged_ = bool(attrs.get("converged", False))
-        model.lower_bound_ = float(attrs.get("lower_bound", np.nan))
+        model.history_ = params_history(ds)
+        model.n_iter_ = attrs.get("n_iter", len(model.history_))
+        if len(model.history_) and model.n_iter_ != len(model.history_):
+            raise ModelFileError(f"{source}: n_iter is {model.n_iter_} but the history has "
+                                 f"{len(model.history_)} iterations")
+        model.converged_ = attrs.get("converged", False)
+        model.lower_bound_ = attrs.get("lower_bound", np.nan)
         model.reseeded_ = []
         model.n_features_in_ = params.n_features
         return model
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
-        """Write the model to Zarr (or netCDF for a .nc suffix), atomically."""
-        write_dataset(self.to_dataset(), path, overwrite=overwrite)
+        """Write the model to Zarr (or netCDF for a .nc suffix), atomically.
+
+        An existing ``path`` is replaced only with ``overwrite=True``, and only
+        if it is a daskem model (see :mod:`daskem.outputs`).
+        """
+        write_dataset(self.to_dataset(), path, "model", overwrite=overwrite, label="path")
 
 
 def load(path: str | os.PathLike) -> GaussianMixture:
-    """Read a model written by :meth:`GaussianMixture.save`."""
-    return GaussianMixture.from_dataset(read_dataset(path))
+    """Read a model written by :meth:`GaussianMixture.save`, checking everything in it."""
+    with read_dataset(path) as ds:
+        return GaussianMixture.from_dataset(ds, f"the model file {str(path)!r}")
 
 
 # ------------------------------------------------------------------ helpers
@@ -540,11 +569,7 @@ def _checked_e_step(
     X: np.ndarray, params: GaussianParams, first_row: int
 ) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
-    if not np.isfinite(X).all():
-        bad_rows = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
-        raise NonFiniteDataError(
-            f"{bad_rows} row(s) starting at or after row {first_row} hold NaN or infinite values"
-        )
+    raise_non_finite(X, first_row, "while scoring")
     return gaussian.e_step(X, params)
 
 

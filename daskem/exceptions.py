@@ -25,6 +25,10 @@ class NonFiniteDataError(InputError):
     """The data hold NaN or infinite values."""
 
 
+class DataChangedError(InputError):
+    """The data differ from those a checkpoint was written for."""
+
+
 class CorruptDataError(InputError):
     """A stored chunk of the data is missing or cannot be decoded."""
 
@@ -43,6 +47,10 @@ class ConvergenceWarning(UserWarning):
 
 class OutputExistsError(DaskemError, FileExistsError):
     """The output path exists and overwriting was not asked for."""
+
+
+class DataScaleWarning(UserWarning):
+    """A feature varies so little that ``reg_covar`` dominates its fitted variances."""
 
 
 class ComponentCollapseWarning(UserWarning):

@@ -18,6 +18,7 @@ import xarray as xr
 from daskem.exceptions import InputError
 from daskem.kernels.gaussian import GaussianParams
 from daskem.model_io import params_to_dataset, write_dataset
+from daskem.outputs import Output, reserved
 
 DEFAULT_CHUNK_ROWS = 50_000
 
@@ -70,6 +71,8 @@ def generate(
 
     The group at ``path`` holds ``X`` (sample, feature) and ``labels``
     (sample); the true parameters go to :func:`truth_path` as a model file.
+    With ``overwrite``, only data and a truth file that daskem generated are
+    replaced (see :mod:`daskem.outputs`).
 
     Returns the true parameters.
     """
@@ -99,6 +102,8 @@ def generate(
                f"Gaussian mixture in {n_features} dimensions (seed {seed})"},
     )
     truth = params_to_dataset(params, np.empty(0), {"description": "true parameters", "seed": seed})
-    write_dataset(truth, truth_path(path), overwrite=overwrite)
-    write_dataset(data, path, overwrite=overwrite)
+    outputs = [Output.of(path, "data", "path"), Output.of(truth_path(path), "model", "truth file")]
+    with reserved(outputs, overwrite=overwrite):
+        write_dataset(truth, truth_path(path), "model", overwrite=overwrite, label="truth file")
+        write_dataset(data, path, "data", overwrite=overwrite, label="path")
     return params

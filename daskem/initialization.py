@@ -34,6 +34,7 @@ import numpy as np
 
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce
 from daskem.exceptions import InputError, NonFiniteDataError
+from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite
 from daskem.kernels.gaussian import GaussianParams, m_step, weighted_moments
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
 
@@ -131,6 +132,7 @@ def draw_sample(
             f"the data hold NaN or infinite values, first seen at row {int(index[bad][0])} while "
             "sampling rows to initialise; remove or impute them before fitting"
         )
+    check_magnitude(rows.min(axis=0), rows.max(axis=0))
     bad = ~(np.isfinite(w) & (w >= 0))
     if bad.any():
         raise InputError(
@@ -156,8 +158,15 @@ def _data_pass(data: Blocks, chunk_fn: Callable, combine: Callable, *shared, spl
     return result
 
 
-def _chunk_costs(X, w, first_row, center_sets):
-    return tuple(float(nearest_cost(X, c, w).sum()) for c in center_sets)
+def _chunk_costs_and_ranges(X, w, first_row, center_sets):
+    raise_non_finite(X, first_row, "while initialising with k-means||")
+    w = None if w is None else check_weights(w, len(X), first_row)
+    return tuple(float(nearest_cost(X, c, w).sum()) for c in center_sets), X.min(axis=0), X.max(axis=0)
+
+
+def _combine_costs_and_ranges(parts):
+    costs = _sum_elementwise([p[0] for p in parts])
+    return costs, np.min([p[1] for p in parts], axis=0), np.max([p[2] for p in parts], axis=0)
 
 
 def _chunk_oversample(X, w, first_row, center_sets, costs, oversamplings, seeds):
@@ -204,7 +213,7 @@ def _first_centers(data: Blocks, count: int, rng: np.random.Generator) -> list[n
             return centers
         chunk = int(rng.integers(len(data.rows)))
         rows, weights = dask.compute(data.rows[chunk], data.weights[chunk])
-        weights = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
+        weights = np.ones(len(rows)) if weights is None else check_weights(weights, len(rows), data.first_rows[chunk])
         if weights.sum() > 0:
             centers.append(np.asarray(rows, dtype=np.float64)[rng.choice(len(rows), p=weights / weights.sum())][None])
     raise InputError("k-means|| found no row of positive weight in the chunks it tried; check sample_weight")
@@ -218,7 +227,9 @@ def _kmeans_parallel(
     unique = list(dict.fromkeys(starts))
     sizes = [key[0] for key in unique]
     center_sets = _first_centers(data, len(unique), rng)
-    costs = _data_pass(data, _chunk_costs, _sum_elementwise, center_sets, split_every=split_every)
+    costs, minimum, maximum = _data_pass(data, _chunk_costs_and_ranges, _combine_costs_and_ranges, center_sets,
+                                         split_every=split_every)
+    check_magnitude(minimum, maximum)
     oversamplings = [2.0 * k for k in sizes]
     for _ in range(KMEANS_PARALLEL_ROUNDS):
         seeds = rng.integers(2**32, size=len(unique)).tolist()

@@ -9,7 +9,6 @@ heavy work, with a message that says what is wrong and what to do.
 
 from __future__ import annotations
 
-import itertools
 import os
 from typing import Any
 
@@ -17,7 +16,6 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.core.sync import sync
 
 from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError
 
@@ -61,24 +59,6 @@ def open_zarr_array(path: PathLike, variable: str | None = None) -> zarr.Array:
     return node[variable]
 
 
-def missing_chunks(array: zarr.Array) -> list[tuple[int, ...]]:
-    """Grid positions of the stored chunks (or shards) that the store lacks.
-
-    Zarr reads a missing chunk as its fill value, which would silently fit
-    zeros; this lists the store's keys once to find them.
-    """
-    grid = array.shards or array.chunks
-    counts = [-(-size // step) for size, step in zip(array.shape, grid)]
-    store, prefix = array.store_path.store, array.store_path.path
-
-    async def keys() -> set[str]:
-        return {key async for key in store.list_prefix(prefix)}
-
-    present = sync(keys())
-    expected = itertools.product(*(range(n) for n in counts))
-    return [c for c in expected if f"{prefix}/{array.metadata.encode_chunk_key(c)}".lstrip("/") not in present]
-
-
 class ZarrRows:
     """A Zarr array as Dask reads it, whose read errors name the store chunks and rows."""
 
@@ -119,29 +99,18 @@ def _row_range(index: Any, n_rows: int) -> tuple[int, int]:
     return int(rows.min()), int(rows.max())
 
 
-def open_rows(
-    path: PathLike, variable: str | None = None, rows_per_chunk: int | None = None, *, verify: bool = True
-) -> da.Array:
+def open_rows(path: PathLike, variable: str | None = None, rows_per_chunk: int | None = None) -> da.Array:
     """The Zarr array at ``path`` (``variable`` of a group) as a Dask array.
 
-    Checked before any heavy work: the array exists and, with ``verify``, no
-    stored chunk is missing (one listing of the store).  ``rows_per_chunk``
-    defaults to the stored chunks along the first axis, merged up to about
+    A stored chunk that is absent reads as the array's fill value, as Zarr
+    reads it (Zarr does not store chunks that equal the fill value, such as
+    blocks of zeros); a chunk that cannot be decoded is an error naming its
+    rows (see :class:`ZarrRows`).  ``rows_per_chunk`` defaults to the stored
+    chunks along the first axis, merged up to about
     :data:`DEFAULT_CHUNK_BYTES` for 2-D arrays.
     """
     stored = open_zarr_array(path, variable)
     location = f"{os.fspath(path)!r}" + (f" (array {variable!r})" if variable else "")
-    gone = missing_chunks(stored) if verify else []
-    if gone:
-        step, n_rows = (stored.shards or stored.chunks)[0], stored.shape[0]
-        shown = ", ".join(
-            f"{stored.metadata.encode_chunk_key(c)} (rows {c[0] * step}–{min((c[0] + 1) * step, n_rows) - 1})"
-            for c in gone[:5]
-        )
-        raise CorruptDataError(
-            f"{location} is missing {len(gone)} stored chunk(s): {shown}{' …' if len(gone) > 5 else ''}; "
-            "the data are incomplete: rewrite them"
-        )
     store_rows = (stored.shards or stored.chunks)[0]
     if rows_per_chunk is None:
         rows_per_chunk = store_rows
@@ -154,9 +123,7 @@ def _listing(names: list[str]) -> str:
     return "the arrays " + ", ".join(repr(n) for n in names) if names else "no arrays"
 
 
-def as_row_chunked(
-    X: Any, variable: str | None = None, *, chunk_rows: int | None = None, verify: bool = True
-) -> da.Array:
+def as_row_chunked(X: Any, variable: str | None = None, *, chunk_rows: int | None = None) -> da.Array:
     """A 2-D Dask array of rows, chunked along rows only.
 
     Parameters
@@ -167,15 +134,13 @@ def as_row_chunked(
         (merged into multiples of themselves up to about 16 MiB when smaller),
         a Dask array's row chunks are kept, and in-memory data are cut into
         chunks of about 16 MiB.
-    verify : for a Zarr store, check that no stored chunk is missing (lists
-        the store once; callers that already checked may skip it).
 
     Returns
     -------
     (n_samples, n_features) Dask array with one chunk along features.
     """
     if is_path(X):
-        rows = open_rows(X, variable, chunk_rows, verify=verify)
+        rows = open_rows(X, variable, chunk_rows)
         _check_shape_and_dtype(rows.shape, rows.dtype)
         return rows
     X = _unwrap(X, variable)

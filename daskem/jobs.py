@@ -15,6 +15,13 @@ The report is written last: a job whose report exists is done, and running it
 again does nothing unless forced.  A job that crashed resumes from its
 checkpoint; a finished job's checkpoint is removed.  Every output is written
 atomically.
+
+Outputs obey :mod:`daskem.outputs`: none may be or hold an input (the job
+file, the data, the cluster config), and an existing output is replaced only
+if it is a daskem output of the same kind and either ``overwrite: true`` is
+set or it is the job's own — written by an interrupted run of the same job
+(recorded in a hidden ``.REPORT.outputs.json`` beside the report until the
+report is written) or, with ``--force``, listed in the job's earlier report.
 """
 
 from __future__ import annotations
@@ -22,11 +29,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, ValidationError, model_validator
 
 from daskem import commands
@@ -34,22 +39,40 @@ from daskem.cluster import load_config, running_on
 from daskem.exceptions import DaskemError
 from daskem.initialization import INIT_METHODS
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.model_io import atomic_path, check_writable
+from daskem.checkpoint import remove_checkpoints
+from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, output_kind, reserved
+from daskem.yaml_files import describe, read_mapping
 
 CovarianceType = Literal[COVARIANCE_TYPES]  # type: ignore[valid-type]
 InitMethod = Literal[INIT_METHODS]  # type: ignore[valid-type]
 
 
+#: Most integers a list like "1-10,20" may hold.
+MAX_INTEGERS = 1000
+
+
 def parse_integers(text: str) -> list[int]:
-    """``"1-3,5"`` → ``[1, 2, 3, 5]``; ValueError unless every integer is >= 1."""
-    numbers: list[int] = []
+    """``"1-3,5"`` → ``[1, 2, 3, 5]``.
+
+    Raises
+    ------
+    ValueError
+        Unless every integer is >= 1 and there are at most ``MAX_INTEGERS``
+        (counted before any range is expanded).
+    """
+    numbers: set[int] = set()
     for part in text.split(","):
-        low, _, high = part.partition("-")
-        first, last = int(low), int(high or low)
+        low, _, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high or low)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a list like 3, 1-10 or 2,4,8 of integers >= 1") from None
         if first < 1 or last < first:
-            raise ValueError(text)
-        numbers.extend(range(first, last + 1))
-    return sorted(set(numbers))
+            raise ValueError(f"{text!r} is not a list like 3, 1-10 or 2,4,8 of integers >= 1")
+        if last - first + 1 + len(numbers) > MAX_INTEGERS:
+            raise ValueError(f"{text!r} holds more than {MAX_INTEGERS} integers; give fewer")
+        numbers.update(range(first, last + 1))
+    return sorted(numbers)
 
 
 class JobError(DaskemError, ValueError):
@@ -91,8 +114,10 @@ class Select(_EMSettings):
         if isinstance(self.n_components, str):
             try:
                 parse_integers(self.n_components)
-            except ValueError:
-                raise ValueError(f"n_components {self.n_components!r} is not like 1-10 or 2,4,8") from None
+            except ValueError as error:
+                raise ValueError(f"n_components {error}") from None
+        elif len(self.n_components) > MAX_INTEGERS:
+            raise ValueError(f"n_components lists more than {MAX_INTEGERS} numbers; give fewer")
         return self
 
     def components(self) -> list[int]:
@@ -113,6 +138,7 @@ class Job(_Strict):
     cluster: str | None = None
     checkpoint: str | None = None
     outputs: Outputs
+    overwrite: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> Job:
@@ -129,6 +155,13 @@ class Job(_Strict):
         """Where the model the job produces lies (a select job's best model)."""
         return self.outputs.model or str(Path(self.outputs.selection) / "best.zarr")
 
+    def planned_outputs(self) -> list[Output]:
+        """Everything the job writes, the checkpoint folder included."""
+        planned = [Output.of(getattr(self.outputs, name), kind, f"outputs.{name}")
+                   for name, kind in (("model", "model"), ("selection", "selection"), ("scores", "scores"),
+                                      ("report", "report"))]
+        return [o for o in [*planned, Output.of(self.checkpoint, "checkpoint", "checkpoint")] if o is not None]
+
 
 def load_job(path: str | os.PathLike, date: str | None = None) -> Job:
     """Read and validate a job file, resolving paths and ``{date}``; check its inputs exist.
@@ -139,18 +172,11 @@ def load_job(path: str | os.PathLike, date: str | None = None) -> Job:
         Naming the file and every problem found in it.
     """
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise JobError(f"cannot read job file {str(path)!r}: {error.strerror or error}") from None
-    except yaml.YAMLError as error:
-        raise JobError(f"job file {str(path)!r} is not valid YAML: {' '.join(str(error).split())}") from None
-    if not isinstance(document, dict):
-        raise JobError(f"job file {str(path)!r} must be a mapping with data, fit or select, and outputs")
+    document = read_mapping(path, "job file", "data, fit or select, and outputs", JobError)
     try:
         job = Job.model_validate(_resolve(document, path.parent, date or datetime.date.today().isoformat()))
     except ValidationError as error:
-        raise JobError(f"job file {str(path)!r}: {_describe(error)}") from None
+        raise JobError(f"job file {str(path)!r}: {describe(error)}") from None
     problems = []
     if "://" not in job.data.path and not Path(job.data.path).exists():
         problems.append(f"data.path {job.data.path!r} does not exist")
@@ -181,38 +207,49 @@ def _resolve(document: dict[str, Any], folder: Path, date: str) -> dict[str, Any
     return document
 
 
-def _describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
-        if item["type"] == "extra_forbidden":
-            problems.append(f"unknown key {where!r}")
-        else:
-            problems.append(f"{where or 'file'}: {item['msg'].removeprefix('Value error, ')}")
-    return "; ".join(problems)
-
-
 def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = None) -> dict[str, Any]:
     """Run the job file at ``path``; return its report (also saved to outputs.report).
 
     A job whose report exists is not run again unless ``force``; the report
-    returned then says ``"status": "already done"``.
+    returned then says ``"status": "already done"``.  With ``force`` the job
+    starts afresh (its checkpoint is removed) and replaces its own outputs.
     """
     job = load_job(path, date)
     report_path = Path(job.outputs.report)
-    if report_path.exists() and not force:
+    if output_kind(report_path) == "report" and not force:
         return {"status": "already done", "job": str(path), "report": str(report_path)}
-    checkpoint = Path(job.checkpoint) if job.checkpoint else None
-    if force and checkpoint is not None:
-        shutil.rmtree(checkpoint, ignore_errors=True)
-    for output in (job.outputs.model, job.outputs.selection, job.outputs.scores, job.outputs.report):
-        if output is not None:
-            check_writable(output, overwrite=True)
+    ledger = report_path.with_name(f".{report_path.name}.outputs.json")
+    owned = _listed_outputs(ledger) + (_listed_outputs(report_path) + [str(report_path)] if force else [])
+    planned = job.planned_outputs()
+    data = job.data
+    with reserved(planned, [path, data.path, job.cluster], overwrite=job.overwrite, replaceable=owned):
+        if force and job.checkpoint is not None:
+            remove_checkpoints(job.checkpoint)
+        _write_json(ledger, {"outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"}})
+        try:
+            stages = _run_stages(job)
+        finally:
+            if not any(o.path.exists() for o in planned if o.kind != "checkpoint"):
+                ledger.unlink()  # nothing written: nothing to own
+        report = {"status": "done", "job": str(path),
+                  "finished": datetime.datetime.now().isoformat(timespec="seconds"), "stages": stages,
+                  "outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"},
+                  KIND_ATTRIBUTE: "report"}
+        with atomic_path(report_path, "report", overwrite=True, label="outputs.report") as temporary:
+            temporary.write_text(json.dumps(report, indent=2) + "\n")
+        ledger.unlink(missing_ok=True)
+        if job.checkpoint is not None:
+            remove_checkpoints(job.checkpoint)
+    return report
+
+
+def _run_stages(job: Job) -> list[dict[str, Any]]:
+    """Fit or select, then score; the outputs were checked and reserved by :func:`run_job`."""
     data = job.data
     with running_on(job.cluster):
         if job.fit is not None:
             stage = commands.fit(data.path, variable=data.variable, sample_weight=data.sample_weight,
-                                 settings=job.fit.model_dump(), out=job.outputs.model, checkpoint=checkpoint,
+                                 settings=job.fit.model_dump(), out=job.outputs.model, checkpoint=job.checkpoint,
                                  overwrite=True)
         else:
             settings = job.select.model_dump(exclude={"n_components", "covariance_types", "criterion"})
@@ -220,17 +257,25 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
                                     n_components=job.select.components(),
                                     covariance_types=list(job.select.covariance_types),
                                     criterion=job.select.criterion, settings=settings,
-                                    out=job.outputs.selection, checkpoint=checkpoint, overwrite=True)
+                                    out=job.outputs.selection, checkpoint=job.checkpoint, overwrite=True)
         stages = [stage]
         if job.outputs.scores is not None:
             stages.append(commands.predict(job.model_path(), data.path, variable=data.variable,
                                            out=job.outputs.scores, chunk_rows=(job.fit or job.select).chunk_rows,
                                            overwrite=True))
-    report = {"status": "done", "job": str(path), "finished": datetime.datetime.now().isoformat(timespec="seconds"),
-              "stages": stages}
-    with atomic_path(report_path, overwrite=True) as temporary:
-        temporary.write_text(json.dumps(report, indent=2) + "\n")
-    if checkpoint is not None:
-        shutil.rmtree(checkpoint, ignore_errors=True)
-    return report
+    return stages
 
+
+def _listed_outputs(path: Path) -> list[str]:
+    """The outputs a ledger or report of this job lists (none if it is absent or unreadable)."""
+    try:
+        listed = json.loads(path.read_text()).get("outputs", {})
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(p) for p in listed.values()] if isinstance(listed, dict) else []
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    temporary = path.with_name(f"{path.name}.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    os.replace(temporary, path)

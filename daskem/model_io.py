@@ -1,4 +1,4 @@
-"""Layer 4: fitted models as xarray Datasets, written atomically to Zarr or netCDF.
+"""Layer 4: fitted models as xarray Datasets, written atomically, validated on load.
 
 A model file is an ``xarray.Dataset`` with
 
@@ -6,30 +6,42 @@ A model file is an ``xarray.Dataset`` with
   — (component, feature, feature2) for full, (feature, feature2) for tied,
   (component, feature) for diag, (component) for spherical — float64;
 - ``history`` (iteration): mean log-likelihood per row at each iteration;
-- attributes ``model``, ``covariance_type``, ``n_iter``, ``converged`` (0/1),
-  ``lower_bound``, the fit settings and ``daskem_version``.
+- attributes ``model``, ``format_version``, ``covariance_type``, ``n_iter``,
+  ``converged`` (0/1), ``lower_bound``, the fit settings and ``daskem_version``.
 
 The precision Cholesky factors are derived from the covariances on load, so
-nothing derivable is stored.  Files are never pickled.
+nothing derivable is stored.  Files are never pickled.  A file is trusted only
+after :func:`params_from_dataset` has checked it: sizes (before anything is
+read into memory), shapes against each other and the covariance type, finite
+values, weights that sum to one, symmetric positive-definite covariances, and
+a format version this daskem can read.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
-import shutil
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from daskem.exceptions import DaskemError, InputError, InputNotFoundError, OutputExistsError
+from daskem.exceptions import InputError, InputNotFoundError
 from daskem.kernels.gaussian import GaussianParams
+from daskem.outputs import KIND_ATTRIBUTE, atomic_path, interrupted_write_note
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 MODEL_KIND = "daskem.GaussianMixture"
+#: The layout written here; files from a newer daskem are refused, not misread.
+FORMAT_VERSION = 1
+#: Most values a model file may hold (2 GiB of float64), checked before loading.
+MAX_MODEL_VALUES = 2**28
+#: How far weights may sum from one (rounding of K numbers written as decimals).
+WEIGHT_SUM_TOLERANCE = 1e-9
+#: How far a covariance may be from symmetric, relative to its largest entry.
+SYMMETRY_TOLERANCE = 1e-10
 
 
 #: Dimensions of ``covariances`` for each covariance type.
@@ -39,6 +51,10 @@ COVARIANCE_DIMS = {
     "diag": ("component", "feature"),
     "spherical": ("component",),
 }
+
+
+class ModelFileError(InputError):
+    """A model file (or checkpoint) is damaged, hand-edited into nonsense, or from a newer daskem."""
 
 
 def params_to_dataset(
@@ -56,30 +72,158 @@ def params_to_dataset(
             "component": np.arange(params.n_components),
             "iteration": np.arange(1, len(history) + 1),
         },
-        attrs={"model": MODEL_KIND, "covariance_type": params.covariance_type, **attrs},
+        attrs={"model": MODEL_KIND, "format_version": FORMAT_VERSION, "covariance_type": params.covariance_type,
+               **attrs},
     )
 
 
-def params_from_dataset(ds: xr.Dataset) -> GaussianParams:
-    """The parameters stored in a model Dataset (see :func:`params_to_dataset`)."""
-    missing = [v for v in ("weights", "means", "covariances") if v not in ds]
+def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> GaussianParams:
+    """The parameters stored in a model Dataset, after checking everything about them.
+
+    ``ds`` may be lazy: its sizes are checked before any values are read.
+    ``source`` names it in messages.
+
+    Raises
+    ------
+    ModelFileError
+        Naming what is wrong: not a model, a newer format, missing or
+        misshapen arrays, too large, values not finite, weights negative or not
+        summing to one, or covariances not symmetric.
+    CovarianceError
+        A covariance is not positive definite (naming the component).
+    """
     covariance_type = ds.attrs.get("covariance_type")
-    if missing or ds.attrs.get("model") != MODEL_KIND or covariance_type not in COVARIANCE_DIMS:
-        raise InputError(
-            f"this is not a daskem model file (missing {missing or 'the model or covariance_type attribute'})"
+    missing = [v for v in ("weights", "means", "covariances") if v not in ds]
+    if missing or ds.attrs.get("model") != MODEL_KIND:
+        raise ModelFileError(
+            f"{source} is not a daskem model file (missing {missing or 'the model attribute'})"
         )
-    return GaussianParams.from_covariances(
-        ds["weights"].values, ds["means"].values, ds["covariances"].values, covariance_type
-    )
+    version = ds.attrs.get("format_version", 1)  # files from before the version was recorded
+    if not _is_integer(version):
+        raise ModelFileError(f"{source} has format_version {version!r}, not an integer")
+    if version > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{source} was written by a newer daskem (format {version}; this daskem reads format "
+            f"{FORMAT_VERSION} and older): upgrade daskem to read it"
+        )
+    if covariance_type not in COVARIANCE_DIMS:
+        raise ModelFileError(
+            f"{source} has covariance_type {covariance_type!r}; expected one of {tuple(COVARIANCE_DIMS)}"
+        )
+    expected = {"weights": ("component",), "means": ("component", "feature"),
+                "covariances": COVARIANCE_DIMS[covariance_type]}
+    for name, dims in expected.items():
+        if ds[name].dims != dims:
+            raise ModelFileError(
+                f"{source}: {name} has dimensions {ds[name].dims}, but a {covariance_type!r} model has {dims}"
+            )
+    if "history" in ds and ds["history"].dims != ("iteration",):
+        raise ModelFileError(f"{source}: history has dimensions {ds['history'].dims}, expected ('iteration',)")
+    sizes = dict(ds.sizes)
+    if covariance_type in ("full", "tied") and sizes["feature2"] != sizes["feature"]:
+        raise ModelFileError(
+            f"{source}: the covariances are {sizes['feature']} × {sizes['feature2']}, not square"
+        )
+    if sizes["component"] < 1 or sizes["feature"] < 1:
+        raise ModelFileError(f"{source} holds {sizes['component']} components of {sizes['feature']} features")
+    values = sum(math.prod(ds[name].shape) for name in ds.data_vars)
+    if values > MAX_MODEL_VALUES:
+        raise ModelFileError(
+            f"{source} declares {sizes['component']:,} components × {sizes['feature']:,} features "
+            f"({values:,} values, {values * 8 / 2**30:.1f} GiB), more than daskem loads "
+            f"({MAX_MODEL_VALUES:,} values); it is damaged or not meant for this tool"
+        )
+    arrays = {}
+    for name in ("weights", "means", "covariances", *(("history",) if "history" in ds else ())):
+        try:
+            array = np.asarray(ds[name].values)
+        except Exception as error:  # a damaged store raises whatever its codec raises
+            raise ModelFileError(f"{source}: cannot read {name} ({type(error).__name__}: {error})") from None
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise ModelFileError(f"{source}: {name} has dtype {array.dtype}, not numbers")
+        array = array.astype(np.float64)
+        if not np.isfinite(array).all():
+            raise ModelFileError(f"{source}: {name} hold {int(np.count_nonzero(~np.isfinite(array)))} NaN or "
+                                 "infinite value(s)")
+        arrays[name] = array
+    weights, covariances = arrays["weights"], arrays["covariances"]
+    if weights.min() < 0 or abs(weights.sum() - 1.0) > WEIGHT_SUM_TOLERANCE:
+        raise ModelFileError(
+            f"{source}: the weights must be non-negative and sum to 1; they sum to {weights.sum():.12g} "
+            f"(smallest {weights.min():.6g})"
+        )
+    if covariance_type in ("full", "tied"):
+        matrices = covariances.reshape((-1, *covariances.shape[-2:]))
+        asymmetry = np.abs(matrices - np.swapaxes(matrices, 1, 2)).max(axis=(1, 2))
+        scale = np.abs(matrices).max(axis=(1, 2))
+        bad = np.flatnonzero(asymmetry > SYMMETRY_TOLERANCE * scale)
+        if bad.size:
+            which = "the tied covariance" if covariance_type == "tied" else f"the covariance of component {bad[0]}"
+            raise ModelFileError(f"{source}: {which} is not symmetric")
+    return GaussianParams.from_covariances(weights, arrays["means"], covariances, covariance_type)
+
+
+def params_history(ds: xr.Dataset) -> np.ndarray:
+    """The history (n_iter,) of a model Dataset checked by :func:`params_from_dataset` (empty if absent)."""
+    return ds["history"].values.astype(np.float64) if "history" in ds else np.empty(0)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+#: Attributes of a model file: name → (type, smallest value or None).
+_ATTRIBUTES = {
+    "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
+    "reg_covar": (float, 0.0), "max_iter": (int, 1), "n_init": (int, 1), "init_params": (str, None),
+    "random_state": (int, None),
+}
+
+
+def model_attributes(ds: xr.Dataset, source: str = "the model file") -> dict[str, Any]:
+    """The fit attributes of a model Dataset that are present, checked and typed.
+
+    Raises
+    ------
+    ModelFileError
+        An attribute has the wrong type or an impossible value.
+    """
+    found: dict[str, Any] = {}
+    for name, (kind, low) in _ATTRIBUTES.items():
+        if name not in ds.attrs:
+            continue
+        value = ds.attrs[name]
+        if kind is str:
+            ok = isinstance(value, str)
+        elif kind is bool:
+            ok = _is_integer(value) and value in (0, 1) or isinstance(value, (bool, np.bool_))
+        elif kind is int:
+            ok = _is_integer(value)
+        else:
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+                name == "lower_bound" or math.isfinite(value))
+        if not ok or (low is not None and value < low):
+            wanted = {int: "an integer", float: "a finite number", bool: "0 or 1", str: "text"}[kind]
+            at_least = f" >= {low}" if low is not None else ""
+            raise ModelFileError(f"{source}: attribute {name} is {value!r}, not {wanted}{at_least}")
+        found[name] = kind(value)
+    return found
 
 
 def is_netcdf(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in NETCDF_SUFFIXES
 
 
-def write_dataset(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write ``ds`` to Zarr, or netCDF when the suffix is .nc, all or nothing (see :func:`atomic_path`)."""
-    with atomic_path(path, overwrite=overwrite) as temporary:
+def write_dataset(
+    ds: xr.Dataset, path: str | os.PathLike, kind: str, *, overwrite: bool = False, label: str = "output"
+) -> Path:
+    """Write ``ds`` as a daskem output of ``kind`` (see :mod:`daskem.outputs`).
+
+    Zarr, or netCDF when the suffix is .nc; all or nothing; the kind is
+    recorded in the attribute ``daskem_output``.
+    """
+    ds = ds.assign_attrs({KIND_ATTRIBUTE: kind})
+    with atomic_path(path, kind, overwrite=overwrite, label=label) as temporary:
         if is_netcdf(path):
             ds.to_netcdf(temporary)
         else:
@@ -87,79 +231,14 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = 
     return Path(path)
 
 
-def check_writable(path: str | os.PathLike, *, overwrite: bool = False) -> None:
-    """Fail early, before any heavy work, if ``path`` cannot be written later.
-
-    Raises
-    ------
-    OutputExistsError
-        If ``path`` exists and ``overwrite`` is False.
-    DaskemError
-        If its folder cannot be created or written to.
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.with_name(f".{path.name}.probe-{uuid.uuid4().hex[:12]}")
-        probe.touch()
-        probe.unlink()
-    except OSError as error:
-        raise DaskemError(f"cannot write {str(path)!r}: {error.strerror or error}") from None
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """A temporary path beside ``path`` that is renamed onto it if the block succeeds.
-
-    A failed block leaves neither a partial output nor a temporary behind; an
-    existing ``path`` is replaced only with ``overwrite=True``.  Missing parent
-    folders are created.
-    """
-    path = Path(path)
-    check_writable(path, overwrite=overwrite)
-    token = uuid.uuid4().hex[:12]
-    temporary = path.with_name(f".{path.name}.tmp-{token}")
-    try:
-        yield temporary
-        _replace(temporary, path, token)
-    except PermissionError as error:
-        raise DaskemError(f"cannot write {str(path)!r}: {error.strerror}") from None
-    finally:
-        _remove(temporary)
-
-
-def _replace(source: Path, target: Path, token: str) -> None:
-    """Rename ``source`` onto ``target``; an existing folder is moved aside first."""
-    if target.is_dir() and not target.is_symlink():
-        aside = target.with_name(f".{target.name}.old-{token}")
-        os.replace(target, aside)
-        os.replace(source, target)
-        _remove(aside)
-    else:
-        if target.exists() and source.is_dir():
-            target.unlink()
-        os.replace(source, target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
-
-
 def read_dataset(path: str | os.PathLike) -> xr.Dataset:
-    """Read a Dataset written by :func:`write_dataset` fully into memory."""
+    """Open a Dataset written by :func:`write_dataset`, lazily (values are read on use)."""
     path = Path(path)
     if not path.exists():
-        raise InputNotFoundError(f"no such file or directory: {str(path)!r}")
+        raise InputNotFoundError(f"no such file or directory: {str(path)!r}{interrupted_write_note(path)}")
     try:
         if is_netcdf(path):
-            with xr.open_dataset(path) as ds:
-                return ds.load()
-        with xr.open_zarr(path, consolidated=False) as ds:
-            return ds.load()
-    except (OSError, ValueError, KeyError) as error:
-        raise InputError(f"cannot read {str(path)!r} as a daskem model file ({error})") from None
+            return xr.open_dataset(path)
+        return xr.open_zarr(path, consolidated=False)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelFileError(f"cannot read {str(path)!r} as a daskem model file ({error})") from None

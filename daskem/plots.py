@@ -17,7 +17,7 @@ from daskem.estimator import GaussianMixture
 from daskem.exceptions import DaskemError
 from daskem.initialization import draw_sample
 from daskem.inputs import as_row_chunked
-from daskem.model_io import atomic_path
+from daskem.outputs import atomic_path
 
 #: Colours of the components, cycled.
 COLOURS = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000"]
@@ -31,9 +31,9 @@ def _figure(width: float = 7.0, height: float = 4.5) -> Any:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save(figure: Any, path: str | os.PathLike, *, overwrite: bool = True) -> None:
-    """Write a figure to PNG, atomically."""
-    with atomic_path(path, overwrite=overwrite) as temporary:
+def save(figure: Any, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+    """Write a figure to PNG, atomically; an existing PNG is replaced only with ``overwrite``."""
+    with atomic_path(path, "picture", overwrite=overwrite, label="picture") as temporary:
         figure.savefig(temporary, format="png", dpi=120)
 
 

@@ -10,6 +10,7 @@ initialisation passes), not the sum.
 from __future__ import annotations
 
 import itertools
+import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -19,16 +20,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daskem.checkpoint import Checkpoint, comparable_seed, fingerprint
+from daskem.checkpoint import checkpointing, comparable_seed
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, IterationInfo, best_run, run_em
 from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.initialization import InitSpec, initial_params
-from daskem.inputs import as_row_chunked, as_row_weights
+from daskem.inputs import as_row_chunked, as_row_weights, is_path
 from daskem.kernels.gaussian import n_parameters
-from daskem.model_io import atomic_path
+from daskem.outputs import atomic_path
 
 CRITERIA = ("bic", "aic")
+#: Most candidates one selection fits (numbers of components × covariance types).
+MAX_CANDIDATES = 1000
 
 
 @dataclass(eq=False)
@@ -56,8 +59,12 @@ class Selection:
         return self.models[0]
 
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False) -> None:
-        """Write ``table.csv`` and ``best.zarr`` (the best model) to ``folder``, atomically."""
-        with atomic_path(folder, overwrite=overwrite) as temporary:
+        """Write ``table.csv`` and ``best.zarr`` (the best model) to ``folder``, atomically.
+
+        An existing ``folder`` is replaced only with ``overwrite=True``, and
+        only if it is a daskem selection (see :mod:`daskem.outputs`).
+        """
+        with atomic_path(folder, "selection", overwrite=overwrite, label="folder") as temporary:
             temporary.mkdir()
             self.table.to_csv(temporary / "table.csv", index=False)
             self.best_.save(temporary / "best.zarr")
@@ -104,9 +111,16 @@ def select(
     """
     if criterion not in CRITERIA:
         raise InputError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-    shapes = list(itertools.product(sorted(set(n_components)), dict.fromkeys(covariance_types)))
+    sizes = list(itertools.islice(n_components, MAX_CANDIDATES + 1))
+    if len(sizes) > MAX_CANDIDATES:
+        raise InputError(f"n_components lists more than {MAX_CANDIDATES} numbers; select among fewer")
+    if not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in sizes):
+        raise InputError(f"n_components must be integers, got {sizes!r}")
+    shapes = list(itertools.product(sorted({int(k) for k in sizes}), dict.fromkeys(covariance_types)))
     if not shapes:
         raise InputError("give at least one number of components and one covariance type")
+    if len(shapes) > MAX_CANDIDATES:
+        raise InputError(f"{len(shapes)} candidates are more than {MAX_CANDIDATES}; select among fewer")
     models = [
         GaussianMixture(k, covariance_type=t, tol=tol, reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
                         init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
@@ -121,20 +135,18 @@ def select(
         raise InputError(
             f"the data have {data.shape[0]} rows, fewer than n_components={max(k for k, _ in shapes)}"
         )
-    saved = None
-    if checkpoint is not None:
-        settings = {"shapes": shapes, "n_init": n_init, "tol": tol, "reg_covar": reg_covar, "max_iter": max_iter,
-                    "init_params": init_params, "chunk_rows": chunk_rows, "split_every": split_every,
-                    "random_state": comparable_seed(random_state)}
-        saved = Checkpoint(checkpoint, settings, fingerprint(data, weights))
-    starts = saved.load() if saved is not None else None
-    if starts is None:
-        specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
-        starts = initial_params(data, weights, specs, reg_covar=reg_covar,
-                                rng=np.random.default_rng(random_state), split_every=split_every)
-    results = run_em(Blocks.of(data, weights), starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
-                     split_every=split_every, callbacks=callbacks,
-                     on_iteration=saved.save if saved is not None else None)
+    settings = {"shapes": shapes, "n_init": n_init, "tol": tol, "reg_covar": reg_covar, "max_iter": max_iter,
+                "init_params": init_params, "chunk_rows": chunk_rows, "split_every": split_every,
+                "random_state": comparable_seed(random_state)}
+    with checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved:
+        starts = saved.load() if saved is not None else None
+        if starts is None:
+            specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
+            starts = initial_params(data, weights, specs, reg_covar=reg_covar,
+                                    rng=np.random.default_rng(random_state), split_every=split_every)
+        results = run_em(Blocks.of(data, weights), starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
+                         split_every=split_every, callbacks=callbacks,
+                         on_iteration=saved.save if saved is not None else None)
     rows = []
     for i, (model, (k, t)) in enumerate(zip(models, shapes)):
         best = best_run(results[i * n_init : (i + 1) * n_init])

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daskem.exceptions import InputError
+from daskem.kernels.checks import check_ranges
 from daskem.kernels.gaussian import (
     ChunkStatistics,
     GaussianParams,
@@ -80,25 +80,14 @@ class GaussianStats(ChunkStatistics):
         """Log-likelihood per unit of weight (per row when unweighted), in nats."""
         return self.log_likelihood / self.weight_sum
 
-    def check_spread(self) -> None:
-        """Refuse data with a feature that never varies: no mixture density exists for them.
+    def check_spread(self, reg_covar: float) -> None:
+        """Refuse data that no mixture density exists for, from the range of each feature.
 
-        Raises
-        ------
-        InputError
-            Naming the constant features, or saying that all rows are identical.
+        See :func:`daskem.kernels.checks.check_ranges` (constant features,
+        identical rows, values float64 cannot square; a warning where
+        ``reg_covar`` swamps a feature).
         """
-        constant = np.flatnonzero(self.maximum == self.minimum)
-        if len(constant) == len(self.minimum):
-            raise InputError(
-                f"all {self.n_samples} rows are identical; a mixture needs data that vary"
-            )
-        if len(constant):
-            named = ", ".join(f"{j} (always {self.minimum[j]:g})" for j in constant[:10])
-            raise InputError(
-                f"feature(s) {named} have the same value in every row: their variance is zero; "
-                "drop them before fitting"
-            )
+        check_ranges(self.minimum, self.maximum, self.n_samples, reg_covar)
 
     def collapsed(self) -> np.ndarray:
         """Components holding less responsibility than one average row: their indices."""

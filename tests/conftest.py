@@ -59,6 +59,12 @@ def write_zarr(path: Path, X: np.ndarray, chunk_rows: int, name: str = "X") -> P
     return path
 
 
+def snapshot(folder: Path) -> dict[str, bytes | None]:
+    """Every file and folder below ``folder`` with its bytes (None for folders): equal snapshots mean
+    nothing was written, changed or deleted there."""
+    return {str(p.relative_to(folder)): (None if p.is_dir() else p.read_bytes()) for p in sorted(folder.rglob("*"))}
+
+
 @pytest.fixture
 def blobs() -> np.ndarray:
     return make_mixture_data()

@@ -1,8 +1,7 @@
-"""Every kind of bad input ends `daskem fit` with one clear line and no output written."""
+"""Every kind of bad input ends `daskem fit` with one clear line, and nothing is written or lost."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,17 @@ from click.testing import CliRunner
 
 from daskem.cli import main
 
-from conftest import make_mixture_data, write_zarr
+from conftest import make_mixture_data, snapshot, write_zarr
 
 GOOD = make_mixture_data(n_samples=1200, n_features=3, n_components=2, seed=0)
 
 
 def store_of(folder: Path, X, chunk_rows=300, name="data.zarr") -> str:
     return str(write_zarr(folder / name, X, chunk_rows))
+
+
+def good(folder):
+    return store_of(folder, GOOD)
 
 
 def with_nan(folder):
@@ -35,12 +38,6 @@ def constant_feature(folder):
 
 def identical_rows(folder):
     return store_of(folder, np.tile([[1.0, 2.0, 3.0]], (1200, 1)))
-
-
-def missing_chunk(folder):
-    path = store_of(folder, GOOD)
-    os.remove(Path(path) / "X" / "c" / "2" / "0")
-    return path
 
 
 def corrupted_chunk(folder):
@@ -67,45 +64,110 @@ def text_values(folder):
     return str(folder / "data.zarr")
 
 
+CONFIGS = {
+    "bad.yaml": "kind: [",
+    "extra.yaml": "kind: local-processes\nwrokers: 2\n",
+    "evil.yaml": "kind: os.system\ncommand: rm -rf /\n",
+    "memory.yaml": "kind: local-processes\nmemory_limit: lots\n",
+    "not-certificates.yaml": "kind: existing-scheduler\naddress: tls://127.0.0.1:1\n"
+                             "tls: {ca_file: notes.txt, cert_file: notes.txt}\n",
+    "silent.yaml": "kind: existing-scheduler\naddress: tcp://127.0.0.1:9\ntimeout: 1s\n",
+    "scheduler-file.yaml": "kind: existing-scheduler\nscheduler_file: notes.txt\n",
+    "scheme.yaml": "kind: existing-scheduler\naddress: carrier-pigeon://127.0.0.1:1\n",
+    "bomb.yaml": "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+                 + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                           for p, c in zip("abcdefgh", "bcdefghi"))
+                 + "kind: local-threads\n",
+}
+
 CASES = {
     "missing path": (lambda f: str(f / "nothing.zarr"), [], "no such file or directory"),
-    "missing variable": (lambda f: store_of(f, GOOD), ["-v", "Y"], "variable 'Y' not found"),
+    "missing variable": (good, ["-v", "Y"], "variable 'Y' not found"),
     "1-D array": (one_dimensional, [], "expected a 2-D array of shape (n_samples, n_features), got 1-D"),
     "3-D array": (three_dimensional, [], "got 3-D shape (1200, 3, 1)"),
     "non-numeric": (text_values, [], "expected numeric"),
     "NaN": (with_nan, [], "NaN or infinite values, first seen at row 700"),
+    "values near 1e200": (lambda f: store_of(f, GOOD * 1e200), [], "feature 0 reaches"),
+    "values near 1e-200": (lambda f: store_of(f, GOOD * 1e-200), [], "varies by only"),
     "fewer rows than components": (lambda f: store_of(f, GOOD[:3]), ["-k", "5"], "the data have 3 rows, fewer than"),
-    "n_components < 1": (lambda f: store_of(f, GOOD), ["-k", "0"], "n_components must be an integer >= 1"),
+    "n_components < 1": (good, ["-k", "0"], "n_components must be an integer >= 1"),
     "zero-variance feature": (constant_feature, [], "feature(s) 2 (always 4.5) have the same value in every row"),
     "identical rows": (identical_rows, [], "all 1200 rows are identical"),
-    "missing chunk": (missing_chunk, [], "is missing 1 stored chunk(s): c/2/0 (rows 600–899)"),
     "corrupted chunk": (corrupted_chunk, [], "the stored chunk(s) of rows 300–599 are damaged (RuntimeError: Zstd"),
-    "malformed cluster config": (lambda f: store_of(f, GOOD), ["--cluster", "{folder}/bad.yaml"], "is not valid YAML"),
-    "unknown config key": (lambda f: store_of(f, GOOD), ["--cluster", "{folder}/extra.yaml"], "unknown key 'wrokers'"),
-    "class outside the allow-list": (lambda f: store_of(f, GOOD), ["--cluster", "{folder}/evil.yaml"], "kind must be one of"),
-    "unreadable config": (lambda f: store_of(f, GOOD), ["--cluster", "{folder}/none.yaml"], "cannot read cluster config"),
-    "output not writable": (lambda f: store_of(f, GOOD), ["--out", "{folder}/a-file/model.zarr"], "cannot write"),
+    "malformed cluster config": (good, ["--cluster", "bad.yaml"], "is not valid YAML"),
+    "unknown config key": (good, ["--cluster", "extra.yaml"], "unknown key 'wrokers'"),
+    "class outside the allow-list": (good, ["--cluster", "evil.yaml"], "kind must be one of"),
+    "unreadable config": (good, ["--cluster", "none.yaml"], "cannot read cluster config"),
+    "bad memory size": (good, ["--cluster", "memory.yaml"], "memory_limit: Could not interpret 'lots'"),
+    "TLS files that are not certificates": (good, ["--cluster", "not-certificates.yaml"],
+                                            "is not a PEM certificate that can be used"),
+    "scheduler that does not answer": (good, ["--cluster", "silent.yaml"],
+                                       "cannot connect to the scheduler at 'tcp://127.0.0.1:9'"),
+    "scheduler file that is not JSON": (good, ["--cluster", "scheduler-file.yaml"],
+                                        "is not a scheduler file (JSON from dask scheduler --scheduler-file)"),
+    "unknown address scheme": (good, ["--cluster", "scheme.yaml"], "unknown address scheme 'carrier-pigeon'"),
+    "YAML aliases that expand to millions": (good, ["--cluster", "bomb.yaml"], "once its aliases are expanded"),
+    "output folder that is a file": (good, ["--out", "a-file/model.zarr"], "a-file' is not a folder"),
+    # Outputs that would destroy data: refused before any work, even with --overwrite.
+    "--out is the input": (good, ["--out", "data.zarr", "--overwrite"], "is the input"),
+    "--out is the folder holding the input": (good, ["--out", ".", "--overwrite"], "holds the input"),
+    "--out is inside the input": (good, ["--out", "data.zarr/model.zarr"], "is inside the input"),
+    "--out is a folder of other files": (good, ["--out", "notes", "--overwrite"],
+                                         "is a folder that is not a daskem output, not a daskem model"),
+    "--out is a file": (good, ["--out", "notes.txt", "--overwrite"], "is a file that is not a daskem output"),
+    "--checkpoint is the input": (good, ["--checkpoint", "data.zarr"], "is the input"),
+    "--checkpoint holds the input": (good, ["--checkpoint", "."], "holds the input"),
+    "--checkpoint is a folder of other files": (good, ["--checkpoint", "notes"], "checkpoints go only into a new"),
+    "--checkpoint holds --out": (good, ["--checkpoint", "runs"], "is inside --checkpoint"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_gives_one_line_and_no_output(tmp_path, case):
+def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, monkeypatch, case):
     make, extra, message = CASES[case]
-    (tmp_path / "bad.yaml").write_text("kind: [")
-    (tmp_path / "extra.yaml").write_text("kind: local-processes\nwrokers: 2\n")
-    (tmp_path / "evil.yaml").write_text("kind: os.system\ncommand: rm -rf /\n")
+    monkeypatch.chdir(tmp_path)
+    for name, text in CONFIGS.items():
+        (tmp_path / name).write_text(text)
     (tmp_path / "a-file").write_text("a file, not a folder")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("the user's notes")
+    (tmp_path / "notes.txt").write_text("the user's notes")
     path = make(tmp_path)
-    out = tmp_path / "model.zarr"
-    arguments = ["fit", path, "-v", "X", "-k", "2", "--max-iter", "5", "--out", str(out),
-                 *[a.format(folder=tmp_path) for a in extra]]
-    if "--out" in extra:  # the case names its own output
-        arguments = arguments[:8] + [a.format(folder=tmp_path) for a in extra]
-        out = Path(extra[1].format(folder=tmp_path))
-    before = sorted(p.name for p in tmp_path.iterdir())
+    out = ["--out", "runs/model.zarr"] if "--out" not in extra else []
+    arguments = ["fit", path, "-v", "X", "-k", "2", "--max-iter", "5", *out, *extra]
+    before = snapshot(tmp_path)
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
-    assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, not even a temporary
+    assert snapshot(tmp_path) == before  # nothing written, changed or deleted, not even a temporary
+
+
+@pytest.mark.parametrize(("option", "value"), [("--chunk-rows", "-5"), ("--max-iter", "0"), ("--tol", "-1"),
+                                               ("--n-init", "0"), ("--reg-covar", "-1e-6")])
+def test_out_of_range_options_are_usage_errors(tmp_path, option, value):
+    path = good(tmp_path)
+    result = CliRunner().invoke(main, ["fit", path, "-v", "X", "-k", "2", option, value])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"Error: Invalid value for '{option}'")
+
+
+def test_chunks_absent_because_they_equal_the_fill_value_read_as_zeros(tmp_path):
+    """Zarr does not store a chunk equal to the fill value (a block of zeros): such a store is complete."""
+    X = GOOD.copy()
+    X[300:600] = 0.0
+    weights = np.ones(len(X))
+    weights[900:] = 0.0  # rows masked out by zero weights: their chunk is not stored either
+    group = zarr.open_group(tmp_path / "data.zarr", mode="w")
+    group.create_array("X", data=X, chunks=(300, 3))
+    group.create_array("w", data=weights, chunks=(300,))
+    assert not (tmp_path / "data.zarr" / "X" / "c" / "1" / "0").exists()
+    assert not (tmp_path / "data.zarr" / "w" / "c" / "3").exists()
+    import daskem
+
+    settings = {"random_state": 0, "max_iter": 20, "chunk_rows": 300}
+    from_store = daskem.GaussianMixture(2, **settings).fit(str(tmp_path / "data.zarr"), variable="X",
+                                                           sample_weight="w")
+    from_memory = daskem.GaussianMixture(2, **settings).fit(X, sample_weight=weights)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(from_store, name), getattr(from_memory, name))

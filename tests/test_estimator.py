@@ -224,13 +224,15 @@ def test_dataset_needs_an_existing_variable(data):
         daskem.GaussianMixture(1).fit(ds, variable="Q")
 
 
-def test_nan_found_during_the_pass_names_the_chunk(tmp_path, data):
+def test_nan_found_during_the_pass_names_its_row(tmp_path, data):
     bad = data.copy()
     bad[450, 2] = np.nan
     path = str(write_zarr(tmp_path / "bad.zarr", bad, chunk_rows=200))
     inits = initial_parameters(data, 3)
-    with pytest.raises(NonFiniteDataError, match=r"1 NaN or infinite value\(s\) in 1 row\(s\) of the chunk of rows 400–599"):
+    with pytest.raises(NonFiniteDataError, match=r"first at row 450 \(1 value\(s\) in 1 row\(s\) among rows 400–599\)"):
         daskem.GaussianMixture(3, chunk_rows=200, **inits).fit(path, variable="X")
+    with pytest.raises(NonFiniteDataError, match=r"first at row 450 .*while initialising with k-means\|\|"):
+        daskem.GaussianMixture(3, chunk_rows=200, init_params="k-means||").fit(path, variable="X")
 
 
 def test_feature_mismatch_at_predict(fitted, data):

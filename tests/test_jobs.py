@@ -119,7 +119,7 @@ outputs: {selection: out/selection, scores: out/scores.zarr, report: out/report.
         ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {report: r.json}\n", "a fit job needs outputs.model"),
         ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr}\n", "outputs.report: Field required"),
         ("data: {path: data.zarr}\nselect: {n_components: 1-x}\noutputs: {selection: s, report: r.json}\n",
-         "n_components '1-x' is not like 1-10"),
+         "n_components '1-x' is not a list like 3, 1-10"),
         ("data: {path: data.zarr}\nfit: {n_components: 2}\ncluster: nowhere.yaml\n"
          "outputs: {model: m.zarr, report: r.json}\n", "cannot read cluster config"),
         ("data: [", "is not valid YAML"),

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from daskem.exceptions import CovarianceError, InputError, NonFiniteDataError
+from daskem.exceptions import CovarianceError, NonFiniteDataError
+from daskem.kernels.checks import check_weights, raise_non_finite
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -171,14 +172,21 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str = "full") -
         If a covariance is not positive definite; the message names the component.
     """
     if covariance_type in ("diag", "spherical"):
-        bad = np.flatnonzero(~(covariances > 0).reshape(len(covariances), -1).all(axis=1))
+        bad = np.flatnonzero(~((covariances > 0) & (covariances < np.inf)).reshape(len(covariances), -1).all(axis=1))
         if bad.size:
-            raise CovarianceError(f"the variances of component {bad[0]} are not all positive: {_NOT_PD_ADVICE}")
+            raise CovarianceError(
+                f"the variances of component {bad[0]} are not all positive and finite: {_NOT_PD_ADVICE}"
+            )
         return 1.0 / np.sqrt(covariances)
     matrices = covariances.reshape((-1,) + covariances.shape[-2:])
     identity = np.eye(matrices.shape[-1])
     result = np.empty_like(matrices)
     for k, covariance in enumerate(matrices):
+        if not np.isfinite(covariance).all():
+            raise CovarianceError(
+                f"the covariance of {_which(covariance_type, k)} holds NaN or infinite values; "
+                "check the data for values too large to square, or rescale the features"
+            )
         try:
             lower = scipy.linalg.cholesky(covariance, lower=True)
         except np.linalg.LinAlgError:
@@ -325,16 +333,17 @@ def chunk_statistics(
     """
     X = np.asarray(X, dtype=np.float64)
     if sample_weight is not None:
-        sample_weight = _checked_weights(sample_weight, X.shape[0], first_row)
+        sample_weight = check_weights(sample_weight, X.shape[0], first_row)
     offsets = _offsets(params)
     moments = _Moments(params.n_components, params.n_features, params.covariance_type)
     log_prob_norm = np.empty(X.shape[0])
     step = block_rows(params.n_components, params.n_features)
-    for start in range(0, X.shape[0], step):
-        rows = slice(start, start + step)
-        diffs, log_prob_norm[rows], log_resp = _block_e_step(X[rows], params, offsets)
-        resp = np.exp(log_resp)
-        moments.add(diffs, resp if sample_weight is None else resp * sample_weight[rows])
+    with np.errstate(invalid="ignore", over="ignore"):  # bad rows are named below
+        for start in range(0, X.shape[0], step):
+            rows = slice(start, start + step)
+            diffs, log_prob_norm[rows], log_resp = _block_e_step(X[rows], params, offsets)
+            resp = np.exp(log_resp)
+            moments.add(diffs, resp if sample_weight is None else resp * sample_weight[rows])
     if sample_weight is None:
         log_likelihood, weight_sum = log_prob_norm.sum(), float(X.shape[0])
     else:
@@ -346,21 +355,6 @@ def chunk_statistics(
         float(log_likelihood), weight_sum, X.shape[0], moments.nk, moments.s1, moments.s2,
         log_prob_norm[worst], worst + first_row, X[worst], X.min(axis=0), X.max(axis=0),
     )
-
-
-def _checked_weights(sample_weight: np.ndarray, n_rows: int, first_row: int) -> np.ndarray:
-    sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    if sample_weight.shape != (n_rows,):
-        raise InputError(
-            f"sample_weight has shape {sample_weight.shape} for the {n_rows} rows starting at row {first_row}"
-        )
-    bad = ~(np.isfinite(sample_weight) & (sample_weight >= 0))
-    if bad.any():
-        raise InputError(
-            f"sample_weight holds {int(bad.sum())} negative, NaN or infinite value(s) among rows "
-            f"{first_row}–{first_row + n_rows - 1}; weights must be finite and >= 0"
-        )
-    return sample_weight
 
 
 def _worst_rows(log_prob_norm: np.ndarray, sample_weight: np.ndarray | None, count: int) -> np.ndarray:
@@ -422,19 +416,11 @@ def weighted_moments(
 
 
 def _raise_non_finite(X: np.ndarray, log_prob_norm: np.ndarray, first_row: int) -> None:
-    last_row = first_row + X.shape[0] - 1
-    where = f"rows {first_row}–{last_row}"
-    bad_values = int(np.count_nonzero(~np.isfinite(X)))
-    if bad_values:
-        bad_rows = int(np.count_nonzero(~np.isfinite(X).all(axis=1)))
-        raise NonFiniteDataError(
-            f"the data hold {bad_values} NaN or infinite value(s) in {bad_rows} row(s) "
-            f"of the chunk of {where}; remove or impute them before fitting"
-        )
-    bad_rows = int(np.count_nonzero(~np.isfinite(log_prob_norm)))
+    raise_non_finite(X, first_row)
+    bad = np.flatnonzero(~np.isfinite(log_prob_norm))
     raise NonFiniteDataError(
-        f"{bad_rows} row(s) in the chunk of {where} have a log-likelihood that is not "
-        "finite (values too large for float64 arithmetic); rescale the features"
+        f"{len(bad)} row(s) have a log-likelihood that is not finite, first row {first_row + int(bad[0])} "
+        "(values too large for float64 arithmetic); rescale the features"
     )
 
 

@@ -10,7 +10,13 @@ import numpy as np
 
 
 def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Squared Euclidean distances (n, K) between rows X (n, d) and centres (K, d)."""
+    """Squared Euclidean distances (n, K) between rows X (n, d) and centres (K, d).
+
+    Expanded as ‖x‖² − 2 x·c + ‖c‖² (one matrix product) about the centres'
+    mean, so that data far from the origin do not cancel to noise.
+    """
+    reference = centers.mean(axis=0)
+    X, centers = X - reference, centers - reference
     distances = (
         np.einsum("ij,ij->i", X, X)[:, np.newaxis]
         - 2.0 * X @ centers.T

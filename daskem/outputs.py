@@ -1,0 +1,493 @@
+"""Layer 4: where daskem may write — outputs that can never destroy their inputs.
+
+Every file or folder daskem writes goes through :func:`reserved` (and
+:func:`atomic_path`, which uses it), which enforces four rules before any
+heavy work:
+
+1. **Inputs are untouchable.**  An output is never an input, a folder that
+   holds an input, or a path inside an input (compared after resolving
+   symbolic links); no two outputs of one command overlap.
+2. **Only daskem's own outputs are replaced**, and only when asked
+   (``overwrite``): a model by a model, scores by scores, a picture by a
+   picture.  An existing path of another kind — the user's data, a folder of
+   notes — is refused even with ``overwrite``.  A checkpoint goes only into a
+   new folder, an empty one, or a daskem checkpoint folder.
+3. **One writer per output.**  A lock file beside the output
+   (``.NAME.lock``, held with ``flock``, released by the kernel if the process
+   dies) is taken before the work and held until the output is published; a
+   second writer fails at once.
+4. **All or nothing.**  An output is written under a temporary name beside its
+   target (``.NAME.tmp-…``) and renamed into place; an existing folder is
+   moved aside (``.NAME.old-…``) for the rename and then deleted.  Whatever an
+   interrupted write left is cleaned up by the next writer of the same path —
+   a previous version that was moved aside but never replaced is restored —
+   and said in a warning.
+
+Folders that are missing above an output are created, and removed again if
+the command fails before writing anything into them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from daskem.exceptions import DaskemError, OutputExistsError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+logger = logging.getLogger("daskem")
+
+#: What daskem writes.  Zarr and netCDF outputs carry their kind in the
+#: attribute ``daskem_output``; the others are recognised by their content.
+KINDS = ("model", "scores", "data", "selection", "report", "picture", "checkpoint")
+KIND_ATTRIBUTE = "daskem_output"
+#: The file that marks a folder as a daskem checkpoint folder.
+CHECKPOINT_MARKER = ".daskem-checkpoint.json"
+#: What a selection folder holds, exactly.
+SELECTION_FILES = frozenset({"table.csv", "best.zarr"})
+#: Largest JSON file read to recognise a report.
+_MAX_REPORT_BYTES = 16 * 2**20
+
+
+class OutputError(DaskemError, ValueError):
+    """An output path would destroy data, or cannot be written."""
+
+
+class OutputWriteError(DaskemError, OSError):
+    """Writing an output failed part-way (disk full, permissions); nothing was left behind."""
+
+
+class OutputBusyError(DaskemError, BlockingIOError):
+    """Another daskem process (or thread) is writing the same output."""
+
+
+@dataclass(frozen=True)
+class Output:
+    """A path a command will write, what it will be, and how the user named it.
+
+    ``label`` appears in messages: ``"--out"``, ``"outputs.model"``, ``"checkpoint"``.
+    """
+
+    path: Path
+    kind: str
+    label: str = "output"
+
+    @classmethod
+    def of(cls, path: str | os.PathLike | None, kind: str, label: str = "output") -> Output | None:
+        """An Output for ``path`` (made absolute), or None when no path is given."""
+        if path is None:
+            return None
+        if kind not in KINDS:
+            raise ValueError(f"unknown output kind {kind!r}")
+        return cls(Path(os.path.abspath(os.fspath(path))), kind, label)
+
+    def __str__(self) -> str:
+        return f"{self.label} {str(self.path)!r}"
+
+
+# ------------------------------------------------------------ what a path is
+
+
+def output_kind(path: str | os.PathLike) -> str | None:
+    """Which kind of daskem output the existing ``path`` is, or None if it is not one."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            if (path / CHECKPOINT_MARKER).is_file():
+                return "checkpoint"
+            if (path / "zarr.json").is_file():
+                return _kind_from_attributes(_zarr_attributes(path))
+            names = {p.name for p in path.iterdir()}
+            if names == SELECTION_FILES and output_kind(path / "best.zarr") == "model":
+                return "selection"
+            return None
+        if path.is_file():
+            with open(path, "rb") as file:
+                head = file.read(8)
+            if head.startswith(b"\x89PNG"):
+                return "picture"
+            if head.startswith((b"CDF", b"\x89HDF")):
+                return _kind_from_attributes(_netcdf_attributes(path))
+            if head.lstrip().startswith(b"{") and path.stat().st_size <= _MAX_REPORT_BYTES:
+                report = json.loads(path.read_text())
+                return "report" if isinstance(report, dict) and report.get(KIND_ATTRIBUTE) == "report" else None
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _kind_from_attributes(attributes: dict) -> str | None:
+    kind = attributes.get(KIND_ATTRIBUTE)
+    if kind in KINDS:
+        return kind
+    # Model files written before outputs carried their kind.
+    return "model" if str(attributes.get("model", "")).startswith("daskem.") else None
+
+
+def _zarr_attributes(path: Path) -> dict:
+    document = json.loads((path / "zarr.json").read_text())
+    attributes = document.get("attributes", {}) if isinstance(document, dict) else {}
+    return attributes if isinstance(attributes, dict) else {}
+
+
+def _netcdf_attributes(path: Path) -> dict:
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        return dict(ds.attrs)
+
+
+def _describe(path: Path) -> str:
+    kind = output_kind(path)
+    if kind is not None:
+        return f"a daskem {kind}"
+    if path.is_dir():
+        if (path / "zarr.json").is_file() or (path / ".zgroup").is_file() or (path / ".zarray").is_file():
+            return "a Zarr store not written by daskem"
+        return "a folder that is not a daskem output"
+    return "a file that is not a daskem output"
+
+
+def is_checkpoint_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder daskem writes checkpoints into (marked, or new and empty)."""
+    return path.is_dir() and not path.is_symlink() and (
+        (path / CHECKPOINT_MARKER).is_file() or not any(path.iterdir())
+    )
+
+
+# ------------------------------------------------------------------- checks
+
+
+def _real(path: str | os.PathLike) -> Path:
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def _overlap(a: Path, b: Path) -> str | None:
+    """How path ``a`` stands to path ``b``: "is", "holds", "is inside", or None."""
+    if a == b:
+        return "is"
+    if b.is_relative_to(a):
+        return "holds"
+    if a.is_relative_to(b):
+        return "is inside"
+    return None
+
+
+def check_outputs(
+    outputs: Iterable[Output | None],
+    inputs: Iterable[str | os.PathLike | None] = (),
+    *,
+    overwrite: bool = False,
+    replaceable: Iterable[str | os.PathLike] = (),
+) -> None:
+    """Refuse, before any work, outputs that would destroy data or cannot be written.
+
+    Parameters
+    ----------
+    outputs : what will be written (None entries are skipped).
+    inputs : paths the command reads (URLs and None are skipped).
+    overwrite : whether existing outputs of the same kind may be replaced.
+    replaceable : paths that may be replaced without ``overwrite`` (a job's
+        own outputs from an interrupted run); still only by the same kind.
+
+    Raises
+    ------
+    OutputError
+        An output overlaps an input or another output, exists as something
+        else, or its folder cannot be written.
+    OutputExistsError
+        An output exists and may not be replaced.
+    """
+    outputs = [o for o in outputs if o is not None]
+    replaceable_paths = {_real(p) for p in replaceable}
+    read = [(str(p), _real(p)) for p in inputs if p is not None and "://" not in os.fspath(p)]
+    for output in outputs:
+        real = _real(output.path)
+        for name, source in read:
+            relation = _overlap(real, source)
+            if relation == "is":
+                raise OutputError(f"{output} is the input {name!r}: daskem never replaces its inputs; "
+                                  "write to another path")
+            if relation == "holds":
+                raise OutputError(f"{output} holds the input {name!r}: writing there could destroy the input; "
+                                  "write to another path")
+            if relation == "is inside":
+                raise OutputError(f"{output} is inside the input {name!r}: daskem never writes into its inputs; "
+                                  "write to a path outside it")
+    for i, first in enumerate(outputs):
+        for second in outputs[i + 1 :]:
+            relation = _overlap(_real(first.path), _real(second.path))
+            if relation is not None:
+                raise OutputError(f"{first} {relation} {second}: give each output a path of its own")
+    for output in outputs:
+        _check_existing(output, overwrite or _real(output.path) in replaceable_paths)
+        _check_folder(output)
+
+
+def _check_existing(output: Output, overwrite: bool) -> None:
+    path = output.path
+    if not os.path.lexists(path):
+        return
+    if output.kind == "checkpoint":
+        if not is_checkpoint_folder(path):
+            raise OutputError(f"{output} is {_describe(path)}; checkpoints go only into a new folder, an empty "
+                              "one, or a daskem checkpoint folder: choose another path")
+        return
+    found = output_kind(path)
+    if found != output.kind:
+        raise OutputError(f"{output} exists and is {_describe(path)}, not a daskem {output.kind}; daskem "
+                          f"replaces only its own {output.kind} outputs, even with overwrite: choose another path")
+    if not overwrite:
+        raise OutputExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
+
+
+def _check_folder(output: Output) -> None:
+    """The nearest existing folder above the output must be a folder we may write in."""
+    parent = output.path.parent
+    while not parent.exists():
+        if os.path.lexists(parent):  # a broken link
+            break
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {output}: {str(parent)!r} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write {output}: no permission to write in {str(parent)!r}")
+
+
+# -------------------------------------------------------------------- locks
+
+_held: dict[Path, list] = {}  # lock file → [thread, depth, file descriptor]
+_held_guard = threading.Lock()
+_warned_no_locks = False
+
+
+def _lock_path(path: Path) -> Path:
+    return _real(path.parent) / f".{path.name}.lock"
+
+
+@contextlib.contextmanager
+def _locked(output: Output) -> Iterator[bool]:
+    """Hold the lock of ``output``; yields whether this call took it (False when already held here)."""
+    lock = _lock_path(output.path)
+    me = threading.get_ident()
+    with _held_guard:
+        entry = _held.get(lock)
+        if entry is not None and entry[0] != me:
+            raise OutputBusyError(f"{output} is being written by another thread of this process")
+        if entry is not None:
+            entry[1] += 1
+    if entry is not None:
+        try:
+            yield False
+        finally:
+            with _held_guard:
+                entry[1] -= 1
+        return
+    descriptor = _acquire(lock, output)
+    with _held_guard:
+        _held[lock] = [me, 1, descriptor]
+    try:
+        yield True
+    finally:
+        with _held_guard:
+            del _held[lock]
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            os.close(descriptor)
+
+
+def _acquire(lock: Path, output: Output) -> int | None:
+    """Take the lock file with ``flock``; None where the file system has no locks."""
+    global _warned_no_locks
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return None
+    while True:
+        try:
+            descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise OutputError(f"cannot write {output}: {error.strerror}") from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)
+            raise OutputBusyError(
+                f"{output} is being written by another daskem process (it holds {str(lock)!r}); "
+                "wait for it to finish, or write elsewhere"
+            ) from None
+        except OSError as error:
+            os.close(descriptor)
+            if error.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK):
+                raise OutputError(f"cannot lock {str(lock)!r}: {error.strerror}") from None
+            if not _warned_no_locks:
+                _warned_no_locks = True
+                logger.warning("the file system of %s has no file locks: concurrent writers of one output "
+                               "cannot be detected there", lock.parent)
+            with contextlib.suppress(OSError):
+                os.unlink(lock)
+            return None
+        # The holder we waited for may have unlinked the file: lock the one at the path.
+        try:
+            if os.stat(lock).st_ino == os.fstat(descriptor).st_ino:
+                os.write(descriptor, f"{os.uname().nodename} {os.getpid()}\n".encode())
+                return descriptor
+        except FileNotFoundError:
+            pass
+        os.close(descriptor)
+
+
+# ------------------------------------------------------------- reservations
+
+
+@contextlib.contextmanager
+def reserved(
+    outputs: Sequence[Output | None],
+    inputs: Iterable[str | os.PathLike | None] = (),
+    *,
+    overwrite: bool = False,
+    replaceable: Iterable[str | os.PathLike] = (),
+) -> Iterator[None]:
+    """Check ``outputs`` (see :func:`check_outputs`) and hold their locks for the block.
+
+    Missing folders above them are created, and removed again at the end if
+    they are still empty.  Leftovers of interrupted writes of the same paths
+    are cleaned up once the locks are held.  Reservations nest: a thread may
+    reserve a path it already holds.
+    """
+    outputs = [o for o in outputs if o is not None]
+    check_outputs(outputs, inputs, overwrite=overwrite, replaceable=replaceable)
+    created: list[Path] = []
+    with contextlib.ExitStack() as stack:
+        stack.callback(_remove_empty, created)
+        for output in sorted(outputs, key=lambda o: str(o.path)):  # one order: no deadlock between writers
+            created += _make_parents(output)
+            if stack.enter_context(_locked(output)):
+                _clean_leftovers(output.path)
+        yield
+
+
+def _make_parents(output: Output) -> list[Path]:
+    """Create the missing folders above ``output``; return them, outermost first."""
+    missing = []
+    parent = output.path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    missing.reverse()
+    for folder in missing:
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise OutputError(f"cannot write {output}: cannot create {str(folder)!r}: {error.strerror}") from None
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _leftovers(path: Path) -> tuple[list[Path], list[Path]]:
+    """Temporary (``.NAME.tmp-…``) and set-aside (``.NAME.old-…``) paths beside ``path``."""
+    temporary, aside = f".{path.name}.tmp-", f".{path.name}.old-"
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return [], []
+    return ([p for p in entries if p.name.startswith(temporary)],
+            sorted((p for p in entries if p.name.startswith(aside)), key=lambda p: p.lstat().st_mtime))
+
+
+def _clean_leftovers(path: Path) -> None:
+    """Undo what an interrupted write of ``path`` left (the lock of ``path`` is held)."""
+    temporary, aside = _leftovers(path)
+    if aside and not os.path.lexists(path):
+        os.rename(aside.pop(), path)
+        logger.warning("restored %s: an interrupted write had moved it aside", path)
+    for leftover in temporary + aside:
+        remove_path(leftover)
+    if temporary or aside:
+        logger.warning("removed %d temporary file(s) that an interrupted write of %s left", len(temporary + aside),
+                       path)
+
+
+def interrupted_write_note(path: Path) -> str:
+    """A hint for a missing ``path`` whose previous version an interrupted write moved aside."""
+    _, aside = _leftovers(path)
+    if not aside:
+        return ""
+    return (f"; an interrupted write left its previous version in {str(aside[-1])!r}, which the next write "
+            "of this path restores (or rename it back yourself)")
+
+
+# ------------------------------------------------------------ atomic writes
+
+
+@contextlib.contextmanager
+def atomic_path(
+    path: str | os.PathLike, kind: str, *, overwrite: bool = False, label: str = "output"
+) -> Iterator[Path]:
+    """A temporary path beside ``path`` that becomes ``path`` if the block succeeds.
+
+    The output is reserved for the block (see :func:`reserved`).  A failed
+    block leaves neither a partial output nor a temporary behind, and an
+    existing output as it was.
+
+    Raises
+    ------
+    OutputWriteError
+        When the disk fills up or permission is denied while writing.
+    """
+    output = Output.of(path, kind, label)
+    with reserved([output], overwrite=overwrite):
+        temporary = output.path.with_name(f".{output.path.name}.tmp-{uuid.uuid4().hex[:12]}")
+        try:
+            yield temporary
+            _check_existing(output, overwrite)  # unchanged since the reservation, unless someone else wrote it
+            publish(temporary, output.path)
+        except OSError as error:
+            raise OutputWriteError(f"cannot write {output}: {error.strerror or error}") from None
+        finally:
+            remove_path(temporary)
+
+
+def publish(source: Path, target: Path) -> None:
+    """Rename ``source`` onto ``target``; an existing folder is moved aside first, then deleted."""
+    if target.is_dir() and not target.is_symlink():
+        aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
+        os.rename(target, aside)
+        try:
+            os.rename(source, target)
+        except BaseException:
+            os.rename(aside, target)
+            raise
+        remove_path(aside)
+        return
+    if os.path.lexists(target) and source.is_dir():
+        target.unlink()
+    os.replace(source, target)
+
+
+def remove_path(path: Path) -> None:
+    """Delete a file, link or folder tree that daskem itself made."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
