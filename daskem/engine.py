@@ -32,6 +32,9 @@ from daskem.kernels.gaussian import GaussianParams
 from daskem.stats import GaussianStats, batch_from_chunk, sum_batches
 
 DEFAULT_SPLIT_EVERY = 8
+#: Most candidate runs that iterate together (random starts × candidates); each costs a
+#: kernel call per chunk and per pass.
+MAX_RUNS = 10_000
 #: How often one component may be restarted after collapsing, per fit.
 MAX_RESEEDS = 2
 

@@ -19,12 +19,12 @@ import numpy as np
 import xarray as xr
 
 from daskem.checkpoint import checkpointing, comparable_seed, params_digest
-from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, EMResult, IterationInfo, best_run, run_em
+from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, EMResult, IterationInfo, best_run, run_em
 from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params
 from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows, is_path, row_coordinate
 from daskem.kernels import gaussian
-from daskem.kernels.checks import raise_non_finite
+from daskem.kernels.checks import raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
 from daskem.model_io import (
     ModelFileError,
@@ -293,6 +293,8 @@ class GaussianMixture:
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.n_init > MAX_RUNS:
+            raise InputError(f"n_init must be at most {MAX_RUNS} (random starts run together), got {self.n_init}")
         if self.chunk_rows is not None and (not _is_int(self.chunk_rows) or self.chunk_rows < 1):
             raise InputError(f"chunk_rows must be a positive integer, got {self.chunk_rows!r}")
         if not (
@@ -568,9 +570,10 @@ def _score_block(
 def _checked_e_step(
     X: np.ndarray, params: GaussianParams, first_row: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=np.float64)
-    raise_non_finite(X, first_row, "while scoring")
-    return gaussian.e_step(X, params)
+    log_prob_norm, log_resp = gaussian.e_step(X, params)
+    if not np.isfinite(log_prob_norm).all():
+        raise_non_finite_log_likelihood(np.asarray(X, dtype=np.float64), log_prob_norm, first_row, "while scoring")
+    return log_prob_norm, log_resp
 
 
 def _is_int(value: Any) -> bool:

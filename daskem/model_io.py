@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from daskem.exceptions import InputError, InputNotFoundError
 from daskem.kernels.gaussian import GaussianParams
-from daskem.outputs import KIND_ATTRIBUTE, atomic_path, interrupted_write_note
+from daskem.outputs import KIND_ATTRIBUTE, atomic_path, interrupted_write_note, output_kind
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 MODEL_KIND = "daskem.GaussianMixture"
@@ -236,9 +237,26 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
     path = Path(path)
     if not path.exists():
         raise InputNotFoundError(f"no such file or directory: {str(path)!r}{interrupted_write_note(path)}")
+    if output_kind(path) == "selection":
+        raise ModelFileError(f"{str(path)!r} is a daskem selection, not a model; its best model is "
+                             f"{str(path / 'best.zarr')!r}")
     try:
         if is_netcdf(path):
             return xr.open_dataset(path)
+        _check_stored_size(path)  # xarray reads coordinates when it opens a store: check their size first
         return xr.open_zarr(path, consolidated=False)
+    except ModelFileError:
+        raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelFileError(f"cannot read {str(path)!r} as a daskem model file ({error})") from None
+
+
+def _check_stored_size(path: Path) -> None:
+    """Refuse a Zarr store whose arrays declare more than ``MAX_MODEL_VALUES`` values (reads metadata only)."""
+    group = zarr.open_group(path, mode="r")
+    values = sum(math.prod(array.shape) for _, array in group.arrays())
+    if values > MAX_MODEL_VALUES:
+        raise ModelFileError(
+            f"the model file {str(path)!r} declares arrays of {values:,} values ({values * 8 / 2**30:.1f} GiB), "
+            f"more than daskem loads ({MAX_MODEL_VALUES:,} values); it is damaged or not meant for this tool"
+        )

@@ -368,6 +368,7 @@ def reserved(
     reserve a path it already holds.
     """
     outputs = [o for o in outputs if o is not None]
+    inputs, replaceable = list(inputs), list(replaceable)
     check_outputs(outputs, inputs, overwrite=overwrite, replaceable=replaceable)
     created: list[Path] = []
     with contextlib.ExitStack() as stack:
@@ -376,6 +377,8 @@ def reserved(
             created += _make_parents(output)
             if stack.enter_context(_locked(output)):
                 _clean_leftovers(output.path)
+        # Again, now that no other daskem writer can interfere and leftovers are undone.
+        check_outputs(outputs, inputs, overwrite=overwrite, replaceable=replaceable)
         yield
 
 
@@ -461,6 +464,8 @@ def atomic_path(
             yield temporary
             _check_existing(output, overwrite)  # unchanged since the reservation, unless someone else wrote it
             publish(temporary, output.path)
+        except DaskemError:
+            raise
         except OSError as error:
             raise OutputWriteError(f"cannot write {output}: {error.strerror or error}") from None
         finally:

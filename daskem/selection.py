@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from daskem.checkpoint import checkpointing, comparable_seed
-from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, IterationInfo, best_run, run_em
+from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, IterationInfo, best_run, run_em
 from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.initialization import InitSpec, initial_params
@@ -129,6 +129,9 @@ def select(
     ]
     for model in models:
         model._check_settings()
+    if len(shapes) * n_init > MAX_RUNS:
+        raise InputError(f"{len(shapes)} candidates × n_init={n_init} are more than {MAX_RUNS} runs; "
+                         "select among fewer or lower n_init")
     data = as_row_chunked(X, variable, chunk_rows=chunk_rows)
     weights = as_row_weights(sample_weight, X, data)
     if data.shape[0] < max(k for k, _ in shapes):

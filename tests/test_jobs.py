@@ -124,7 +124,19 @@ outputs: {selection: out/selection, scores: out/scores.zarr, report: out/report.
          "outputs: {model: m.zarr, report: r.json}\n", "cannot read cluster config"),
         ("data: [", "is not valid YAML"),
         ("- 1\n", "must be a mapping"),
+        ("data: {path: data.zarr}\nselect: {n_components: 1-1000000000}\noutputs: {selection: s, report: r.json}\n",
+         "holds more than 1000 integers"),
+        # 634 bytes of aliases that would expand to 10¹⁰ values
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+         + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                   for p, c in zip("abcdefgh", "bcdefghi"))
+         + "data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n",
+         "holds more than 100,000 values once its aliases are expanded"),
+        ("a: &a [*a]\n", "once its aliases are expanded"),
+        ("[" * 100_000, "nested too deeply"),
+        ("# " + "x" * 2**21 + "\n", "bytes; daskem reads at most"),
     ],
+    ids=lambda value: " ".join(value[:60].split()),
 )
 def test_bad_job_files_are_refused_before_any_work(folder, text, message):
     path = job_file(folder, text)

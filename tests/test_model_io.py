@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
+from click.testing import CliRunner
 
 import daskem
-from daskem.exceptions import InputError, InputNotFoundError, OutputExistsError
+from daskem.cli import main
+from daskem.exceptions import DaskemError, InputError, InputNotFoundError, OutputExistsError
 
-from conftest import make_mixture_data
+from conftest import make_mixture_data, write_zarr
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +81,94 @@ def test_load_refuses_what_is_not_a_model(tmp_path):
     xr.Dataset({"x": ("a", [1.0])}).to_zarr(tmp_path / "other.zarr", consolidated=False)
     with pytest.raises(InputError, match="not a daskem model file"):
         daskem.load(tmp_path / "other.zarr")
+
+
+# ------------------------------------------------ hand-edited and hostile files
+
+
+def edit_attribute(name, value):
+    def edit(path):
+        group = zarr.open_group(path, mode="r+")
+        group.attrs[name] = value
+    return edit
+
+
+def edit_values(variable, change):
+    def edit(path):
+        array = zarr.open_group(path, mode="r+")[variable]
+        array[...] = change(array[...])
+    return edit
+
+
+def replace_array(variable, values, dims):
+    def edit(path):
+        group = zarr.open_group(path, mode="r+")
+        del group[variable]
+        group.create_array(variable, data=values, dimension_names=dims)
+    return edit
+
+
+def huge(path):
+    """A few kilobytes that declare 10⁹ components (no chunk is stored: all fill values)."""
+    group = zarr.open_group(path, mode="r+")
+    for name, shape, dims in (("weights", (10**9,), ("component",)), ("component", (10**9,), ("component",)),
+                              ("means", (10**9, 3), ("component", "feature")),
+                              ("covariances", (10**9, 3, 3), ("component", "feature", "feature2"))):
+        del group[name]
+        group.create_array(name, shape=shape, dtype="float64", chunks=(10**6, *shape[1:]), dimension_names=dims)
+
+
+def asymmetric(covariances):
+    covariances = covariances.copy()
+    covariances[1, 0, 2] += 0.1
+    return covariances
+
+
+HOSTILE = {
+    "negative weights": (edit_values("weights", lambda w: w * np.array([-1.0, 3.0]) / 2), "must be non-negative"),
+    "unnormalised weights": (edit_values("weights", lambda w: w * 2), "sum to 1; they sum to 2"),
+    "a NaN mean": (edit_values("means", lambda m: np.where(m == m[0, 0], np.nan, m)), "means hold 1 NaN"),
+    "an infinite variance": (edit_values("covariances", lambda c: np.where(c == c[0, 0, 0], np.inf, c)),
+                             "covariances hold 1 NaN or infinite"),
+    "covariance_type contradicting the shapes": (edit_attribute("covariance_type", "diag"),
+                                                 "covariances has dimensions ('component', 'feature', 'feature2'), "
+                                                 "but a 'diag' model has"),
+    "an unknown covariance_type": (edit_attribute("covariance_type", "banded"), "has covariance_type 'banded'"),
+    "a non-symmetric covariance": (edit_values("covariances", asymmetric), "component 1 is not symmetric"),
+    "a covariance that is not positive definite": (edit_values("covariances", lambda c: -c),
+                                                   "the covariance of component 0 is not positive definite"),
+    "weights and means of different lengths": (replace_array("weights", np.full(3, 1 / 3), ["component"]),
+                                               "cannot read"),
+    "10⁹ components in a small file": (huge, "declares arrays of 14,000,000,00"),
+    "a newer format": (edit_attribute("format_version", 2), "written by a newer daskem (format 2"),
+    "n_iter that is not a number": (edit_attribute("n_iter", "abc"), "attribute n_iter is 'abc', not an integer"),
+    "n_iter that contradicts the history": (edit_attribute("n_iter", 1), "n_iter is 1 but the history has"),
+    "not a model": (edit_attribute("model", "something else"), "is not a daskem model file"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_damaged_or_hand_edited_model_files_are_refused_by_every_command(tmp_path, model, case):
+    edit, message = HOSTILE[case]
+    path = tmp_path / "model.zarr"
+    model.save(path)
+    edit(path)
+    with pytest.raises(DaskemError, match=re.escape(message)):
+        daskem.load(path)
+    X = make_mixture_data(n_samples=50, n_features=3, seed=9)
+    data = write_zarr(tmp_path / "data.zarr", X, chunk_rows=50)
+    for command in (["info", str(path)], ["score", str(path), str(data)],
+                    ["predict", str(path), str(data), "--out", str(tmp_path / "scores.zarr")]):
+        result = CliRunner().invoke(main, command)
+        assert result.exit_code == 1 and result.stdout == "", (command, result.output)
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1 and message in result.stderr
+    assert not (tmp_path / "scores.zarr").exists()
+
+
+def test_files_from_before_the_format_version_still_load(tmp_path, model):
+    path = tmp_path / "model.zarr"
+    model.save(path)
+    group = zarr.open_group(path, mode="r+")
+    del group.attrs["format_version"]
+    del group.attrs["daskem_output"]
+    np.testing.assert_array_equal(daskem.load(path).means_, model.means_)

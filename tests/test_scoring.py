@@ -69,3 +69,15 @@ def test_cli_predict_refuses_mismatched_features(tmp_path, store, data):
                                        "--out", str(tmp_path / "s.zarr")])
     assert result.exit_code == 1 and "X has 3 features but the model was fitted on 2" in result.stderr
     assert not (tmp_path / "s.zarr").exists()
+
+
+def test_rows_named_component_do_not_clash_with_the_components(tmp_path, fitted, data):
+    xr.Dataset({"X": (("component", "feature"), data)}).to_zarr(tmp_path / "odd.zarr", consolidated=False)
+    fitted.save(tmp_path / "model.zarr")
+    out = tmp_path / "scores.zarr"
+    result = CliRunner().invoke(main, ["predict", str(tmp_path / "model.zarr"), str(tmp_path / "odd.zarr"),
+                                       "-v", "X", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    scores = xr.open_zarr(out, consolidated=False)
+    assert scores["responsibility"].dims == ("sample", "component")
+    np.testing.assert_array_equal(scores["label"].values, fitted.predict(data))

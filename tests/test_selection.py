@@ -73,6 +73,10 @@ def test_select_refuses_bad_settings(data):
         select(data, [])
     with pytest.raises(InputError, match="fewer than n_components=5000"):
         select(data, [5000])
+    with pytest.raises(InputError, match="n_components lists more than 1000 numbers"):
+        select(data, range(1, 10**9))  # refused before the range is expanded
+    with pytest.raises(InputError, match="n_components must be integers"):
+        select(data, [1.5, 2])
 
 
 def test_cli_select_writes_the_table_and_the_best_model(tmp_path, data):
@@ -90,8 +94,10 @@ def test_cli_select_writes_the_table_and_the_best_model(tmp_path, data):
     assert again.exit_code == 1 and "(--overwrite) to replace it" in again.stderr
 
 
-@pytest.mark.parametrize("text", ["1-x", "0-3", "3-1", "", "a,b"])
+@pytest.mark.parametrize("text", ["1-x", "0-3", "3-1", "", "a,b", "1-1000000000", "1-600,700-1100"])
 def test_cli_select_refuses_bad_ranges(tmp_path, data, text):
     path = write_zarr(tmp_path / "data.zarr", data, 600)
     result = CliRunner().invoke(main, ["select", str(path), "-v", "X", "--n-components", text])
     assert result.exit_code == 2 and "--n-components" in result.stderr
+    if "000" in text:  # a billion, or more than a thousand: counted before anything is expanded
+        assert "holds more than 1000 integers" in result.stderr

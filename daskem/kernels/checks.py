@@ -38,6 +38,24 @@ def raise_non_finite(X: np.ndarray, first_row: int, during: str = "") -> None:
     )
 
 
+def raise_non_finite_log_likelihood(
+    X: np.ndarray, log_prob_norm: np.ndarray, first_row: int, during: str = ""
+) -> None:
+    """Explain log-likelihoods (n,) of rows X (n, d) that are not all finite: bad values, or values too large.
+
+    Raises
+    ------
+    NonFiniteDataError
+        Always, naming the first row at fault.
+    """
+    raise_non_finite(X, first_row, during)
+    bad = np.flatnonzero(~np.isfinite(log_prob_norm))
+    raise NonFiniteDataError(
+        f"{len(bad)} row(s) have a log-likelihood that is not finite, first row {first_row + int(bad[0])} "
+        f"(values too large for float64 arithmetic{', ' + during if during else ''}); rescale the features"
+    )
+
+
 def check_weights(sample_weight: np.ndarray, n_rows: int, first_row: int) -> np.ndarray:
     """The weights (n_rows,) of the chunk starting at ``first_row`` as float64, checked finite and >= 0."""
     sample_weight = np.asarray(sample_weight, dtype=np.float64)

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from daskem.exceptions import CovarianceError, NonFiniteDataError
-from daskem.kernels.checks import check_weights, raise_non_finite
+from daskem.exceptions import CovarianceError
+from daskem.kernels.checks import check_weights, raise_non_finite_log_likelihood
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = float(np.log(2.0 * np.pi))
@@ -261,7 +261,8 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
 
     Returns
     -------
-    log_prob_norm : (n,) float64, ``log p(x_i | Θ)`` in nats.
+    log_prob_norm : (n,) float64, ``log p(x_i | Θ)`` in nats (NaN for rows that are
+        not finite or too large to square).
     log_resp : (n, K) float64, log responsibilities ``log r_ik``.
     """
     X = np.asarray(X, dtype=np.float64)
@@ -270,10 +271,11 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
     log_prob_norm = np.empty(n_samples)
     log_resp = np.empty((n_samples, params.n_components))
     step = block_rows(params.n_components, params.n_features)
-    for start in range(0, n_samples, step):
-        rows = slice(start, start + step)
-        _, log_prob_norm[rows], block_log_resp = _block_e_step(X[rows], params, offsets)
-        log_resp[rows] = block_log_resp.T
+    with np.errstate(invalid="ignore", over="ignore"):  # rows that are not finite give NaN: callers check
+        for start in range(0, n_samples, step):
+            rows = slice(start, start + step)
+            _, log_prob_norm[rows], block_log_resp = _block_e_step(X[rows], params, offsets)
+            log_resp[rows] = block_log_resp.T
     return log_prob_norm, log_resp
 
 
@@ -349,7 +351,7 @@ def chunk_statistics(
     else:
         log_likelihood, weight_sum = sample_weight @ log_prob_norm, float(sample_weight.sum())
     if not np.isfinite(log_likelihood):
-        _raise_non_finite(X, log_prob_norm, first_row)
+        raise_non_finite_log_likelihood(X, log_prob_norm, first_row)
     worst = _worst_rows(log_prob_norm, sample_weight, params.n_components)
     return ChunkStatistics(
         float(log_likelihood), weight_sum, X.shape[0], moments.nk, moments.s1, moments.s2,
@@ -413,15 +415,6 @@ def weighted_moments(
         rows = slice(start, start + step)
         moments.add(X[np.newaxis, rows, :] - reference[:, np.newaxis, :], resp[rows].T)
     return moments.nk, moments.s1, moments.s2
-
-
-def _raise_non_finite(X: np.ndarray, log_prob_norm: np.ndarray, first_row: int) -> None:
-    raise_non_finite(X, first_row)
-    bad = np.flatnonzero(~np.isfinite(log_prob_norm))
-    raise NonFiniteDataError(
-        f"{len(bad)} row(s) have a log-likelihood that is not finite, first row {first_row + int(bad[0])} "
-        "(values too large for float64 arithmetic); rescale the features"
-    )
 
 
 def m_step_arrays(
