@@ -23,6 +23,7 @@ import argparse
 import warnings
 
 import numpy as np
+from bench_vs_sklearn import initial_parameters
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
@@ -51,7 +52,7 @@ def main() -> None:
     print()
     print(f"{'covariance':<10} {'shift':>8}  {'scikit-learn':>14}  {'daskem':>10}  {'ratio':>8}")
     for covariance_type in args.covariance_types:
-        inits = initial_parameters(X, args.n_components, covariance_type, rng)
+        inits = initial_parameters(X, args.n_components, covariance_type)
         near = {name: fit(X, inits, covariance_type, args.iterations) for name, fit in FITS.items()}
         for shift in args.shifts:
             shifted = {**inits, "means_init": inits["means_init"] + shift}
@@ -81,19 +82,6 @@ def relative_error(far: tuple, near: tuple, shift: float) -> float:
     weights, means, covariances = far
     pairs = zip((weights, means - shift, covariances), near)
     return max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in pairs)
-
-
-def initial_parameters(X: np.ndarray, k: int, covariance_type: str, rng: np.random.Generator) -> dict:
-    d = X.shape[1]
-    precision = 1.0 / X.var(axis=0).mean()
-    precisions = {
-        "full": np.repeat(np.eye(d)[np.newaxis] * precision, k, axis=0),
-        "tied": np.eye(d) * precision,
-        "diag": np.full((k, d), precision),
-        "spherical": np.full(k, precision),
-    }[covariance_type]
-    return {"weights_init": np.full(k, 1.0 / k), "means_init": X[rng.choice(len(X), k, replace=False)],
-            "precisions_init": precisions}
 
 
 def fit_daskem(X: np.ndarray, inits: dict, covariance_type: str, iterations: int) -> tuple:

@@ -69,14 +69,21 @@ def main() -> None:
     print(f"largest relative difference of the fitted parameters: {difference:.1e}")
 
 
-def initial_parameters(X: np.ndarray, n_components: int) -> dict[str, np.ndarray]:
+def initial_parameters(X: np.ndarray, n_components: int, covariance_type: str = "full") -> dict[str, np.ndarray]:
+    """Equal weights, K random rows as means, and the average variance of X as every variance."""
     rng = np.random.default_rng(1)
     n_features = X.shape[1]
-    precision = np.eye(n_features) / X.var(axis=0).mean()
+    precision = 1.0 / X.var(axis=0).mean()
+    precisions = {
+        "full": np.repeat(np.eye(n_features)[np.newaxis] * precision, n_components, axis=0),
+        "tied": np.eye(n_features) * precision,
+        "diag": np.full((n_components, n_features), precision),
+        "spherical": np.full(n_components, precision),
+    }[covariance_type]
     return {
         "weights_init": np.full(n_components, 1.0 / n_components),
         "means_init": X[rng.choice(len(X), n_components, replace=False)].astype(np.float64),
-        "precisions_init": np.repeat(precision[np.newaxis], n_components, axis=0),
+        "precisions_init": precisions,
     }
 
 
