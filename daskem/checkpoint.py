@@ -25,6 +25,7 @@ import hashlib
 import json
 import numbers
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,8 @@ from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish,
 
 FORMAT = "daskem.checkpoint/2"
 FINGERPRINT_ROWS = 64
+#: Names daskem writes in a checkpoint folder besides LATEST and the marker: stores and temporaries.
+_WRITTEN = re.compile(r"iteration-\d{6}\.zarr|\.iteration-\d{6}\.zarr\.tmp-[0-9a-f]{12}|\.LATEST\.tmp-[0-9a-f]{12}")
 
 
 class CheckpointError(DaskemError, ValueError):
@@ -178,8 +181,8 @@ class Checkpoint:
                               f"{error.strerror or error}") from None
         finally:
             remove_path(temporary)
-        for old in _stores(self.folder):
-            if old.name != name:
+        for old in _written(self.folder):  # older stores, and temporaries of a killed save
+            if old.name not in (name, "LATEST", CHECKPOINT_MARKER):
                 remove_path(old)
 
     def _mark(self) -> None:
@@ -206,7 +209,7 @@ def remove_checkpoints(folder: str | os.PathLike) -> None:
         created = json.loads(marker.read_text()).get("created") is True
     except (OSError, ValueError, AttributeError):
         created = False
-    for path in [*_stores(folder), folder / "LATEST", marker]:
+    for path in _written(folder):
         remove_path(path)
     if created:
         try:
@@ -215,8 +218,10 @@ def remove_checkpoints(folder: str | os.PathLike) -> None:
             pass  # something else is in it: leave it
 
 
-def _stores(folder: Path) -> list[Path]:
-    return [p for p in folder.glob("iteration-*.zarr") if p.is_dir()]
+def _written(folder: Path) -> list[Path]:
+    """What daskem writes in a checkpoint folder: stores, their temporaries, ``LATEST`` and the marker."""
+    return [p for p in folder.iterdir() if p.name in ("LATEST", CHECKPOINT_MARKER) or _WRITTEN.fullmatch(p.name)]
+
 
 
 @contextmanager

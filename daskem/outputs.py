@@ -123,7 +123,11 @@ def output_kind(path: str | os.PathLike) -> str | None:
                 return _kind_from_attributes(_netcdf_attributes(path))
             if head.lstrip().startswith(b"{") and path.stat().st_size <= _MAX_REPORT_BYTES:
                 report = json.loads(path.read_text())
-                return "report" if isinstance(report, dict) and report.get(KIND_ATTRIBUTE) == "report" else None
+                if isinstance(report, dict) and (
+                    report.get(KIND_ATTRIBUTE) == "report" or {"status", "job", "stages"} <= report.keys()
+                ):  # the second: reports written before they carried their kind
+                    return "report"
+                return None
     except (OSError, ValueError, UnicodeDecodeError):
         return None
     return None

@@ -201,6 +201,12 @@ def test_removing_checkpoints_deletes_only_what_daskem_wrote(tmp_path, data):
     for folder in (made, adopted):
         with pytest.raises(Crash):
             model().fit(data, checkpoint=folder, callbacks=[crash_at(2)])
+    (made / ".iteration-000002.zarr.tmp-0123456789ab").mkdir()  # a save killed half-way
+    (made / ".LATEST.tmp-0123456789ab").write_text("iteration-000002.zarr\n")
+    with pytest.raises(Crash):
+        model().fit(data, checkpoint=made, callbacks=[crash_at(3)])  # the next save cleans them
+    assert sorted(p.name for p in made.iterdir()) == [CHECKPOINT_MARKER, "LATEST", "iteration-000002.zarr"]
+    (made / ".iteration-000003.zarr.tmp-0123456789ab").mkdir()
     remove_checkpoints(made)
     remove_checkpoints(adopted)
     assert not made.exists()  # daskem created it
