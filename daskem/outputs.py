@@ -471,7 +471,7 @@ def atomic_path(
         except DaskemError:
             raise
         except OSError as error:
-            raise OutputWriteError(f"cannot write {output}: {error.strerror or error}") from None
+            raise OutputWriteError(f"cannot write {str(output.path)!r}: {error.strerror or error}") from None
         finally:
             remove_path(temporary)
 

@@ -80,6 +80,7 @@ def test_logs_one_line_per_iteration(data, caplog):
         daskem.GaussianMixture(3, tol=0, max_iter=3, random_state=0).fit(data)
     lines = [r.getMessage() for r in caplog.records if r.name == "daskem"]
     assert len(lines) == 3 and lines[2].startswith("iteration    3  mean log-likelihood")
+    assert lines[0].split("change ")[1].startswith("inf")
 
 
 @pytest.mark.parametrize("scheduler", ["sync", "threads"])

@@ -106,9 +106,14 @@ def test_collapsed_component_restarts_at_the_worst_row():
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(500, 2)), rng.normal(size=(500, 2)) + 10.0, [[40.0, 40.0]]])
     means = np.array([[0.0, 0.0], [10.0, 10.0], [-500.0, -500.0]])  # the third explains nothing
+    seen = []
     with pytest.warns(ComponentCollapseWarning, match="component 2 collapsed at iteration 1; restarted at row 1000"):
-        model = daskem.GaussianMixture(3, means_init=means, random_state=0, max_iter=50).fit(X)
+        model = daskem.GaussianMixture(3, means_init=means, random_state=0, max_iter=50, verbose=1).fit(
+            X, callbacks=[seen.append])
     assert model.reseeded_[0] == (1, 2, 1000)
+    # Callbacks (and the log) see the real change of log-likelihood, also after the restart;
+    # the iteration after a restart cannot converge, whatever its change.
+    np.testing.assert_array_equal([info.change for info in seen[1:]], np.diff(model.history_))
     assert np.isfinite(model.means_).all() and np.isfinite(model.covariances_).all()
     np.testing.assert_allclose(model.weights_.sum(), 1.0)
     assert model.converged_

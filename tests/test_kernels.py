@@ -175,3 +175,12 @@ def test_kmeans_plusplus_copes_with_fewer_distinct_rows_than_clusters():
     X = np.zeros((10, 2))
     centres = kmeans_plusplus(X, 4, np.random.default_rng(0))
     assert centres.shape == (4, 2) and np.all(centres == 0)
+
+
+@pytest.mark.parametrize(
+    ("covariances", "covariance_type"),
+    [(np.array([np.eye(2), [[np.nan, 0.0], [0.0, 1.0]]]), "full"), (np.array([[1.0, 1.0], [np.inf, 1.0]]), "diag")],
+)
+def test_a_covariance_that_is_not_finite_is_named_not_passed_to_scipy(covariances, covariance_type):
+    with pytest.raises(CovarianceError, match="component 1"):
+        gaussian.precision_cholesky(covariances, covariance_type)

@@ -270,3 +270,19 @@ def test_outputs_overlapping_each_other_are_refused(project):
         with reserved([Output.of(project / "a", "selection", "--out"),
                        Output.of(project / "a" / "b.zarr", "scores", "--scores")]):
             pass
+
+
+@pytest.mark.parametrize("command", [["fit", "data.zarr", "-k", "2", "--out", "new.zarr"],
+                                     ["predict", "model.zarr", "data.zarr", "--out", "new.zarr"]])
+def test_a_full_disk_is_one_line_and_leaves_nothing(project, monkeypatch, command):
+    def full(self, target, *args, **kwargs):
+        Path(target).mkdir()
+        (Path(target) / "partial").write_bytes(b"half a chunk")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(xr.Dataset, "to_zarr", full)
+    before = snapshot(project)
+    code, stderr = run(project, "--quiet", *command)
+    assert code == 1 and stderr.count("\n") == 1
+    assert f"cannot write '{project / 'new.zarr'}': No space left on device" in stderr
+    assert snapshot(project) == before
