@@ -273,7 +273,7 @@ def _check_folder(output: Output) -> None:
 
 # -------------------------------------------------------------------- locks
 
-_held: dict[Path, list] = {}  # lock file → [thread, depth, file descriptor]
+_held: dict[Path, int] = {}  # lock file → the thread holding it
 _held_guard = threading.Lock()
 _warned_no_locks = False
 
@@ -284,25 +284,19 @@ def _lock_path(path: Path) -> Path:
 
 @contextlib.contextmanager
 def _locked(output: Output) -> Iterator[bool]:
-    """Hold the lock of ``output``; yields whether this call took it (False when already held here)."""
+    """Hold the lock of ``output``; yields whether this call took it (False when this thread holds it already)."""
     lock = _lock_path(output.path)
     me = threading.get_ident()
     with _held_guard:
-        entry = _held.get(lock)
-        if entry is not None and entry[0] != me:
+        holder = _held.get(lock)
+        if holder is not None and holder != me:
             raise OutputBusyError(f"{output} is being written by another thread of this process")
-        if entry is not None:
-            entry[1] += 1
-    if entry is not None:
-        try:
-            yield False
-        finally:
-            with _held_guard:
-                entry[1] -= 1
+    if holder == me:
+        yield False
         return
     descriptor = _acquire(lock, output)
     with _held_guard:
-        _held[lock] = [me, 1, descriptor]
+        _held[lock] = me
     try:
         yield True
     finally:
@@ -378,7 +372,7 @@ def reserved(
     with contextlib.ExitStack() as stack:
         stack.callback(_remove_empty, created)
         for output in sorted(outputs, key=lambda o: str(o.path)):  # one order: no deadlock between writers
-            created += _make_parents(output)
+            _make_parents(output, created)
             if stack.enter_context(_locked(output)):
                 _clean_leftovers(output.path)
         # Again, now that no other daskem writer can interfere and leftovers are undone.
@@ -386,22 +380,21 @@ def reserved(
         yield
 
 
-def _make_parents(output: Output) -> list[Path]:
-    """Create the missing folders above ``output``; return them, outermost first."""
+def _make_parents(output: Output, created: list[Path]) -> None:
+    """Create the missing folders above ``output``, outermost first, adding each to ``created``."""
     missing = []
     parent = output.path.parent
     while not parent.exists():
         missing.append(parent)
         parent = parent.parent
-    missing.reverse()
-    for folder in missing:
+    for folder in reversed(missing):
         try:
             folder.mkdir()
         except FileExistsError:
-            pass
+            continue  # made meanwhile by someone else: not ours to remove
         except OSError as error:
             raise OutputError(f"cannot write {output}: cannot create {str(folder)!r}: {error.strerror}") from None
-    return missing
+        created.append(folder)
 
 
 def _remove_empty(folders: list[Path]) -> None:
