@@ -27,18 +27,15 @@ class GaussianStats(ChunkStatistics):
     """Summed statistics of some rows under the parameters of one iteration.
 
     The sums of :class:`~daskem.kernels.gaussian.ChunkStatistics` —
-    log-likelihood, weight sum, row count, ``nk``, ``s1``, ``s2``, the K
-    worst-explained rows and the range of each feature — plus what they are
-    relative to:
+    log-likelihood, weight sum, row count, ``nk``, ``s1``, ``s2`` about the
+    ``reference`` points of the pass, the K worst-explained rows and the range
+    of each feature — plus:
 
     Attributes
     ----------
-    reference : (K, d) the points the moments are taken about (the means of
-        the parameters that produced the statistics).
-    covariance_type : the covariance type of those parameters.
+    covariance_type : the covariance type of the parameters that produced them.
     """
 
-    reference: np.ndarray
     covariance_type: str
 
     @classmethod
@@ -51,7 +48,7 @@ class GaussianStats(ChunkStatistics):
     ) -> GaussianStats:
         """Statistics of one chunk of rows X (n, d) under ``params`` (the E-step)."""
         chunk = chunk_statistics(X, params, first_row, sample_weight)
-        return cls(**vars(chunk), reference=params.means, covariance_type=params.covariance_type)
+        return cls(**vars(chunk), covariance_type=params.covariance_type)
 
     def __add__(self, other: GaussianStats) -> GaussianStats:
         if other.reference is not self.reference and not np.array_equal(other.reference, self.reference):

@@ -12,6 +12,7 @@ from daskem.exceptions import CovarianceError, NonFiniteDataError
 from daskem.kernels import gaussian
 from daskem.kernels.gaussian import GaussianParams
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, squared_distances
+from daskem.stats import GaussianStats
 
 from conftest import make_mixture_data
 
@@ -184,3 +185,28 @@ def test_kmeans_plusplus_copes_with_fewer_distinct_rows_than_clusters():
 def test_a_covariance_that_is_not_finite_is_named_not_passed_to_scipy(covariances, covariance_type):
     with pytest.raises(CovarianceError, match="component 1"):
         gaussian.precision_cholesky(covariances, covariance_type)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+@pytest.mark.parametrize("separation", [3.0, 30.0, 1e4, 1e6])
+def test_diagonal_moments_stay_accurate_however_far_apart_the_components(covariance_type, separation):
+    """Diag and spherical moments come from matrix products about one reference point while the
+    components are within MAX_SEPARATION of it, and from exact differences beyond."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(size=(3000, 4)) - separation, rng.normal(size=(3000, 4)) + separation])
+    means = np.array([[-separation] * 4, [separation] * 4]) + 0.1
+    variances = np.ones((2, 4)) if covariance_type == "diag" else np.ones(2)
+    params = GaussianParams.from_covariances(np.array([0.4, 0.6]), means, variances, covariance_type)
+    stats = GaussianStats.from_chunk(X, params)
+    fitted, _ = stats.m_step(reg_covar=0.0)
+    # The exact M-step, two passes over the rows in float64.
+    resp = np.exp(gaussian.e_step(X, params)[1])
+    nk = resp.sum(axis=0)
+    mu = resp.T @ X / nk[:, None]
+    variance = np.stack([(resp[:, [k]] * (X - mu[k]) ** 2).sum(axis=0) / nk[k] for k in range(2)])
+    if covariance_type == "spherical":
+        variance = variance.mean(axis=1)
+    # 1e-9 of scale: the products lose up to ~1e-10 at MAX_SEPARATION (see the kernel); the
+    # exact path ~1e-14.
+    np.testing.assert_allclose(fitted.covariances, variance, rtol=0, atol=1e-9 * np.abs(variance).max())
+    np.testing.assert_allclose(fitted.means, mu, rtol=0, atol=1e-9 * (separation + 1))
