@@ -25,6 +25,8 @@ Sample weights weight every step.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,8 +37,10 @@ import numpy as np
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce
 from daskem.exceptions import InputError, NonFiniteDataError
 from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite
-from daskem.kernels.gaussian import GaussianParams, m_step, weighted_moments
+from daskem.kernels.gaussian import GaussianParams, assignment_moments, m_step, weighted_moments
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
+
+logger = logging.getLogger("daskem")
 
 #: Rows drawn from the data to initialise on.
 DEFAULT_SAMPLE_ROWS = 50_000
@@ -44,6 +48,9 @@ DEFAULT_SAMPLE_ROWS = 50_000
 LLOYD_STEPS = 10
 #: k-means++ seedings tried; the one with least inertia wins.
 SEEDINGS = 4
+#: Components × sample rows from which initialisation logs its progress at INFO level
+#: (K=200 on 50,000 rows takes about a second).
+LONG_INIT_WORK = 10**7
 #: Oversampling rounds of k-means||, each one pass over the data.
 KMEANS_PARALLEL_ROUNDS = 5
 
@@ -67,19 +74,27 @@ class InitSpec:
 # ----------------------------------------------------------------- on a sample
 
 
+def seedings(n_components: int) -> int:
+    """k-means++ seedings to try for K components: ``SEEDINGS`` up to K=64, fewer above.
+
+    With many components one seeding already averages over many draws, and
+    each costs O(n K² d) on the sample.
+    """
+    return max(1, min(SEEDINGS, 256 // n_components))
+
+
 def _best_kmeans_plusplus(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Labels of the best of ``SEEDINGS`` k-means++ seedings refined by ``LLOYD_STEPS``."""
+    """Labels (n,) of the best of :func:`seedings` k-means++ seedings refined by ``LLOYD_STEPS``."""
     best_labels, best_inertia = None, np.inf
-    for _ in range(SEEDINGS):
+    for _ in range(seedings(k)):
         _, labels, inertia = lloyd(X, kmeans_plusplus(X, k, rng, w), max_iter=LLOYD_STEPS, weights=w)
         if inertia < best_inertia:
             best_labels, best_inertia = labels, inertia
-    return _one_hot(best_labels, k)
+    return best_labels
 
 
 def _kmeans(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    _, labels, _ = lloyd(X, kmeans_plusplus(X, k, rng, w), max_iter=300, weights=w)
-    return _one_hot(labels, k)
+    return lloyd(X, kmeans_plusplus(X, k, rng, w), max_iter=300, weights=w)[1]
 
 
 def _random(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -88,18 +103,13 @@ def _random(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> n
 
 
 def _random_from_data(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    resp = np.zeros((len(X), k))
-    resp[rng.choice(len(X), size=k, replace=False, p=w / w.sum()), np.arange(k)] = 1.0
-    return resp
+    labels = np.full(len(X), -1)
+    labels[rng.choice(len(X), size=k, replace=False, p=w / w.sum())] = np.arange(k)
+    return labels
 
 
-def _one_hot(labels: np.ndarray, k: int) -> np.ndarray:
-    resp = np.zeros((len(labels), k))
-    resp[np.arange(len(labels)), labels] = 1.0
-    return resp
-
-
-#: Sample-based methods: each gives responsibilities (n, K) for the sample rows.
+#: Sample-based methods: each assigns the sample rows to components, as labels (n,) (−1:
+#: none) or, for "random", as responsibilities (n, K).
 SAMPLE_METHODS: dict[str, Callable[[np.ndarray, np.ndarray, int, np.random.Generator], np.ndarray]] = {
     "k-means++": _best_kmeans_plusplus,
     "kmeans": _kmeans,
@@ -142,10 +152,15 @@ def draw_sample(
     return rows, w
 
 
-def _estimate(X: np.ndarray, resp: np.ndarray, spec: InitSpec, reg_covar: float) -> GaussianParams:
-    """Parameters from weighted responsibilities on in-memory rows, moments about their mean."""
+def _estimate(
+    X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: InitSpec, reg_covar: float
+) -> GaussianParams:
+    """Parameters from an assignment of in-memory rows (see ``SAMPLE_METHODS``), moments about their mean."""
     reference = np.repeat(X.mean(axis=0, keepdims=True), spec.n_components, axis=0)
-    moments = weighted_moments(X, resp, reference, spec.covariance_type)
+    if assignment.ndim == 1:
+        moments = assignment_moments(X, assignment, weights, reference, spec.covariance_type)
+    else:
+        moments = weighted_moments(X, assignment * weights[:, np.newaxis], reference, spec.covariance_type)
     return m_step(*moments, reference, reg_covar, spec.covariance_type)
 
 
@@ -181,11 +196,9 @@ def _chunk_masses(X, w, first_row, center_sets):
 
 
 def _chunk_assignment_moments(X, w, first_row, center_sets, covariance_types):
-    moments = []
-    for centers, covariance_type in zip(center_sets, covariance_types):
-        resp = _one_hot(np.argmin(squared_distances(X, centers), axis=1), len(centers))
-        moments.append(weighted_moments(X, resp if w is None else resp * w[:, None], centers, covariance_type))
-    return tuple(moments)
+    weights = np.ones(len(X)) if w is None else w
+    return tuple(assignment_moments(X, np.argmin(squared_distances(X, centers), axis=1), weights, centers, kind)
+                 for centers, kind in zip(center_sets, covariance_types))
 
 
 def _sum_elementwise(parts):
@@ -242,17 +255,18 @@ def _kmeans_parallel(
     for key, k, candidates, mass in zip(unique, sizes, center_sets, masses):
         if len(candidates) < k:
             raise InputError(f"k-means|| found only {len(candidates)} distinct rows for n_components={k}")
-        centres[key] = _weighted_centres(candidates, mass, _best_kmeans_plusplus(candidates, mass, k, rng))
+        centres[key] = _weighted_centres(candidates, mass, _best_kmeans_plusplus(candidates, mass, k, rng), k)
     finals = [centres[key] for key in starts]
     moments = _data_pass(data, _chunk_assignment_moments, _sum_elementwise, finals,
                          [spec.covariance_type for spec in specs], split_every=split_every)
     return [m_step(*m, c, reg_covar, spec.covariance_type) for m, c, spec in zip(moments, finals, specs)]
 
 
-def _weighted_centres(candidates: np.ndarray, mass: np.ndarray, resp: np.ndarray) -> np.ndarray:
-    """Centres (K, d) of candidate rows (m, d) assigned by one-hot ``resp`` (m, K), weighted by ``mass``."""
-    weight = resp * mass[:, None]
-    return (weight.T @ candidates) / np.maximum(weight.sum(axis=0), np.finfo(float).tiny)[:, None]
+def _weighted_centres(candidates: np.ndarray, mass: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Centres (K, d) of candidate rows (m, d) with ``labels`` (m,), weighted by ``mass`` (m,)."""
+    total = np.bincount(labels, weights=mass, minlength=k)
+    sums = np.stack([np.bincount(labels, weights=mass * column, minlength=k) for column in candidates.T], axis=1)
+    return sums / np.maximum(total, np.finfo(float).tiny)[:, np.newaxis]
 
 
 # ------------------------------------------------------------------ together
@@ -278,7 +292,7 @@ def initial_params(
     if from_sample:
         rows, weights = draw_sample(X, sample_weight, sample_rows, rng)
         positive = int(np.count_nonzero(weights > 0))
-        responsibilities: dict[tuple, np.ndarray] = {}
+        assignments: dict[tuple, np.ndarray] = {}
         for i in from_sample:
             spec = specs[i]
             if positive < spec.n_components:
@@ -286,10 +300,17 @@ def initial_params(
                     f"the sample drawn to initialise holds {positive} rows of positive weight, fewer "
                     f"than n_components={spec.n_components}"
                 )
-            if starts[i] not in responsibilities:
+            if starts[i] not in assignments:
+                # Announced when it may take a while (K × sample rows), so a long start is never silent.
+                level = logging.INFO if spec.n_components * len(rows) >= LONG_INIT_WORK else logging.DEBUG
+                logger.log(level, "initialising %d components with %s on %d sampled rows",
+                           spec.n_components, spec.init_params, len(rows))
+                start = time.perf_counter()
                 method = SAMPLE_METHODS[spec.init_params]
-                responsibilities[starts[i]] = method(rows, weights, spec.n_components, rng)
-            estimated[i] = _estimate(rows, responsibilities[starts[i]] * weights[:, None], spec, reg_covar)
+                assignments[starts[i]] = method(rows, weights, spec.n_components, rng)
+                logger.log(level, "initialised %d components in %.2f s", spec.n_components,
+                           time.perf_counter() - start)
+            estimated[i] = _estimate(rows, assignments[starts[i]], weights, spec, reg_covar)
     parallel = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params == "k-means||"]
     if parallel:
         data = Blocks.of(X, sample_weight)

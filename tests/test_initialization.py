@@ -131,3 +131,21 @@ def test_a_component_past_its_restarts_is_kept_empty_with_a_warning(monkeypatch)
     assert model.weights_[1] < 1e-12
     assert np.isfinite(model.means_).all() and np.isfinite(model.covariances_).all()
     np.testing.assert_allclose(model.means_[0], X.mean(axis=0), atol=1e-9)
+
+
+def test_many_components_start_quickly_and_say_so(caplog):
+    """k-means++ for K=300 announces itself (it may take a while), uses one seeding, and gives
+    every component rows of its own."""
+    import dask.array as da
+
+    from daskem.initialization import InitSpec, initial_params, seedings
+
+    assert [seedings(k) for k in (2, 64, 100, 128, 300)] == [4, 4, 2, 2, 1]
+    X = np.random.default_rng(0).normal(size=(40_000, 3))
+    caplog.set_level("INFO", logger="daskem")
+    (params,) = initial_params(da.from_array(X, chunks=(10_000, 3)), None, [InitSpec(300, "diag")],
+                               reg_covar=1e-6, rng=np.random.default_rng(0))
+    messages = [r.getMessage() for r in caplog.records if r.name == "daskem"]
+    assert messages[0] == "initialising 300 components with k-means++ on 40000 sampled rows"
+    assert messages[1].startswith("initialised 300 components in ")
+    assert params.weights.min() > 0 and np.isfinite(params.covariances).all()

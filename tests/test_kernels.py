@@ -211,3 +211,21 @@ def test_diagonal_moments_stay_accurate_however_far_apart_the_components(covaria
     # exact path ~1e-14.
     np.testing.assert_allclose(fitted.covariances, variance, rtol=0, atol=1e-9 * np.abs(variance).max())
     np.testing.assert_allclose(fitted.means, mu, rtol=0, atol=1e-9 * (separation + 1))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+def test_assignment_moments_equal_one_hot_weighted_moments(covariance_type):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(500, 3)) + 1e3
+    labels = rng.integers(-1, 4, size=500)  # −1: a row that belongs to no component
+    weights = rng.uniform(size=500)
+    reference = X[:4] + 0.5
+    one_hot = np.zeros((500, 4))
+    assigned = labels >= 0
+    one_hot[np.flatnonzero(assigned), labels[assigned]] = weights[assigned]
+    expected = gaussian.weighted_moments(X, one_hot, reference, covariance_type)
+    found = gaussian.assignment_moments(X, labels, weights, reference, covariance_type)
+    for name, a, b in zip(("nk", "s1", "s2"), found, expected):
+        # The same sums in another order: rounding of 500 terms of order 1e6 (the moments are about
+        # points 1e3 away from the rows' own clusters' centres), far below 1e-12 of their scale.
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max(), err_msg=name)

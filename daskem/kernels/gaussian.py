@@ -454,6 +454,13 @@ def _worst_rows(log_prob_norm: np.ndarray, sample_weight: np.ndarray | None, cou
     return candidates[np.lexsort((candidates, log_prob_norm[candidates]))]
 
 
+def second_moment_shape(covariance_type: str, n_components: int, n_features: int) -> tuple[int, ...]:
+    """Shape of the summed second moments ``s2``: (K, d, d) full, (d, d) tied, (K, d) diag and spherical."""
+    if covariance_type == "full":
+        return (n_components, n_features, n_features)
+    return (n_features, n_features) if covariance_type == "tied" else (n_components, n_features)
+
+
 class _Moments:
     """Running ``Σ r``, ``Σ r·δ`` and second moments of δ over blocks of differences."""
 
@@ -461,8 +468,7 @@ class _Moments:
         self.covariance_type = covariance_type
         self.nk = np.zeros(n_components)
         self.s1 = np.zeros((n_components, n_features))
-        shape = {"full": (n_components, n_features, n_features), "tied": (n_features, n_features)}
-        self.s2 = np.zeros(shape.get(covariance_type, (n_components, n_features)))
+        self.s2 = np.zeros(second_moment_shape(covariance_type, n_components, n_features))
 
     def add(self, diffs: np.ndarray, resp: np.ndarray) -> None:
         """Add a block: diffs (K, b, d), resp (K, b) (already multiplied by any weights)."""
@@ -500,6 +506,41 @@ def weighted_moments(
         rows = slice(start, start + step)
         moments.add(X[np.newaxis, rows, :] - reference[:, np.newaxis, :], resp[rows].T)
     return moments.nk, moments.s1, moments.s2
+
+
+def assignment_moments(
+    X: np.ndarray, labels: np.ndarray, weights: np.ndarray, reference: np.ndarray, covariance_type: str = "full"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Moments of hard assignments about per-component reference points.
+
+    The same sums as :func:`weighted_moments` with one-hot responsibilities,
+    but each row is visited for its own component only: O(n d²), not O(n K d²).
+
+    Parameters
+    ----------
+    X : (n, d) float64 rows.
+    labels : (n,) component of each row, in [0, K).
+    weights : (n,) float64 row weights.
+    reference : (K, d) float64 points ``c_k``.
+    """
+    n_components, n_features = reference.shape
+    nk, s1 = np.zeros(n_components), np.zeros((n_components, n_features))
+    s2 = np.zeros(second_moment_shape(covariance_type, n_components, n_features))
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_components + 1))
+    for k in np.flatnonzero(np.diff(bounds)):
+        rows = order[bounds[k] : bounds[k + 1]]
+        diffs = X[rows] - reference[k]
+        w = weights[rows]
+        weighted = diffs * w[:, np.newaxis]
+        nk[k], s1[k] = w.sum(), w @ diffs
+        if covariance_type == "full":
+            s2[k] = weighted.T @ diffs
+        elif covariance_type == "tied":
+            s2 += weighted.T @ diffs
+        else:
+            s2[k] = np.einsum("bd,bd->d", weighted, diffs)
+    return nk, s1, s2
 
 
 def m_step_arrays(

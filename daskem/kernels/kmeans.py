@@ -25,6 +25,42 @@ def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.maximum(distances, 0.0)
 
 
+class _Rows:
+    """Rows centred on their mean once, with their squared norms, for repeated distances.
+
+    k-means++ and Lloyd compute distances from the same rows to new centres
+    hundreds of times; centring and the norms are paid once.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.offset = X.mean(axis=0)
+        self.X = X - self.offset
+        self.norms = np.einsum("ij,ij->i", self.X, self.X)
+
+    def distances(self, centers: np.ndarray) -> np.ndarray:
+        """Squared distances (n, K) to ``centers`` (K, d), given in the rows' own coordinates."""
+        distances = self._partial(centers)
+        distances += self.norms[:, np.newaxis]
+        return np.maximum(distances, 0.0, out=distances)
+
+    def nearest(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Index (n,) of each row's nearest centre and the squared distance (n,) to it.
+
+        ``‖x‖²`` does not change which centre is nearest, so it is added to
+        the winners only: one pass over the (n, K) distances instead of three.
+        """
+        partial = self._partial(centers)
+        labels = np.argmin(partial, axis=1)
+        return labels, np.maximum(partial[np.arange(len(labels)), labels] + self.norms, 0.0)
+
+    def _partial(self, centers: np.ndarray) -> np.ndarray:
+        """``‖c‖² − 2 x·c`` (n, K): squared distances less ``‖x‖²``."""
+        centers = centers - self.offset
+        partial = self.X @ (-2.0 * centers.T)
+        partial += np.einsum("ij,ij->i", centers, centers)
+        return partial
+
+
 def _ones_if_none(weights: np.ndarray | None, n: int) -> np.ndarray:
     return np.ones(n) if weights is None else weights
 
@@ -44,13 +80,14 @@ def kmeans_plusplus(
     """
     n_samples = X.shape[0]
     weights = _ones_if_none(weights, n_samples)
+    rows = _Rows(X)
     n_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, X.shape[1]))
     centers[0] = X[_draw(weights, 1, rng)[0]]
-    closest = squared_distances(X, centers[:1])[:, 0]
+    closest = rows.distances(centers[:1])[:, 0]
     for c in range(1, n_clusters):
         candidates = _draw(weights * closest, n_trials, rng)
-        candidate_closest = np.minimum(closest[:, np.newaxis], squared_distances(X, X[candidates]))
+        candidate_closest = np.minimum(closest[:, np.newaxis], rows.distances(X[candidates]))
         best = int(np.argmin(weights @ candidate_closest))
         centers[c] = X[candidates[best]]
         closest = candidate_closest[:, best]
@@ -85,24 +122,23 @@ def lloyd(
     inertia : float, ``Σ w · (squared distance to the nearest centre)``.
     """
     weights = _ones_if_none(weights, X.shape[0])
+    rows = _Rows(X)
     threshold = tol * float(np.mean(np.var(X, axis=0)))
     centers = centers.copy()
-    distances = squared_distances(X, centers)
-    labels = np.argmin(distances, axis=1)
+    labels, distances = rows.nearest(centers)
     for _ in range(max_iter):
         mass = np.bincount(labels, weights=weights, minlength=len(centers))
-        sums = np.zeros_like(centers)
-        np.add.at(sums, labels, X * weights[:, np.newaxis])
+        weighted = rows.X * weights[:, np.newaxis]
+        sums = np.stack([np.bincount(labels, weights=column, minlength=len(centers)) for column in weighted.T], 1)
         occupied = mass > 0
         new_centers = centers.copy()
-        new_centers[occupied] = sums[occupied] / mass[occupied, np.newaxis]
+        new_centers[occupied] = sums[occupied] / mass[occupied, np.newaxis] + rows.offset
         shift = float(((new_centers - centers) ** 2).sum(axis=1).max())
         centers = new_centers
-        distances = squared_distances(X, centers)
-        labels = np.argmin(distances, axis=1)
+        labels, distances = rows.nearest(centers)
         if shift <= threshold:
             break
-    inertia = float(weights @ distances[np.arange(len(X)), labels])
+    inertia = float(weights @ distances)
     return centers, labels, inertia
 
 
