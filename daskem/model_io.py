@@ -216,19 +216,21 @@ def is_netcdf(path: str | os.PathLike) -> bool:
 
 
 def write_dataset(
-    ds: xr.Dataset, path: str | os.PathLike, kind: str, *, overwrite: bool = False, label: str = "output"
+    ds: xr.Dataset, path: str | os.PathLike, kind: str, *, overwrite: bool = False, label: str = "output",
+    encoding: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """Write ``ds`` as a daskem output of ``kind`` (see :mod:`daskem.outputs`).
 
     Zarr, or netCDF when the suffix is .nc; all or nothing; the kind is
-    recorded in the attribute ``daskem_output``.
+    recorded in the attribute ``daskem_output``.  ``encoding`` (Zarr only)
+    is xarray's per-variable encoding, such as ``compressors``.
     """
     ds = ds.assign_attrs({KIND_ATTRIBUTE: kind})
     with atomic_path(path, kind, overwrite=overwrite, label=label) as temporary:
         if is_netcdf(path):
             ds.to_netcdf(temporary)
         else:
-            ds.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=False)
+            ds.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
     return Path(path)
 
 
