@@ -48,10 +48,17 @@ class Blocks:
     rows: list[Delayed]
     weights: list[Delayed | None]
     first_rows: list[int]
+    #: The dtype chunk functions get the rows in: float64, or float32 for float32 data
+    #: fitted in float32 arithmetic (see :func:`daskem.kernels.gaussian.compute_dtype`).
+    dtype: type = np.float64
 
     @classmethod
-    def of(cls, X: da.Array, sample_weight: da.Array | None = None) -> Blocks:
-        """Blocks of an (N, d) array chunked along rows only, and of (N,) weights."""
+    def of(cls, X: da.Array, sample_weight: da.Array | None = None, *, float32: bool = False) -> Blocks:
+        """Blocks of an (N, d) array chunked along rows only, and of (N,) weights.
+
+        With ``float32``, float32 rows are handed over as they are; anything
+        else is converted to float64.
+        """
         if X.ndim != 2 or X.numblocks[1] != 1:
             raise ValueError("expected a 2-D array chunked along rows only")
         rows = list(X.to_delayed().ravel())
@@ -60,7 +67,7 @@ class Blocks:
         else:
             weights = list(sample_weight.rechunk((X.chunks[0],)).to_delayed().ravel())
         first_rows = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int).tolist()
-        return cls(rows, weights, first_rows)
+        return cls(rows, weights, first_rows, np.float32 if float32 and X.dtype == np.float32 else np.float64)
 
 
 def tree_reduce(parts: list[Delayed], combine: Callable, split_every: int = DEFAULT_SPLIT_EVERY) -> Delayed:
@@ -94,19 +101,21 @@ def map_reduce(
     """One lazy pass over the data: ``chunk_fn`` per chunk, ``combine`` over a fixed tree.
 
     ``chunk_fn(rows, weights, first_row, *shared)`` gets each chunk's rows
-    (n, d) as float64, its weights (n,) or None, and the index of its first
-    row; ``shared`` is shipped once to all tasks.
+    (n, d) in ``data.dtype``, its weights (n,) or None, and the index of its
+    first row; ``shared`` is shipped once to all tasks.
     """
     shared_value = dask.delayed(shared, traverse=False)
     parts = [
-        dask.delayed(_apply, pure=True)(chunk_fn, rows, weights, first_row, shared_value)
+        dask.delayed(_apply, pure=True)(chunk_fn, rows, weights, first_row, data.dtype, shared_value)
         for rows, weights, first_row in zip(data.rows, data.weights, data.first_rows)
     ]
     return tree_reduce(parts, combine, split_every)
 
 
-def _apply(chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, shared: tuple) -> Any:
-    return chunk_fn(np.asarray(rows, dtype=np.float64), weights, first_row, *shared)
+def _apply(
+    chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, dtype: type, shared: tuple
+) -> Any:
+    return chunk_fn(np.asarray(rows, dtype=dtype), weights, first_row, *shared)
 
 
 def _batch_statistics(

@@ -97,6 +97,7 @@ class _EMSettings(_Strict):
     init_params: InitMethod = "k-means++"
     random_state: int | None = 0
     chunk_rows: PositiveInt | None = None
+    precision: Literal["auto", "float64"] = "auto"
 
 
 class Fit(_EMSettings):

@@ -86,6 +86,7 @@ def select(
     random_state: int | np.random.Generator | None = None,
     chunk_rows: int | None = None,
     split_every: int = DEFAULT_SPLIT_EVERY,
+    precision: str = "auto",
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
     checkpoint: str | os.PathLike | None = None,
 ) -> Selection:
@@ -99,7 +100,7 @@ def select(
     n_init : random starts per candidate; the best lower bound is kept.
     criterion : "bic" or "aic" (lower is better), computed from the
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
-    tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every :
+    tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision :
         as for :class:`GaussianMixture`, shared by all candidates.
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
@@ -124,7 +125,7 @@ def select(
     models = [
         GaussianMixture(k, covariance_type=t, tol=tol, reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
                         init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
-                        split_every=split_every)
+                        split_every=split_every, precision=precision)
         for k, t in shapes
     ]
     for model in models:
@@ -140,14 +141,15 @@ def select(
         )
     settings = {"shapes": shapes, "n_init": n_init, "tol": tol, "reg_covar": reg_covar, "max_iter": max_iter,
                 "init_params": init_params, "chunk_rows": chunk_rows, "split_every": split_every,
-                "random_state": comparable_seed(random_state)}
+                "precision": precision, "random_state": comparable_seed(random_state)}
     with checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved:
         starts = saved.load() if saved is not None else None
         if starts is None:
             specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
             starts = initial_params(data, weights, specs, reg_covar=reg_covar,
                                     rng=np.random.default_rng(random_state), split_every=split_every)
-        results = run_em(Blocks.of(data, weights), starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
+        blocks = Blocks.of(data, weights, float32=precision == "auto")
+        results = run_em(blocks, starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
                          split_every=split_every, callbacks=callbacks,
                          on_iteration=saved.save if saved is not None else None)
     rows = []

@@ -17,6 +17,7 @@ from daskem.kernels.gaussian import (
     ChunkStatistics,
     GaussianParams,
     chunk_statistics,
+    compute_dtype,
     m_step_arrays,
     reseed,
 )
@@ -127,9 +128,20 @@ def batch_from_chunk(
     first_row: int = 0,
     sample_weight: np.ndarray | None = None,
 ) -> tuple[GaussianStats, ...]:
-    """Statistics of one chunk under each of several parameter sets (one read of the chunk)."""
-    X = np.asarray(X, dtype=np.float64)
-    return tuple(GaussianStats.from_chunk(X, p, first_row, sample_weight) for p in params)
+    """Statistics of one chunk under each of several parameter sets (one read of the chunk).
+
+    Each parameter set gets the rows in its :func:`~daskem.kernels.gaussian.compute_dtype`,
+    converted once for all.
+    """
+    X = np.asarray(X)
+    converted = {X.dtype.type: X}
+    stats = []
+    for p in params:
+        dtype = compute_dtype(X.dtype, p.covariance_type)
+        if dtype not in converted:
+            converted[dtype] = X.astype(dtype)
+        stats.append(GaussianStats.from_chunk(converted[dtype], p, first_row, sample_weight))
+    return tuple(stats)
 
 
 def sum_batches(parts: Sequence[tuple[GaussianStats, ...]]) -> tuple[GaussianStats, ...]:

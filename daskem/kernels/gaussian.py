@@ -205,6 +205,9 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str = "full") -
 BLOCK_ELEMENTS = 2**16
 #: Fewest rows per block: below this, the cost of each block's NumPy calls shows.
 MIN_BLOCK_ROWS = 128
+#: float32 blocks hold this many times the rows (measured: K=8, d=16 on one core,
+#: 17 ms per 50,000 rows at 4×, 18 ms at 2×, 24 ms at ½×).
+FLOAT32_BLOCK_FACTOR = 4
 
 
 def block_rows(n_components: int, n_features: int) -> int:
@@ -229,22 +232,54 @@ def _offsets(params: GaussianParams) -> np.ndarray:
 class _DifferencesKernel:
     """Any covariance type, block by block: the differences ``x − μ_k`` (K, b, d), whitened
     (by one batched matrix product for full and tied); moments about the means, exact
-    however far apart the components are."""
+    however far apart the components are.
 
-    def __init__(self, params: GaussianParams) -> None:
+    In float32 (float32 rows, full or tied: see :func:`compute_dtype`) the
+    differences are taken from ``m_k``, the means rounded to float32, so that
+    ``x − m_k`` loses nothing however far the data sit from the origin; the
+    rest, ``(μ_k − m_k) U_k``, is one row per component subtracted after
+    whitening, and the moments are about ``m_k``.
+    """
+
+    def __init__(self, params: GaussianParams, dtype: type = np.float64) -> None:
         self.params, self.offsets = params, _offsets(params)
-        self.reference = params.means
+        self.means = params.means.astype(dtype)
+        self.reference = self.means.astype(np.float64)
+        self.u = params.precisions_cholesky.astype(dtype)
+        self.correction = None
+        if dtype != np.float64:
+            rounding = params.means - self.reference  # (K, d), below half an ulp of the means
+            u = params.precisions_cholesky
+            corrections = rounding @ u if u.ndim == 2 else np.einsum("kd,kde->ke", rounding, u)
+            self.correction = corrections.astype(dtype)
+        self.ones = np.ones(params.n_features, dtype)
         self.moments = _Moments(params.n_components, params.n_features, params.covariance_type)
+        self._tiles: dict[str, np.ndarray] = {}
 
     def log_prob(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``log α_k + log p_k(x_i)`` (K, b) of a block X (b, d) float64, and what :meth:`add` needs."""
-        diffs = X[np.newaxis, :, :] - self.params.means[:, np.newaxis, :]
-        u = self.params.precisions_cholesky
+        """``log α_k + log p_k(x_i)`` (K, b) float64 of a block X (b, d), and what :meth:`add` needs."""
+        diffs = X[np.newaxis, :, :] - self._tiled("means", self.means, len(X))
+        u = self.u
         if self.params.covariance_type in ("full", "tied"):
             y = diffs @ u
         else:
             y = diffs * (u[:, np.newaxis, :] if u.ndim == 2 else u[:, np.newaxis, np.newaxis])
-        return self.offsets[:, np.newaxis] - 0.5 * np.einsum("kbd,kbd->kb", y, y), diffs
+        if self.correction is not None:
+            y -= self._tiled("correction", self.correction, len(X))
+        np.square(y, out=y)
+        return self.offsets[:, np.newaxis] - 0.5 * (y @ self.ones), diffs
+
+    def _tiled(self, name: str, rows: np.ndarray, n: int) -> np.ndarray:
+        """``rows`` (K, d) repeated for ``n`` rows of a block: (K, n, d), built once per pass.
+
+        Subtracting a tiled array runs over whole contiguous (n·d) rows; broadcasting a
+        (K, 1, d) one runs inner loops of only d values, 2–3× slower.
+        """
+        tiled = self._tiles.get(name)
+        if tiled is None or tiled.shape[1] < n:
+            tiled = np.ascontiguousarray(np.broadcast_to(rows[:, np.newaxis, :], (rows.shape[0], n, rows.shape[1])))
+            self._tiles[name] = tiled
+        return tiled[:, :n]
 
     def add(self, diffs: np.ndarray, resp: np.ndarray) -> None:
         """Add a block's moments; ``resp`` (K, b) already multiplied by any weights."""
@@ -308,9 +343,25 @@ class _DiagonalKernel:
 MAX_SEPARATION = 1e4
 
 
-def _kernel(params: GaussianParams) -> _DifferencesKernel | _DiagonalKernel:
-    """The block kernel for ``params``: matrix products for diag and spherical covariances
-    whose components are not too far apart, differences per component otherwise."""
+def compute_dtype(data_dtype: np.dtype | type, covariance_type: str) -> type:
+    """The arithmetic inside a block: float32 for float32 rows and full or tied covariances, else float64.
+
+    In float32 the differences, products and per-block sums are float32 and
+    every sum across blocks and chunks float64: about 1.6× faster on one core
+    (K=8, d=16), with parameters within ~1e-6 of the float64 fit's.  Diag and
+    spherical kernels expand squares (see :class:`_DiagonalKernel`), which
+    float32 cannot afford: they stay float64.
+    """
+    is_float32 = np.dtype(data_dtype) == np.float32
+    return np.float32 if is_float32 and covariance_type in ("full", "tied") else np.float64
+
+
+def _kernel(params: GaussianParams, dtype: type = np.float64) -> _DifferencesKernel | _DiagonalKernel:
+    """The block kernel for ``params`` in ``dtype`` (see :func:`compute_dtype`): matrix products
+    for diag and spherical covariances whose components are not too far apart, differences per
+    component otherwise."""
+    if params.covariance_type in ("full", "tied"):
+        return _DifferencesKernel(params, dtype)
     if params.covariance_type in ("diag", "spherical"):
         centre = params.weights @ params.means
         u = params.precisions_cholesky
@@ -419,12 +470,13 @@ def chunk_statistics(
     InputError
         If a weight is negative or not finite.
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
+    X = X.astype(compute_dtype(X.dtype, params.covariance_type), copy=False)
     if sample_weight is not None:
         sample_weight = check_weights(sample_weight, X.shape[0], first_row)
-    kernel = _kernel(params)
+    kernel = _kernel(params, X.dtype.type)
     log_prob_norm = np.empty(X.shape[0])
-    step = block_rows(params.n_components, params.n_features)
+    step = block_rows(params.n_components, params.n_features) * (FLOAT32_BLOCK_FACTOR if X.dtype == np.float32 else 1)
     with np.errstate(invalid="ignore", over="ignore"):  # bad rows are named below
         for start in range(0, X.shape[0], step):
             rows = slice(start, start + step)
@@ -440,7 +492,8 @@ def chunk_statistics(
     worst = _worst_rows(log_prob_norm, sample_weight, params.n_components)
     return ChunkStatistics(
         float(log_likelihood), weight_sum, X.shape[0], *kernel.sums(), kernel.reference,
-        log_prob_norm[worst], worst + first_row, X[worst], X.min(axis=0), X.max(axis=0),
+        log_prob_norm[worst], worst + first_row, X[worst].astype(np.float64),
+        X.min(axis=0).astype(np.float64), X.max(axis=0).astype(np.float64),
     )
 
 
@@ -471,9 +524,13 @@ class _Moments:
         self.s2 = np.zeros(second_moment_shape(covariance_type, n_components, n_features))
 
     def add(self, diffs: np.ndarray, resp: np.ndarray) -> None:
-        """Add a block: diffs (K, b, d), resp (K, b) (already multiplied by any weights)."""
-        weighted = diffs * resp[:, :, np.newaxis]
+        """Add a block: diffs (K, b, d), resp (K, b) (already multiplied by any weights).
+
+        The products are in the dtype of ``diffs``; the running sums are float64.
+        """
         self.nk += resp.sum(axis=1)
+        resp = resp.astype(diffs.dtype, copy=False)
+        weighted = diffs * resp[:, :, np.newaxis]
         self.s1 += (resp[:, np.newaxis, :] @ diffs)[:, 0]  # a product: 6× faster than a sum over the middle axis
         if self.covariance_type == "full":
             self.s2 += np.swapaxes(weighted, 1, 2) @ diffs
