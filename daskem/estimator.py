@@ -89,7 +89,7 @@ class GaussianMixture:
     precision : {"auto", "float64"}, default "auto"
         Arithmetic inside each block of rows.  "auto": float32 for float32
         data with full or tied covariances (sums across blocks stay float64;
-        about 1.6× faster, parameters within ~1e-6 of the float64 fit's),
+        about 1.4× faster, parameters within ~1e-6 of the float64 fit's),
         float64 otherwise.  "float64": always float64, the reference.
 
     Attributes
