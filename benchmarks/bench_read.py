@@ -26,14 +26,14 @@ from bench_vs_sklearn import initial_parameters
 from zarr.codecs import BloscCodec, ZstdCodec
 
 import daskem
-from daskem.generate import ROWS_CODEC, random_mixture
+from daskem.generate import random_mixture
 from daskem.kernels.gaussian import sample
 
 CODECS = {
-    "none": None,
+    "none (generate)": None,
     "zstd (Zarr's default)": ZstdCodec(level=0),
-    "blosc lz4 bitshuffle (generate)": ROWS_CODEC,
-    "blosc zstd-1 bitshuffle": BloscCodec(cname="zstd", clevel=1, shuffle="bitshuffle"),
+    "blosc lz4 bitshuffle": BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
+    "blosc lz4, no shuffle": BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle"),
 }
 
 

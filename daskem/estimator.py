@@ -23,7 +23,7 @@ from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, EMResult, Itera
 from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params
 from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows, is_path, row_coordinate
-from daskem.kernels import gaussian
+from daskem.kernels import estep, gaussian
 from daskem.kernels.checks import raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
 from daskem.model_io import (
@@ -584,7 +584,7 @@ def _score_block(
 def _checked_e_step(
     X: np.ndarray, params: GaussianParams, first_row: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    log_prob_norm, log_resp = gaussian.e_step(X, params)
+    log_prob_norm, log_resp = estep.e_step(X, params)
     if not np.isfinite(log_prob_norm).all():
         raise_non_finite_log_likelihood(np.asarray(X, dtype=np.float64), log_prob_norm, first_row, "while scoring")
     return log_prob_norm, log_resp

@@ -14,7 +14,6 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
-from zarr.codecs import BloscCodec
 
 from daskem.exceptions import InputError
 from daskem.kernels.gaussian import GaussianParams
@@ -22,11 +21,12 @@ from daskem.model_io import params_to_dataset, write_dataset
 from daskem.outputs import Output, reserved
 
 DEFAULT_CHUNK_ROWS = 50_000
-#: The codec of the rows: Blosc LZ4 with bit-shuffle.  Measured on generated float64
-#: and float32 rows (benchmarks/bench_read.py): 9–10 % smaller than raw, and decoded
-#: in about 4 ms per 6.4 MB chunk against 5–14 ms for Zarr's default Zstandard, which
-#: saves only 3 % on float64 rows.
-ROWS_CODEC = BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
+#: The codecs of the rows: none.  Draws of continuous values barely compress, and a fit
+#: decodes its rows at every iteration.  Measured with benchmarks/bench_read.py
+#: (400,000 × 16 float64, K=8, 7 interleaved runs, seconds per iteration ÷ the same fit on
+#: NumPy in memory): uncompressed 1.06, Blosc LZ4 with bit-shuffle 1.22 (9 % smaller),
+#: LZ4 without shuffle 1.18 (0 %), Zarr's default Zstandard 1.34 (3 %).
+ROWS_COMPRESSORS: list = []
 
 
 def random_mixture(
@@ -112,5 +112,5 @@ def generate(
     with reserved(outputs, overwrite=overwrite):
         write_dataset(truth, truth_path(path), "model", overwrite=overwrite, label="truth file")
         write_dataset(data, path, "data", overwrite=overwrite, label="path",
-                      encoding={"X": {"compressors": [ROWS_CODEC]}})
+                      encoding={"X": {"compressors": ROWS_COMPRESSORS}})
     return params

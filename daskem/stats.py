@@ -13,21 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskem.kernels.checks import check_ranges
-from daskem.kernels.gaussian import (
-    ChunkStatistics,
-    GaussianParams,
-    chunk_statistics,
-    compute_dtype,
-    m_step_arrays,
-    reseed,
-)
+from daskem.kernels.estep import ChunkStatistics, chunk_statistics, compute_dtype
+from daskem.kernels.gaussian import GaussianParams, m_step_arrays, reseed
 
 
 @dataclass(frozen=True, eq=False)
 class GaussianStats(ChunkStatistics):
     """Summed statistics of some rows under the parameters of one iteration.
 
-    The sums of :class:`~daskem.kernels.gaussian.ChunkStatistics` —
+    The sums of :class:`~daskem.kernels.estep.ChunkStatistics` —
     log-likelihood, weight sum, row count, ``nk``, ``s1``, ``s2`` about the
     ``reference`` points of the pass, the K worst-explained rows and the range
     of each feature — plus:
@@ -130,7 +124,7 @@ def batch_from_chunk(
 ) -> tuple[GaussianStats, ...]:
     """Statistics of one chunk under each of several parameter sets (one read of the chunk).
 
-    Each parameter set gets the rows in its :func:`~daskem.kernels.gaussian.compute_dtype`,
+    Each parameter set gets the rows in its :func:`~daskem.kernels.estep.compute_dtype`,
     converted once for all.
     """
     X = np.asarray(X)

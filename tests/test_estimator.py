@@ -11,7 +11,7 @@ import zarr
 
 import daskem
 from daskem.exceptions import InputError, InputNotFoundError, NonFiniteDataError, NotFittedError
-from daskem.kernels import gaussian
+from daskem.kernels import estep
 from daskem.kernels.gaussian import GaussianParams
 
 from conftest import initial_parameters, make_mixture_data, write_zarr
@@ -118,7 +118,7 @@ def test_explicit_initial_parameters_are_honoured(data):
     inits = initial_parameters(data, 3)
     with pytest.warns(daskem.ConvergenceWarning):
         model = daskem.GaussianMixture(3, max_iter=1, tol=0, **inits).fit(data)
-    resp = np.exp(gaussian.e_step(data, GaussianParams.from_precisions(
+    resp = np.exp(estep.e_step(data, GaussianParams.from_precisions(
         inits["weights_init"], inits["means_init"], inits["precisions_init"]))[1])
     expected = (resp.T @ data) / resp.sum(axis=0)[:, None]  # one M-step from the given start
     np.testing.assert_allclose(model.means_, expected, rtol=1e-10)

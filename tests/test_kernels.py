@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from daskem.exceptions import CovarianceError, NonFiniteDataError
-from daskem.kernels import gaussian
+from daskem.kernels import estep, gaussian
 from daskem.kernels.gaussian import GaussianParams
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, squared_distances
 from daskem.stats import GaussianStats
@@ -38,7 +38,7 @@ def direct_log_densities(X: np.ndarray, params: GaussianParams) -> np.ndarray:
 def test_e_step_matches_scipy_densities():
     X = make_mixture_data(n_samples=200, n_features=4)
     params = random_params(3, 4)
-    log_prob_norm, log_resp = gaussian.e_step(X, params)
+    log_prob_norm, log_resp = estep.e_step(X, params)
     expected = direct_log_densities(X, params)
     np.testing.assert_allclose(log_prob_norm, np.logaddexp.reduce(expected, axis=1), rtol=1e-12)
     np.testing.assert_allclose(np.exp(log_resp).sum(axis=1), 1.0, rtol=1e-12)
@@ -48,7 +48,7 @@ def test_e_step_matches_scipy_densities():
 def test_e_step_stays_finite_for_far_rows():
     params = random_params(2, 3)
     X = np.full((5, 3), 1e3)  # densities underflow to 0 in linear space
-    log_prob_norm, log_resp = gaussian.e_step(X, params)
+    log_prob_norm, log_resp = estep.e_step(X, params)
     assert np.isfinite(log_prob_norm).all() and np.isfinite(log_resp).all()
     np.testing.assert_allclose(np.exp(log_resp).sum(axis=1), 1.0)
 
@@ -60,15 +60,17 @@ def test_e_step_stays_finite_for_far_rows():
 def test_chunk_statistics_are_the_direct_sums(dtype, rtol):
     X = make_mixture_data(n_samples=150, n_features=3).astype(dtype)
     params = random_params(2, 3)
-    stats = gaussian.chunk_statistics(X, params)
+    stats = estep.chunk_statistics(X, params)
     loglik, n_rows, nk, s1, s2 = stats.log_likelihood, stats.n_samples, stats.nk, stats.s1, stats.s2
     X64 = X.astype(np.float64)
     expected = direct_log_densities(X64, params)
     resp = np.exp(expected - np.logaddexp.reduce(expected, axis=1)[:, None])
-    diffs = X64[:, None, :] - stats.reference[None]  # the means (rounded to float32 for float32 rows)
+    diffs = X64[:, None, :] - stats.reference[None]
     assert n_rows == 150
     assert nk.dtype == s1.dtype == s2.dtype == np.float64
-    np.testing.assert_allclose(stats.reference, params.means.astype(dtype), rtol=0)
+    # The moments are about the points the whitening product centres on: the means, but for the
+    # rounding of the product's terms (of the size of the means) to the block's dtype.
+    np.testing.assert_allclose(stats.reference, params.means, rtol=0, atol=rtol * np.abs(params.means).max())
     np.testing.assert_allclose(loglik, np.logaddexp.reduce(expected, axis=1).sum(), rtol=rtol)
     np.testing.assert_allclose(nk, resp.sum(axis=0), rtol=rtol)
     direct_s1 = np.einsum("nk,nkd->kd", resp, diffs)
@@ -146,7 +148,7 @@ def test_non_finite_rows_are_reported_with_the_first_row_and_their_chunk():
         warnings.simplefilter("error")  # no RuntimeWarning from NumPy on the way
         with pytest.raises(NonFiniteDataError,
                            match=r"first at row 104 \(2 value\(s\) in 2 row\(s\) among rows 100–119\)"):
-            gaussian.chunk_statistics(X, random_params(2, 3), first_row=100)
+            estep.chunk_statistics(X, random_params(2, 3), first_row=100)
 
 
 def test_n_parameters_matches_scikit_learn():
@@ -194,28 +196,33 @@ def test_a_covariance_that_is_not_finite_is_named_not_passed_to_scipy(covariance
         gaussian.precision_cholesky(covariances, covariance_type)
 
 
-@pytest.mark.parametrize("covariance_type", ["diag", "spherical"])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 @pytest.mark.parametrize("separation", [3.0, 30.0, 1e4, 1e6])
-def test_diagonal_moments_stay_accurate_however_far_apart_the_components(covariance_type, separation):
-    """Diag and spherical moments come from matrix products about one reference point while the
-    components are within MAX_SEPARATION of it, and from exact differences beyond."""
+def test_moments_stay_accurate_however_far_apart_the_components(covariance_type, separation):
+    """Moments come from matrix products (whitened for full and tied, expanded about one point
+    for diag and spherical) while their amplification stays within MAX_AMPLIFICATION, and
+    from exact differences beyond."""
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(3000, 4)) - separation, rng.normal(size=(3000, 4)) + separation])
     means = np.array([[-separation] * 4, [separation] * 4]) + 0.1
-    variances = np.ones((2, 4)) if covariance_type == "diag" else np.ones(2)
+    variances = {"full": np.stack([np.eye(4)] * 2), "tied": np.eye(4), "diag": np.ones((2, 4)),
+                 "spherical": np.ones(2)}[covariance_type]
     params = GaussianParams.from_covariances(np.array([0.4, 0.6]), means, variances, covariance_type)
+    # Products up to ~100 standard deviations apart (whitened: 1e4), differences beyond.
+    assert isinstance(estep._kernel(params), estep._DifferencesKernel) == (separation > 100)
     stats = GaussianStats.from_chunk(X, params)
     fitted, _ = stats.m_step(reg_covar=0.0)
     # The exact M-step, two passes over the rows in float64.
-    resp = np.exp(gaussian.e_step(X, params)[1])
+    resp = np.exp(estep.e_step(X, params)[1])
     nk = resp.sum(axis=0)
     mu = resp.T @ X / nk[:, None]
-    variance = np.stack([(resp[:, [k]] * (X - mu[k]) ** 2).sum(axis=0) / nk[k] for k in range(2)])
-    if covariance_type == "spherical":
-        variance = variance.mean(axis=1)
-    # 1e-9 of scale: the products lose up to ~1e-10 at MAX_SEPARATION (see the kernel); the
-    # exact path ~1e-14.
-    np.testing.assert_allclose(fitted.covariances, variance, rtol=0, atol=1e-9 * np.abs(variance).max())
+    covariance = np.stack([(resp[:, k, None] * (X - mu[k])).T @ (X - mu[k]) / nk[k] for k in range(2)])
+    expected = {"full": covariance, "tied": (nk[:, None, None] * covariance).sum(axis=0) / nk.sum(),
+                "diag": np.diagonal(covariance, axis1=1, axis2=2),
+                "spherical": np.diagonal(covariance, axis1=1, axis2=2).mean(axis=1)}[covariance_type]
+    # 1e-9 of scale: the expanded squares lose up to ~1e-10 at their limit (see the kernels);
+    # the whitened products and the exact path ~1e-14.
+    np.testing.assert_allclose(fitted.covariances, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
     np.testing.assert_allclose(fitted.means, mu, rtol=0, atol=1e-9 * (separation + 1))
 
 

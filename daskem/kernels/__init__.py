@@ -1,8 +1,12 @@
-"""Layer 1: pure NumPy kernels (no Dask, no I/O).
+"""Layer 1: numerical kernels, NumPy and numba (no Dask, no I/O).
 
-- :mod:`daskem.kernels.gaussian` — the Gaussian E-step on one chunk of rows, its
-  sufficient statistics, and the M-step that turns summed statistics into
-  parameters.
+- :mod:`daskem.kernels.estep` — the Gaussian E-step on one chunk of rows and its
+  sufficient statistics, block by block;
+- :mod:`daskem.kernels.fused` — the compiled (numba) loops between a block's
+  matrix products;
+- :mod:`daskem.kernels.gaussian` — Gaussian parameters, moments, and the M-step
+  that turns summed statistics into parameters;
+- :mod:`daskem.kernels.checks` — checks of rows, weights and ranges;
 - :mod:`daskem.kernels.kmeans` — k-means++ seeding and Lloyd steps on an
   in-memory sample, used to initialise EM.
 """
