@@ -282,41 +282,44 @@ def run_em(
     runs = state.runs
     active = [i for i, run in enumerate(runs) if not run.converged and state.iteration < max_iter]
     check = state.last_pass if resumed else None
-    if check is not None and not active:  # a finished run: one pass proves the data are the same
-        (batch,) = compute_one_thread_blas(statistics_graph(data, [check[0]], split_every))
-        _check_same_data(batch[0], check[1])
-    for iteration in range(state.iteration + 1, max_iter + 1):
-        if not active:
-            break
-        start = time.perf_counter()
-        params = [runs[i].params for i in active]
-        (batch,) = compute_one_thread_blas(
-            statistics_graph(data, ([check[0]] if check is not None else []) + params, split_every)
-        )
-        seconds = time.perf_counter() - start
-        if check is not None:  # the first pass after a resume
+    # One BLAS thread per task for the whole loop, M-steps included: entering the limit
+    # scans the loaded libraries (ms), and BLAS threads left spinning would take cores from Dask's.
+    with one_blas_thread():
+        if check is not None and not active:  # a finished run: one pass proves the data are the same
+            (batch,) = dask.compute(statistics_graph(data, [check[0]], split_every))
             _check_same_data(batch[0], check[1])
-            batch, check = batch[1:], None
-        if iteration == 1:
-            batch[0].check_spread(reg_covar)
-        state.last_pass = (params[0], batch[0].mean_log_likelihood)
-        for i, stats in zip(active, batch):
-            change, reseeded = runs[i].step(stats, reg_covar, tol, iteration)
-            for component, row in reseeded:
-                warnings.warn(
-                    f"component {component} collapsed at iteration {iteration}; restarted at "
-                    f"row {row}, the row the mixture explained worst",
-                    ComponentCollapseWarning,
-                    stacklevel=2,
-                )
-            info = IterationInfo(iteration, stats.mean_log_likelihood, change, seconds, runs[i].params, i, reseeded)
-            for callback in callbacks:
-                callback(info)
-        _log_iteration(iteration, [runs[i] for i in active], seconds, len(runs))
-        active = [i for i in active if not runs[i].converged]
-        state.iteration = iteration
-        if on_iteration is not None:
-            on_iteration(state)
+        for iteration in range(state.iteration + 1, max_iter + 1):
+            if not active:
+                break
+            start = time.perf_counter()
+            params = [runs[i].params for i in active]
+            (batch,) = dask.compute(
+                statistics_graph(data, ([check[0]] if check is not None else []) + params, split_every)
+            )
+            seconds = time.perf_counter() - start
+            if check is not None:  # the first pass after a resume
+                _check_same_data(batch[0], check[1])
+                batch, check = batch[1:], None
+            if iteration == 1:
+                batch[0].check_spread(reg_covar)
+            state.last_pass = (params[0], batch[0].mean_log_likelihood)
+            for i, stats in zip(active, batch):
+                change, reseeded = runs[i].step(stats, reg_covar, tol, iteration)
+                for component, row in reseeded:
+                    warnings.warn(
+                        f"component {component} collapsed at iteration {iteration}; restarted at "
+                        f"row {row}, the row the mixture explained worst",
+                        ComponentCollapseWarning,
+                        stacklevel=2,
+                    )
+                info = IterationInfo(iteration, stats.mean_log_likelihood, change, seconds, runs[i].params, i, reseeded)
+                for callback in callbacks:
+                    callback(info)
+            _log_iteration(iteration, [runs[i] for i in active], seconds, len(runs))
+            active = [i for i in active if not runs[i].converged]
+            state.iteration = iteration
+            if on_iteration is not None:
+                on_iteration(state)
     return [run.result() for run in runs]
 
 

@@ -68,3 +68,24 @@ def snapshot(folder: Path) -> dict[str, bytes | None]:
 @pytest.fixture
 def blobs() -> np.ndarray:
     return make_mixture_data()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """Compile (or load from numba's cache) the kernels once, before any test.
+
+    A cold cache costs ~10 s of compilation inside whichever test fits first,
+    long enough for the command line's progress bar to appear in its output.
+    """
+    from daskem.kernels import estep
+    from daskem.kernels.gaussian import GaussianParams
+
+    X = make_mixture_data(n_samples=200, n_features=3)
+    for covariance_type in ("full", "diag"):
+        params = GaussianParams.from_covariances(
+            np.full(2, 0.5), X[:2], np.ones((2, 3)) if covariance_type == "diag" else np.stack([np.eye(3)] * 2),
+            covariance_type,
+        )
+        for dtype in (np.float64, np.float32):
+            estep.chunk_statistics(X.astype(dtype), params)
+        estep.e_step(X, params)

@@ -1,14 +1,14 @@
 """The E-step of a Gaussian mixture on one chunk of rows, block by block, and its statistics.
 
 Shapes use ``n`` rows, ``b`` rows of a block, ``d`` features and ``K``
-components.  A chunk is cut into blocks of :func:`~daskem.kernels.gaussian.block_rows`
+components.  A chunk is cut into blocks of a few hundred to a few thousand
 rows that stay in cache; a *block kernel* turns each block into
 ``log α_k + log p_k(x_i)``, the responsibilities (a log-sum-exp over
 components) and its share of the moments:
 
 - :class:`_WhitenedKernel` (full, tied): all K whitenings as one matrix
-  product, a fused pass (:mod:`daskem.kernels.fused`) for the log-sum-exp and
-  the weighting, and K products for the moments, in whitened coordinates;
+  product, compiled loops (:mod:`daskem.kernels.fused`) around a log-sum-exp,
+  and K products for the moments, in whitened coordinates;
 - :class:`_DiagonalKernel` (diag, spherical): two matrix products about one
   reference point;
 - :class:`_DifferencesKernel` (any type): the differences ``x − μ_k`` per
@@ -29,8 +29,8 @@ from daskem.kernels import fused
 from daskem.kernels.checks import check_weights, raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import LOG_2PI, GaussianParams, Moments, block_rows
 
-#: float32 blocks hold this many times the rows (measured: K=8, d=16 on one core,
-#: 17 ms per 50,000 rows at 4×, 18 ms at 2×, 24 ms at ½×).
+#: float32 blocks of per-component differences hold this many times the rows (measured:
+#: K=8, d=16 on one core, 17 ms per 50,000 rows at 4×, 18 ms at 2×, 24 ms at ½×).
 FLOAT32_BLOCK_FACTOR = 4
 
 
@@ -52,23 +52,27 @@ class _BlockKernel:
     """What every block kernel does: E-step and moments of a block, their sums, and
     its reference points.
 
-    Subclasses set ``reference`` (K, d) float64 and either override
-    :meth:`accumulate` or provide ``_log_prob(X) -> (log_prob, work)`` and
-    ``_add(work, resp)``.
+    Subclasses set ``reference`` (K, d) float64 and ``block_rows`` (the most rows
+    a block may have), and either override :meth:`accumulate` or provide
+    ``_log_prob(X) -> (log_prob, work)`` and ``_add(work, resp)``.
     """
 
     reference: np.ndarray
+    block_rows: int
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        """``log α_k + log p_k(x_i)`` (K, b) float64 of a block X (b, d)."""
+        """``log α_k + log p_k(x_i)`` (K, b) float64 of a block X (b, d), b ≤ :attr:`block_rows`."""
         return self._log_prob(X)[0]
 
     def accumulate(self, X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-        """E-step of a block X (b, d) with weights (b,) or None; adds its moments and
-        returns ``log p(x_i)`` (b,) float64."""
-        log_prob, work = self._log_prob(X)
-        log_prob_norm, resp = _normalise(log_prob)
-        self._add(work, resp if weights is None else resp * weights)
+        """E-step of rows X (n, d) with weights (n,) or None, block by block; adds
+        their moments and returns ``log p(x_i)`` (n,) float64."""
+        log_prob_norm = np.empty(len(X))
+        for start in range(0, len(X), self.block_rows):
+            rows = slice(start, start + self.block_rows)
+            log_prob, work = self._log_prob(X[rows])
+            log_prob_norm[rows], resp = _normalise(log_prob)
+            self._add(work, resp if weights is None else resp * weights[rows])
         return log_prob_norm
 
     def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,12 +85,13 @@ class _WhitenedKernel(_BlockKernel):
     moments in whitened coordinates.
 
     With ``c = Σ_k α_k μ_k`` (in the block's dtype), ``x̃ = x − c`` and
-    ``δ_k = μ_k − c``, the whitened differences of a block are one product::
+    ``δ_k = μ_k − c``, the whitened differences of a block are one product,
+    held transposed::
 
-        Y = [x̃, 1] · [U_1 … U_K; −δ_1 U_1 … −δ_K U_K]        (b, K·d)
+        Yᵀ = [U_1 … U_K; −δ_1 U_1 … −δ_K U_K]ᵀ · [x̃, 1]ᵀ        (K·d, b)
 
-    whose k-th group of d columns is ``y_k = (x − μ_k) U_k``.  One compiled
-    pass (:func:`~daskem.kernels.fused.responsibilities`) turns Y into the
+    whose rows k·d … k·d + d − 1 are ``y_k = (x − μ_k) U_k``.  Compiled loops
+    (:mod:`~daskem.kernels.fused`) give the squared norms, and, after the
     log-sum-exp, ``r ∘ Y``, ``Σ r`` and ``Σ r y_k``; the second moments are K
     products ``Y_kᵀ (r_k ∘ Y_k)``.  At the end of the chunk ``U_k⁻¹`` turns
     them back into moments about the means, as the differences give them::
@@ -112,47 +117,35 @@ class _WhitenedKernel(_BlockKernel):
         #: ``max_k (Σ_i δ_ki² P_k,ii)^½``, the distance of the farthest mean from ``c`` in units
         #: of its component's spread (bounding ``‖diag(δ_k) U_k‖``): how many ulps Y may lose.
         self.amplification = float(np.sqrt((delta**2 * (u**2).sum(axis=2)).sum(axis=1).max()))
-        whitening = np.empty((d + 1, k * d))
-        whitening[:d] = u.transpose(1, 0, 2).reshape(d, k * d)
-        whitening[d] = -np.einsum("kd,kde->ke", delta, u).reshape(-1)
+        whitening = np.empty((k * d, d + 1))
+        whitening[:, :d] = u.transpose(0, 2, 1).reshape(k * d, d)
+        whitening[:, d] = -np.einsum("kd,kde->ke", delta, u).reshape(-1)
         self.whitening = whitening.astype(dtype)
         # What the product really computes, in float64: U_k and the points it centres on.
-        rounded = self.whitening.astype(np.float64)
-        self.u = rounded[:d].reshape(d, k, d).transpose(1, 0, 2)
+        rounded = self.whitening.astype(np.float64).reshape(k, d, d + 1)
+        self.u = rounded[:, :, :d].transpose(0, 2, 1)
         self.unwhitening = np.linalg.inv(self.u)
-        offsets = rounded[d].reshape(k, 1, d)
+        offsets = rounded[:, np.newaxis, :, d]
         self.reference = self.centre.astype(np.float64) - (offsets @ self.unwhitening)[:, 0]
         self.offsets = _offsets(params)
         self.n_components, self.n_features, self.dtype = k, d, dtype
+        self.block_rows = block_rows(k, d)
+        self.floor = fused.RESPONSIBILITY_FLOOR[dtype]
         self.nk, self.s1, self.t = np.zeros(k), np.zeros(k * d), np.zeros((k, d, d))
-        self._augmented = self._y = self._weighted = np.empty((0, 0), dtype)
-
-    def _whitened(self, X: np.ndarray) -> np.ndarray:
-        """Y (b, K·d) of a block X (b, d)."""
-        b, d = X.shape
-        if len(self._augmented) < b:  # buffers reused block after block: no page faults
-            self._augmented = np.ones((b, d + 1), self.dtype)
-            self._y = np.empty((b, self.whitening.shape[1]), self.dtype)
-            self._weighted = np.empty_like(self._y)
-        augmented = self._augmented[:b]
-        np.subtract(X, self.centre, out=augmented[:, :d])
-        return np.matmul(augmented, self.whitening, out=self._y[:b])
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
         out = np.empty((self.n_components, len(X)))
-        fused.log_prob(self._whitened(X), self.offsets, self.n_features, out)
+        fused.whitened_log_prob(X, self.centre, self.whitening, self.offsets, self.block_rows, out)
         return out
 
     def accumulate(self, X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-        y = self._whitened(X)
-        b, k, d = len(X), self.n_components, self.n_features
-        weighted = self._weighted[:b]
-        log_prob_norm = np.empty(b)
-        fused.responsibilities(
-            y, self.offsets, d, _NO_WEIGHTS if weights is None else weights, fused.RESPONSIBILITY_FLOOR[self.dtype],
-            weighted, log_prob_norm, self.nk, self.s1,
+        """The whole of X in one compiled call (block by block inside), so that the
+        GIL is released once per chunk, not a dozen times per block."""
+        log_prob_norm = np.empty(len(X))
+        fused.whitened_statistics(
+            X, self.centre, self.whitening, self.offsets, _NO_WEIGHTS if weights is None else weights,
+            self.floor, self.block_rows, log_prob_norm, self.nk, self.s1, self.t,
         )
-        self.t += np.matmul(y.reshape(b, k, d).transpose(1, 2, 0), weighted.reshape(b, k, d).transpose(1, 0, 2))
         return log_prob_norm
 
     def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -162,7 +155,7 @@ class _WhitenedKernel(_BlockKernel):
         return self.nk, s1, s2.sum(axis=0) if self.tied else s2
 
 
-#: What :func:`~daskem.kernels.fused.responsibilities` takes for "no sample weights".
+#: What :func:`~daskem.kernels.fused.whitened_statistics` takes for "no sample weights".
 _NO_WEIGHTS = np.empty(0)
 
 
@@ -193,6 +186,9 @@ class _DifferencesKernel(_BlockKernel):
             corrections = rounding @ u if u.ndim == 2 else np.einsum("kd,kde->ke", rounding, u)
             self.correction = corrections.astype(dtype)
         self.ones = np.ones(params.n_features, dtype)
+        self.block_rows = block_rows(params.n_components, params.n_features)
+        if dtype == np.float32:
+            self.block_rows *= FLOAT32_BLOCK_FACTOR
         self.moments = Moments(params.n_components, params.n_features, params.covariance_type)
         self._tiles: dict[str, np.ndarray] = {}
 
@@ -253,6 +249,7 @@ class _DiagonalKernel(_BlockKernel):
         #: ``max (μ_kj − c_j)² / σ²_kj``: how many ulps the expanded squares may lose.
         self.amplification = float((precision * delta**2).max())
         self.centre, self.n_features = centre, d
+        self.block_rows = block_rows(params.n_components, d)
         self.reference = np.broadcast_to(centre, params.means.shape).copy()
         self.product = -0.5 * np.hstack([precision, -2.0 * precision * delta])  # (K, 2d)
         self.constant = (_offsets(params) - 0.5 * (precision * delta**2).sum(axis=1))[:, np.newaxis]  # (K, 1)
@@ -347,7 +344,7 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
     kernel = _kernel(params)
     log_prob_norm = np.empty(n_samples)
     log_resp = np.empty((n_samples, params.n_components))
-    step = block_rows(params.n_components, params.n_features)
+    step = kernel.block_rows
     with np.errstate(invalid="ignore", over="ignore"):  # rows that are not finite give NaN: callers check
         for start in range(0, n_samples, step):
             rows = slice(start, start + step)
@@ -420,32 +417,18 @@ def chunk_statistics(
     if sample_weight is not None:
         sample_weight = check_weights(sample_weight, X.shape[0], first_row)
     kernel = _kernel(params, X.dtype.type)
-    log_prob_norm = np.empty(X.shape[0])
-    step = block_rows(params.n_components, params.n_features) * (FLOAT32_BLOCK_FACTOR if X.dtype == np.float32 else 1)
     with np.errstate(invalid="ignore", over="ignore"):  # bad rows are named below
-        for start in range(0, X.shape[0], step):
-            rows = slice(start, start + step)
-            log_prob_norm[rows] = kernel.accumulate(X[rows], None if sample_weight is None else sample_weight[rows])
+        log_prob_norm = kernel.accumulate(X, sample_weight)
     if sample_weight is None:
         log_likelihood, weight_sum = log_prob_norm.sum(), float(X.shape[0])
     else:
         log_likelihood, weight_sum = sample_weight @ log_prob_norm, float(sample_weight.sum())
     if not np.isfinite(log_likelihood):
         raise_non_finite_log_likelihood(X, log_prob_norm, first_row)
-    worst = _worst_rows(log_prob_norm, sample_weight, params.n_components)
+    worst = fused.worst_rows(log_prob_norm, _NO_WEIGHTS if sample_weight is None else sample_weight,
+                             params.n_components)
     return ChunkStatistics(
         float(log_likelihood), weight_sum, X.shape[0], *kernel.sums(), kernel.reference,
         log_prob_norm[worst], worst + first_row, X[worst].astype(np.float64),
         *fused.column_ranges(X),
     )
-
-
-def _worst_rows(log_prob_norm: np.ndarray, sample_weight: np.ndarray | None, count: int) -> np.ndarray:
-    """Indices of the ``count`` rows of positive weight with least log-likelihood, worst first."""
-    candidates = np.arange(len(log_prob_norm))
-    if sample_weight is not None:
-        candidates = candidates[sample_weight > 0]
-    if len(candidates) > count:
-        candidates = candidates[np.argpartition(log_prob_norm[candidates], count - 1)[:count]]
-    return candidates[np.lexsort((candidates, log_prob_norm[candidates]))]
-
