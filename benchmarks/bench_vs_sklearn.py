@@ -58,17 +58,20 @@ def main() -> None:
                 exact.append(t_exact / args.iterations)
                 speedups.append(t_exact / t_daskem)
         difference = relative_difference(model, exact_model if exact else reference)
+    dgemm = dgemm_rate()
+    flops = 2 * args.n_samples * args.n_components * args.n_features**2  # E-step whitening + M-step moments
 
     chunks = -(-args.n_samples // args.chunk_rows)
     print(f"data: {args.n_samples:,} × {args.n_features} {args.dtype}, K={args.n_components}, full covariance; "
           f"Zarr store of {chunks} chunk(s) of {args.chunk_rows:,} rows; {args.iterations} iterations, tol=0; "
-          f"{args.repeats} interleaved runs each")
-    print(f"{'':24}{'median s/iter':>14}{'min':>9}{'max':>9}")
+          f"{args.repeats} interleaved runs each; dgemm {dgemm / 1e9:.0f} GFLOP/s (2·N·K·d² flops per iteration)")
+    print(f"{'':24}{'median s/iter':>14}{'min':>9}{'max':>9}{'÷ dgemm roofline':>18}")
     rows = [("daskem (Zarr on disk)", ours), ("scikit-learn (memory)", theirs)]
     if exact:
         rows.insert(1, ("daskem, float64 path", exact))
     for name, values in rows:
-        print(f"{name:24}{statistics.median(values):14.3f}{min(values):9.3f}{max(values):9.3f}")
+        median = statistics.median(values)
+        print(f"{name:24}{median:14.3f}{min(values):9.3f}{max(values):9.3f}{flops / median / dgemm:18.3f}")
     print(f"ratio daskem / scikit-learn, median of runs: {statistics.median(ratios):.2f} "
           f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})")
     if exact:
@@ -101,6 +104,13 @@ def initial_parameters(X: np.ndarray, n_components: int, covariance_type: str = 
         "means_init": X[rng.choice(len(X), n_components, replace=False)].astype(np.float64),
         "precisions_init": precisions,
     }
+
+
+def dgemm_rate(size: int = 2048, repeats: int = 3) -> float:
+    """float64 matrix-product rate of this machine now, all cores (flops per second, best of repeats)."""
+    a = np.random.default_rng(0).random((size, size))
+    a @ a
+    return max(2 * size**3 / timed(lambda: a @ a)[0] for _ in range(repeats))
 
 
 def timed(work):

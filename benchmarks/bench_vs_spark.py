@@ -22,13 +22,11 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import zarr
-from bench_vs_sklearn import initial_parameters, timed
+from bench_vs_sklearn import dgemm_rate, initial_parameters, timed
 
 import daskem
 from daskem.generate import generate
@@ -96,13 +94,6 @@ def main() -> None:
         ratios = [ours / theirs for ours, theirs in zip(per_iteration[name], per_iteration["Spark ML"])]
         print(f"ratio {name} ÷ Spark ML, median of rounds: {statistics.median(ratios):.3f} "
               f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})")
-
-
-def dgemm_rate(size: int = 2048, repeats: int = 3) -> float:
-    """float64 matrix-product rate of this machine now, all cores (flops per second, best of repeats)."""
-    a = np.random.default_rng(0).random((size, size))
-    a @ a
-    return max(2 * size**3 / timed(lambda: a @ a)[0] for _ in range(repeats))
 
 
 if __name__ == "__main__":

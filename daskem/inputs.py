@@ -19,11 +19,14 @@ import zarr
 
 from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError
 
-#: Target bytes per row chunk (as stored: float32 rows give twice the rows).
-#: The kernels work in cache-sized blocks, so a chunk only needs to be large
-#: enough that per-task overhead is negligible; smaller chunks spread a
-#: moderate data set over all cores (see docs/design.md).
+#: Target size of a row chunk, counted as float64 values whatever the stored dtype
+#: (the kernels' cost is per row, so float32 rows get as many rows per chunk, not twice
+#: as many: 400,000 float32 rows in 2 uneven chunks kept one of two cores idle half the
+#: time).  The kernels work in cache-sized blocks, so a chunk only needs to be large
+#: enough that per-task overhead is negligible; smaller chunks spread a moderate data
+#: set over all cores (see docs/design.md).
 DEFAULT_CHUNK_BYTES = 16 * 2**20
+_VALUE_BYTES = 8
 
 PathLike = str | os.PathLike
 
@@ -115,7 +118,7 @@ def open_rows(path: PathLike, variable: str | None = None, rows_per_chunk: int |
     if rows_per_chunk is None:
         rows_per_chunk = store_rows
         if stored.ndim == 2:
-            rows_per_chunk = _merged_rows(store_rows, stored.shape[1], stored.dtype.itemsize)
+            rows_per_chunk = _merged_rows(store_rows, stored.shape[1])
     return da.from_array(ZarrRows(stored, location), chunks=(rows_per_chunk, *stored.shape[1:]), asarray=True)
 
 
@@ -146,7 +149,7 @@ def as_row_chunked(X: Any, variable: str | None = None, *, chunk_rows: int | Non
     X = _unwrap(X, variable)
     if not isinstance(X, da.Array):
         X = checked_array(X)
-        rows = chunk_rows or max(1, DEFAULT_CHUNK_BYTES // (X.shape[1] * X.dtype.itemsize))
+        rows = chunk_rows or max(1, DEFAULT_CHUNK_BYTES // (X.shape[1] * _VALUE_BYTES))
         return da.from_array(X, chunks=(rows, X.shape[1]))
     _check_shape_and_dtype(X.shape, X.dtype)
     if any(np.isnan(c) for c in X.chunks[0]):
@@ -262,8 +265,8 @@ def _unwrap(X: Any, variable: str | None) -> Any:
     return X.data if isinstance(X, xr.DataArray) else X
 
 
-def _merged_rows(store_rows: int, n_features: int, itemsize: int) -> int:
-    per_chunk = store_rows * n_features * itemsize
+def _merged_rows(store_rows: int, n_features: int) -> int:
+    per_chunk = store_rows * n_features * _VALUE_BYTES
     return store_rows * max(1, DEFAULT_CHUNK_BYTES // per_chunk)
 
 

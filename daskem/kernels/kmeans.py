@@ -25,6 +25,12 @@ def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return np.maximum(distances, 0.0)
 
 
+#: Rows × centres per block of :meth:`_Rows.nearest`: the (n, K) distances of a whole
+#: sample (50,000 × 256 = 100 MB) made three passes through memory per Lloyd step
+#: (50 ms); blocks of 1 MB stay in cache.
+NEAREST_BLOCK_VALUES = 2**17
+
+
 class _Rows:
     """Rows centred on their mean once, with their squared norms, for repeated distances.
 
@@ -49,14 +55,21 @@ class _Rows:
         ``‖x‖²`` does not change which centre is nearest, so it is added to
         the winners only: one pass over the (n, K) distances instead of three.
         """
-        partial = self._partial(centers)
-        labels = np.argmin(partial, axis=1)
-        return labels, np.maximum(partial[np.arange(len(labels)), labels] + self.norms, 0.0)
+        labels = np.empty(len(self.X), dtype=np.int64)
+        closest = np.empty(len(self.X))
+        step = max(1, NEAREST_BLOCK_VALUES // len(centers))
+        for start in range(0, len(self.X), step):
+            rows = slice(start, start + step)
+            partial = self._partial(centers, rows)
+            labels[rows] = np.argmin(partial, axis=1)
+            closest[rows] = partial[np.arange(len(partial)), labels[rows]]
+        closest += self.norms
+        return labels, np.maximum(closest, 0.0, out=closest)
 
-    def _partial(self, centers: np.ndarray) -> np.ndarray:
-        """``‖c‖² − 2 x·c`` (n, K): squared distances less ``‖x‖²``."""
+    def _partial(self, centers: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        """``‖c‖² − 2 x·c`` (n, K) for ``rows``: squared distances less ``‖x‖²``."""
         centers = centers - self.offset
-        partial = self.X @ (-2.0 * centers.T)
+        partial = self.X[rows] @ (-2.0 * centers.T)
         partial += np.einsum("ij,ij->i", centers, centers)
         return partial
 
