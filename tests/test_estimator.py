@@ -71,10 +71,17 @@ def test_fit_returns_self_and_fitted_attributes(data):
     assert np.all(np.diff(model.history_) >= -1e-12)
 
 
-def test_small_store_chunks_are_merged_into_larger_dask_chunks(store, data):
-    from daskem.inputs import as_row_chunked
+def test_small_store_chunks_are_merged_into_larger_dask_chunks(tmp_path, store):
+    from daskem.inputs import MIN_CHUNKS, as_row_chunked
 
-    assert as_row_chunked(store, "X").chunks == ((900,), (3,))  # 200-row chunks are tiny
+    # 200 stored chunks of 100 rows: merged, but into no fewer than MIN_CHUNKS chunks (one per
+    # core), well below the size target.
+    many = write_zarr(tmp_path / "many.zarr", make_mixture_data(n_samples=20_000, n_features=3), chunk_rows=100)
+    merged = 100 * (200 // MIN_CHUNKS)
+    expected = (merged,) * (20_000 // merged) + ((20_000 % merged,) if 20_000 % merged else ())
+    assert as_row_chunked(str(many), "X").chunks == (expected, (3,))
+    assert len(expected) >= MIN_CHUNKS
+    assert as_row_chunked(store, "X").chunks == ((200,) * 4 + (100,), (3,))  # too few to merge
     assert as_row_chunked(store, "X", chunk_rows=400).chunks == ((400, 400, 100), (3,))
 
 
