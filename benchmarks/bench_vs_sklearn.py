@@ -68,9 +68,10 @@ def main() -> None:
     flops = 2 * n * k * d * d if args.covariance_type in ("full", "tied") else 6 * n * k * d
 
     chunks = -(-args.n_samples // args.chunk_rows)
-    print(f"data: {args.n_samples:,} × {args.n_features} {args.dtype}, K={args.n_components}, {args.covariance_type} covariance; "
+    print(f"data: {n:,} × {d} {args.dtype}, K={k}, {args.covariance_type} covariance; "
           f"Zarr store of {chunks} chunk(s) of {args.chunk_rows:,} rows; {args.iterations} iterations, tol=0; "
-          f"{args.repeats} interleaved runs each; dgemm {dgemm / 1e9:.0f} GFLOP/s (useful flops per iteration: {flops:.3g})")
+          f"{args.repeats} interleaved runs each; dgemm {dgemm / 1e9:.0f} GFLOP/s "
+          f"(useful flops per iteration: {flops:.3g})")
     print(f"{'':24}{'median s/iter':>14}{'min':>9}{'max':>9}{'÷ dgemm roofline':>18}")
     rows = [("daskem (Zarr on disk)", ours), ("scikit-learn (memory)", theirs)]
     if exact:
