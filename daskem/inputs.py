@@ -124,7 +124,7 @@ def open_rows(path: PathLike, variable: str | None = None, rows_per_chunk: int |
     if rows_per_chunk is None:
         rows_per_chunk = store_rows
         if stored.ndim == 2:
-            rows_per_chunk = _merged_rows(store_rows, *stored.shape[::-1])
+            rows_per_chunk = _merged_rows(store_rows, n_features=stored.shape[1], n_rows=stored.shape[0])
     return da.from_array(ZarrRows(stored, location), chunks=(rows_per_chunk, *stored.shape[1:]), asarray=True)
 
 
@@ -155,7 +155,7 @@ def as_row_chunked(X: Any, variable: str | None = None, *, chunk_rows: int | Non
     X = _unwrap(X, variable)
     if not isinstance(X, da.Array):
         X = checked_array(X)
-        rows = chunk_rows or _merged_rows(1, *X.shape[::-1])
+        rows = chunk_rows or _merged_rows(1, n_features=X.shape[1], n_rows=X.shape[0])
         return da.from_array(X, chunks=(rows, X.shape[1]))
     _check_shape_and_dtype(X.shape, X.dtype)
     if any(np.isnan(c) for c in X.chunks[0]):

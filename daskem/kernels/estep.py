@@ -123,12 +123,11 @@ class _WhitenedKernel(_BlockKernel):
         self.whitening = whitening.astype(dtype)
         # What the product really computes, in float64: U_k and the points it centres on.
         rounded = self.whitening.astype(np.float64).reshape(k, d, d + 1)
-        self.u = rounded[:, :, :d].transpose(0, 2, 1)
-        self.unwhitening = np.linalg.inv(self.u)
+        self.unwhitening = np.linalg.inv(rounded[:, :, :d].transpose(0, 2, 1))
         offsets = rounded[:, np.newaxis, :, d]
         self.reference = self.centre.astype(np.float64) - (offsets @ self.unwhitening)[:, 0]
         self.offsets = _offsets(params)
-        self.n_components, self.n_features, self.dtype = k, d, dtype
+        self.n_components, self.n_features = k, d
         self.block_rows = block_rows(k, d)
         self.floor = fused.RESPONSIBILITY_FLOOR[dtype]
         self.nk, self.s1, self.t = np.zeros(k), np.zeros(k * d), np.zeros((k, d, d))
