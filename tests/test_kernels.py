@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from daskem.exceptions import CovarianceError, NonFiniteDataError
-from daskem.kernels import estep, gaussian
+from daskem.kernels import estep, fused, gaussian
 from daskem.kernels.gaussian import GaussianParams
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, squared_distances
 from daskem.stats import GaussianStats
@@ -242,3 +242,19 @@ def test_assignment_moments_equal_one_hot_weighted_moments(covariance_type):
         # The same sums in another order: rounding of 500 terms of order 1e6 (the moments are about
         # points 1e3 away from the rows' own clusters' centres), far below 1e-12 of their scale.
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_worst_rows_and_column_ranges_are_the_direct_ones(weighted):
+    """The compiled helpers of chunk_statistics against a sort and NumPy's min and max."""
+    rng = np.random.default_rng(5)
+    values = rng.integers(0, 6, size=300).astype(float)  # many ties: the earlier row goes first
+    weights = rng.choice([0.0, 1.0, 2.5], size=300) if weighted else np.empty(0)
+    rows = np.arange(300) if not weighted else np.flatnonzero(weights > 0)
+    expected = rows[np.lexsort((rows, values[rows]))][:7]
+    np.testing.assert_array_equal(fused.worst_rows(values, weights, 7), expected)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    low, high = fused.column_ranges(X)
+    assert low.dtype == high.dtype == np.float64
+    np.testing.assert_array_equal(low, X.min(axis=0))
+    np.testing.assert_array_equal(high, X.max(axis=0))
