@@ -149,7 +149,7 @@ def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True),
         _chunk_rows_option,
         click.option("--precision", type=click.Choice(["auto", "float64"]), default="auto", show_default=True,
-                     help="auto: float32 arithmetic for float32 data (full, tied); float64: always float64."),
+                     help="auto: float32 arithmetic for float32 data; float64: always float64."),
         click.option("--sample-weight", default=None, help="Array of the Zarr group holding row weights."),
     ]):
         command = option(command)

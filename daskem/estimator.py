@@ -88,9 +88,9 @@ class GaussianMixture:
         Fan-in of the reduction tree.
     precision : {"auto", "float64"}, default "auto"
         Arithmetic inside each block of rows.  "auto": float32 for float32
-        data with full or tied covariances (sums across blocks stay float64;
-        about 1.4× faster, parameters within ~1e-6 of the float64 fit's),
-        float64 otherwise.  "float64": always float64, the reference.
+        data (sums across blocks stay float64; parameters within ~1e-6 of the
+        float64 fit's), float64 otherwise.  "float64": always float64, the
+        reference.
 
     Attributes
     ----------

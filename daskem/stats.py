@@ -122,20 +122,11 @@ def batch_from_chunk(
     first_row: int = 0,
     sample_weight: np.ndarray | None = None,
 ) -> tuple[GaussianStats, ...]:
-    """Statistics of one chunk under each of several parameter sets (one read of the chunk).
-
-    Each parameter set gets the rows in its :func:`~daskem.kernels.estep.compute_dtype`,
-    converted once for all.
-    """
+    """Statistics of one chunk under each of several parameter sets (one read of the chunk),
+    with the rows converted once to their :func:`~daskem.kernels.estep.compute_dtype`."""
     X = np.asarray(X)
-    converted = {X.dtype.type: X}
-    stats = []
-    for p in params:
-        dtype = compute_dtype(X.dtype, p.covariance_type)
-        if dtype not in converted:
-            converted[dtype] = X.astype(dtype)
-        stats.append(GaussianStats.from_chunk(converted[dtype], p, first_row, sample_weight))
-    return tuple(stats)
+    X = X.astype(compute_dtype(X.dtype), copy=False)
+    return tuple(GaussianStats.from_chunk(X, p, first_row, sample_weight) for p in params)
 
 
 def sum_batches(parts: Sequence[tuple[GaussianStats, ...]]) -> tuple[GaussianStats, ...]:

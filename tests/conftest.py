@@ -81,9 +81,10 @@ def compiled_kernels() -> None:
     from daskem.kernels.gaussian import GaussianParams
 
     X = make_mixture_data(n_samples=200, n_features=3)
-    for covariance_type in ("full", "diag"):
+    far = np.array([[-300.0] * 3, [300.0] * 3])  # components too far apart for the expanded kernel
+    for covariance_type, means in (("full", X[:2]), ("diag", X[:2]), ("full", far)):
         params = GaussianParams.from_covariances(
-            np.full(2, 0.5), X[:2], np.ones((2, 3)) if covariance_type == "diag" else np.stack([np.eye(3)] * 2),
+            np.full(2, 0.5), means, np.ones((2, 3)) if covariance_type == "diag" else np.stack([np.eye(3)] * 2),
             covariance_type,
         )
         for dtype in (np.float64, np.float32):

@@ -45,6 +45,17 @@ def test_e_step_matches_scipy_densities():
     np.testing.assert_allclose(log_resp, expected - log_prob_norm[:, None], rtol=1e-10, atol=1e-10)
 
 
+def test_compiled_exp_is_within_an_ulp_of_numpy():
+    """The responsibilities' exp: 1 ulp of NumPy's above −708, 0 at and below, NaN kept."""
+    x = np.concatenate([np.linspace(-707.999, 0.0, 20_001), -np.logspace(-300, 2.8, 2_001), [0.0, -0.5 * np.log(2)]])
+    found = np.array([fused._exp(v) for v in x])
+    expected = np.exp(x)
+    # 2 ulps of the result (one from each of the reduction and the polynomial, measured: 1.0)
+    np.testing.assert_allclose(found, expected, rtol=2 * np.finfo(float).eps, atol=0)
+    assert fused._exp(-708.0) == fused._exp(-708.5) == fused._exp(-np.inf) == 0.0
+    assert np.isnan(fused._exp(np.nan))
+
+
 def test_e_step_stays_finite_for_far_rows():
     params = random_params(2, 3)
     X = np.full((5, 3), 1e3)  # densities underflow to 0 in linear space
@@ -68,9 +79,7 @@ def test_chunk_statistics_are_the_direct_sums(dtype, rtol):
     diffs = X64[:, None, :] - stats.reference[None]
     assert n_rows == 150
     assert nk.dtype == s1.dtype == s2.dtype == np.float64
-    # The moments are about the points the whitening product centres on: the means, but for the
-    # rounding of the product's terms (of the size of the means) to the block's dtype.
-    np.testing.assert_allclose(stats.reference, params.means, rtol=0, atol=rtol * np.abs(params.means).max())
+    assert stats.reference.shape == params.means.shape  # the moments below are about these points
     np.testing.assert_allclose(loglik, np.logaddexp.reduce(expected, axis=1).sum(), rtol=rtol)
     np.testing.assert_allclose(nk, resp.sum(axis=0), rtol=rtol)
     direct_s1 = np.einsum("nk,nkd->kd", resp, diffs)
@@ -197,19 +206,23 @@ def test_a_covariance_that_is_not_finite_is_named_not_passed_to_scipy(covariance
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
-@pytest.mark.parametrize("separation", [3.0, 30.0, 1e4, 1e6])
+@pytest.mark.parametrize("separation", [3.0, 30.0, 300.0, 1e4, 1e6])
 def test_moments_stay_accurate_however_far_apart_the_components(covariance_type, separation):
-    """Moments come from matrix products (whitened for full and tied, expanded about one point
-    for diag and spherical) while their amplification stays within MAX_AMPLIFICATION, and
-    from exact differences beyond."""
+    """Moments come from the expanded terms about one point while their amplification stays
+    within the kernel's limit, from whitened products beyond (full and tied), and from exact
+    differences further still."""
     rng = np.random.default_rng(0)
     X = np.vstack([rng.normal(size=(3000, 4)) - separation, rng.normal(size=(3000, 4)) + separation])
     means = np.array([[-separation] * 4, [separation] * 4]) + 0.1
     variances = {"full": np.stack([np.eye(4)] * 2), "tied": np.eye(4), "diag": np.ones((2, 4)),
                  "spherical": np.ones(2)}[covariance_type]
     params = GaussianParams.from_covariances(np.array([0.4, 0.6]), means, variances, covariance_type)
-    # Products up to ~100 standard deviations apart (whitened: 1e4), differences beyond.
-    assert isinstance(estep._kernel(params), estep._DifferencesKernel) == (separation > 100)
+    # The means lie 1.2 × separation from c in each of 4 features: an expanded amplification of
+    # 5.76 × separation² (limit 1e4), a whitened one of 2.4 × separation (limit 1e4).
+    expected_kernel = (estep._ExpandedKernel if separation < 40 else
+                       estep._WhitenedKernel if separation < 4000 and covariance_type in ("full", "tied") else
+                       estep._DifferencesKernel)
+    assert type(estep._kernel(params)) is expected_kernel
     stats = GaussianStats.from_chunk(X, params)
     fitted, _ = stats.m_step(reg_covar=0.0)
     # The exact M-step, two passes over the rows in float64.
@@ -220,10 +233,31 @@ def test_moments_stay_accurate_however_far_apart_the_components(covariance_type,
     expected = {"full": covariance, "tied": (nk[:, None, None] * covariance).sum(axis=0) / nk.sum(),
                 "diag": np.diagonal(covariance, axis1=1, axis2=2),
                 "spherical": np.diagonal(covariance, axis1=1, axis2=2).mean(axis=1)}[covariance_type]
-    # 1e-9 of scale: the expanded squares lose up to ~1e-10 at their limit (see the kernels);
+    # 1e-9 of scale: the expanded terms lose up to ~1e-10 at their limit (see the kernels);
     # the whitened products and the exact path ~1e-14.
     np.testing.assert_allclose(fitted.covariances, expected, rtol=0, atol=1e-9 * np.abs(expected).max())
     np.testing.assert_allclose(fitted.means, mu, rtol=0, atol=1e-9 * (separation + 1))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("separation", [3.0, 1e4])
+def test_float32_kernels_agree_with_float64_on_the_same_rows(covariance_type, separation):
+    """Every kernel in float32 (expanded near, differences far apart) against float64 arithmetic."""
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(3000, 4)) - separation, rng.normal(size=(3000, 4)) + separation])
+    X = X.astype(np.float32)
+    means = np.array([[-separation] * 4, [separation] * 4]) + 0.1
+    variances = {"full": np.stack([np.eye(4)] * 2), "tied": np.eye(4), "diag": np.ones((2, 4)),
+                 "spherical": np.ones(2)}[covariance_type]
+    params = GaussianParams.from_covariances(np.array([0.4, 0.6]), means, variances, covariance_type)
+    assert type(estep._kernel(params, np.float32)) is (
+        estep._ExpandedKernel if separation < 40 else estep._DifferencesKernel)
+    fast, _ = GaussianStats.from_chunk(X, params).m_step(reg_covar=0.0)
+    exact, _ = GaussianStats.from_chunk(X.astype(np.float64), params).m_step(reg_covar=0.0)
+    # float32 rounding of the terms and of per-block sums, ~1e-7 of scale; 1e-5 is the float32
+    # path's promise.
+    np.testing.assert_allclose(fast.covariances, exact.covariances, rtol=0, atol=1e-5 * np.abs(exact.covariances).max())
+    np.testing.assert_allclose(fast.means, exact.means, rtol=0, atol=1e-5 * (separation + 1))
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])

@@ -153,12 +153,12 @@ def test_predictions_match_scikit_learn(data):
     assert_close(ours.precisions_cholesky_, theirs.precisions_cholesky_, RTOL, "precisions_cholesky_")
 
 
-@pytest.mark.parametrize("covariance_type", ["full", "tied"])
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 @pytest.mark.parametrize("shift", [0.0, 1e4])
 def test_float32_arithmetic_stays_close_to_float64_far_from_the_origin(data, covariance_type, shift):
-    """The float32 path takes differences from the means rounded to float32 and corrects after
-    whitening: far from the origin (where one ulp of float32 is 1e-3) it still agrees with the
-    float64 path on the same float32 rows to 1e-5 of scale (the float32 path's promise)."""
+    """The float32 path takes its terms about a point rounded to float32 and close to the data:
+    far from the origin (where one ulp of float32 is 1e-3) it still agrees with the float64
+    path on the same float32 rows to 1e-5 of scale (the float32 path's promise)."""
     X32 = (data + shift).astype(np.float32)
     inits = initial_parameters(X32.astype(np.float64), N_COMPONENTS, covariance_type=covariance_type)
     settings = {"covariance_type": covariance_type}

@@ -6,14 +6,18 @@ rows that stay in cache; a *block kernel* turns each block into
 ``log α_k + log p_k(x_i)``, the responsibilities (a log-sum-exp over
 components) and its share of the moments:
 
+- :class:`_ExpandedKernel` (any type): the log densities and the moments as
+  two matrix products with the block's expanded terms ``[x̃_j x̃_l, x̃, 1]``
+  about one reference point, compiled (:mod:`daskem.kernels.fused`) with a
+  log-sum-exp between them;
 - :class:`_WhitenedKernel` (full, tied): all K whitenings as one matrix
-  product, compiled loops (:mod:`daskem.kernels.fused`) around a log-sum-exp,
-  and K products for the moments, in whitened coordinates;
-- :class:`_DiagonalKernel` (diag, spherical): two matrix products about one
-  reference point;
+  product and K products for the moments, in whitened coordinates, exact for
+  components further apart than the expanded terms allow;
 - :class:`_DifferencesKernel` (any type): the differences ``x − μ_k`` per
-  component, exact however far apart the components lie; used where the
-  others would lose accuracy (see :func:`_kernel`).
+  component, exact however far apart the components lie.
+
+:func:`_kernel` takes the first of these whose rounding stays within its
+bounds.
 
 Every kernel returns moments about reference points known before the pass
 (see :func:`chunk_statistics`), summed in float64.
@@ -27,14 +31,11 @@ import numpy as np
 
 from daskem.kernels import fused
 from daskem.kernels.checks import check_weights, raise_non_finite_log_likelihood
-from daskem.kernels.gaussian import LOG_2PI, GaussianParams, Moments, block_rows
+from daskem.kernels.gaussian import LOG_2PI, MIN_BLOCK_ROWS, GaussianParams, Moments, block_rows
 
-#: Blocks of the diagonal kernel hold this many times the rows: its temporaries are
-#: (b, 2d+1) and (K, b), not (K, b, d), and each block costs a dozen NumPy calls, each
-#: taking the GIL.  Whole fits, 10 iterations: K=8, d=8, 400,000 rows 0.055–0.062 s per
-#: iteration at 1×, 0.041–0.045 at 4×, 0.039–0.040 at 16×; K=256, d=8, 200,000 rows
-#: 0.172 at 1×, 0.145 at 4×, 0.161–0.165 at 16×.
-DIAGONAL_BLOCK_FACTOR = 4
+#: Values per block of the expanded kernel: its terms (P + d + 1, b), log densities and
+#: responsibilities (K, b) twice.
+EXPANDED_BLOCK_ELEMENTS = 2**15
 #: float32 blocks of per-component differences hold this many times the rows (measured:
 #: K=8, d=16 on one core, 17 ms per 50,000 rows at 4×, 18 ms at 2×, 24 ms at ½×).
 FLOAT32_BLOCK_FACTOR = 4
@@ -114,6 +115,12 @@ class _WhitenedKernel(_BlockKernel):
     :attr:`amplification`, bounded in :func:`_kernel`.
     """
 
+    #: The largest :attr:`amplification` accepted in each dtype (see :func:`_kernel`).
+    #: float64: ~1e-12 lost with components 10,000 standard deviations from ``c``.
+    #: float32: at most 256 ulps of 6e-8 (1.5e-5) in any whitened difference, errors that
+    #: average out over the rows' sums.
+    MAX_AMPLIFICATION = {np.float64: 1e4, np.float32: 256.0}
+
     def __init__(self, params: GaussianParams, dtype: type = np.float64) -> None:
         k, d = params.n_components, params.n_features
         u = np.broadcast_to(params.precisions_cholesky, (k, d, d))
@@ -169,7 +176,7 @@ class _DifferencesKernel(_BlockKernel):
     (by one batched matrix product for full and tied); moments about the means, exact
     however far apart the components are.
 
-    In float32 (float32 rows, full or tied: see :func:`compute_dtype`) the
+    In float32 (float32 rows: see :func:`compute_dtype`) the
     differences are taken from ``m_k``, the means rounded to float32, so that
     ``x − m_k`` loses nothing however far the data sit from the origin; the
     rest, ``(μ_k − m_k) U_k``, is one row per component subtracted after
@@ -187,8 +194,7 @@ class _DifferencesKernel(_BlockKernel):
         self.correction = None
         if dtype != np.float64:
             rounding = params.means - self.reference  # (K, d), below half an ulp of the means
-            u = params.precisions_cholesky
-            corrections = rounding @ u if u.ndim == 2 else np.einsum("kd,kde->ke", rounding, u)
+            corrections = self._whiten(rounding[:, np.newaxis, :], params.precisions_cholesky)[:, 0]
             self.correction = corrections.astype(dtype)
         self.ones = np.ones(params.n_features, dtype)
         self.block_rows = block_rows(params.n_components, params.n_features)
@@ -200,15 +206,17 @@ class _DifferencesKernel(_BlockKernel):
     def _log_prob(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``log α_k + log p_k(x_i)`` (K, b) float64 of a block X (b, d), and the differences (K, b, d)."""
         diffs = X[np.newaxis, :, :] - self._tiled("means", self.means, len(X))
-        u = self.u
-        if self.params.covariance_type in ("full", "tied"):
-            y = diffs @ u
-        else:
-            y = diffs * (u[:, np.newaxis, :] if u.ndim == 2 else u[:, np.newaxis, np.newaxis])
+        y = self._whiten(diffs, self.u)
         if self.correction is not None:
             y -= self._tiled("correction", self.correction, len(X))
         np.square(y, out=y)
         return self.offsets[:, np.newaxis] - 0.5 * (y @ self.ones), diffs
+
+    def _whiten(self, diffs: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``(x − μ_k) U_k`` (K, b, d) of differences (K, b, d), for ``U`` of the covariance type."""
+        if self.params.covariance_type in ("full", "tied"):
+            return diffs @ u
+        return diffs * (u[:, np.newaxis, :] if self.params.covariance_type == "diag" else u[:, np.newaxis, np.newaxis])
 
     def _tiled(self, name: str, rows: np.ndarray, n: int) -> np.ndarray:
         """``rows`` (K, d) repeated for ``n`` rows of a block: (K, n, d), built once per pass.
@@ -230,94 +238,117 @@ class _DifferencesKernel(_BlockKernel):
         return self.moments.nk, self.moments.s1, self.moments.s2
 
 
-class _DiagonalKernel(_BlockKernel):
-    """Diag and spherical covariances as matrix products about one reference point.
+class _ExpandedKernel(_BlockKernel):
+    """Every covariance type as two matrix products per block, about one reference point.
 
     With ``c = Σ_k α_k μ_k`` (known before the pass, close to the data),
-    ``x̃ = x − c``, ``δ_k = μ_k − c`` and the precisions ``P_kj = 1/σ²_kj``,
-    the Mahalanobis distances of a block are one product::
+    ``x̃ = x − c``, ``δ_k = μ_k − c`` and the precisions ``P_k = U_k U_kᵀ``::
 
-        Σ_j P_kj (x̃_j − δ_kj)² = [x̃², x̃] · [P; −2 P∘δ]ᵀ + Σ_j P_kj δ_kj²
+        log α_k + log p_k(x) = off_k − ½ (x̃ − δ_k)ᵀ P_k (x̃ − δ_k)
+                             = Σ_{j≤l} a_kjl x̃_j x̃_l + (P_k δ_k)ᵀ x̃ + off_k − ½ δ_kᵀ P_k δ_k
 
-    and its moments another: ``Rᵀ [x̃², x̃, 1]`` gives ``Σ r x̃²``, ``Σ r x̃``
-    and ``Σ r`` per component.  Taken about ``c`` rather than the origin, the
-    expanded squares lose about ``(|μ_k − c| / σ_k)²`` ulps (times the length
-    of the sums), not ``(|x| / σ)²``: the kernel's :attr:`amplification`,
-    bounded in :func:`_kernel`.
+    with ``a_kjj = −½ P_kjj`` and ``a_kjl = −P_kjl`` (j < l): one product of
+    the coefficients (K, P + d + 1) with the block's terms
+    ``[x̃_j x̃_l …, x̃, 1]`` — P = d(d+1)/2 pairs for full and tied, the d
+    squares for diag and spherical.  The moments are the other product,
+    ``Σ r [x̃_j x̃_l …, x̃, 1]`` per component (see
+    :func:`~daskem.kernels.fused.expanded_statistics`).  Symmetry halves the
+    work of both against whitening every row for every component.
+
+    The expanded squares lose about ``Σ_j P_kjj δ_kj²`` ulps (the squared
+    distance of a mean from ``c`` in units of its spread, times the length of
+    the sums), not ``‖x‖²``: the kernel's :attr:`amplification`, bounded in
+    :func:`_kernel`.
     """
 
-    def __init__(self, params: GaussianParams) -> None:
-        u, d = params.precisions_cholesky, params.n_features
-        precision = u**2 if params.covariance_type == "diag" else np.repeat((u**2)[:, np.newaxis], d, axis=1)
-        centre = params.weights @ params.means
-        delta = params.means - centre
-        #: ``max (μ_kj − c_j)² / σ²_kj``: how many ulps the expanded squares may lose.
-        self.amplification = float((precision * delta**2).max())
-        self.centre, self.n_features = centre, d
-        self.block_rows = DIAGONAL_BLOCK_FACTOR * block_rows(params.n_components, d)
-        self.reference = np.broadcast_to(centre, params.means.shape).copy()
-        self.product = -0.5 * np.hstack([precision, -2.0 * precision * delta])  # (K, 2d)
-        self.constant = (_offsets(params) - 0.5 * (precision * delta**2).sum(axis=1))[:, np.newaxis]  # (K, 1)
-        self.totals = np.zeros((params.n_components, 2 * d + 1))
+    #: The largest :attr:`amplification` accepted in each dtype (see :func:`_kernel`).
+    #: float64: moments within ~1e-10 of their scale at the limit (measured 8e-11 for diag,
+    #: components 100 standard deviations from ``c``).  float32: one M-step of two
+    #: full-covariance components (d=16, 200,000 rows) against float64 arithmetic on the same
+    #: rows: covariances within 2.5e-8 at amplification 725, 8.4e-8 at 6,500, 1.3e-7 at
+    #: 11,600 — the per-row errors average out over the sums, far inside the float32 path's
+    #: promise of 1e-5.
+    MAX_AMPLIFICATION = {np.float64: 1e4, np.float32: 1e4}
 
-    def _log_prob(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``log α_k + log p_k(x_i)`` (K, b) of a block X (b, d) float64, and ``[x̃², x̃, 1]`` (b, 2d+1)."""
-        d = self.n_features
-        terms = np.empty((X.shape[0], 2 * d + 1))
-        np.subtract(X, self.centre, out=terms[:, d : 2 * d])
-        np.multiply(terms[:, d : 2 * d], terms[:, d : 2 * d], out=terms[:, :d])
-        terms[:, 2 * d] = 1.0
-        log_prob = self.product @ terms[:, : 2 * d].T
-        log_prob += self.constant
-        return log_prob, terms
+    def __init__(self, params: GaussianParams, dtype: type = np.float64) -> None:
+        u, (k, d) = params.precisions_cholesky, params.means.shape
+        kind = params.covariance_type
+        if kind in ("full", "tied"):
+            u = np.broadcast_to(u, (k, d, d))
+            precision = u @ np.swapaxes(u, 1, 2)
+            first, second = np.triu_indices(d)
+            quadratic = np.where(first == second, -0.5, -1.0) * precision[:, first, second]
+            diagonal = np.diagonal(precision, axis1=1, axis2=2)
+        else:
+            diagonal = u**2 if kind == "diag" else np.repeat((u**2)[:, np.newaxis], d, axis=1)
+            first = second = np.arange(d)
+            precision = diagonal[:, :, np.newaxis] * np.eye(d)
+            quadratic = -0.5 * diagonal
+        self.centre = (params.weights @ params.means).astype(dtype)
+        # c as rounded into the terms: the reference point of the moments
+        self.reference = np.broadcast_to(self.centre.astype(np.float64), (k, d)).copy()
+        delta = params.means - self.reference
+        #: ``max_k Σ_j P_kjj δ_kj²``: how many ulps the expanded squares may lose.
+        self.amplification = float((diagonal * delta**2).sum(axis=1).max())
+        linear = np.einsum("kde,ke->kd", precision, delta)
+        constant = _offsets(params) - 0.5 * (linear * delta).sum(axis=1)
+        self.coefficients = np.hstack([quadratic, linear, constant[:, np.newaxis]]).astype(dtype)
+        self.pairs = np.vstack([first, second]).astype(np.int64)
+        self.covariance_type, self.n_features = kind, d
+        self.block_rows = max(MIN_BLOCK_ROWS, EXPANDED_BLOCK_ELEMENTS // (self.coefficients.shape[1] + 2 * k))
+        self.floor = fused.RESPONSIBILITY_FLOOR[dtype]
+        self.totals = np.zeros((k, self.coefficients.shape[1]))
 
-    def _add(self, terms: np.ndarray, resp: np.ndarray) -> None:
-        """Add a block's moments; ``resp`` (K, b) already multiplied by any weights."""
-        self.totals += resp @ terms
+    def log_prob(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty((self.coefficients.shape[0], len(X)))
+        fused.expanded_log_prob(X, self.centre, self.pairs, self.coefficients, self.block_rows, out)
+        return out
+
+    def accumulate(self, X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        """The whole of X in one compiled call, as :meth:`_WhitenedKernel.accumulate`."""
+        log_prob_norm = np.empty(len(X))
+        fused.expanded_statistics(
+            X, self.centre, self.pairs, self.coefficients, _NO_WEIGHTS if weights is None else weights,
+            self.floor, self.block_rows, log_prob_norm, self.totals,
+        )
+        return log_prob_norm
 
     def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        d = self.n_features
-        return self.totals[:, 2 * d].copy(), self.totals[:, d : 2 * d].copy(), self.totals[:, :d].copy()
+        n_pairs, d = self.pairs.shape[1], self.n_features
+        nk, s1 = self.totals[:, -1].copy(), self.totals[:, n_pairs : n_pairs + d].copy()
+        pair_sums = self.totals[:, :n_pairs]
+        if self.covariance_type in ("diag", "spherical"):
+            return nk, s1, pair_sums.copy()
+        first, second = self.pairs
+        s2 = np.empty((len(nk), d, d))
+        s2[:, first, second] = pair_sums
+        s2[:, second, first] = pair_sums
+        return nk, s1, s2.sum(axis=0) if self.covariance_type == "tied" else s2
 
 
-#: The largest :attr:`amplification` (ulps a kernel may lose to the distances between
-#: components) accepted in each dtype before falling back to the exact differences.
-#: float64: diag and spherical moments then stay within ~1e-10 of their scale (measured
-#: 8e-11 at this limit, components 100 standard deviations from ``c``); the whitened
-#: kernel loses ~1e-12 there, with components 10,000 standard deviations from ``c``.
-#: float32: at most 256 ulps of 6e-8 (1.5e-5) in any whitened difference, errors that
-#: average out over the rows' sums: on bench_vs_sklearn's data (amplification 18 at the
-#: truth) the fitted parameters stay within 5e-8 of the float64 path's, and 1.4× faster
-#: than with the float32 differences (a limit of 16 sent that data to them).
-MAX_AMPLIFICATION = {np.float64: 1e4, np.float32: 256.0}
+def compute_dtype(data_dtype: np.dtype | type) -> type:
+    """The arithmetic inside a block: float32 for float32 rows, else float64.
 
-
-def compute_dtype(data_dtype: np.dtype | type, covariance_type: str) -> type:
-    """The arithmetic inside a block: float32 for float32 rows and full or tied covariances, else float64.
-
-    In float32 the differences, products and per-block sums are float32 and
-    every sum across blocks and chunks float64: 1.2–1.35× faster on one core
-    (K=8, d=16), about 1.4× for a whole fit, with parameters within ~1e-6 of
-    the float64 fit's.  Diag and
-    spherical kernels expand squares (see :class:`_DiagonalKernel`), which
-    float32 cannot afford: they stay float64.
+    In float32 the terms, products and per-block sums are float32 and every
+    sum across blocks and chunks float64 (see each kernel's
+    ``MAX_AMPLIFICATION`` for what that costs in accuracy).
     """
-    is_float32 = np.dtype(data_dtype) == np.float32
-    return np.float32 if is_float32 and covariance_type in ("full", "tied") else np.float64
+    return np.float32 if np.dtype(data_dtype) == np.float32 else np.float64
 
 
 def _kernel(params: GaussianParams, dtype: type = np.float64) -> _BlockKernel:
     """The block kernel for ``params`` in ``dtype`` (see :func:`compute_dtype`).
 
-    Matrix products — whitened for full and tied, expanded about one point for
-    diag and spherical — while their :attr:`amplification` stays within
-    :data:`MAX_AMPLIFICATION`; the exact differences per component otherwise.
+    Expanded terms about one point while their :attr:`amplification` stays
+    within the kernel's ``MAX_AMPLIFICATION``; whitened products beyond that for
+    full and tied; the exact differences per component otherwise.
     """
-    if params.covariance_type in ("full", "tied"):
-        kernel: _BlockKernel = _WhitenedKernel(params, dtype)
-    else:
-        kernel = _DiagonalKernel(params)
-    return kernel if kernel.amplification <= MAX_AMPLIFICATION[dtype] else _DifferencesKernel(params, dtype)
+    kernels = [_ExpandedKernel] + ([_WhitenedKernel] if params.covariance_type in ("full", "tied") else [])
+    for kind in kernels:
+        kernel = kind(params, dtype)
+        if kernel.amplification <= kind.MAX_AMPLIFICATION[dtype]:
+            return kernel
+    return _DifferencesKernel(params, dtype)
 
 
 def _normalise(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -421,7 +452,7 @@ def chunk_statistics(
         If a weight is negative or not finite.
     """
     X = np.asarray(X)
-    X = X.astype(compute_dtype(X.dtype, params.covariance_type), copy=False)
+    X = X.astype(compute_dtype(X.dtype), copy=False)
     if sample_weight is not None:
         sample_weight = check_weights(sample_weight, X.shape[0], first_row)
     kernel = _kernel(params, X.dtype.type)
