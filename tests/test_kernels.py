@@ -190,6 +190,20 @@ def test_kmeans_plusplus_and_lloyd_find_separated_clusters():
     np.testing.assert_allclose(inertia, squared_distances(X, found).min(axis=1).sum())
 
 
+def test_compiled_seeding_costs_are_the_direct_ones():
+    rng = np.random.default_rng(4)
+    X, candidates = rng.normal(size=(500, 3)), rng.normal(size=(5, 3))
+    closest, weights = rng.uniform(0, 4, size=500), rng.uniform(size=500)
+    costs = np.empty(5)
+    fused.seeding_costs(np.ascontiguousarray(X.T), candidates, closest, weights, costs)
+    distances = ((X[:, np.newaxis, :] - candidates) ** 2).sum(axis=2)  # (500, 5)
+    # The same sums of 500 terms in another order: rounding far below 1e-12 of their size.
+    np.testing.assert_allclose(costs, weights @ np.minimum(closest[:, np.newaxis], distances), rtol=1e-12)
+    before = closest.copy()
+    fused.lower_closest(np.ascontiguousarray(X.T), candidates[2], closest)
+    np.testing.assert_allclose(closest, np.minimum(before, distances[:, 2]), rtol=1e-12)
+
+
 def test_kmeans_plusplus_copes_with_fewer_distinct_rows_than_clusters():
     X = np.zeros((10, 2))
     centres = kmeans_plusplus(X, 4, np.random.default_rng(0))

@@ -349,6 +349,48 @@ def _weigh(
 
 
 @numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def seeding_costs(
+    rows_t: np.ndarray, candidates: np.ndarray, closest: np.ndarray, weights: np.ndarray, costs: np.ndarray
+) -> None:
+    """k-means++'s cost ``Σ_i w_i min(D²_i, ‖x_i − c_t‖²)`` of adding each candidate centre.
+
+    Parameters
+    ----------
+    rows_t : (d, n) the rows, transposed (so that every loop runs over n values).
+    candidates : (T, d) candidate centres, in the rows' coordinates.
+    closest : (n,) each row's squared distance to its nearest centre so far.
+    weights : (n,) row weights.
+    costs : (T,) written.
+    """
+    distances = np.empty(rows_t.shape[1])
+    for t in range(candidates.shape[0]):
+        _squared_distances(rows_t, candidates[t], distances)
+        cost = 0.0
+        for i in range(distances.shape[0]):
+            cost += weights[i] * min(closest[i], distances[i])
+        costs[t] = cost
+
+
+@numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def lower_closest(rows_t: np.ndarray, center: np.ndarray, closest: np.ndarray) -> None:
+    """``closest`` (n,) ← ``min(closest, ‖x_i − center‖²)``; rows_t as in :func:`seeding_costs`."""
+    distances = np.empty(rows_t.shape[1])
+    _squared_distances(rows_t, center, distances)
+    for i in range(closest.shape[0]):
+        closest[i] = min(closest[i], distances[i])
+
+
+@numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _squared_distances(rows_t: np.ndarray, center: np.ndarray, out: np.ndarray) -> None:
+    """``out`` (n,) ← ``‖x_i − center‖²`` of the rows ``rows_t`` (d, n), one feature at a time."""
+    out[:] = 0.0
+    for j in range(rows_t.shape[0]):
+        for i in range(rows_t.shape[1]):
+            difference = rows_t[j, i] - center[j]
+            out[i] += difference * difference
+
+
+@numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
 def column_ranges(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Least and greatest value of each column of X (n, d), n ≥ 1, as float64 (d,) arrays.
 

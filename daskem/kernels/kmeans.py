@@ -1,4 +1,4 @@
-"""k-means pieces (pure NumPy) used to initialise EM.
+"""k-means pieces used to initialise EM (NumPy, and compiled loops from :mod:`~daskem.kernels.fused`).
 
 Shapes use ``n`` rows, ``d`` features and ``K`` centres; all float64.  Every
 function takes optional non-negative row weights ``w`` (n,), None for ones.
@@ -7,6 +7,8 @@ function takes optional non-negative row weights ``w`` (n,), None for ones.
 from __future__ import annotations
 
 import numpy as np
+
+from daskem.kernels import fused
 
 
 def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -34,20 +36,14 @@ NEAREST_BLOCK_VALUES = 2**17
 class _Rows:
     """Rows centred on their mean once, with their squared norms, for repeated distances.
 
-    k-means++ and Lloyd compute distances from the same rows to new centres
-    hundreds of times; centring and the norms are paid once.
+    Lloyd computes distances from the same rows to new centres at every step;
+    centring and the norms are paid once.
     """
 
     def __init__(self, X: np.ndarray) -> None:
         self.offset = X.mean(axis=0)
         self.X = X - self.offset
         self.norms = np.einsum("ij,ij->i", self.X, self.X)
-
-    def distances(self, centers: np.ndarray) -> np.ndarray:
-        """Squared distances (n, K) to ``centers`` (K, d), given in the rows' own coordinates."""
-        distances = self._partial(centers)
-        distances += self.norms[:, np.newaxis]
-        return np.maximum(distances, 0.0, out=distances)
 
     def nearest(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Index (n,) of each row's nearest centre and the squared distance (n,) to it.
@@ -85,7 +81,10 @@ def kmeans_plusplus(
 
     Each new centre is the best of ``2 + ⌊log K⌋`` candidates drawn with
     probability proportional to ``w · D²`` (squared distance to the nearest
-    centre), as in scikit-learn.
+    centre), as in scikit-learn.  The candidates' costs are one compiled pass
+    over the transposed rows per candidate (:func:`~daskem.kernels.fused.seeding_costs`):
+    NumPy's (n, T) distances, minimum and weighted sum took 2.3 ms a centre on
+    50,000 × 8 rows, this 0.8.
 
     Returns
     -------
@@ -93,17 +92,19 @@ def kmeans_plusplus(
     """
     n_samples = X.shape[0]
     weights = _ones_if_none(weights, n_samples)
-    rows = _Rows(X)
+    offset = X.mean(axis=0)
+    rows_t = np.ascontiguousarray((X - offset).T)  # centred, so that far data do not cancel
     n_trials = 2 + int(np.log(n_clusters))
     centers = np.empty((n_clusters, X.shape[1]))
     centers[0] = X[_draw(weights, 1, rng)[0]]
-    closest = rows.distances(centers[:1])[:, 0]
+    closest = np.full(n_samples, np.inf)
+    fused.lower_closest(rows_t, centers[0] - offset, closest)
+    costs = np.empty(n_trials)
     for c in range(1, n_clusters):
         candidates = _draw(weights * closest, n_trials, rng)
-        candidate_closest = np.minimum(closest[:, np.newaxis], rows.distances(X[candidates]))
-        best = int(np.argmin(weights @ candidate_closest))
-        centers[c] = X[candidates[best]]
-        closest = candidate_closest[:, best]
+        fused.seeding_costs(rows_t, X[candidates] - offset, closest, weights, costs)
+        centers[c] = X[candidates[int(np.argmin(costs))]]
+        fused.lower_closest(rows_t, centers[c] - offset, closest)
     return centers
 
 
