@@ -78,7 +78,7 @@ def params_digest(params: GaussianParams) -> str:
 def comparable_seed(random_state: Any) -> int | str | None:
     """A ``random_state`` as checkpoint settings record it (NumPy integers as ints).
 
-    A Generator's state cannot be compared: any Generator matches any other.
+    A Generator's or RandomState's state cannot be compared: any matches any other.
     """
     if random_state is None:
         return None

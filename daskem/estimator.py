@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import numbers
@@ -17,12 +18,13 @@ import dask
 import dask.array as da
 import numpy as np
 import xarray as xr
+from sklearn.base import BaseEstimator, DensityMixin
 
 from daskem.checkpoint import checkpointing, comparable_seed, params_digest
 from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, EMResult, IterationInfo, best_run, run_em
 from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
-from daskem.initialization import INIT_METHODS, InitSpec, initial_params
-from daskem.inputs import as_row_chunked, as_row_weights, in_memory_rows, is_path, row_coordinate
+from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
+from daskem.inputs import as_row_chunked, as_row_weights, feature_names, in_memory_rows, is_path, row_coordinate
 from daskem.kernels import estep, gaussian
 from daskem.kernels.checks import raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
@@ -47,10 +49,12 @@ logger = logging.getLogger("daskem")
 PRECISIONS = ("auto", "float64")
 
 
-class GaussianMixture:
+class GaussianMixture(DensityMixin, BaseEstimator):
     """Gaussian mixture model fitted by EM, out of core.
 
-    Parameters mean what they mean in :class:`sklearn.mixture.GaussianMixture`.
+    A scikit-learn estimator: parameters mean what they mean in
+    :class:`sklearn.mixture.GaussianMixture`, and ``clone``, ``Pipeline`` and
+    ``GridSearchCV`` work with it.
 
     Parameters
     ----------
@@ -73,8 +77,9 @@ class GaussianMixture:
     weights_init, means_init, precisions_init : array-like, optional
         Initial weights (K,), means (K, d) and precisions (of the shape of
         ``covariances_`` for the covariance type).
-    random_state : int, numpy.random.Generator or None
-        Seed of the initialisation and of :meth:`sample`.
+    random_state : int, numpy.random.Generator, numpy.random.RandomState or None
+        Seed of the initialisation and of :meth:`sample`, with scikit-learn's
+        meanings (see :func:`daskem.initialization.random_generator`).
     warm_start : bool, default False
         When True, each ``fit`` starts from the parameters of the last one
         (``n_init`` is then ignored).
@@ -110,6 +115,9 @@ class GaussianMixture:
         Components that collapsed and were restarted at a row (see
         :func:`daskem.engine.run_em`).
     n_features_in_ : int
+    feature_names_in_ : (n_features_in_,) ndarray of str
+        The column names of a pandas or Dask DataFrame fitted on (only then),
+        checked at predict and kept in the model file.
     """
 
     def __init__(
@@ -125,7 +133,7 @@ class GaussianMixture:
         weights_init: Any = None,
         means_init: Any = None,
         precisions_init: Any = None,
-        random_state: int | np.random.Generator | None = None,
+        random_state: int | np.random.Generator | np.random.RandomState | None = None,
         warm_start: bool = False,
         verbose: int = 0,
         chunk_rows: int | None = None,
@@ -148,25 +156,6 @@ class GaussianMixture:
         self.chunk_rows = chunk_rows
         self.split_every = split_every
         self.precision = precision
-
-    _PARAM_NAMES = (
-        "n_components", "covariance_type", "tol", "reg_covar", "max_iter", "n_init", "init_params",
-        "weights_init", "means_init", "precisions_init", "random_state", "warm_start", "verbose",
-        "chunk_rows", "split_every", "precision",
-    )
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """The constructor parameters, as in scikit-learn."""
-        return {name: getattr(self, name) for name in self._PARAM_NAMES}
-
-    def __repr__(self) -> str:
-        defaults = GaussianMixture()
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if value is not getattr(defaults, name) and not _same(value, getattr(defaults, name))
-        ]
-        return f"GaussianMixture({', '.join(changed)})"
 
     # ------------------------------------------------------------------ fitting
 
@@ -225,12 +214,12 @@ class GaussianMixture:
             else:
                 spec = InitSpec(self.n_components, self.covariance_type, self.init_params, **inits)
                 starts = initial_params(data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
-                                        rng=np.random.default_rng(self.random_state), split_every=self.split_every)
+                                        rng=random_generator(self.random_state), split_every=self.split_every)
             blocks = Blocks.of(data, weights, float32=self.precision == "auto")
             results = run_em(blocks, starts, tol=self.tol, max_iter=self.max_iter,
                              reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks,
                              on_iteration=saved.save if saved is not None else None)
-        self._set_fitted(best_run(results), n_features)
+        self._set_fitted(best_run(results), n_features, feature_names(X))
         if not self.converged_:
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
             warnings.warn(
@@ -272,8 +261,12 @@ class GaussianMixture:
         settings["warm_start_from"] = None if warm is None else params_digest(warm)
         return settings
 
-    def _set_fitted(self, result: EMResult, n_features: int) -> None:
+    def _set_fitted(self, result: EMResult, n_features: int, names: np.ndarray | None = None) -> None:
         self._params = result.params
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
@@ -313,10 +306,11 @@ class GaussianMixture:
         if not (
             self.random_state is None
             or _is_int(self.random_state)
-            or isinstance(self.random_state, np.random.Generator)
+            or isinstance(self.random_state, (np.random.Generator, np.random.RandomState))
         ):
             raise InputError(
-                f"random_state must be None, an integer or a numpy.random.Generator, got {self.random_state!r}"
+                "random_state must be None, an integer, a numpy.random.Generator or a numpy.random.RandomState, "
+                f"got {self.random_state!r}"
             )
 
     def _checked_initial_arrays(self, n_features: int) -> dict[str, np.ndarray | None]:
@@ -424,7 +418,7 @@ class GaussianMixture:
         """
         if not _is_int(n_samples) or n_samples < 1:
             raise InputError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        return gaussian.sample(self.params, n_samples, np.random.default_rng(self.random_state))
+        return gaussian.sample(self.params, n_samples, random_generator(self.random_state))
 
     def _n_parameters(self) -> int:
         params = self.params
@@ -446,10 +440,10 @@ class GaussianMixture:
         params = self.params
         rows = in_memory_rows(X, variable)
         if rows is not None:
-            self._check_features(rows.shape[1])
+            self._check_features(X, rows.shape[1])
             return kernel(rows, params, 0)
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
-        self._check_features(data.shape[1])
+        self._check_features(X, data.shape[1])
 
         def block_kernel(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
             first_row = block_info[0]["array-location"][0][0] if block_info else 0
@@ -470,7 +464,7 @@ class GaussianMixture:
         """
         params = self.params
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
-        self._check_features(data.shape[1])
+        self._check_features(X, data.shape[1])
         dim, coordinate = row_coordinate(X, variable)
         if dim == "component":  # the scores' own dimension: the rows take the default name
             dim = "sample"
@@ -498,10 +492,25 @@ class GaussianMixture:
                    "daskem_version": __version__},
         )
 
-    def _check_features(self, n_features: int) -> None:
+    def _check_features(self, X: Any, n_features: int) -> None:
+        """X's number of features and, as scikit-learn checks them, its column names against the fit's."""
         if n_features != self.params.n_features:
             raise InputError(
-                f"X has {n_features} features but the model was fitted on {self.params.n_features}"
+                f"X has {n_features} features, but GaussianMixture is expecting {self.params.n_features} "
+                "features as input (the number it was fitted on)"
+            )
+        names, fitted = feature_names(X), getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is not None and not np.array_equal(names, fitted):
+            raise InputError(
+                "The feature names should match those that were passed during fit: the model was fitted on "
+                f"{list(fitted)}, X has {list(names)}; select X[model.feature_names_in_] to reorder them"
+            )
+        if (names is None) != (fitted is None):
+            warnings.warn(
+                "X does not have valid feature names, but GaussianMixture was fitted with feature names"
+                if names is None else "X has feature names, but GaussianMixture was fitted without feature names",
+                UserWarning,
+                stacklevel=3,
             )
 
     # ------------------------------------------------------------- model files
@@ -522,6 +531,8 @@ class GaussianMixture:
         }
         if _is_int(self.random_state):
             attrs["random_state"] = int(self.random_state)
+        if hasattr(self, "feature_names_in_"):  # JSON text: netCDF attributes cannot hold lists of strings
+            attrs["feature_names"] = json.dumps([str(name) for name in self.feature_names_in_])
         return params_to_dataset(self.params, self.history_, attrs)
 
     @classmethod
@@ -542,6 +553,8 @@ class GaussianMixture:
         model.lower_bound_ = attrs.get("lower_bound", np.nan)
         model.reseeded_ = []
         model.n_features_in_ = params.n_features
+        if "feature_names" in ds.attrs:
+            model.feature_names_in_ = _stored_feature_names(ds.attrs["feature_names"], params.n_features, source)
         return model
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
@@ -590,15 +603,20 @@ def _checked_e_step(
     return log_prob_norm, log_resp
 
 
+def _stored_feature_names(text: Any, n_features: int, source: str) -> np.ndarray:
+    """The ``feature_names`` attribute of a model file: JSON text of ``n_features`` strings."""
+    try:
+        names = json.loads(text) if isinstance(text, str) else None
+    except json.JSONDecodeError:
+        names = None
+    if not (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)):
+        raise ModelFileError(f"{source}: attribute feature_names is {text!r}, not a JSON list of "
+                             f"{n_features} names")
+    return np.asarray(names, dtype=object)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (ValueError, TypeError):
-        return False
 
 
 def _show_log_lines() -> None:

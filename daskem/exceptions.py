@@ -8,6 +8,9 @@ so ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
+from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
 
 class DaskemError(Exception):
     """Base class of the errors that daskem raises on purpose."""
@@ -15,6 +18,10 @@ class DaskemError(Exception):
 
 class InputError(DaskemError, ValueError):
     """The data or the parameters given to daskem cannot be used as they are."""
+
+
+class InputTypeError(InputError, TypeError):
+    """The data hold values that are not numbers (also a ``TypeError``, as NumPy's would be)."""
 
 
 class InputNotFoundError(DaskemError, FileNotFoundError):
@@ -37,12 +44,13 @@ class CovarianceError(DaskemError, ValueError):
     """A component's covariance matrix is not positive definite."""
 
 
-class NotFittedError(DaskemError, AttributeError):
-    """The estimator is used before ``fit``."""
+class NotFittedError(DaskemError, _SklearnNotFittedError):
+    """The estimator is used before ``fit`` (scikit-learn's error, so ``check_is_fitted`` and
+    ``except sklearn.exceptions.NotFittedError`` work)."""
 
 
-class ConvergenceWarning(UserWarning):
-    """EM stopped at ``max_iter`` before the log-likelihood converged."""
+class ConvergenceWarning(_SklearnConvergenceWarning):
+    """EM stopped at ``max_iter`` before the log-likelihood converged (scikit-learn's warning)."""
 
 
 class OutputExistsError(DaskemError, FileExistsError):

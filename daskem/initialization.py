@@ -71,6 +71,17 @@ class InitSpec:
         return self.weights_init is not None and self.means_init is not None and self.precisions_init is not None
 
 
+def random_generator(random_state: int | np.random.RandomState | np.random.Generator | None) -> np.random.Generator:
+    """The Generator a ``random_state`` stands for, as scikit-learn's ``check_random_state`` reads it.
+
+    None: fresh entropy; an integer: that seed; a Generator: itself (draws advance it);
+    a ``RandomState``: a Generator seeded from one draw of it (so that it advances too).
+    """
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(np.iinfo(np.int32).max))
+    return np.random.default_rng(random_state)
+
+
 # ----------------------------------------------------------------- on a sample
 
 

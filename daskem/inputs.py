@@ -14,10 +14,11 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+import scipy.sparse
 import xarray as xr
 import zarr
 
-from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError
+from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError, InputTypeError
 
 #: Target size of a row chunk, counted as float64 values whatever the stored dtype
 #: (the kernels' cost is per row, so float32 rows get as many rows per chunk, not twice
@@ -216,6 +217,18 @@ def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | Non
     return sample_weight.rechunk((rows.chunks[0],))
 
 
+def feature_names(X: Any) -> np.ndarray | None:
+    """The column names of a pandas or Dask DataFrame when all are strings, else None.
+
+    scikit-learn's rule for ``feature_names_in_``: (n_features,) object array.
+    """
+    columns = getattr(X, "columns", None)
+    if columns is None:
+        return None
+    names = list(columns)
+    return np.asarray(names, dtype=object) if names and all(isinstance(n, str) for n in names) else None
+
+
 def row_coordinate(X: Any, variable: str | None = None) -> tuple[str, Any]:
     """The name of the row dimension of X and its coordinate values (None if it has none).
 
@@ -254,8 +267,25 @@ def in_memory_rows(X: Any, variable: str | None = None) -> np.ndarray | None:
 
 
 def checked_array(X: Any) -> np.ndarray:
-    """``np.asarray(X)``, checked to be a non-empty 2-D numeric array."""
+    """``np.asarray(X)``, checked to be a non-empty 2-D numeric array.
+
+    Sparse matrices are refused; objects that hold numbers (an object array,
+    pandas' nullable ``Float64``) become float64.
+    """
+    if scipy.sparse.issparse(X):
+        raise InputError(
+            f"sparse input ({type(X).__name__}) is not supported: a Gaussian mixture needs dense rows; "
+            "convert with X.toarray(), or store the rows densely in Zarr"
+        )
     X = np.asarray(X)
+    if X.dtype == object:
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise InputTypeError(
+                f"expected numeric data, but a value could not be converted to a number ({error}); "
+                "convert or encode the features as numbers first"
+            ) from None
     _check_shape_and_dtype(X.shape, X.dtype)
     return X
 
@@ -281,15 +311,21 @@ def _merged_rows(store_rows: int, n_features: int, n_rows: int) -> int:
 
 def _check_shape_and_dtype(shape: tuple[int, ...], dtype: np.dtype) -> None:
     if len(shape) != 2:
-        hint = " (for a single feature, reshape to (-1, 1))" if len(shape) == 1 else ""
+        hint = (" (Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single row)"
+                if len(shape) == 1 else "")
         raise InputError(
             f"expected a 2-D array of shape (n_samples, n_features), got {len(shape)}-D "
             f"shape {tuple(shape)}{hint}"
         )
+    if np.issubdtype(dtype, np.complexfloating):
+        raise InputError(f"Complex data not supported (dtype {dtype}); give real and imaginary parts as features")
     if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
         raise InputError(
             f"expected numeric (integer or floating-point) data, got dtype {dtype}; "
             "convert or encode the features as numbers first"
         )
-    if shape[0] == 0 or shape[1] == 0:
-        raise InputError(f"the data are empty: shape {tuple(shape)}")
+    for axis, what in enumerate(("sample", "feature")):
+        if shape[axis] == 0:  # scikit-learn's wording
+            raise InputError(
+                f"the data are empty: found 0 {what}(s) (shape={tuple(shape)}) while a minimum of 1 is required."
+            )

@@ -24,7 +24,7 @@ from daskem.checkpoint import checkpointing, comparable_seed
 from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, IterationInfo, best_run, run_em
 from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
-from daskem.initialization import InitSpec, initial_params
+from daskem.initialization import InitSpec, initial_params, random_generator
 from daskem.inputs import as_row_chunked, as_row_weights, is_path
 from daskem.kernels.gaussian import n_parameters
 from daskem.outputs import atomic_path
@@ -83,7 +83,7 @@ def select(
     reg_covar: float = 1e-6,
     max_iter: int = 100,
     init_params: str = "k-means++",
-    random_state: int | np.random.Generator | None = None,
+    random_state: int | np.random.Generator | np.random.RandomState | None = None,
     chunk_rows: int | None = None,
     split_every: int = DEFAULT_SPLIT_EVERY,
     precision: str = "auto",
@@ -147,7 +147,7 @@ def select(
         if starts is None:
             specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
             starts = initial_params(data, weights, specs, reg_covar=reg_covar,
-                                    rng=np.random.default_rng(random_state), split_every=split_every)
+                                    rng=random_generator(random_state), split_every=split_every)
         blocks = Blocks.of(data, weights, float32=precision == "auto")
         results = run_em(blocks, starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
                          split_every=split_every, callbacks=callbacks,

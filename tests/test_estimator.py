@@ -194,10 +194,27 @@ def test_wrong_number_of_dimensions(shape):
         daskem.GaussianMixture(1).fit(np.zeros(shape))
 
 
-@pytest.mark.parametrize("values", [np.array([["a", "b"]] * 3), np.array([[True, False]] * 3), np.ones((3, 2), complex)])
-def test_non_numeric_data(values):
-    with pytest.raises(InputError, match="expected numeric"):
+@pytest.mark.parametrize(("values", "message"), [
+    (np.array([["a", "b"]] * 3), "expected numeric"),
+    (np.array([[True, False]] * 3), "expected numeric"),
+    (np.ones((3, 2), complex), "Complex data not supported"),
+    (np.array([[1.0, {"a": 1}]] * 3, dtype=object), "could not be converted to a number"),
+])
+def test_non_numeric_data(values, message):
+    with pytest.raises(InputError, match=message):
         daskem.GaussianMixture(1).fit(values)
+
+
+def test_objects_holding_numbers_are_numbers(data):
+    """An object array of numbers fits as float64 (scikit-learn's check_dtype_object)."""
+    model = daskem.GaussianMixture(2, random_state=0).fit(data.astype(object))
+    np.testing.assert_array_equal(model.means_, daskem.GaussianMixture(2, random_state=0).fit(data).means_)
+
+
+def test_sparse_input_is_refused_by_name():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    with pytest.raises(InputError, match="sparse input .* is not supported"):
+        daskem.GaussianMixture(1).fit(scipy_sparse.csr_matrix(np.eye(5)))
 
 
 def test_missing_path(tmp_path):
@@ -243,7 +260,7 @@ def test_nan_found_during_the_pass_names_its_row(tmp_path, data):
 
 
 def test_feature_mismatch_at_predict(fitted, data):
-    with pytest.raises(InputError, match="X has 2 features but the model was fitted on 3"):
+    with pytest.raises(InputError, match="X has 2 features, but GaussianMixture is expecting 3 features"):
         fitted.predict(data[:, :2])
     with pytest.raises(InputError, match="X has 2 features"):
         fitted.predict_proba(da.from_array(data[:, :2]))

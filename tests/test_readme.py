@@ -46,8 +46,10 @@ def test_every_python_example_runs(tmp_path, monkeypatch):
     run(daskem_lines()[0])  # the data the examples read
     namespace: dict = {}
     python = blocks("python")
-    assert len(python) >= 2
+    assert len(python) >= 3
     for block in python:
         exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 — our own README
     assert namespace["gm2"].n_components == 8
+    assert len(namespace["search"].cv_results_["mean_test_score"]) == 2
+    assert list(namespace["named"].feature_names_in_) == ["a", "b", "c"]
     assert namespace["selection"].best_.n_components == 8

@@ -127,6 +127,8 @@ def check_ranges(minimum: np.ndarray, maximum: np.ndarray, n_rows: int, reg_cova
     spread = maximum - minimum
     constant = np.flatnonzero(spread == 0)
     if len(constant) == len(minimum):
+        if n_rows == 1:
+            raise InputError("the data hold 1 sample; a mixture needs at least 2 rows that differ")
         raise InputError(f"all {n_rows} rows are identical; a mixture needs data that vary")
     if len(constant):
         named = ", ".join(f"{j} (always {minimum[j]:g})" for j in constant[:10])

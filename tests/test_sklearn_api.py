@@ -1,0 +1,117 @@
+"""daskem.GaussianMixture as a scikit-learn estimator: its checks, its tools, its conventions."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted
+
+import daskem
+from daskem.exceptions import InputError
+
+from conftest import make_mixture_data
+
+#: scikit-learn checks that daskem does not pass, each with its reason.
+EXPECTED_FAILED_CHECKS: dict[str, str] = {
+    "check_sample_weight_equivalence_on_dense_data": (
+        "initialisation draws a random sample of rows, and repeating a row changes which rows are "
+        "drawn, so the two fits start from different places; from the same start, integer weights "
+        "and repeated rows give the same fit (tests/test_weights.py)"
+    ),
+}
+
+
+@parametrize_with_checks(
+    [daskem.GaussianMixture(), daskem.GaussianMixture(n_components=2, covariance_type="diag", max_iter=20)],
+    # one component starts the same from any sample: the weights check passes there
+    expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS if estimator.n_components > 1 else {},
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        check(estimator)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_mixture_data(n_samples=600, n_features=3, seed=2)
+
+
+def test_not_fitted_is_scikit_learns_error(data):
+    model = daskem.GaussianMixture(2)
+    with pytest.raises(NotFittedError):
+        check_is_fitted(model)
+    with pytest.raises(NotFittedError):
+        model.predict(data)
+    check_is_fitted(model.fit(data))
+
+
+def test_convergence_warning_is_scikit_learns(data):
+    with pytest.warns(ConvergenceWarning):
+        daskem.GaussianMixture(2, max_iter=1, random_state=0).fit(data)
+
+
+@pytest.mark.parametrize("make_state", [lambda: 7, lambda: np.random.RandomState(7), lambda: np.random.default_rng(7)])
+def test_random_state_takes_what_scikit_learn_takes(data, make_state):
+    """An int, a RandomState or a Generator: the same state gives the same fit."""
+    first = daskem.GaussianMixture(3, init_params="random_from_data", random_state=make_state()).fit(data)
+    second = daskem.GaussianMixture(3, init_params="random_from_data", random_state=make_state()).fit(data)
+    np.testing.assert_array_equal(first.means_, second.means_)
+
+
+def test_clone_and_set_params_keep_every_setting():
+    model = daskem.GaussianMixture(4, covariance_type="tied", chunk_rows=500, precision="float64")
+    copy = clone(model)
+    assert copy.get_params() == model.get_params() and copy is not model
+    assert copy.set_params(n_components=5).n_components == 5 and model.n_components == 4
+    assert repr(copy) == "GaussianMixture(chunk_rows=500, covariance_type='tied', n_components=5,\n" \
+                         "                precision='float64')"
+
+
+def test_pipeline_scales_then_fits(data):
+    pipeline = make_pipeline(StandardScaler(), daskem.GaussianMixture(3, random_state=0)).fit(data)
+    scaled = StandardScaler().fit_transform(data)
+    direct = daskem.GaussianMixture(3, random_state=0).fit(scaled)
+    np.testing.assert_array_equal(pipeline.predict(data), direct.predict(scaled))
+    assert pipeline.score(data) == direct.score(scaled)
+
+
+def _negative_bic(estimator, X, y=None):
+    return -estimator.bic(X)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("scoring", [None, _negative_bic])
+def test_grid_search_over_n_components(data, lazy, scoring):
+    """GridSearchCV with the mean log-likelihood (score) or BIC, on NumPy or Dask rows."""
+    X = da.from_array(data, chunks=150) if lazy else data
+    search = GridSearchCV(daskem.GaussianMixture(random_state=0), {"n_components": [1, 3]}, scoring=scoring, cv=3)
+    search.fit(X)
+    # The data were drawn from 3 well-separated components: both criteria pick 3.
+    assert search.best_params_ == {"n_components": 3}
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_feature_names_are_kept_and_checked(tmp_path, data):
+    frame = pd.DataFrame(data, columns=["height", "weight", "age"])
+    model = daskem.GaussianMixture(2, random_state=0).fit(frame)
+    assert list(model.feature_names_in_) == ["height", "weight", "age"] and model.n_features_in_ == 3
+    with pytest.raises(InputError, match="The feature names should match those that were passed during fit"):
+        model.predict(frame[["weight", "height", "age"]])
+    with pytest.warns(UserWarning, match="X does not have valid feature names"):
+        unnamed = model.predict(data)
+    np.testing.assert_array_equal(model.predict(frame), unnamed)
+    model.save(tmp_path / "model.zarr")
+    assert list(daskem.load(tmp_path / "model.zarr").feature_names_in_) == ["height", "weight", "age"]
+    # A refit on unnamed rows forgets the names.
+    assert not hasattr(model.fit(data), "feature_names_in_")
