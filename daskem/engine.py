@@ -172,7 +172,8 @@ class EMResult:
 
     @property
     def lower_bound(self) -> float:
-        return float(self.history[-1])
+        """The last mean log-likelihood; −inf before any iteration (``max_iter=0``), as scikit-learn."""
+        return float(self.history[-1]) if len(self.history) else -np.inf
 
 
 @dataclass(eq=False)

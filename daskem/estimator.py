@@ -21,7 +21,17 @@ import xarray as xr
 from sklearn.base import BaseEstimator, DensityMixin
 
 from daskem.checkpoint import checkpointing, comparable_seed, params_digest
-from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, EMResult, IterationInfo, best_run, run_em
+from daskem.engine import (
+    DEFAULT_SPLIT_EVERY,
+    MAX_RUNS,
+    Blocks,
+    EMResult,
+    EMState,
+    IterationInfo,
+    RunState,
+    best_run,
+    run_em,
+)
 from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
 from daskem.inputs import as_row_chunked, as_row_weights, feature_names, in_memory_rows, is_path, row_coordinate
@@ -68,7 +78,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     reg_covar : float, default 1e-6
         Non-negative number added to the variances.
     max_iter : int, default 100
-        Most EM iterations; each reads the data once.
+        Most EM iterations; each reads the data once.  0 keeps the initial
+        parameters (``n_iter_`` 0, ``lower_bound_`` −inf), as scikit-learn.
     n_init : int, default 1
         Number of initialisations; the run with the best lower bound is kept.
         All runs advance together, reading the data once per iteration.
@@ -209,8 +220,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             starts = saved.load() if saved is not None else None
             if starts is not None:
                 logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
-            elif warm is not None:
-                starts = [warm]
+            elif warm is not None:  # continues the last fit, also in telling when it converges
+                starts = EMState(0, [RunState(warm, previous=self._last_change_reference())])
             else:
                 spec = InitSpec(self.n_components, self.covariance_type, self.init_params, **inits)
                 starts = initial_params(data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
@@ -220,7 +231,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                              reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks,
                              on_iteration=saved.save if saved is not None else None)
         self._set_fitted(best_run(results), n_features, feature_names(X))
-        if not self.converged_:
+        if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
             warnings.warn(
                 f"EM did not converge in {self.max_iter} iterations (last change of the mean "
@@ -245,6 +256,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"{self.covariance_type} components on {n_features} features; set warm_start=False to start afresh"
             )
         return last
+
+    def _last_change_reference(self) -> float:
+        """What a warm start's first change of log-likelihood is measured from: the last fit's
+        lower bound, unless its last iteration restarted a component (then −inf, as within a fit)."""
+        restarted = any(iteration == self.n_iter_ for iteration, _, _ in self.reseeded_)
+        return -np.inf if restarted else self.lower_bound_
 
     def _checkpoint_settings(
         self, inits: dict[str, np.ndarray | None], warm: GaussianParams | None
@@ -295,7 +312,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < low:
                 raise InputError(f"{name} must be a finite number >= {low:g}, got {value!r}")
-        for name, low in (("max_iter", 1), ("n_init", 1), ("split_every", 2)):
+        for name, low in (("max_iter", 0), ("n_init", 1), ("split_every", 2)):
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -354,9 +371,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         try:
             return self._params
         except AttributeError:
-            raise NotFittedError(
-                "this GaussianMixture is not fitted yet; call fit() first or daskem.load() a model"
+            raise NotFittedError(  # scikit-learn's words, then ours
+                "This GaussianMixture instance is not fitted yet. Call 'fit' with appropriate arguments "
+                "before using this estimator (or daskem.load() a saved model)."
             ) from None
+
+    @property
+    def lower_bounds_(self) -> list[float]:
+        """The mean log-likelihood at the start of each iteration of the best run (scikit-learn's name
+        for :attr:`history_`)."""
+        return [float(value) for value in self.history_]
 
     @property
     def weights_(self) -> np.ndarray:
@@ -416,9 +440,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         X : (n_samples, d) float64, grouped by component.
         y : (n_samples,) int64 component labels.
         """
+        params = self.params
         if not _is_int(n_samples) or n_samples < 1:
-            raise InputError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        return gaussian.sample(self.params, n_samples, random_generator(self.random_state))
+            raise InputError(f"Invalid value for 'n_samples': {n_samples!r}; sample draws an integer >= 1 of rows")
+        return gaussian.sample(params, n_samples, random_generator(self.random_state))
 
     def _n_parameters(self) -> int:
         params = self.params

@@ -176,7 +176,7 @@ def _is_integer(value: Any) -> bool:
 #: Attributes of a model file: name → (type, smallest value or None).
 _ATTRIBUTES = {
     "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
-    "reg_covar": (float, 0.0), "max_iter": (int, 1), "n_init": (int, 1), "init_params": (str, None),
+    "reg_covar": (float, 0.0), "max_iter": (int, 0), "n_init": (int, 1), "init_params": (str, None),
     "random_state": (int, None), "precision": (str, None),
 }
 

@@ -168,7 +168,7 @@ def test_sample_draws_from_the_fitted_model(fitted):
         ({"n_init": 0}, "n_init must be an integer >= 1"),
         ({"tol": -1.0}, "tol must be a finite number >= 0"),
         ({"reg_covar": float("nan")}, "reg_covar must be a finite number"),
-        ({"max_iter": 0}, "max_iter must be an integer >= 1"),
+        ({"max_iter": -1}, "max_iter must be an integer >= 0"),
         ({"init_params": "magic"}, "init_params='magic' is not supported"),
         ({"random_state": "seed"}, "random_state must be None, an integer"),
         ({"split_every": 1}, "split_every must be an integer >= 2"),

@@ -115,3 +115,28 @@ def test_feature_names_are_kept_and_checked(tmp_path, data):
     assert list(daskem.load(tmp_path / "model.zarr").feature_names_in_) == ["height", "weight", "age"]
     # A refit on unnamed rows forgets the names.
     assert not hasattr(model.fit(data), "feature_names_in_")
+
+
+def test_max_iter_zero_keeps_the_start_and_saves(tmp_path, data):
+    means = data[[0, 300, 599]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # asking for the start alone is not a failure
+        model = daskem.GaussianMixture(3, max_iter=0, means_init=means, random_state=0).fit(data)
+    np.testing.assert_array_equal(model.means_, means)
+    assert model.n_iter_ == 0 and model.lower_bound_ == -np.inf and not model.converged_
+    model.save(tmp_path / "start.zarr")
+    np.testing.assert_array_equal(daskem.load(tmp_path / "start.zarr").means_, means)
+
+
+def test_warm_start_detects_convergence_across_fits(data):
+    """One iteration per fit: the change is measured from the last fit's lower bound."""
+    model = daskem.GaussianMixture(3, max_iter=1, warm_start=True, random_state=0, tol=1e-6)
+    bounds = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(200):
+            bounds.append(model.fit(data).lower_bound_)
+            if model.converged_:
+                break
+    assert model.converged_ and np.all(np.diff(bounds) >= 0)
+    assert abs(bounds[-1] - bounds[-2]) < 1e-6
