@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import numbers
@@ -40,11 +39,13 @@ from daskem.kernels.checks import raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
 from daskem.model_io import (
     ModelFileError,
+    described,
     model_attributes,
     params_from_dataset,
     params_history,
     params_to_dataset,
     read_dataset,
+    stored_feature_names,
     write_dataset,
 )
 
@@ -506,7 +507,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         coords = {"component": np.arange(k)}
         if coordinate is not None:
             coords[dim] = coordinate
-        return xr.Dataset(
+        return described(xr.Dataset(
             {
                 "label": (dim, columns[0]),
                 "responsibility": ((dim, "component"), columns[1]),
@@ -515,7 +516,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             coords=coords,
             attrs={"description": "scores of the rows under a daskem GaussianMixture",
                    "daskem_version": __version__},
-        )
+        ))
 
     def _check_features(self, X: Any, n_features: int) -> None:
         """X's number of features and, as scikit-learn checks them, its column names against the fit's."""
@@ -556,9 +557,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         }
         if _is_int(self.random_state):
             attrs["random_state"] = int(self.random_state)
-        if hasattr(self, "feature_names_in_"):  # JSON text: netCDF attributes cannot hold lists of strings
-            attrs["feature_names"] = json.dumps([str(name) for name in self.feature_names_in_])
-        return params_to_dataset(self.params, self.history_, attrs)
+        return params_to_dataset(self.params, self.history_, attrs, getattr(self, "feature_names_in_", None))
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, source: str = "the model file") -> GaussianMixture:
@@ -578,8 +577,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model.lower_bound_ = attrs.get("lower_bound", np.nan)
         model.reseeded_ = []
         model.n_features_in_ = params.n_features
-        if "feature_names" in ds.attrs:
-            model.feature_names_in_ = _stored_feature_names(ds.attrs["feature_names"], params.n_features, source)
+        names = stored_feature_names(ds)
+        if names is not None:
+            model.feature_names_in_ = names
         return model
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
@@ -626,18 +626,6 @@ def _checked_e_step(
     if not np.isfinite(log_prob_norm).all():
         raise_non_finite_log_likelihood(np.asarray(X, dtype=np.float64), log_prob_norm, first_row, "while scoring")
     return log_prob_norm, log_resp
-
-
-def _stored_feature_names(text: Any, n_features: int, source: str) -> np.ndarray:
-    """The ``feature_names`` attribute of a model file: JSON text of ``n_features`` strings."""
-    try:
-        names = json.loads(text) if isinstance(text, str) else None
-    except json.JSONDecodeError:
-        names = None
-    if not (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)):
-        raise ModelFileError(f"{source}: attribute feature_names is {text!r}, not a JSON list of "
-                             f"{n_features} names")
-    return np.asarray(names, dtype=object)
 
 
 def _is_int(value: Any) -> bool:

@@ -103,7 +103,8 @@ def generate(
         [da.from_delayed(c[1], (size,), dtype=np.int32) for c, size in zip(chunks, sizes)]
     )
     data = xr.Dataset(
-        {"X": (("sample", "feature"), rows), "labels": ("sample", labels)},
+        {"X": (("sample", "feature"), rows, {"long_name": "rows drawn from a Gaussian mixture", "units": "1"}),
+         "labels": ("sample", labels, {"long_name": "component each row was drawn from", "units": "1"})},
         attrs={"description": f"{n_samples} rows drawn from a random {n_components}-component "
                f"Gaussian mixture in {n_features} dimensions (seed {seed})"},
     )

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
 
 from daskem import commands
 from daskem.cluster import load_config, running_on
+from daskem.estimator import __version__
 from daskem.exceptions import DaskemError
 from daskem.initialization import INIT_METHODS
 from daskem.kernels.gaussian import COVARIANCE_TYPES
@@ -223,6 +224,7 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
     owned = _listed_outputs(ledger) + (_listed_outputs(report_path) + [str(report_path)] if force else [])
     planned = job.planned_outputs()
     data = job.data
+    started = _now()
     with reserved(planned, [path, data.path, job.cluster], overwrite=job.overwrite, replaceable=owned):
         if force and job.checkpoint is not None:
             remove_checkpoints(job.checkpoint)
@@ -232,8 +234,8 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
         finally:
             if not any(o.path.exists() for o in planned if o.kind != "checkpoint"):
                 ledger.unlink()  # nothing written: nothing to own
-        report = {"status": "done", "job": str(path),
-                  "finished": datetime.datetime.now().isoformat(timespec="seconds"), "stages": stages,
+        report = {"status": "done", "job": str(path), "daskem_version": __version__,
+                  "started": started, "finished": _now(), "settings": job.model_dump(mode="json"), "stages": stages,
                   "outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"},
                   KIND_ATTRIBUTE: "report"}
         with atomic_path(report_path, "report", overwrite=True, label="outputs.report") as temporary:
@@ -242,6 +244,11 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
         if job.checkpoint is not None:
             remove_checkpoints(job.checkpoint)
     return report
+
+
+def _now() -> str:
+    """The time now, to the second, with this machine's UTC offset (ISO 8601)."""
+    return datetime.datetime.now(datetime.timezone.utc).astimezone().isoformat(timespec="seconds")
 
 
 def _run_stages(job: Job) -> list[dict[str, Any]]:

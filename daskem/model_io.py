@@ -6,6 +6,9 @@ A model file is an ``xarray.Dataset`` with
   — (component, feature, feature2) for full, (feature, feature2) for tied,
   (component, feature) for diag, (component) for spherical — float64;
 - ``history`` (iteration): mean log-likelihood per row at each iteration;
+- coordinates ``component``, ``iteration`` and ``feature`` (the column names
+  the model was fitted with, or 0 … d − 1), and CF-style ``long_name`` and
+  ``units`` on every variable (:data:`VARIABLE_ATTRIBUTES`);
 - attributes ``model``, ``format_version``, ``covariance_type``, ``n_iter``,
   ``converged`` (0/1), ``lower_bound``, the fit settings and ``daskem_version``.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -58,24 +62,67 @@ class ModelFileError(InputError):
     """A model file (or checkpoint) is damaged, hand-edited into nonsense, or from a newer daskem."""
 
 
+#: CF-style ``long_name`` and ``units`` of every variable daskem writes (log-likelihoods are
+#: natural logarithms: nats).
+VARIABLE_ATTRIBUTES = {
+    "weights": {"long_name": "mixing proportion of each component", "units": "1"},
+    "means": {"long_name": "mean of each component", "units": "the units of each feature"},
+    "covariances": {"long_name": "covariance of each component", "units": "the product of two features' units"},
+    "history": {"long_name": "mean log-likelihood per row at the start of each EM iteration", "units": "nat"},
+    "label": {"long_name": "most responsible component of each row", "units": "1"},
+    "responsibility": {"long_name": "posterior probability of each component for each row", "units": "1"},
+    "log_likelihood": {"long_name": "log-likelihood of each row, log p(x)", "units": "nat"},
+    "component": {"long_name": "mixture component"},
+    "iteration": {"long_name": "EM iteration"},
+    "feature": {"long_name": "feature (column of the data)"},
+    "feature2": {"long_name": "feature (column of the data), second axis of a covariance"},
+}
+
+
+def described(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with :data:`VARIABLE_ATTRIBUTES` on each of its variables and coordinates that has them."""
+    ds = ds.copy()
+    for name, attributes in VARIABLE_ATTRIBUTES.items():
+        if name in ds.variables:
+            ds[name].attrs.update(attributes)
+    return ds
+
+
 def params_to_dataset(
-    params: GaussianParams, history: np.ndarray, attrs: dict[str, object]
+    params: GaussianParams, history: np.ndarray, attrs: dict[str, object], features: np.ndarray | None = None
 ) -> xr.Dataset:
-    """The Dataset of a model: parameters, history and attributes."""
-    return xr.Dataset(
+    """The Dataset of a model: parameters, history and attributes.
+
+    ``features`` (d,) labels the feature axes (the column names a model was
+    fitted with); by default 0 … d − 1.
+    """
+    dims = COVARIANCE_DIMS[params.covariance_type]
+    features = np.arange(params.n_features) if features is None else np.asarray(features)
+    coords = {
+        "component": np.arange(params.n_components),
+        "iteration": np.arange(1, len(history) + 1),
+        "feature": features,
+    }
+    if "feature2" in dims:
+        coords["feature2"] = features
+    return described(xr.Dataset(
         {
             "weights": ("component", params.weights),
             "means": (("component", "feature"), params.means),
-            "covariances": (COVARIANCE_DIMS[params.covariance_type], params.covariances),
+            "covariances": (dims, params.covariances),
             "history": ("iteration", np.asarray(history, dtype=np.float64)),
         },
-        coords={
-            "component": np.arange(params.n_components),
-            "iteration": np.arange(1, len(history) + 1),
-        },
+        coords=coords,
         attrs={"model": MODEL_KIND, "format_version": FORMAT_VERSION, "covariance_type": params.covariance_type,
                **attrs},
-    )
+    ))
+
+
+def stored_feature_names(ds: xr.Dataset) -> np.ndarray | None:
+    """The feature names a model Dataset's ``feature`` coordinate holds (None when it numbers them)."""
+    if "feature" not in ds.coords or ds["feature"].dtype.kind not in "OUST":  # T: NumPy 2 StringDType
+        return None
+    return np.asarray([str(name) for name in ds["feature"].values], dtype=object)
 
 
 def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> GaussianParams:
@@ -230,7 +277,11 @@ def write_dataset(
         if is_netcdf(path):
             ds.to_netcdf(temporary)
         else:
-            ds.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=False, encoding=encoding)
+            # Consolidated metadata, so that xarray opens the store in one read and without a
+            # warning; every array's own metadata is written too, for readers that ignore it.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", "Consolidated metadata is currently not part", UserWarning)
+                ds.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=True, encoding=encoding)
     return Path(path)
 
 
@@ -255,7 +306,7 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
 
 def _check_stored_size(path: Path) -> None:
     """Refuse a Zarr store whose arrays declare more than ``MAX_MODEL_VALUES`` values (reads metadata only)."""
-    group = zarr.open_group(path, mode="r")
+    group = zarr.open_group(path, mode="r", use_consolidated=False)  # what is stored, not a summary of it
     values = sum(math.prod(array.shape) for _, array in group.arrays())
     if values > MAX_MODEL_VALUES:
         raise ModelFileError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import json
 import shutil
 from pathlib import Path
@@ -49,7 +51,12 @@ def test_a_fit_job_runs_once_then_is_done(folder):
         report = run_job(path, date="2026-01-02")
     night = folder / "runs" / "2026-01-02"
     assert report["status"] == "done" and [s["command"] for s in report["stages"]] == ["fit", "predict"]
-    assert json.loads((night / "report.json").read_text())["stages"][0]["model"]["n_iter"] == 8
+    saved = json.loads((night / "report.json").read_text())
+    assert saved["stages"][0]["model"]["n_iter"] == 8
+    # what ran, with which settings, from when to when (times with their UTC offset)
+    assert saved["daskem_version"] == daskem.__version__ and saved["settings"]["fit"]["n_components"] == 3
+    started, finished = (datetime.datetime.fromisoformat(saved[key]) for key in ("started", "finished"))
+    assert started.tzinfo is not None and finished.tzinfo is not None and started <= finished
     model = daskem.load(night / "model.zarr")
     scores = xr.open_zarr(night / "scores.zarr", consolidated=False)
     X = np.asarray(__import__("zarr").open_group(folder / "data.zarr")["X"][:])

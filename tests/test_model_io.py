@@ -139,7 +139,7 @@ HOSTILE = {
                                                    "the covariance of component 0 is not positive definite"),
     "weights and means of different lengths": (replace_array("weights", np.full(3, 1 / 3), ["component"]),
                                                "cannot read"),
-    "10⁹ components in a small file": (huge, "declares arrays of 14,000,000,00"),
+    "10⁹ components in a small file": (huge, "declares arrays of 14,000,000,0"),
     "a newer format": (edit_attribute("format_version", 2), "written by a newer daskem (format 2"),
     "n_iter that is not a number": (edit_attribute("n_iter", "abc"), "attribute n_iter is 'abc', not an integer"),
     "n_iter that contradicts the history": (edit_attribute("n_iter", 1), "n_iter is 1 but the history has"),

@@ -7,6 +7,7 @@ import warnings
 import dask.array as da
 import numpy as np
 import pandas as pd
+import xarray as xr
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
@@ -18,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import daskem
 from daskem.exceptions import InputError
+from daskem.model_io import write_dataset
 
 from conftest import make_mixture_data
 
@@ -140,3 +142,21 @@ def test_warm_start_detects_convergence_across_fits(data):
                 break
     assert model.converged_ and np.all(np.diff(bounds) >= 0)
     assert abs(bounds[-1] - bounds[-2]) < 1e-6
+
+
+def test_output_files_follow_conventions(tmp_path, data):
+    """Consolidated metadata (xarray opens them without a warning), a feature coordinate, and
+    CF-style long_name and units on every variable of the model and score files."""
+    model = daskem.GaussianMixture(2, random_state=0).fit(pd.DataFrame(data, columns=["height", "weight", "age"]))
+    model.save(tmp_path / "model.zarr")
+    write_dataset(model.score_dataset(data), tmp_path / "scores.zarr", "scores")  # as `daskem predict` does
+    for name in ("model.zarr", "scores.zarr"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # xarray warns when it finds no consolidated metadata
+            stored = xr.open_zarr(tmp_path / name)
+        for variable in stored.data_vars:
+            assert {"long_name", "units"} <= set(stored[variable].attrs), (name, variable)
+    assert stored["log_likelihood"].attrs["units"] == "nat"
+    model_file = xr.open_zarr(tmp_path / "model.zarr")
+    assert list(model_file["feature"].values) == ["height", "weight", "age"]
+    assert list(model_file["component"].values) == [0, 1]
