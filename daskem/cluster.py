@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import json
 import logging
 import os
@@ -360,5 +361,10 @@ def _start_remote(config: Slurm | PBS | Kubernetes | Gateway) -> Any:
 
 
 def _announce(client: Any) -> Any:
-    logger.info("running on %s; dashboard: %s", client.scheduler.address, client.dashboard_link)
+    """Log where the fit runs, and the dashboard's link when Dask can serve it (it needs bokeh)."""
+    if importlib.util.find_spec("bokeh") is None:
+        dashboard = "needs bokeh: pip install 'daskem[dashboard]'"
+    else:
+        dashboard = client.dashboard_link
+    logger.info("running on %s; dashboard: %s", client.scheduler.address, dashboard)
     return client

@@ -14,6 +14,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import scipy.sparse
 import xarray as xr
 import zarr
@@ -270,13 +271,18 @@ def checked_array(X: Any) -> np.ndarray:
     """``np.asarray(X)``, checked to be a non-empty 2-D numeric array.
 
     Sparse matrices are refused; objects that hold numbers (an object array,
-    pandas' nullable ``Float64``) become float64.
+    a DataFrame of pandas' nullable ``Float64`` or ``Int64``, whose missing
+    values become NaN) become float64.
     """
     if scipy.sparse.issparse(X):
         raise InputError(
             f"sparse input ({type(X).__name__}) is not supported: a Gaussian mixture needs dense rows; "
             "convert with X.toarray(), or store the rows densely in Zarr"
         )
+    if isinstance(X, pd.DataFrame) and all(
+        pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype) for dtype in X.dtypes
+    ):  # also pandas' nullable dtypes (Float64, Int64), whose missing values become NaN
+        X = X.to_numpy(dtype=np.float64, na_value=np.nan)
     X = np.asarray(X)
     if X.dtype == object:
         try:

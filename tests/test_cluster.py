@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -156,6 +157,10 @@ def test_fit_through_a_scheduler_and_workers_started_by_hand(tmp_path, store):
                                            "--out", str(out)])
         assert result.exit_code == 0, result.output
         assert f"running on {address}" in result.stderr
+        # without bokeh a hint, not a link to a page that says "Dask needs bokeh"
+        has_bokeh = importlib.util.find_spec("bokeh") is not None
+        assert ("dashboard: http" if has_bokeh else "dashboard: needs bokeh: pip install 'daskem[dashboard]'") \
+            in result.stderr
         assert_bitwise_equal(daskem.load(out), fit_model(store))
     finally:
         for process in reversed(processes):

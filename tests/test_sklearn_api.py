@@ -160,3 +160,12 @@ def test_output_files_follow_conventions(tmp_path, data):
     model_file = xr.open_zarr(tmp_path / "model.zarr")
     assert list(model_file["feature"].values) == ["height", "weight", "age"]
     assert list(model_file["component"].values) == [0, 1]
+
+
+def test_pandas_nullable_dtypes_are_numbers(data):
+    frame = pd.DataFrame(data, columns=["a", "b", "c"]).astype({"a": "Float64", "b": "Float64"})
+    model = daskem.GaussianMixture(2, random_state=0).fit(frame)
+    np.testing.assert_array_equal(model.means_, daskem.GaussianMixture(2, random_state=0).fit(data).means_)
+    frame.loc[5, "a"] = pd.NA  # a missing value is named as one, not as "dtype object"
+    with pytest.raises(InputError, match="NaN"):
+        daskem.GaussianMixture(2, random_state=0).fit(frame)
