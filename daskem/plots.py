@@ -19,8 +19,20 @@ from daskem.initialization import draw_sample
 from daskem.inputs import as_row_chunked
 from daskem.outputs import atomic_path
 
-#: Colours of the components, cycled.
+#: Colours of up to 8 components (Paul Tol's bright scheme, readable by colour-blind eyes).
 COLOURS = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000"]
+
+
+def colours(count: int) -> list[Any]:
+    """``count`` distinct colours: :data:`COLOURS` up to 8, matplotlib's ``tab20`` up to 20,
+    evenly spaced hues of ``turbo`` beyond (never a colour repeated)."""
+    if count <= len(COLOURS):
+        return COLOURS[:count]
+    from matplotlib import colormaps
+
+    if count <= 20:
+        return [colormaps["tab20"](i) for i in range(count)]
+    return [colormaps["turbo"](x) for x in np.linspace(0.05, 0.95, count)]
 
 
 def _figure(width: float = 7.0, height: float = 4.5) -> Any:
@@ -58,20 +70,34 @@ def convergence(model: GaussianMixture) -> Any:
     return figure
 
 
+#: Differences of BIC or AIC up to this are drawn linearly, larger ones logarithmically.
+LINEAR_DIFFERENCE = 10.0
+
+
 def selection(table: pd.DataFrame) -> Any:
-    """BIC and AIC against the number of components, one line per covariance type."""
+    """ΔBIC and ΔAIC from the best candidate against the number of components, one line per
+    covariance type.
+
+    Criteria of large data sets reach 1e7 and more, where the differences that
+    decide (a few units to a few hundred) vanish on a linear axis: the y axis
+    is linear up to :data:`LINEAR_DIFFERENCE` and logarithmic beyond.
+    """
     figure = _figure(8.0, 3.8)
     axes = figure.subplots(1, 2, sharex=True)
+    groups = list(table.groupby("covariance_type", sort=False))
     for ax, criterion in zip(axes, ("bic", "aic")):
-        for i, (covariance_type, rows) in enumerate(table.groupby("covariance_type", sort=False)):
+        lowest = table[criterion].min()
+        for colour, (covariance_type, rows) in zip(colours(len(groups)), groups):
             rows = rows.sort_values("n_components")
-            ax.plot(rows["n_components"], rows[criterion], marker="o", color=COLOURS[i % len(COLOURS)],
-                    label=covariance_type)
+            ax.plot(rows["n_components"], rows[criterion] - lowest, marker="o", color=colour, label=covariance_type)
         best = table.loc[table[criterion].idxmin()]
-        ax.plot(best["n_components"], best[criterion], marker="*", markersize=16, color="black",
-                linestyle="none", label=f"best: {best['n_components']} {best['covariance_type']}")
-        ax.set(xlabel="components", ylabel=criterion.upper() + " (lower is better)", title=criterion.upper())
-        ax.legend()
+        ax.plot(best["n_components"], 0.0, marker="*", markersize=16, color="black", linestyle="none",
+                label=f"best: {best['n_components']} {best['covariance_type']} ({criterion.upper()} {lowest:.6g})")
+        ax.set_yscale("symlog", linthresh=LINEAR_DIFFERENCE)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set(xlabel="components", ylabel=f"Δ{criterion.upper()} from the best (lower is better)",
+               title=f"Δ{criterion.upper()}")
+        ax.legend(fontsize=8)
     return figure
 
 
@@ -109,12 +135,11 @@ def components(
     rows, _ = draw_sample(data, None, sample_rows, np.random.default_rng(seed))
     basis, labels = projection(model, features)
     params = model.params
-    figure = _figure(6.5, 5.5)
+    figure = _figure(8.5, 5.5)
     ax = figure.subplots()
     assigned = model.predict(rows)
     points = rows @ basis.T
-    for k in range(params.n_components):
-        colour = COLOURS[k % len(COLOURS)]
+    for k, colour in enumerate(colours(params.n_components)):
         mine = points[assigned == k]
         ax.scatter(mine[:, 0], mine[:, 1], s=3, alpha=0.35, color=colour, linewidths=0)
         centre = basis @ params.means[k]
@@ -123,8 +148,11 @@ def components(
         for scale in (1.0, 2.0):
             width, height = 2 * scale * np.sqrt(np.maximum(values[::-1], 0.0))
             ax.add_patch(Ellipse(centre, width, height, angle=angle, fill=False, color=colour, linewidth=1.5))
-        ax.annotate(f"{k}: {params.weights[k]:.2f}", centre, ha="center", va="center", fontsize=8,
-                    bbox={"boxstyle": "round", "facecolor": "white", "alpha": 0.7, "edgecolor": colour})
+        ax.plot(*centre, marker="x", color=colour, linestyle="none", label=f"{k}: weight {params.weights[k]:.2f}")
+    # Names and weights in a legend beside the axes, where they cannot overlap however many
+    # components crowd together (labels at the centres did beyond 8).
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, title="component",
+              ncols=1 + params.n_components // 25, markerscale=1.5)
     ax.set(xlabel=labels[0], ylabel=labels[1],
            title=f"{params.n_components} components ({params.covariance_type}) over {len(rows):,} rows")
     return figure

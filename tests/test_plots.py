@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 import daskem
 from daskem.cli import main
+from daskem import plots
 from daskem.plots import projection
 
 from conftest import make_mixture_data, write_zarr
@@ -66,3 +68,38 @@ def test_principal_directions_come_from_the_parameters(folder):
     X, _ = model.sample(200_000)
     top = np.linalg.eigh(np.cov(X.T))[1][:, ::-1][:, :2].T
     np.testing.assert_allclose(np.abs(basis @ top.T), np.eye(2), atol=0.02)
+
+
+def test_colours_never_repeat():
+    from matplotlib.colors import to_hex
+
+    for count in (3, 8, 20, 40):
+        assert len({to_hex(c) for c in plots.colours(count)}) == count
+
+
+def test_twenty_components_stay_readable(tmp_path):
+    """K=20: twenty colours, and names and weights in a legend whose entries do not overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    X = make_mixture_data(n_samples=4000, n_features=2, n_components=20, seed=3, separation=4.0)
+    model = daskem.GaussianMixture(20, covariance_type="diag", random_state=0, max_iter=20).fit(X)
+    figure = plots.components(model, X, sample_rows=2000)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    legend = figure.axes[0].get_legend()
+    texts = legend.get_texts()
+    assert len(texts) == 20 and len({h.get_color() for h in legend.legend_handles}) == 20
+    boxes = [t.get_window_extent(canvas.get_renderer()) for t in texts]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_selection_plot_shows_differences_from_the_best(folder):
+    table = pd.read_csv(folder / "selection" / "table.csv")
+    figure = plots.selection(table)
+    for ax, criterion in zip(figure.axes, ("bic", "aic")):
+        assert ax.get_yscale() == "symlog"
+        lines = [line for line in ax.get_lines() if line.get_label() in set(table["covariance_type"])]
+        lowest = min(line.get_ydata().min() for line in lines)
+        assert lowest == 0.0  # the best candidate sits at Δ = 0, whatever the criterion's size
+        spread = table[criterion].max() - table[criterion].min()
+        assert max(line.get_ydata().max() for line in lines) == pytest.approx(spread)
