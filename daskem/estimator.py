@@ -185,9 +185,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : NumPy array, Dask array, xarray DataArray, xarray Dataset (with
-            ``variable``) or Zarr path/URL (with ``variable`` for a group),
-            of shape (n_samples, n_features).
+        X : NumPy array, Dask array, pandas or Dask DataFrame, xarray
+            DataArray, xarray Dataset (with ``variable``) or Zarr path/URL
+            (with ``variable`` for a group), of shape (n_samples, n_features).
         variable : name of the variable or Zarr array holding the rows.
         sample_weight : (n_samples,) non-negative weights — NumPy, Dask or
             xarray — or the name of a variable beside ``variable``.  Integer

@@ -297,14 +297,37 @@ def checked_array(X: Any) -> np.ndarray:
 
 
 def _unwrap(X: Any, variable: str | None) -> Any:
-    """The array inside an xarray Dataset (``variable``) or DataArray."""
+    """The array inside an xarray Dataset (``variable``) or DataArray, or a Dask DataFrame's rows."""
     if isinstance(X, xr.Dataset):
         if variable is None or variable not in X.data_vars:
             names = sorted(map(str, X.data_vars))
             what = "say which to fit with variable=" if variable is None else f"{variable!r} is not one of them"
             raise InputNotFoundError(f"the Dataset holds the variables {names}; {what}")
         X = X[variable]
+    if _is_dask_dataframe(X):
+        return _dask_dataframe_rows(X)
     return X.data if isinstance(X, xr.DataArray) else X
+
+
+def _is_dask_dataframe(X: Any) -> bool:
+    return hasattr(X, "to_dask_array") and hasattr(X, "npartitions")
+
+
+def _dask_dataframe_rows(frame: Any) -> da.Array:
+    """A Dask DataFrame's rows as a Dask array, one chunk per partition, never all in memory.
+
+    Its partitions' lengths are counted first (one pass, as Dask needs them);
+    float32 columns stay float32, other numeric ones (also pandas' nullable
+    dtypes, whose missing values become NaN) become float64.
+    """
+    dtypes = dict(frame.dtypes.items())
+    not_numeric = [str(name) for name, dtype in dtypes.items()
+                   if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)]
+    if not_numeric:
+        raise InputError(f"the DataFrame's column(s) {not_numeric} are not numeric; "
+                         "convert or encode the features as numbers first")
+    target = np.float32 if all(dtype == np.float32 for dtype in dtypes.values()) else np.float64
+    return frame.astype(target).to_dask_array(lengths=True)
 
 
 def _merged_rows(store_rows: int, n_features: int, n_rows: int) -> int:

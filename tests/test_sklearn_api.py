@@ -169,3 +169,20 @@ def test_pandas_nullable_dtypes_are_numbers(data):
     frame.loc[5, "a"] = pd.NA  # a missing value is named as one, not as "dtype object"
     with pytest.raises(InputError, match="NaN"):
         daskem.GaussianMixture(2, random_state=0).fit(frame)
+
+
+def test_dask_dataframes_stay_lazy(data):
+    """A Dask DataFrame is fitted partition by partition and scored lazily, its names kept."""
+    dd = pytest.importorskip("dask.dataframe")
+    frame = dd.from_pandas(pd.DataFrame(data, columns=["a", "b", "c"]), npartitions=3)
+    inits = {"means_init": data[[0, 300, 599]], "random_state": 0}
+    model = daskem.GaussianMixture(3, **inits).fit(frame)
+    assert list(model.feature_names_in_) == ["a", "b", "c"]
+    # The same EM on the same rows in other chunks: the sums differ only in their order.
+    reference = daskem.GaussianMixture(3, **inits).fit(data)
+    np.testing.assert_allclose(model.means_, reference.means_, rtol=0, atol=1e-10 * np.abs(data).max())
+    labels = model.predict(frame)
+    assert isinstance(labels, da.Array) and labels.chunks[0] == tuple(frame.map_partitions(len).compute())
+    np.testing.assert_array_equal(labels.compute(), model.predict(pd.DataFrame(data, columns=["a", "b", "c"])))
+    with pytest.raises(InputError, match=r"column\(s\) \['name'\] are not numeric"):
+        daskem.GaussianMixture(2).fit(frame.assign(name="x"))
