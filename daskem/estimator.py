@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -97,7 +98,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         (``n_init`` is then ignored).
     verbose : int, default 0
         When positive, log one line per iteration to the ``daskem`` logger
-        (and show it on stderr if logging is not configured).
+        (and show it on stderr if logging is not configured); from 2, also
+        Dask's progress bar on stderr for every pass longer than a second
+        (local scheduler).  For a bar of your own, pass ``callbacks`` to
+        :meth:`fit`.
     chunk_rows : int, optional
         Rows per Dask chunk; by default taken from the data (see
         :func:`daskem.inputs.as_row_chunked`).
@@ -217,7 +221,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         inits = self._checked_initial_arrays(n_features)
         warm = self._warm_start_params(n_features)
         settings = self._checkpoint_settings(inits, warm)
-        with checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved:
+        with (
+            checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved,
+            _pass_progress(self.verbose),
+        ):
             starts = saved.load() if saved is not None else None
             if starts is not None:
                 logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
@@ -630,6 +637,15 @@ def _checked_e_step(
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _pass_progress(verbose: int) -> contextlib.AbstractContextManager:
+    """Dask's progress bar on stderr for passes longer than a second when ``verbose >= 2``."""
+    if verbose < 2:
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=1.0, dt=0.05, out=sys.stderr)
 
 
 def _show_log_lines() -> None:

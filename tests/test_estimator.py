@@ -295,3 +295,12 @@ def test_not_fitted():
 
 def test_repr_shows_changed_settings():
     assert repr(daskem.GaussianMixture(4, tol=1e-5)) == "GaussianMixture(n_components=4, tol=1e-05)"
+
+
+def test_verbose_progress_changes_nothing_but_the_output(data, caplog):
+    """verbose=2 adds Dask's progress bar (for passes over a second) to the log lines."""
+    quiet = daskem.GaussianMixture(2, random_state=0).fit(data)
+    with caplog.at_level("INFO", logger="daskem"):
+        loud = daskem.GaussianMixture(2, random_state=0, verbose=2).fit(data)
+    np.testing.assert_array_equal(quiet.means_, loud.means_)
+    assert any(record.getMessage().startswith("iteration    1") for record in caplog.records)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import textwrap
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -17,7 +18,8 @@ FEWER_ROWS = ("--n-samples 400000", "--n-samples 20000")
 
 
 def blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)
+    """The README's code blocks in ``language``, dedented (those inside list items are indented)."""
+    return [textwrap.dedent(block) for block in re.findall(rf"```{language}\n(.*?)```", README, flags=re.DOTALL)]
 
 
 def daskem_lines() -> list[str]:
