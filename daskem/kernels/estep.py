@@ -273,24 +273,24 @@ class _ExpandedKernel(_BlockKernel):
     def __init__(self, params: GaussianParams, dtype: type = np.float64) -> None:
         u, (k, d) = params.precisions_cholesky, params.means.shape
         kind = params.covariance_type
+        self.centre = (params.weights @ params.means).astype(dtype)
+        # c as rounded into the terms: the reference point of the moments
+        self.reference = np.broadcast_to(self.centre.astype(np.float64), (k, d)).copy()
+        delta = params.means - self.reference
         if kind in ("full", "tied"):
             u = np.broadcast_to(u, (k, d, d))
             precision = u @ np.swapaxes(u, 1, 2)
             first, second = np.triu_indices(d)
             quadratic = np.where(first == second, -0.5, -1.0) * precision[:, first, second]
             diagonal = np.diagonal(precision, axis1=1, axis2=2)
-        else:
+            linear = np.einsum("kde,ke->kd", precision, delta)
+        else:  # the precisions are diagonal: no (K, d, d) array
             diagonal = u**2 if kind == "diag" else np.repeat((u**2)[:, np.newaxis], d, axis=1)
             first = second = np.arange(d)
-            precision = diagonal[:, :, np.newaxis] * np.eye(d)
             quadratic = -0.5 * diagonal
-        self.centre = (params.weights @ params.means).astype(dtype)
-        # c as rounded into the terms: the reference point of the moments
-        self.reference = np.broadcast_to(self.centre.astype(np.float64), (k, d)).copy()
-        delta = params.means - self.reference
+            linear = diagonal * delta
         #: ``max_k Σ_j P_kjj δ_kj²``: how many ulps the expanded squares may lose.
         self.amplification = float((diagonal * delta**2).sum(axis=1).max())
-        linear = np.einsum("kde,ke->kd", precision, delta)
         constant = _offsets(params) - 0.5 * (linear * delta).sum(axis=1)
         self.coefficients = np.hstack([quadratic, linear, constant[:, np.newaxis]]).astype(dtype)
         self.pairs = np.vstack([first, second]).astype(np.int64)
