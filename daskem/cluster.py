@@ -302,9 +302,14 @@ def connect(config: ClusterConfig) -> Iterator[Any]:
         yield _announce(client)
 
 
+def _scheduler_address(config: ExistingScheduler) -> str | None:
+    """The config's address, else DASK_SCHEDULER_ADDRESS as set now (or in Dask's config)."""
+    return config.address or os.environ.get("DASK_SCHEDULER_ADDRESS") or dask.config.get("scheduler-address", None)
+
+
 def _what(config: ClusterConfig) -> str:
     if isinstance(config, ExistingScheduler):
-        where = config.scheduler_file or config.address or dask.config.get("scheduler-address", None)
+        where = config.scheduler_file or _scheduler_address(config)
         return f"connect to the scheduler at {str(where)!r} (is it running, and reachable from here?)"
     return f"start the {config.kind!r} cluster"
 
@@ -318,7 +323,7 @@ def _open(config: ClusterConfig, stack: contextlib.ExitStack) -> Any:
         if config.scheduler_file is not None:
             target = {"scheduler_file": str(config.scheduler_file)}
         else:
-            target = {"address": config.address or dask.config.get("scheduler-address", None)}
+            target = {"address": _scheduler_address(config)}
             if target["address"] is None:
                 raise ClusterConfigError(
                     "the existing-scheduler config gives no address: set address or scheduler_file, "

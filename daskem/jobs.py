@@ -174,6 +174,9 @@ def load_job(path: str | os.PathLike, date: str | None = None) -> Job:
         Naming the file and every problem found in it.
     """
     path = Path(path)
+    if date is not None and not _is_iso_date(date):
+        raise JobError(f"--date {date!r} is not a date: give it as YYYY-MM-DD (for example "
+                       f"{datetime.date.today().isoformat()}); it names the run's folders")
     document = read_mapping(path, "job file", "data, fit or select, and outputs", JobError)
     try:
         job = Job.model_validate(_resolve(document, path.parent, date or datetime.date.today().isoformat()))
@@ -194,6 +197,14 @@ def load_job(path: str | os.PathLike, date: str | None = None) -> Job:
 
 _PATH_KEYS = {("data", "path"), ("cluster",), ("checkpoint",), ("outputs", "model"), ("outputs", "selection"),
               ("outputs", "scores"), ("outputs", "report")}
+
+
+def _is_iso_date(text: str) -> bool:
+    """Whether ``text`` is a calendar date written YYYY-MM-DD (and nothing else)."""
+    try:
+        return datetime.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
 
 
 def _resolve(document: dict[str, Any], folder: Path, date: str) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import sys
+import subprocess
+import shlex
 
 import json
 import shutil
@@ -185,3 +188,33 @@ def test_the_prefect_flow_runs_a_job_locally(folder, monkeypatch):
         again = flow_module.daskem_job(str(path), date="2026-02-01")
     assert report["status"] == "done" and again["status"] == "already done"
     assert (folder / "runs" / "2026-02-01" / "model.zarr").exists()
+
+
+@pytest.mark.parametrize("date", ["yesterday", "2026-13-01", "20260102", "2026-01-02/../..", ""])
+def test_a_date_that_is_not_one_is_refused_before_any_work(folder, date):
+    path = job_file(folder, FIT_JOB)
+    with pytest.raises(JobError, match="is not a date: give it as YYYY-MM-DD"):
+        run_job(path, date=date)
+    assert not (folder / "runs").exists()
+
+
+@pytest.mark.skipif(shutil.which("flock") is None or shutil.which("bash") is None, reason="needs flock and bash")
+def test_the_cron_line_prints_only_a_failure_for_cron_to_mail(tmp_path):
+    """The crontab's command, as cron's shell runs it: silent when the run succeeds (nothing to
+    mail), the end of the log when it fails (mailed to MAILTO)."""
+    line = next(line for line in (ROOT / "workflows" / "crontab.example").read_text().splitlines()
+                if line.startswith("30 2 "))
+    command = line.split(maxsplit=5)[5].replace("\\%", "%")  # cron turns \\% into %
+    command = command.replace("cd /srv/daskem", f"cd {shlex.quote(str(tmp_path))}")
+    command = command.replace(".venv/bin/daskem", f"{shlex.quote(sys.executable)} -m daskem")
+    command = command.replace("/tmp/daskem-nightly.lock", shlex.quote(str(tmp_path / "lock")))
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "job.example.yaml").write_text(
+        "data: {path: nothing.zarr, variable: X}\\nfit: {n_components: 2}\\noutputs: {model: m.zarr, report: r.json}\\n")
+    failed = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 0 and "nothing.zarr" in failed.stdout  # the error, for cron to mail
+    write_zarr(tmp_path / "workflows" / "data.zarr", make_mixture_data(n_samples=500, seed=1), chunk_rows=250)
+    (tmp_path / "workflows" / "job.example.yaml").write_text(
+        "data: {path: data.zarr, variable: X}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "" and (tmp_path / "workflows" / "r.json").exists()
