@@ -171,19 +171,33 @@ class Adapt(_Strict):
     maximum: PositiveInt
 
 
+class JobQueueAdapt(_Strict):
+    """Adaptive scaling of a job-queue cluster, in jobs (each job runs ``processes`` workers)."""
+
+    minimum_jobs: int = Field(0, ge=0)
+    maximum_jobs: PositiveInt
+
+
 class _JobQueue(_Strict):
-    cores: PositiveInt
-    memory: Annotated[str, AfterValidator(_memory_size)]
-    processes: PositiveInt = 1
+    """dask-jobqueue's settings of one job; a setting left out comes from the site's ``jobqueue.yaml``."""
+
+    cores: PositiveInt | None = None
+    memory: Annotated[str, AfterValidator(_memory_size)] | None = None
+    processes: PositiveInt | None = None
     queue: str | None = None
     account: str | None = None
-    walltime: str = "01:00:00"
-    job_extra_directives: list[str] = []
+    walltime: str | None = None
+    job_extra_directives: list[str] | None = None
+    job_script_prologue: list[str] | None = None
+    interface: str | None = None
+    worker_extra_args: list[str] | None = None
     local_directory: str | None = None
+    log_directory: str | None = None
     jobs: PositiveInt = 1
-    adapt: Adapt | None = None
+    adapt: JobQueueAdapt | None = None
 
     def cluster_options(self) -> dict[str, Any]:
+        """The keyword arguments of the dask-jobqueue cluster: only what the config sets."""
         return self.model_dump(exclude={"kind", "jobs", "adapt"}, exclude_none=True)
 
 
@@ -346,22 +360,24 @@ def _start_remote(config: Slurm | PBS | Kubernetes | Gateway) -> Any:
     cls = _allowed_class(config.kind)
     if isinstance(config, (Slurm, PBS)):
         cluster = cls(**config.cluster_options())
-        size = {"jobs": config.jobs}
-    elif isinstance(config, Kubernetes):
+        if config.adapt:
+            cluster.adapt(minimum_jobs=config.adapt.minimum_jobs, maximum_jobs=config.adapt.maximum_jobs)
+        else:
+            cluster.scale(jobs=config.jobs)
+        return cluster
+    if isinstance(config, Kubernetes):
         cluster = cls(name=config.name, image=config.image, namespace=config.namespace,
                       n_workers=config.n_workers, resources=config.resources, env=config.env)
-        size = {"n": config.n_workers}
     else:
         gateway = cls(address=config.address, proxy_address=config.proxy_address, auth=config.auth)
         options = gateway.cluster_options()
         for key, value in config.cluster_options.items():
             setattr(options, key, value)
         cluster = gateway.new_cluster(options)
-        size = {"n": config.n_workers}
     if config.adapt:
         cluster.adapt(minimum=config.adapt.minimum, maximum=config.adapt.maximum)
     else:
-        cluster.scale(**size)
+        cluster.scale(config.n_workers)
     return cluster
 
 

@@ -225,7 +225,9 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
 
     A job whose report exists is not run again unless ``force``; the report
     returned then says ``"status": "already done"``.  With ``force`` the job
-    starts afresh (its checkpoint is removed) and replaces its own outputs.
+    starts afresh (its checkpoint is removed) and replaces its own outputs; its
+    earlier report is removed before any output is replaced, so a forced run
+    that crashes is resumed, not taken for done, by the next run.
     """
     job = load_job(path, date)
     report_path = Path(job.outputs.report)
@@ -240,6 +242,8 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
         if force and job.checkpoint is not None:
             remove_checkpoints(job.checkpoint)
         _write_json(ledger, {"outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"}})
+        if force:  # from here on the earlier report no longer describes the outputs: a crash leaves none
+            report_path.unlink(missing_ok=True)
         try:
             stages = _run_stages(job)
         finally:

@@ -86,7 +86,8 @@ def write(tmp_path, text, name="cluster.yaml"):
         ("- kind: local-threads\n", "must be a mapping"),
         ("", "must be a mapping"),
         ("kind: existing-scheduler\naddress: tcp://a:1\nscheduler_file: /etc/hostname\n", "give at most one of address"),
-        ("kind: slurm\ncores: 4\n", "memory: Field required"),
+        ("kind: slurm\ncores: four\n", "cores: Input should be a valid integer"),
+        ("kind: slurm\nadapt: {minimum: 1, maximum: 4}\n", "adapt.maximum_jobs: Field required; unknown key .adapt.minimum."),
         ("kind: local-threads\n!!python/object/apply:os.system [echo hi]: 1\n", "is not valid YAML"),
     ],
 )
@@ -120,6 +121,50 @@ def test_a_missing_optional_package_names_its_extra(monkeypatch, name, package, 
     with pytest.raises(ClusterConfigError, match=rf"needs the package {package}: .*daskem\[{extra}\]"):
         with connect(load_config(CONFIGS / name)):
             pass
+
+
+def test_jobqueue_settings_reach_the_job_script_and_the_site_config_fills_the_rest(tmp_path):
+    pytest.importorskip("dask_jobqueue", reason="dask-jobqueue is part of the test install")
+    config = load_config(write(tmp_path, "kind: slurm\ncores: 2\nmemory: 4GiB\ninterface: lo\n"
+                                         "job_script_prologue: [source /opt/env/bin/activate]\n"
+                                         "worker_extra_args: [--lifetime, 55m]\n"))
+    site = {"jobqueue.slurm.walltime": "12:34:00", "jobqueue.slurm.queue": "site-queue"}
+    with dask.config.set(site):
+        cluster = importlib.import_module("dask_jobqueue").SLURMCluster(**config.cluster_options())
+        with cluster:
+            script = cluster.job_script()
+    assert "source /opt/env/bin/activate" in script
+    assert "--lifetime 55m" in script and "--interface lo" in script
+    # What the config leaves out comes from the site's jobqueue.yaml, not from a default of ours.
+    assert "#SBATCH -t 12:34:00" in script and "#SBATCH -p site-queue" in script
+    assert set(config.cluster_options()) == {"cores", "memory", "interface", "job_script_prologue",
+                                             "worker_extra_args"}
+
+
+@pytest.mark.parametrize(("text", "call"), [
+    ("kind: slurm\njobs: 3\n", ("scale", {"jobs": 3})),
+    ("kind: pbs\nadapt: {minimum_jobs: 1, maximum_jobs: 8}\n", ("adapt", {"minimum_jobs": 1, "maximum_jobs": 8})),
+    ("kind: kubernetes\nimage: i\nn_workers: 5\n", ("scale", {"n": 5})),
+    ("kind: kubernetes\nimage: i\nadapt: {minimum: 1, maximum: 9}\n", ("adapt", {"minimum": 1, "maximum": 9})),
+])
+def test_clusters_are_sized_in_the_units_of_their_library(tmp_path, monkeypatch, text, call):
+    import daskem.cluster
+
+    calls = []
+
+    class Recording:
+        def __init__(self, **options):
+            pass
+
+        def scale(self, n=None, jobs=None):
+            calls.append(("scale", {"jobs": jobs} if jobs is not None else {"n": n}))
+
+        def adapt(self, **bounds):
+            calls.append(("adapt", bounds))
+
+    monkeypatch.setattr(daskem.cluster, "_allowed_class", lambda kind: Recording)
+    daskem.cluster._start_remote(load_config(write(tmp_path, text)))
+    assert calls == [call]
 
 
 def test_cli_bad_config_is_one_line(tmp_path, store):

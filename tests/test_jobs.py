@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
 import subprocess
 import shlex
@@ -172,9 +173,11 @@ def test_the_example_job_and_cron_line_work_as_documented(tmp_path):
     assert "daskem --json run workflows/job.example.yaml" in cron
 
 
-def test_the_prefect_flow_runs_a_job_locally(folder, monkeypatch):
+@pytest.fixture(scope="module")
+def prefect_flow():
+    """workflows/prefect_flow.py, loaded as a module, with a local Prefect test server (one per module:
+    it takes seconds to start)."""
     pytest.importorskip("prefect", reason="the workflows extra is part of the test install")
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # this machine has no network
     import importlib.util
 
     from prefect.testing.utilities import prefect_test_harness
@@ -182,12 +185,84 @@ def test_the_prefect_flow_runs_a_job_locally(folder, monkeypatch):
     spec = importlib.util.spec_from_file_location("prefect_flow", ROOT / "workflows" / "prefect_flow.py")
     flow_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(flow_module)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # this machine has no network
+        with prefect_test_harness():
+            yield flow_module
+
+
+def test_a_forced_run_that_crashes_is_resumed_by_the_next_run_not_taken_for_done(folder, monkeypatch):
+    from daskem import commands
+    from daskem.checkpoint import Checkpoint
+
+    path = job_file(folder, FIT_JOB)
+    with pytest.warns(daskem.ConvergenceWarning):
+        run_job(path, date="2026-01-05")
+    real_load, resumed = Checkpoint.load, []
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(real_load(self) is not None) or real_load(self))
+    monkeypatch.setattr(commands, "predict", lambda *a, **k: (_ for _ in ()).throw(OSError("disk gone")))
+    with pytest.warns(daskem.ConvergenceWarning), pytest.raises(OSError, match="disk gone"):
+        run_job(path, date="2026-01-05", force=True)  # the new model is written, then scoring fails
+    report = folder / "runs" / "2026-01-05" / "report.json"
+    assert not report.exists()  # the old report no longer describes the outputs
+    monkeypatch.undo()
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(real_load(self) is not None) or real_load(self))
+    assert run_job(path, date="2026-01-05")["status"] == "done" and report.exists()
+    assert resumed == [False, True]
+
+
+def test_the_prefect_flow_runs_a_job_locally_and_logs_to_prefect(folder, prefect_flow, caplog):
     path = job_file(folder, FIT_JOB.replace("tol: 0", "tol: 0.001"))
-    with prefect_test_harness():
-        report = flow_module.daskem_job(str(path), date="2026-02-01")
-        again = flow_module.daskem_job(str(path), date="2026-02-01")
+    prefect_logger, handlers = logging.getLogger("prefect.task_runs"), list(logging.getLogger("daskem").handlers)
+    prefect_logger.addHandler(caplog.handler)
+    try:
+        report = prefect_flow.daskem_job(str(path), date="2026-02-01")
+        again = prefect_flow.daskem_job(str(path), date="2026-02-01")
+    finally:
+        prefect_logger.removeHandler(caplog.handler)
     assert report["status"] == "done" and again["status"] == "already done"
     assert (folder / "runs" / "2026-02-01" / "model.zarr").exists()
+    daskem_lines = [r.getMessage() for r in caplog.records if r.name == "prefect.task_runs"]
+    assert any("iteration" in line for line in daskem_lines), daskem_lines  # daskem's own lines, in Prefect's log
+    assert logging.getLogger("daskem").handlers == handlers  # and nothing left attached afterwards
+
+
+def test_a_retry_of_a_forced_prefect_run_resumes_from_its_checkpoint(folder, prefect_flow, monkeypatch):
+    from daskem import commands
+    from daskem.checkpoint import Checkpoint
+
+    path = job_file(folder, FIT_JOB)
+    assert prefect_flow.daskem_job(str(path), date="2026-02-02")["status"] == "done"
+    real_predict, real_load, resumed = commands.predict, Checkpoint.load, []
+
+    def crash_once(*args, **kwargs):  # the fit and its checkpoint are written; scoring fails
+        monkeypatch.setattr(commands, "predict", real_predict)
+        raise OSError("worker lost")
+
+    def load(self):
+        state = real_load(self)
+        resumed.append(state is not None)
+        return state
+
+    monkeypatch.setattr(commands, "predict", crash_once)
+    monkeypatch.setattr(Checkpoint, "load", load)
+    monkeypatch.setattr(prefect_flow, "run_daskem_job", prefect_flow.run_daskem_job.with_options(retry_delay_seconds=0))
+    report = prefect_flow.daskem_job(str(path), force=True, date="2026-02-02")
+    assert report["status"] == "done"
+    assert resumed == [False, True]  # the forced try starts afresh; its retry resumes, it does not start over
+
+
+def test_the_prefect_flow_takes_its_parameters_on_the_command_line(folder, prefect_flow, monkeypatch):
+    path = job_file(folder, FIT_JOB)
+    result = CliRunner().invoke(prefect_flow._main, [str(path), "--date", "2026-02-03"])
+    assert result.exit_code == 0, result.output
+    assert (folder / "runs" / "2026-02-03" / "report.json").exists()
+    calls = []
+    real_run_job = prefect_flow.run_job
+    monkeypatch.setattr(prefect_flow, "run_job", lambda *a, **k: calls.append(a) or real_run_job(*a, **k))
+    result = CliRunner().invoke(prefect_flow._main, [str(path), "--date", "tomorrow"])
+    assert result.exit_code != 0 and "is not a date" in str(result.exception)
+    assert len(calls) == 1  # an error in what was asked is not retried
 
 
 @pytest.mark.parametrize("date", ["yesterday", "2026-13-01", "20260102", "2026-01-02/../..", ""])
@@ -218,3 +293,55 @@ def test_the_cron_line_prints_only_a_failure_for_cron_to_mail(tmp_path):
         "data: {path: data.zarr, variable: X}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == "" and (tmp_path / "workflows" / "r.json").exists()
+
+
+def _undeclared(document, schema, where="") -> list[str]:
+    """Keys of ``document`` that ``schema`` (an OpenAPI v3 structural schema) does not declare.
+
+    Kubernetes drops such keys without a word when it stores the object, so a misspelt
+    field would silently do nothing.
+    """
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(document, dict) and schema.get("type") == "object":
+        properties, extra = schema.get("properties"), schema.get("additionalProperties")
+        if properties is None:  # a map (labels, resources) or an object Kubernetes checks itself (metadata)
+            return [] if extra is None else [p for key, value in document.items()
+                                             for p in _undeclared(value, extra, f"{where}.{key}")]
+        return [p for key, value in document.items()
+                for p in ([f"{where}.{key}"] if key not in properties
+                          else _undeclared(value, properties[key], f"{where}.{key}"))]
+    if isinstance(document, list) and "items" in schema:
+        return [p for i, item in enumerate(document) for p in _undeclared(item, schema["items"], f"{where}[{i}]")]
+    return []
+
+
+def test_the_kubernetes_manifest_is_a_valid_daskjob_whose_runner_fails_for_good():
+    pytest.importorskip("dask_kubernetes", reason="the kubernetes extra is part of the test install")
+    import importlib.resources
+
+    import jsonschema
+    import yaml
+
+    crds = importlib.resources.files("dask_kubernetes") / "operator/deployment/helm/dask-kubernetes-operator/crds"
+    crd = yaml.safe_load((crds / "daskjob.yaml").read_text())
+    manifest = yaml.safe_load((ROOT / "workflows" / "daskjob.yaml").read_text())
+    versions = {f"{crd['spec']['group']}/{v['name']}": v for v in crd["spec"]["versions"] if v["served"]}
+    assert manifest["kind"] == crd["spec"]["names"]["kind"] and manifest["apiVersion"] in versions
+    schema = versions[manifest["apiVersion"]]["schema"]["openAPIV3Schema"]
+    jsonschema.Draft7Validator(schema).validate(manifest)
+    assert _undeclared(manifest["spec"], schema["properties"]["spec"], ".spec") == []
+    runner = manifest["spec"]["job"]["spec"]
+    # A runner that restarted in place would never reach phase Failed, and the operator
+    # tears the cluster down only when it does.
+    assert runner["restartPolicy"] == "Never"
+    assert runner["containers"][0]["args"][:2] == ["daskem", "--json"] and "run" in runner["containers"][0]["args"]
+    name = manifest["metadata"]["name"]
+    text = (ROOT / "workflows" / "daskjob.yaml").read_text()
+    assert f"kubectl logs -f pod/{name}-runner" in text and "job/" not in text
+
+
+def test_the_schema_check_finds_a_misspelt_field():
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"restartPolicy": {}}}}}
+    assert _undeclared({"spec": {"restartPolicy": "Never", "restartPolicyy": "Never"}}, schema) == [
+        ".spec.restartPolicyy"]
