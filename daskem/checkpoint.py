@@ -29,7 +29,6 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import dask
@@ -42,6 +41,7 @@ from daskem.exceptions import DaskemError
 from daskem.kernels.gaussian import GaussianParams
 from daskem.model_io import params_from_dataset, params_to_dataset
 from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
+from daskem.storage import is_remote, location
 
 FORMAT = "daskem.checkpoint/2"
 FINGERPRINT_ROWS = 64
@@ -98,7 +98,7 @@ class Checkpoint:
     """
 
     def __init__(self, folder: str | os.PathLike, settings: dict[str, Any], data: str) -> None:
-        self.folder = Path(folder)
+        self.folder = location(folder)
         self.settings = json.loads(json.dumps(settings))  # as it will read back
         self.data = data
 
@@ -118,7 +118,7 @@ class Checkpoint:
             return None
         path = self.folder / latest.read_text().strip()
         try:
-            attrs = dict(xr.open_zarr(path, consolidated=False).attrs)
+            attrs = dict(xr.open_zarr(str(path), consolidated=False).attrs)
         except (OSError, ValueError, KeyError) as error:
             raise CheckpointError(f"cannot read the checkpoint {str(path)!r} ({error})") from None
         if attrs.get("format") != FORMAT:
@@ -164,18 +164,16 @@ class Checkpoint:
             self._mark()
             root = xr.Dataset(attrs={"format": FORMAT, "iteration": state.iteration, "n_runs": len(state.runs),
                                      "settings": self.settings, "data": self.data})
-            root.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=False)
+            root.to_zarr(str(temporary), mode="w-", zarr_format=3, consolidated=False)
             groups = {f"run-{i:04d}": _run_to_dataset(run) for i, run in enumerate(state.runs)}
             if state.last_pass is not None:
                 params, mean_log_likelihood = state.last_pass
                 groups["last-pass"] = params_to_dataset(params, np.empty(0),
                                                         {"mean_log_likelihood": mean_log_likelihood})
             for group, ds in groups.items():
-                ds.to_zarr(temporary, group=group, mode="a", zarr_format=3, consolidated=False)
-            publish(temporary, self.folder / name)
-            pointer = self.folder / f".LATEST.tmp-{uuid.uuid4().hex[:12]}"
-            pointer.write_text(name + "\n")
-            os.replace(pointer, self.folder / "LATEST")
+                ds.to_zarr(str(temporary), group=group, mode="a", zarr_format=3, consolidated=False)
+            publish(temporary, self.folder / name, "checkpoint")
+            _replace_text(self.folder / "LATEST", name + "\n")
         except OSError as error:
             raise OutputWriteError(f"cannot write the checkpoint in {str(self.folder)!r}: "
                               f"{error.strerror or error}") from None
@@ -191,7 +189,8 @@ class Checkpoint:
         if marker.is_file():
             return
         created = not self.folder.exists()
-        self.folder.mkdir(exist_ok=True)
+        if not is_remote(self.folder):  # object stores have no folders: the marker makes it
+            self.folder.mkdir(exist_ok=True)
         marker.write_text(json.dumps({"format": FORMAT, "created": created}) + "\n")
 
 
@@ -201,7 +200,7 @@ def remove_checkpoints(folder: str | os.PathLike) -> None:
 
     A folder without daskem's checkpoint marker is left alone.
     """
-    folder = Path(folder)
+    folder = location(folder)
     marker = folder / CHECKPOINT_MARKER
     if not marker.is_file():
         return
@@ -211,14 +210,24 @@ def remove_checkpoints(folder: str | os.PathLike) -> None:
         created = False
     for path in _written(folder):
         remove_path(path)
-    if created:
+    if created and not is_remote(folder):
         try:
             folder.rmdir()
         except OSError:
             pass  # something else is in it: leave it
 
 
-def _written(folder: Path) -> list[Path]:
+def _replace_text(path: Any, text: str) -> None:
+    """Replace the small file ``path`` by ``text`` atomically (a rename, or one PUT on an object store)."""
+    if is_remote(path):
+        path.write_text(text)
+        return
+    pointer = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
+    pointer.write_text(text)
+    os.replace(pointer, path)
+
+
+def _written(folder: Any) -> list[Any]:
     """What daskem writes in a checkpoint folder: stores, their temporaries, ``LATEST`` and the marker."""
     return [p for p in folder.iterdir() if p.name in ("LATEST", CHECKPOINT_MARKER) or _WRITTEN.fullmatch(p.name)]
 
@@ -240,8 +249,8 @@ def checkpointing(
         yield Checkpoint(folder, settings, fingerprint(X, sample_weight))
 
 
-def _group(path: Path, group: str) -> xr.Dataset:
-    return xr.open_zarr(path, group=group, consolidated=False)
+def _group(path: Any, group: str) -> xr.Dataset:
+    return xr.open_zarr(str(path), group=group, consolidated=False)
 
 
 def _run_to_dataset(run: RunState) -> xr.Dataset:

@@ -29,6 +29,10 @@ from daskem.exceptions import DaskemError
 from daskem.generate import DEFAULT_CHUNK_ROWS
 from daskem.jobs import parse_integers, run_job
 from daskem.kernels.gaussian import COVARIANCE_TYPES
+from daskem.storage import location
+
+#: A local path or an fsspec URL, passed on as typed (pathlib would turn s3://b into s3:/b).
+LOCATION = click.Path(path_type=str)
 
 logger = logging.getLogger("daskem")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -125,13 +129,33 @@ def _jsonable(value: Any) -> Any:
 
 
 _checkpoint_option = click.option(
-    "--checkpoint", type=click.Path(path_type=Path), default=None,
+    "--checkpoint", type=LOCATION, default=None,
     help="Checkpoint folder: written after every iteration; a rerun resumes from it.",
 )
 _overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace --out if it exists (only ever a daskem output of the same kind).")
 _chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
                                   help="Rows per chunk (default: from the store).")
+
+
+def _dim_names(ctx: click.Context, param: click.Parameter, value: str | None) -> str | tuple[str, ...] | None:
+    """``y,x`` → ``("y", "x")``; one name stays a name."""
+    if value is None:
+        return None
+    names = tuple(name.strip() for name in value.split(","))
+    if not all(names):
+        raise click.BadParameter(f"{value!r} is not a dimension name or a list like y,x")
+    return names[0] if len(names) == 1 else names
+
+
+def _dims_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--sample-dim`` and ``--feature-dim``: the roles of the dimensions of an N-D array (opened with xarray)."""
+    command = click.option("--feature-dim", default=None,
+                           help="Dimension of the features (default: the one named band, channel, feature, ...)."
+                           )(command)
+    return click.option("--sample-dim", default=None, callback=_dim_names,
+                        help="Dimension(s) of the rows; y,x stacks an image's pixels into rows, and the scores "
+                             "keep y and x.")(command)
 
 
 def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -157,7 +181,7 @@ def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @main.command("generate")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=LOCATION)
 @click.option("--n-samples", type=click.IntRange(min=1), default=400_000, show_default=True)
 @click.option("--n-features", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--n-components", type=click.IntRange(min=1), default=8, show_default=True)
@@ -185,7 +209,8 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @click.option("--n-components", "-k", type=int, required=True, help="Number of components.")
 @click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)), default="full", show_default=True)
 @_em_options
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+@_dims_options
+@click.option("--out", "-o", type=LOCATION, default=None,
               help="Save the model here (Zarr; netCDF for a .nc suffix).")
 @_checkpoint_option
 @_overwrite_option
@@ -241,7 +266,7 @@ class IntegerList(click.ParamType):
               help="Comma-separated covariance types to try (full, tied, diag, spherical).")
 @click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic", show_default=True)
 @_em_options
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+@click.option("--out", "-o", type=LOCATION, default=None,
               help="Folder for table.csv and best.zarr (the best model).")
 @_checkpoint_option
 @_overwrite_option
@@ -275,33 +300,36 @@ def select_text(report: dict[str, Any]) -> str:
 
 
 @main.command("predict")
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL", type=LOCATION)
 @click.argument("path", metavar="DATA", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
-@click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+@click.option("--out", "-o", type=LOCATION, required=True,
               help="Zarr store for label, responsibility and log_likelihood of every row.")
 @_chunk_rows_option
+@_dims_options
 @_overwrite_option
 @_one_line_errors
 @_cluster_option
 def predict_command(model_path: Path, path: str, variable: str | None, out: Path, chunk_rows: int | None,
-                    overwrite: bool) -> None:
+                    overwrite: bool, **dims: Any) -> None:
     """Score the rows of DATA with the model saved at MODEL, chunk by chunk, into --out."""
     report = commands.predict(model_path, path, variable=variable, out=out, chunk_rows=chunk_rows,
-                              overwrite=overwrite)
+                              overwrite=overwrite, dims=dims)
     _emit(report, lambda r: f"wrote label, responsibility and log_likelihood of {r['rows']:,} rows "
                             f"to {r['out']} in {r['seconds']:.1f} s")
 
 
 @main.command("score")
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL", type=LOCATION)
 @click.argument("path", metavar="DATA", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
+@_dims_options
 @_one_line_errors
 @_cluster_option
-def score_command(model_path: Path, path: str, variable: str | None) -> None:
+def score_command(model_path: Path, path: str, variable: str | None, **dims: Any) -> None:
     """Print the mean log-likelihood per row of DATA under the model saved at MODEL."""
-    _emit(commands.score(model_path, path, variable=variable), lambda r: f"{r['mean_log_likelihood']:.10g}")
+    _emit(commands.score(model_path, path, variable=variable, dims=dims),
+          lambda r: f"{r['mean_log_likelihood']:.10g}")
 
 
 @main.command("run")
@@ -329,7 +357,7 @@ def run_text(report: dict[str, Any]) -> str:
 def _picture_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--out FILE.png`` and ``--overwrite`` of the plot commands."""
     command = click.option("--overwrite", is_flag=True, help="Replace --out if it is an existing PNG.")(command)
-    return click.option("--out", "-o", type=click.Path(path_type=Path), required=True,
+    return click.option("--out", "-o", type=LOCATION, required=True,
                          help="PNG file to write.")(command)
 
 
@@ -339,7 +367,7 @@ def plot_group() -> None:
 
 
 @plot_group.command("convergence")
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL", type=LOCATION)
 @_picture_options
 @_one_line_errors
 def plot_convergence(model_path: Path, out: Path, overwrite: bool) -> None:
@@ -352,7 +380,7 @@ def plot_convergence(model_path: Path, out: Path, overwrite: bool) -> None:
 
 
 @plot_group.command("selection")
-@click.argument("selection_path", metavar="SELECTION", type=click.Path(path_type=Path))
+@click.argument("selection_path", metavar="SELECTION", type=LOCATION)
 @_picture_options
 @_one_line_errors
 def plot_selection(selection_path: Path, out: Path, overwrite: bool) -> None:
@@ -361,16 +389,21 @@ def plot_selection(selection_path: Path, out: Path, overwrite: bool) -> None:
 
     from daskem import plots
 
-    table_path = selection_path / "table.csv" if selection_path.is_dir() else selection_path
+    where = location(selection_path)
+    table_path = where / "table.csv" if where.is_dir() else where
     if not table_path.exists():
         raise DaskemError(f"no selection table at {str(table_path)!r}; give the folder daskem select wrote")
-    report = commands.picture(lambda: plots.selection(pd.read_csv(table_path)), out, inputs=[selection_path],
-                              overwrite=overwrite)
+
+    def draw() -> Any:
+        with table_path.open() as table:
+            return plots.selection(pd.read_csv(table))
+
+    report = commands.picture(draw, out, inputs=[selection_path], overwrite=overwrite)
     _emit(report, _wrote)
 
 
 @plot_group.command("components")
-@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL", type=LOCATION)
 @click.argument("path", metavar="DATA", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group.")
 @click.option("--features", default=None, help="Two features to show, like 0,3 (default: principal directions).")
@@ -403,7 +436,7 @@ def _wrote(report: dict[str, Any]) -> str:
 
 
 @main.command("info")
-@click.argument("path", type=click.Path(path_type=Path))
+@click.argument("path", type=LOCATION)
 @_one_line_errors
 def info_command(path: Path) -> None:
     """Print the model saved at PATH."""

@@ -20,7 +20,7 @@ from daskem.engine import IterationInfo, one_blas_thread
 from daskem.estimator import GaussianMixture, __version__, load
 from daskem.generate import generate as generate_data
 from daskem.generate import truth_path
-from daskem.inputs import as_row_chunked
+from daskem.inputs import as_row_chunked, as_rows
 from daskem.model_io import read_dataset, write_dataset
 from daskem.outputs import Output, reserved
 from daskem.selection import select as select_models
@@ -43,9 +43,10 @@ def model_summary(model: GaussianMixture) -> dict[str, Any]:
     }
 
 
-def _data_summary(path: str, variable: str | None, chunk_rows: int | None) -> dict[str, Any]:
-    """Shape, dtype and chunks of data that a fit has just read."""
-    data = as_row_chunked(path, variable, chunk_rows=chunk_rows)
+def _data_summary(path: str, variable: str | None, settings: dict[str, Any]) -> dict[str, Any]:
+    """Shape, dtype and chunks of data that a fit has just read (rows after any stacking by ``sample_dim``)."""
+    rows = as_rows(path, variable, sample_dim=settings.get("sample_dim"), feature_dim=settings.get("feature_dim"))
+    data = as_row_chunked(rows, None if rows is not path else variable, chunk_rows=settings.get("chunk_rows"))
     return {"path": str(path), "variable": variable, "rows": int(data.shape[0]), "features": int(data.shape[1]),
             "dtype": str(data.dtype), "chunks": int(data.numblocks[0])}
 
@@ -79,7 +80,7 @@ def fit(
             model.save(out, overwrite=overwrite)
     pass_seconds = {info.iteration: info.seconds for info in iterations}  # runs share each pass
     em_seconds, passes = sum(pass_seconds.values()), len(pass_seconds)
-    data = _data_summary(path, variable, settings.get("chunk_rows"))
+    data = _data_summary(path, variable, settings)
     return {
         "command": "fit",
         "data": data,
@@ -111,7 +112,7 @@ def select(
             selection.save(out, overwrite=overwrite)
     return {
         "command": "select",
-        "data": _data_summary(path, variable, settings.get("chunk_rows")),
+        "data": _data_summary(path, variable, settings),
         "criterion": criterion,
         "table": selection.table.to_dict(orient="records"),
         "best": model_summary(selection.best_),
@@ -123,24 +124,28 @@ def select(
 
 def predict(
     model_path: str | Path, path: str, *, variable: str | None = None, out: str | Path,
-    chunk_rows: int | None = None, overwrite: bool = False,
+    chunk_rows: int | None = None, overwrite: bool = False, dims: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``daskem predict``: labels, responsibilities and log-likelihood of every row, to Zarr."""
+    """``daskem predict``: labels, responsibilities and log-likelihood of every row, to Zarr.
+
+    ``dims``: ``sample_dim`` and ``feature_dim`` for the data (see :class:`GaussianMixture`).
+    """
     with reserved([Output.of(out, "scores", "--out")], [model_path, path], overwrite=overwrite):
-        model = load(model_path)
-        model.chunk_rows = chunk_rows
+        model = load(model_path).set_params(chunk_rows=chunk_rows, **(dims or {}))
         scores = model.score_dataset(path, variable=variable)
         start = time.perf_counter()
         with one_blas_thread():
             write_dataset(scores, out, "scores", overwrite=overwrite, label="--out")
-    rows = int(scores.sizes[scores["label"].dims[0]])
+    rows = int(scores["label"].size)  # over every dimension the rows were stacked from
     return {"command": "predict", "model": str(model_path), "data": str(path), "variable": variable,
             "rows": rows, "seconds": time.perf_counter() - start, "out": str(out)}
 
 
-def score(model_path: str | Path, path: str, *, variable: str | None = None) -> dict[str, Any]:
+def score(
+    model_path: str | Path, path: str, *, variable: str | None = None, dims: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``daskem score``: the mean log-likelihood per row of the data under a saved model."""
-    model = load(model_path)
+    model = load(model_path).set_params(**(dims or {}))
     with one_blas_thread():
         mean = model.score(path, variable=variable)
     return {"command": "score", "model": str(model_path), "data": str(path), "variable": variable,

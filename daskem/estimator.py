@@ -34,7 +34,17 @@ from daskem.engine import (
 )
 from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
-from daskem.inputs import as_row_chunked, as_row_weights, feature_names, in_memory_rows, is_path, row_coordinate
+from daskem.inputs import (
+    as_row_chunked,
+    as_row_weights,
+    as_rows,
+    feature_names,
+    in_memory_rows,
+    is_path,
+    row_coordinate,
+    stacked_dims,
+    stacked_weights,
+)
 from daskem.kernels import estep, gaussian
 from daskem.kernels.checks import raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
@@ -112,6 +122,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         data (sums across blocks stay float64; parameters within ~1e-6 of the
         float64 fit's), float64 otherwise.  "float64": always float64, the
         reference.
+    sample_dim : str or tuple of str, optional
+        For xarray inputs (and Zarr groups opened through xarray when given):
+        the dimension of the rows.  Several are stacked into rows, and
+        :meth:`score_dataset` returns the scores over them again: a
+        (y, x, band) image with ``sample_dim=("y", "x")`` gives a (y, x)
+        label map.  By default every dimension but the features'.
+    feature_dim : str, optional
+        The dimension of the features; by default the one other than
+        ``sample_dim``, else the one named band, channel, feature or variable,
+        else the second of two (see :func:`daskem.inputs.as_rows`).  Its
+        coordinate, if it holds strings, becomes ``feature_names_in_``.
 
     Attributes
     ----------
@@ -155,6 +176,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         chunk_rows: int | None = None,
         split_every: int = DEFAULT_SPLIT_EVERY,
         precision: str = "auto",
+        sample_dim: str | tuple[str, ...] | None = None,
+        feature_dim: str | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -172,6 +195,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_rows = chunk_rows
         self.split_every = split_every
         self.precision = precision
+        self.sample_dim = sample_dim
+        self.feature_dim = feature_dim
 
     # ------------------------------------------------------------------ fitting
 
@@ -208,8 +233,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self
         """
         self._check_settings()
+        if isinstance(sample_weight, str) and isinstance(X, xr.Dataset):
+            sample_weight = X[sample_weight] if sample_weight in X.data_vars else sample_weight
+        source, (X, variable) = X, self._rows(X, variable)
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
-        weights = as_row_weights(sample_weight, X, data)
+        weights = as_row_weights(stacked_weights(sample_weight, X), source, data)
         n_samples, n_features = data.shape
         if n_samples < self.n_components:
             raise InputError(
@@ -222,7 +250,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm = self._warm_start_params(n_features)
         settings = self._checkpoint_settings(inits, warm)
         with (
-            checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved,
+            checkpointing(checkpoint, settings, data, weights, inputs=[source] if is_path(source) else []) as saved,
             _pass_progress(self.verbose),
         ):
             starts = saved.load() if saved is not None else None
@@ -457,7 +485,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         params = self.params
         return gaussian.n_parameters(params.n_components, params.n_features, params.covariance_type)
 
+    def _rows(self, X: Any, variable: str | None) -> tuple[Any, str | None]:
+        """X as :func:`daskem.inputs.as_rows` sees it with this model's dims, and the variable still to pick."""
+        rows = as_rows(X, variable, sample_dim=self.sample_dim, feature_dim=self.feature_dim)
+        return (X, variable) if rows is X else (rows, None)
+
     def _n_rows(self, X: Any, variable: str | None) -> int:
+        X, variable = self._rows(X, variable)
         rows = in_memory_rows(X, variable)
         return len(rows) if rows is not None else as_row_chunked(X, variable).shape[0]
 
@@ -471,6 +505,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     ) -> Any:
         """Apply a per-row kernel: in memory for NumPy input, lazily otherwise."""
         params = self.params
+        X, variable = self._rows(X, variable)
         rows = in_memory_rows(X, variable)
         if rows is not None:
             self._check_features(X, rows.shape[1])
@@ -496,9 +531,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         all three.
         """
         params = self.params
+        X, variable = self._rows(X, variable)
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
         self._check_features(X, data.shape[1])
         dim, coordinate = row_coordinate(X, variable)
+        stacked = stacked_dims(X)
         if dim == "component":  # the scores' own dimension: the rows take the default name
             dim = "sample"
         blocks = Blocks.of(data)
@@ -512,9 +549,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             for i, (shape, dtype) in enumerate((((), np.int64), ((k,), np.float64), ((), np.float64)))
         ]
         coords = {"component": np.arange(k)}
-        if coordinate is not None:
+        if coordinate is not None and not stacked:
             coords[dim] = coordinate
-        return described(xr.Dataset(
+        scores = xr.Dataset(
             {
                 "label": (dim, columns[0]),
                 "responsibility": ((dim, "component"), columns[1]),
@@ -523,7 +560,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             coords=coords,
             attrs={"description": "scores of the rows under a daskem GaussianMixture",
                    "daskem_version": __version__},
-        ))
+        )
+        if stacked:  # back to the input's own dimensions and coordinates: a (y, x) label map
+            index = xr.Coordinates.from_pandas_multiindex(X.indexes[dim], dim)
+            scores = scores.assign_coords(index).unstack(dim).transpose(*stacked, "component")
+        return described(scores)
 
     def _check_features(self, X: Any, n_features: int) -> None:
         """X's number of features and, as scikit-learn checks them, its column names against the fit's."""

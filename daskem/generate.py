@@ -8,7 +8,7 @@ and never need to fit in memory.
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import Any
 
 import dask
 import dask.array as da
@@ -19,6 +19,7 @@ from daskem.exceptions import InputError
 from daskem.kernels.gaussian import GaussianParams
 from daskem.model_io import params_to_dataset, write_dataset
 from daskem.outputs import Output, reserved
+from daskem.storage import location
 
 DEFAULT_CHUNK_ROWS = 50_000
 #: The codecs of the rows: none.  Draws of continuous values barely compress, and a fit
@@ -56,9 +57,9 @@ def _draw_chunk(
     return rows.astype(dtype), labels.astype(np.int32)
 
 
-def truth_path(path: str | os.PathLike) -> Path:
+def truth_path(path: str | os.PathLike) -> Any:
     """Where :func:`generate` saves the true parameters: ``data.zarr`` → ``data.truth.zarr``."""
-    path = Path(path)
+    path = location(path)
     return path.with_name(f"{path.stem}.truth{path.suffix or '.zarr'}")
 
 

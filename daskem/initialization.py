@@ -94,13 +94,38 @@ def seedings(n_components: int) -> int:
     return max(1, min(SEEDINGS, 256 // n_components))
 
 
-def _best_kmeans_plusplus(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Labels (n,) of the best of :func:`seedings` k-means++ seedings refined by ``LLOYD_STEPS``."""
+class _Progress:
+    """Labelled progress of one initialisation: a log line per step, at INFO when it may take a while."""
+
+    def __init__(self, label: str, steps: int, long: bool) -> None:
+        self.label, self.steps, self.done = label, steps, 0
+        self.level = logging.INFO if long else logging.DEBUG
+        self.start = time.perf_counter()
+
+    def step(self, what: str) -> None:
+        self.done += 1
+        logger.log(self.level, "%s: %s (step %d of %d, %.2f s)", self.label, what, self.done, self.steps,
+                   time.perf_counter() - self.start)
+
+
+def _no_progress(what: str) -> None:
+    """The step callback of an initialisation nobody watches."""
+
+
+def _best_kmeans_plusplus(
+    X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, step: Callable[[str], None] = _no_progress
+) -> np.ndarray:
+    """Labels (n,) of the best of :func:`seedings` k-means++ seedings refined by ``LLOYD_STEPS``.
+
+    ``step`` is called after each seeding, with what was done.
+    """
     best_labels, best_inertia = None, np.inf
-    for _ in range(seedings(k)):
+    count = seedings(k)
+    for i in range(count):
         _, labels, inertia = lloyd(X, kmeans_plusplus(X, k, rng, w), max_iter=LLOYD_STEPS, weights=w)
         if inertia < best_inertia:
             best_labels, best_inertia = labels, inertia
+        step(f"seeding {i + 1} of {count} and {LLOYD_STEPS} Lloyd steps")
     return best_labels
 
 
@@ -245,23 +270,29 @@ def _first_centers(data: Blocks, count: int, rng: np.random.Generator) -> list[n
 
 def _kmeans_parallel(
     data: Blocks, specs: Sequence[InitSpec], starts: Sequence[tuple], rng: np.random.Generator,
-    reg_covar: float, split_every: int,
+    reg_covar: float, split_every: int, step: Callable[[str], None] = _no_progress,
 ) -> list[GaussianParams]:
-    """k-means|| for each distinct start, then one pass for every spec's parameters."""
+    """k-means|| for each distinct start, then one pass for every spec's parameters.
+
+    ``step`` is called after each pass over the data, with what it did.
+    """
     unique = list(dict.fromkeys(starts))
     sizes = [key[0] for key in unique]
     center_sets = _first_centers(data, len(unique), rng)
     costs, minimum, maximum = _data_pass(data, _chunk_costs_and_ranges, _combine_costs_and_ranges, center_sets,
                                          split_every=split_every)
     check_magnitude(minimum, maximum)
+    step("costs of the first centres")
     oversamplings = [2.0 * k for k in sizes]
-    for _ in range(KMEANS_PARALLEL_ROUNDS):
+    for round_ in range(KMEANS_PARALLEL_ROUNDS):
         seeds = rng.integers(2**32, size=len(unique)).tolist()
         drawn = _data_pass(data, _chunk_oversample, _concat_samples, center_sets, costs, oversamplings, seeds,
                            split_every=split_every)
         center_sets = [np.vstack([c, rows]) for c, (rows, _) in zip(center_sets, drawn)]
         costs = [cost for _, cost in drawn]
+        step(f"oversampling round {round_ + 1} of {KMEANS_PARALLEL_ROUNDS}")
     masses = _data_pass(data, _chunk_masses, _sum_elementwise, center_sets, split_every=split_every)
+    step("weights of the candidate centres")
     centres = {}
     for key, k, candidates, mass in zip(unique, sizes, center_sets, masses):
         if len(candidates) < k:
@@ -270,6 +301,7 @@ def _kmeans_parallel(
     finals = [centres[key] for key in starts]
     moments = _data_pass(data, _chunk_assignment_moments, _sum_elementwise, finals,
                          [spec.covariance_type for spec in specs], split_every=split_every)
+    step("moments of the initial assignment")
     return [m_step(*m, c, reg_covar, spec.covariance_type) for m, c, spec in zip(moments, finals, specs)]
 
 
@@ -312,21 +344,31 @@ def initial_params(
                     f"than n_components={spec.n_components}"
                 )
             if starts[i] not in assignments:
-                # Announced when it may take a while (K × sample rows), so a long start is never silent.
-                level = logging.INFO if spec.n_components * len(rows) >= LONG_INIT_WORK else logging.DEBUG
-                logger.log(level, "initialising %d components with %s on %d sampled rows",
+                # Announced, step by step, when it may take a while (K × sample rows): a long start is never
+                # silent.
+                long = spec.n_components * len(rows) >= LONG_INIT_WORK
+                progress = _Progress(f"initialisation ({spec.init_params}, {spec.n_components} components)",
+                                     seedings(spec.n_components) if spec.init_params == "k-means++" else 1, long)
+                logger.log(progress.level, "initialising %d components with %s on %d sampled rows",
                            spec.n_components, spec.init_params, len(rows))
-                start = time.perf_counter()
-                method = SAMPLE_METHODS[spec.init_params]
-                assignments[starts[i]] = method(rows, weights, spec.n_components, rng)
-                logger.log(level, "initialised %d components in %.2f s", spec.n_components,
-                           time.perf_counter() - start)
+                if spec.init_params == "k-means++":
+                    assignments[starts[i]] = _best_kmeans_plusplus(rows, weights, spec.n_components, rng,
+                                                                   progress.step)
+                else:
+                    method = SAMPLE_METHODS[spec.init_params]
+                    assignments[starts[i]] = method(rows, weights, spec.n_components, rng)
+                logger.log(progress.level, "initialised %d components in %.2f s", spec.n_components,
+                           time.perf_counter() - progress.start)
             estimated[i] = _estimate(rows, assignments[starts[i]], weights, spec, reg_covar)
     parallel = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params == "k-means||"]
     if parallel:
         data = Blocks.of(X, sample_weight)
+        work = X.shape[0] * max(specs[i].n_components for i in parallel)
+        progress = _Progress("initialisation (k-means||)", KMEANS_PARALLEL_ROUNDS + 3, work >= LONG_INIT_WORK)
+        logger.log(progress.level, "initialising with k-means|| over all %d rows: %d passes over the data",
+                   X.shape[0], progress.steps)
         found = _kmeans_parallel(data, [specs[i] for i in parallel], [starts[i] for i in parallel], rng,
-                                 reg_covar, split_every)
+                                 reg_covar, split_every, progress.step)
         estimated.update(zip(parallel, found))
     return [_with_given(spec, estimated.get(i)) for i, spec in enumerate(specs)]
 

@@ -10,6 +10,8 @@ heavy work, with a message that says what is wrong and what to do.
 from __future__ import annotations
 
 import os
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import dask.array as da
@@ -20,6 +22,8 @@ import xarray as xr
 import zarr
 
 from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError, InputTypeError
+from daskem.storage import is_url
+from daskem.storage import location as storage_location
 
 #: Target size of a row chunk, counted as float64 values whatever the stored dtype
 #: (the kernels' cost is per row, so float32 rows get as many rows per chunk, not twice
@@ -45,8 +49,10 @@ def is_path(X: Any) -> bool:
 
 def open_zarr_array(path: PathLike, variable: str | None = None) -> zarr.Array:
     """Open the Zarr array at ``path`` (a group plus ``variable``, or an array store)."""
-    location = os.fspath(path)
-    if "://" not in location and not os.path.exists(location):
+    location = os.fspath(path) if not hasattr(path, "fs") else str(path)
+    if is_url(location):
+        storage_location(location)  # StorageError: an unknown scheme, or its package is missing
+    elif not os.path.exists(location):
         raise InputNotFoundError(f"no such file or directory: {location!r}")
     try:
         node = zarr.open(location, mode="r")
@@ -134,6 +140,118 @@ def _listing(names: list[str]) -> str:
     return "the arrays " + ", ".join(repr(n) for n in names) if names else "no arrays"
 
 
+#: Names of a feature dimension recognised without ``feature_dim=`` (compared in lower case).
+FEATURE_DIMS = ("feature", "features", "band", "bands", "channel", "channels", "variable", "variables")
+#: The row dimension that dimensions stacked into rows become.
+STACKED_DIM = "sample"
+
+SampleDim = str | Sequence[str] | None
+
+
+def as_rows(X: Any, variable: str | None = None, *, sample_dim: SampleDim = None,
+            feature_dim: str | None = None) -> Any:
+    """An xarray input (or a Zarr group, when dims are named) as a 2-D (row, feature) DataArray.
+
+    Parameters
+    ----------
+    X : any input of :func:`as_row_chunked`; only xarray objects, and Zarr
+        paths when ``sample_dim`` or ``feature_dim`` is given, are changed.
+    sample_dim : the dimension of the rows; several (a tuple) are stacked into
+        one row dimension, ``"sample"``, in row-major order (a (y, x, band)
+        image: ``("y", "x")``).  By default, every dimension but the features.
+    feature_dim : the dimension of the features.  By default the one other
+        than ``sample_dim``, else the one named like a feature dimension
+        (``FEATURE_DIMS``: band, channel, feature, …), else the second of two.
+
+    Other inputs are returned as they are.
+
+    Raises
+    ------
+    InputError
+        A named dimension is missing, or the roles of the dimensions cannot be
+        told without ``sample_dim``/``feature_dim``: the message says which to give.
+    """
+    named = sample_dim is not None or feature_dim is not None
+    if is_path(X) and named:
+        X = _xarray_group(X, variable)
+    if isinstance(X, xr.Dataset):
+        X = X[_dataset_variable(X, variable)]
+    if not isinstance(X, xr.DataArray):
+        if named:
+            raise InputError("sample_dim and feature_dim name dimensions of xarray inputs (or of a Zarr group "
+                             f"opened with xarray); X is a {type(X).__name__}")
+        return X
+    dims = [str(d) for d in X.dims]
+    samples = [sample_dim] if isinstance(sample_dim, str) else list(sample_dim or ())
+    missing = [d for d in [*samples, *([feature_dim] if feature_dim else [])] if d not in dims]
+    if missing:
+        raise InputError(f"X has the dimensions {tuple(dims)}, not {', '.join(map(repr, missing))}")
+    if feature_dim is None:
+        rest = [d for d in dims if d not in samples]
+        known = [d for d in rest if d.lower() in FEATURE_DIMS]
+        if samples and len(rest) == 1:
+            feature_dim = rest[0]
+        elif len(known) == 1:
+            feature_dim = known[0]
+        elif len(dims) == 2 and not samples:
+            feature_dim = dims[1]  # rows first, as in NumPy
+        else:
+            raise InputError(f"X has the dimensions {tuple(dims)}: say which holds the features with "
+                             "feature_dim= (--feature-dim)")
+    if not samples:
+        samples = [d for d in dims if d != feature_dim]
+        if len(samples) > 1:
+            raise InputError(
+                f"X has the dimensions {tuple(dims)}, with features along {feature_dim!r}: to fit every "
+                f"{' × '.join(samples)} position as a row, say sample_dim={tuple(samples)} (--sample-dim "
+                f"{','.join(samples)}); the scores then keep those dimensions (a label map)")
+    if feature_dim in samples or len(samples) + 1 != len(dims):
+        raise InputError(f"X has the dimensions {tuple(dims)}: sample_dim {tuple(samples)} and feature_dim "
+                         f"{feature_dim!r} must name each of them once")
+    if len(samples) == 1:
+        return X.transpose(samples[0], feature_dim)
+    if STACKED_DIM in dims:
+        raise InputError(f"X already has a dimension {STACKED_DIM!r}, which stacking {tuple(samples)} would "
+                         "make; rename it")
+    return X.stack({STACKED_DIM: samples}).transpose(STACKED_DIM, feature_dim)
+
+
+def stacked_dims(X: Any) -> list[str]:
+    """The dimensions that :func:`as_rows` stacked into the rows of X (none if it stacked nothing)."""
+    if isinstance(X, xr.DataArray) and isinstance(X.indexes.get(STACKED_DIM), pd.MultiIndex):
+        return [str(name) for name in X.indexes[STACKED_DIM].names]
+    return []
+
+
+def _xarray_group(path: PathLike, variable: str | None) -> xr.DataArray:
+    """The array ``variable`` of the Zarr group at ``path``, opened with xarray (lazily, with coordinates)."""
+    open_zarr_array(path, variable)  # the same checks and messages as any Zarr input
+    location = os.fspath(path) if not hasattr(path, "fs") else str(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, message=".*consolidated metadata.*")
+        group = xr.open_zarr(location)
+    return group[_dataset_variable(group, variable)]
+
+
+def _dataset_variable(ds: xr.Dataset, variable: str | None) -> str:
+    """``variable`` when the Dataset holds it (or its only variable), else an error naming what it holds."""
+    names = sorted(map(str, ds.data_vars))
+    if variable in ds.data_vars:
+        return variable
+    if variable is None and len(names) == 1:
+        return names[0]
+    what = "say which to fit with variable=" if variable is None else f"{variable!r} is not one of them"
+    raise InputNotFoundError(f"the Dataset holds the variables {names}; {what}")
+
+
+def stacked_weights(sample_weight: Any, rows: Any) -> Any:
+    """A DataArray of weights over the dimensions stacked into ``rows`` (see :func:`as_rows`), stacked alike."""
+    dims = stacked_dims(rows)
+    if dims and isinstance(sample_weight, xr.DataArray) and set(sample_weight.dims) == set(dims):
+        return sample_weight.stack({STACKED_DIM: dims})
+    return sample_weight
+
+
 def as_row_chunked(X: Any, variable: str | None = None, *, chunk_rows: int | None = None) -> da.Array:
     """A 2-D Dask array of rows, chunked along rows only.
 
@@ -219,14 +337,18 @@ def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | Non
 
 
 def feature_names(X: Any) -> np.ndarray | None:
-    """The column names of a pandas or Dask DataFrame when all are strings, else None.
+    """The column names of a pandas or Dask DataFrame, or the feature coordinate of a 2-D DataArray,
+    when all are strings, else None.
 
     scikit-learn's rule for ``feature_names_in_``: (n_features,) object array.
     """
-    columns = getattr(X, "columns", None)
+    if isinstance(X, xr.DataArray) and X.ndim == 2 and X.dims[1] in X.coords:
+        columns = X[X.dims[1]].values  # the feature coordinate (as_rows puts the features second)
+    else:
+        columns = getattr(X, "columns", None)
     if columns is None:
         return None
-    names = list(columns)
+    names = [str(n) if isinstance(n, str) else n for n in columns]  # NumPy's str_ as plain str
     return np.asarray(names, dtype=object) if names and all(isinstance(n, str) for n in names) else None
 
 
@@ -299,11 +421,7 @@ def checked_array(X: Any) -> np.ndarray:
 def _unwrap(X: Any, variable: str | None) -> Any:
     """The array inside an xarray Dataset (``variable``) or DataArray, or a Dask DataFrame's rows."""
     if isinstance(X, xr.Dataset):
-        if variable is None or variable not in X.data_vars:
-            names = sorted(map(str, X.data_vars))
-            what = "say which to fit with variable=" if variable is None else f"{variable!r} is not one of them"
-            raise InputNotFoundError(f"the Dataset holds the variables {names}; {what}")
-        X = X[variable]
+        X = X[_dataset_variable(X, variable)]
     if _is_dask_dataframe(X):
         return _dask_dataframe_rows(X)
     return X.data if isinstance(X, xr.DataArray) else X
@@ -341,7 +459,9 @@ def _merged_rows(store_rows: int, n_features: int, n_rows: int) -> int:
 def _check_shape_and_dtype(shape: tuple[int, ...], dtype: np.dtype) -> None:
     if len(shape) != 2:
         hint = (" (Reshape your data: X.reshape(-1, 1) for a single feature, X.reshape(1, -1) for a single row)"
-                if len(shape) == 1 else "")
+                if len(shape) == 1 else
+                "; for an image or another N-D array in xarray or a Zarr group, name the dimensions of the rows "
+                "with sample_dim= (--sample-dim y,x): they are stacked into rows and the scores keep them")
         raise InputError(
             f"expected a 2-D array of shape (n_samples, n_features), got {len(shape)}-D "
             f"shape {tuple(shape)}{hint}"

@@ -42,6 +42,7 @@ from daskem.initialization import INIT_METHODS
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.checkpoint import remove_checkpoints
 from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, output_kind, reserved
+from daskem.storage import is_remote, location
 from daskem.yaml_files import describe, read_mapping
 
 CovarianceType = Literal[COVARIANCE_TYPES]  # type: ignore[valid-type]
@@ -155,7 +156,7 @@ class Job(_Strict):
 
     def model_path(self) -> str:
         """Where the model the job produces lies (a select job's best model)."""
-        return self.outputs.model or str(Path(self.outputs.selection) / "best.zarr")
+        return self.outputs.model or str(location(self.outputs.selection) / "best.zarr")
 
     def planned_outputs(self) -> list[Output]:
         """Everything the job writes, the checkpoint folder included."""
@@ -230,7 +231,7 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
     that crashes is resumed, not taken for done, by the next run.
     """
     job = load_job(path, date)
-    report_path = Path(job.outputs.report)
+    report_path = location(job.outputs.report)
     if output_kind(report_path) == "report" and not force:
         return {"status": "already done", "job": str(path), "report": str(report_path)}
     ledger = report_path.with_name(f".{report_path.name}.outputs.json")
@@ -238,7 +239,8 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
     planned = job.planned_outputs()
     data = job.data
     started = _now()
-    with reserved(planned, [path, data.path, job.cluster], overwrite=job.overwrite, replaceable=owned):
+    with reserved(planned, [path, data.path, job.cluster], overwrite=job.overwrite, replaceable=owned,
+                  make_parents=True):  # the job's own runs/{date}/ folders
         if force and job.checkpoint is not None:
             remove_checkpoints(job.checkpoint)
         _write_json(ledger, {"outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"}})
@@ -289,7 +291,7 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
     return stages
 
 
-def _listed_outputs(path: Path) -> list[str]:
+def _listed_outputs(path: Any) -> list[str]:
     """The outputs a ledger or report of this job lists (none if it is absent or unreadable)."""
     try:
         listed = json.loads(path.read_text()).get("outputs", {})
@@ -298,7 +300,11 @@ def _listed_outputs(path: Path) -> list[str]:
     return [str(p) for p in listed.values()] if isinstance(listed, dict) else []
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
+def _write_json(path: Any, document: dict[str, Any]) -> None:
+    """Write a small JSON file atomically (a rename, or one PUT on an object store)."""
+    if is_remote(path):
+        path.write_text(json.dumps(document, indent=2) + "\n")
+        return
     temporary = path.with_name(f"{path.name}.tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n")
     os.replace(temporary, path)

@@ -26,7 +26,6 @@ import math
 import numbers
 import os
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +35,7 @@ import zarr
 from daskem.exceptions import InputError, InputNotFoundError
 from daskem.kernels.gaussian import GaussianParams
 from daskem.outputs import KIND_ATTRIBUTE, atomic_path, interrupted_write_note, output_kind
+from daskem.storage import incomplete_kind, is_remote, location
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 MODEL_KIND = "daskem.GaussianMixture"
@@ -258,14 +258,14 @@ def model_attributes(ds: xr.Dataset, source: str = "the model file") -> dict[str
     return found
 
 
-def is_netcdf(path: str | os.PathLike) -> bool:
-    return Path(path).suffix.lower() in NETCDF_SUFFIXES
+def is_netcdf(path: Any) -> bool:
+    return location(path).suffix.lower() in NETCDF_SUFFIXES
 
 
 def write_dataset(
     ds: xr.Dataset, path: str | os.PathLike, kind: str, *, overwrite: bool = False, label: str = "output",
     encoding: dict[str, dict[str, Any]] | None = None,
-) -> Path:
+) -> Any:
     """Write ``ds`` as a daskem output of ``kind`` (see :mod:`daskem.outputs`).
 
     Zarr, or netCDF when the suffix is .nc; all or nothing; the kind is
@@ -273,6 +273,9 @@ def write_dataset(
     is xarray's per-variable encoding, such as ``compressors``.
     """
     ds = ds.assign_attrs({KIND_ATTRIBUTE: kind})
+    if is_netcdf(path) and is_remote(location(path)):
+        raise ModelFileError(f"{label} {str(path)!r}: netCDF is written to local files only; "
+                             "on object storage, write Zarr (a .zarr suffix)")
     with atomic_path(path, kind, overwrite=overwrite, label=label) as temporary:
         if is_netcdf(path):
             ds.to_netcdf(temporary)
@@ -281,15 +284,18 @@ def write_dataset(
             # warning; every array's own metadata is written too, for readers that ignore it.
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Consolidated metadata is currently not part", UserWarning)
-                ds.to_zarr(temporary, mode="w-", zarr_format=3, consolidated=True, encoding=encoding)
-    return Path(path)
+                ds.to_zarr(str(temporary), mode="w-", zarr_format=3, consolidated=True, encoding=encoding)
+    return location(path)
 
 
 def read_dataset(path: str | os.PathLike) -> xr.Dataset:
     """Open a Dataset written by :func:`write_dataset`, lazily (values are read on use)."""
-    path = Path(path)
+    path = location(path)
     if not path.exists():
         raise InputNotFoundError(f"no such file or directory: {str(path)!r}{interrupted_write_note(path)}")
+    if is_remote(path) and incomplete_kind(path) is not None:
+        raise InputNotFoundError(f"{str(path)!r} holds an interrupted write, not a whole output; "
+                                 "write it again (the next write of this path replaces it)")
     if output_kind(path) == "selection":
         raise ModelFileError(f"{str(path)!r} is a daskem selection, not a model; its best model is "
                              f"{str(path / 'best.zarr')!r}")
@@ -297,16 +303,16 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
         if is_netcdf(path):
             return xr.open_dataset(path)
         _check_stored_size(path)  # xarray reads coordinates when it opens a store: check their size first
-        return xr.open_zarr(path, consolidated=False)
+        return xr.open_zarr(str(path), consolidated=False)
     except ModelFileError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ModelFileError(f"cannot read {str(path)!r} as a daskem model file ({error})") from None
 
 
-def _check_stored_size(path: Path) -> None:
+def _check_stored_size(path: Any) -> None:
     """Refuse a Zarr store whose arrays declare more than ``MAX_MODEL_VALUES`` values (reads metadata only)."""
-    group = zarr.open_group(path, mode="r", use_consolidated=False)  # what is stored, not a summary of it
+    group = zarr.open_group(str(path), mode="r", use_consolidated=False)  # what is stored, not a summary of it
     values = sum(math.prod(array.shape) for _, array in group.arrays())
     if values > MAX_MODEL_VALUES:
         raise ModelFileError(

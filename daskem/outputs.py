@@ -23,8 +23,14 @@ heavy work:
    a previous version that was moved aside but never replaced is restored —
    and said in a warning.
 
-Folders that are missing above an output are created, and removed again if
-the command fails before writing anything into them.
+No folder is created above an output unless the caller asks (a job's
+``runs/{date}/``); those are removed again if the command fails before
+writing anything into them.
+
+Outputs may be fsspec URLs (see :mod:`daskem.storage`): rule 1 compares URLs
+as paths on their store; rule 3 does not hold there (object stores have no
+locks); rule 4 becomes a copy into place with the commit object last, the
+target marked incomplete until then.
 """
 
 from __future__ import annotations
@@ -39,9 +45,19 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from daskem.exceptions import DaskemError, OutputExistsError
+from daskem.storage import (
+    check_bucket,
+    incomplete_kind,
+    is_remote,
+    key,
+    location,
+    publish_remote,
+    remove_remote,
+)
 
 try:
     import fcntl
@@ -81,18 +97,24 @@ class Output:
     ``label`` appears in messages: ``"--out"``, ``"outputs.model"``, ``"checkpoint"``.
     """
 
-    path: Path
+    path: Any  # a pathlib.Path, or a upath.UPath for a URL (see daskem.storage)
     kind: str
     label: str = "output"
 
     @classmethod
     def of(cls, path: str | os.PathLike | None, kind: str, label: str = "output") -> Output | None:
-        """An Output for ``path`` (made absolute), or None when no path is given."""
+        """An Output for ``path`` (made absolute, or a URL), or None when no path is given.
+
+        Raises
+        ------
+        StorageError
+            A URL with an unknown scheme, or one whose package is missing.
+        """
         if path is None:
             return None
         if kind not in KINDS:
             raise ValueError(f"unknown output kind {kind!r}")
-        return cls(Path(os.path.abspath(os.fspath(path))), kind, label)
+        return cls(location(path), kind, label)
 
     def __str__(self) -> str:
         return f"{self.label} {str(self.path)!r}"
@@ -101,9 +123,9 @@ class Output:
 # ------------------------------------------------------------ what a path is
 
 
-def output_kind(path: str | os.PathLike) -> str | None:
-    """Which kind of daskem output the existing ``path`` is, or None if it is not one."""
-    path = Path(path)
+def output_kind(path: Any) -> str | None:
+    """Which kind of daskem output the existing ``path`` (a path, URL or UPath) is, or None if it is not one."""
+    path = location(path)
     try:
         if path.is_dir():
             if (path / CHECKPOINT_MARKER).is_file():
@@ -115,11 +137,11 @@ def output_kind(path: str | os.PathLike) -> str | None:
                 return "selection"
             return None
         if path.is_file():
-            with open(path, "rb") as file:
+            with path.open("rb") as file:
                 head = file.read(8)
             if head.startswith(b"\x89PNG"):
                 return "picture"
-            if head.startswith((b"CDF", b"\x89HDF")):
+            if head.startswith((b"CDF", b"\x89HDF")) and not is_remote(path):
                 return _kind_from_attributes(_netcdf_attributes(path))
             if head.lstrip().startswith(b"{") and path.stat().st_size <= _MAX_REPORT_BYTES:
                 report = json.loads(path.read_text())
@@ -154,10 +176,12 @@ def _netcdf_attributes(path: Path) -> dict:
         return dict(ds.attrs)
 
 
-def _describe(path: Path) -> str:
+def _describe(path: Any) -> str:
     kind = output_kind(path)
     if kind is not None:
         return f"a daskem {kind}"
+    if is_remote(path) and incomplete_kind(path) is not None:
+        return f"an incomplete daskem {incomplete_kind(path)} (an interrupted write)"
     if path.is_dir():
         if (path / "zarr.json").is_file() or (path / ".zgroup").is_file() or (path / ".zarray").is_file():
             return "a Zarr store not written by daskem"
@@ -165,9 +189,9 @@ def _describe(path: Path) -> str:
     return "a file that is not a daskem output"
 
 
-def is_checkpoint_folder(path: Path) -> bool:
+def is_checkpoint_folder(path: Any) -> bool:
     """Whether ``path`` is a folder daskem writes checkpoints into (marked, or new and empty)."""
-    return path.is_dir() and not path.is_symlink() and (
+    return path.is_dir() and (is_remote(path) or not path.is_symlink()) and (
         (path / CHECKPOINT_MARKER).is_file() or not any(path.iterdir())
     )
 
@@ -175,11 +199,12 @@ def is_checkpoint_folder(path: Path) -> bool:
 # ------------------------------------------------------------------- checks
 
 
-def _real(path: str | os.PathLike) -> Path:
-    return Path(os.path.realpath(os.fspath(path)))
+def _exists(path: Any) -> bool:
+    """Whether anything (a broken link included) is at ``path``."""
+    return path.exists() if is_remote(path) else os.path.lexists(path)
 
 
-def _overlap(a: Path, b: Path) -> str | None:
+def _overlap(a: PurePosixPath, b: PurePosixPath) -> str | None:
     """How path ``a`` stands to path ``b``: "is", "holds", "is inside", or None."""
     if a == b:
         return "is"
@@ -196,16 +221,19 @@ def check_outputs(
     *,
     overwrite: bool = False,
     replaceable: Iterable[str | os.PathLike] = (),
+    make_parents: bool = False,
 ) -> None:
     """Refuse, before any work, outputs that would destroy data or cannot be written.
 
     Parameters
     ----------
     outputs : what will be written (None entries are skipped).
-    inputs : paths the command reads (URLs and None are skipped).
+    inputs : paths and URLs the command reads (None entries are skipped).
     overwrite : whether existing outputs of the same kind may be replaced.
     replaceable : paths that may be replaced without ``overwrite`` (a job's
         own outputs from an interrupted run); still only by the same kind.
+    make_parents : whether missing folders above a local output may be
+        created (a job's ``runs/{date}/``); otherwise they are an error.
 
     Raises
     ------
@@ -216,10 +244,10 @@ def check_outputs(
         An output exists and may not be replaced.
     """
     outputs = [o for o in outputs if o is not None]
-    replaceable_paths = {_real(p) for p in replaceable}
-    read = [(str(p), _real(p)) for p in inputs if p is not None and "://" not in os.fspath(p)]
+    replaceable_paths = {key(location(p)) for p in replaceable}
+    read = [(str(p), key(location(p))) for p in inputs if p is not None]
     for output in outputs:
-        real = _real(output.path)
+        real = key(output.path)
         for name, source in read:
             relation = _overlap(real, source)
             if relation == "is":
@@ -233,18 +261,18 @@ def check_outputs(
                                   "write to a path outside it")
     for i, first in enumerate(outputs):
         for second in outputs[i + 1 :]:
-            relation = _overlap(_real(first.path), _real(second.path))
+            relation = _overlap(key(first.path), key(second.path))
             if relation is not None:
                 raise OutputError(f"{first} {relation} {second}: give each output a path of its own")
     for output in outputs:
-        _check_existing(output, overwrite or _real(output.path) in replaceable_paths)
-        _check_folder(output)
+        _check_existing(output, overwrite or key(output.path) in replaceable_paths)
+        _check_folder(output, make_parents)
 
 
 def _check_existing(output: Output, overwrite: bool) -> None:
     path = output.path
-    if not os.path.lexists(path):
-        return
+    if not _exists(path) or (is_remote(path) and incomplete_kind(path) == output.kind):
+        return  # an incomplete write of the same output is cleaned up when the output is reserved
     if output.kind == "checkpoint":
         if not is_checkpoint_folder(path):
             raise OutputError(f"{output} is {_describe(path)}; checkpoints go only into a new folder, an empty "
@@ -258,9 +286,16 @@ def _check_existing(output: Output, overwrite: bool) -> None:
         raise OutputExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
 
 
-def _check_folder(output: Output) -> None:
-    """The nearest existing folder above the output must be a folder we may write in."""
+def _check_folder(output: Output, make_parents: bool = False) -> None:
+    """The folder of the output must exist (or, with ``make_parents``, the nearest one above it) and be
+    writable; on an object store, its bucket must exist."""
+    if is_remote(output.path):
+        check_bucket(output.path)
+        return
     parent = output.path.parent
+    if not parent.exists() and not make_parents:
+        raise OutputError(f"cannot write {output}: the folder {str(parent)!r} does not exist; daskem creates "
+                          "no folders above its outputs: create it first, or write elsewhere")
     while not parent.exists():
         if os.path.lexists(parent):  # a broken link
             break
@@ -279,12 +314,18 @@ _warned_no_locks = False
 
 
 def _lock_path(path: Path) -> Path:
-    return _real(path.parent) / f".{path.name}.lock"
+    return Path(os.path.realpath(path.parent)) / f".{path.name}.lock"
 
 
 @contextlib.contextmanager
 def _locked(output: Output) -> Iterator[bool]:
-    """Hold the lock of ``output``; yields whether this call took it (False when this thread holds it already)."""
+    """Hold the lock of ``output``; yields whether this call took it (False when this thread holds it already).
+
+    Object stores have no locks: there, a second writer of the same output is not detected.
+    """
+    if is_remote(output.path):
+        yield True
+        return
     lock = _lock_path(output.path)
     me = threading.get_ident()
     with _held_guard:
@@ -357,26 +398,29 @@ def reserved(
     *,
     overwrite: bool = False,
     replaceable: Iterable[str | os.PathLike] = (),
+    make_parents: bool = False,
 ) -> Iterator[None]:
     """Check ``outputs`` (see :func:`check_outputs`) and hold their locks for the block.
 
-    Missing folders above them are created, and removed again at the end if
-    they are still empty.  Leftovers of interrupted writes of the same paths
-    are cleaned up once the locks are held.  Reservations nest: a thread may
-    reserve a path it already holds.
+    With ``make_parents``, missing folders above them are created, and
+    removed again at the end if they are still empty.  Leftovers of
+    interrupted writes of the same paths are cleaned up once the locks are
+    held.  Reservations nest: a thread may reserve a path it already holds.
     """
     outputs = [o for o in outputs if o is not None]
     inputs, replaceable = list(inputs), list(replaceable)
-    check_outputs(outputs, inputs, overwrite=overwrite, replaceable=replaceable)
+    checks = {"overwrite": overwrite, "replaceable": replaceable, "make_parents": make_parents}
+    check_outputs(outputs, inputs, **checks)
     created: list[Path] = []
     with contextlib.ExitStack() as stack:
         stack.callback(_remove_empty, created)
         for output in sorted(outputs, key=lambda o: str(o.path)):  # one order: no deadlock between writers
-            _make_parents(output, created)
+            if not is_remote(output.path):
+                _make_parents(output, created)
             if stack.enter_context(_locked(output)):
-                _clean_leftovers(output.path)
+                _clean_leftovers(output)
         # Again, now that no other daskem writer can interfere and leftovers are undone.
-        check_outputs(outputs, inputs, overwrite=overwrite, replaceable=replaceable)
+        check_outputs(outputs, inputs, **checks)
         yield
 
 
@@ -403,19 +447,25 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
 
 
-def _leftovers(path: Path) -> tuple[list[Path], list[Path]]:
-    """Temporary (``.NAME.tmp-…``) and set-aside (``.NAME.old-…``) paths beside ``path``."""
+def _leftovers(path: Any) -> tuple[list[Any], list[Path]]:
+    """Temporary (``.NAME.tmp-…``) and set-aside (``.NAME.old-…``, local only) paths beside ``path``."""
     temporary, aside = f".{path.name}.tmp-", f".{path.name}.old-"
     try:
         entries = list(path.parent.iterdir())
     except OSError:
         return [], []
+    if is_remote(path):
+        return [p for p in entries if p.name.startswith(temporary)], []
     return ([p for p in entries if p.name.startswith(temporary)],
             sorted((p for p in entries if p.name.startswith(aside)), key=lambda p: p.lstat().st_mtime))
 
 
-def _clean_leftovers(path: Path) -> None:
-    """Undo what an interrupted write of ``path`` left (the lock of ``path`` is held)."""
+def _clean_leftovers(output: Output) -> None:
+    """Undo what an interrupted write of ``output`` left (its lock is held)."""
+    path = output.path
+    if is_remote(path) and incomplete_kind(path) == output.kind:
+        remove_path(path)
+        logger.warning("removed the incomplete %s that an interrupted write left at %s", output.kind, path)
     temporary, aside = _leftovers(path)
     if aside and not os.path.lexists(path):
         os.rename(aside.pop(), path)
@@ -427,9 +477,9 @@ def _clean_leftovers(path: Path) -> None:
                        path)
 
 
-def interrupted_write_note(path: Path) -> str:
+def interrupted_write_note(path: Any) -> str:
     """A hint for a missing ``path`` whose previous version an interrupted write moved aside."""
-    _, aside = _leftovers(path)
+    _, aside = _leftovers(location(path))
     if not aside:
         return ""
     return (f"; an interrupted write left its previous version in {str(aside[-1])!r}, which the next write "
@@ -442,12 +492,15 @@ def interrupted_write_note(path: Path) -> str:
 @contextlib.contextmanager
 def atomic_path(
     path: str | os.PathLike, kind: str, *, overwrite: bool = False, label: str = "output"
-) -> Iterator[Path]:
+) -> Iterator[Any]:
     """A temporary path beside ``path`` that becomes ``path`` if the block succeeds.
 
     The output is reserved for the block (see :func:`reserved`).  A failed
     block leaves neither a partial output nor a temporary behind, and an
-    existing output as it was.
+    existing output as it was (on an object store: as it was, or removed,
+    if the copy into place fails; see :func:`daskem.storage.publish_remote`).
+    For a URL the temporary is a ``upath.UPath`` on the same store; pass
+    ``str(temporary)`` to writers that take URLs.
 
     Raises
     ------
@@ -460,7 +513,7 @@ def atomic_path(
         try:
             yield temporary
             _check_existing(output, overwrite)  # unchanged since the reservation, unless someone else wrote it
-            publish(temporary, output.path)
+            publish(temporary, output.path, kind)
         except DaskemError:
             raise
         except OSError as error:
@@ -469,8 +522,14 @@ def atomic_path(
             remove_path(temporary)
 
 
-def publish(source: Path, target: Path) -> None:
-    """Rename ``source`` onto ``target``; an existing folder is moved aside first, then deleted."""
+def publish(source: Any, target: Any, kind: str) -> None:
+    """Rename ``source`` onto ``target``; an existing folder is moved aside first, then deleted.
+
+    On an object store, copy it into place instead (see :func:`daskem.storage.publish_remote`).
+    """
+    if is_remote(target):
+        publish_remote(source, target, kind)
+        return
     if target.is_dir() and not target.is_symlink():
         aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
         os.rename(target, aside)
@@ -486,9 +545,11 @@ def publish(source: Path, target: Path) -> None:
     os.replace(source, target)
 
 
-def remove_path(path: Path) -> None:
+def remove_path(path: Any) -> None:
     """Delete a file, link or folder tree that daskem itself made."""
-    if path.is_dir() and not path.is_symlink():
+    if is_remote(path):
+        remove_remote(path)
+    elif path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     elif os.path.lexists(path):
         with contextlib.suppress(FileNotFoundError):

@@ -46,7 +46,8 @@ def _figure(width: float = 7.0, height: float = 4.5) -> Any:
 def save(figure: Any, path: str | os.PathLike, *, overwrite: bool = False) -> None:
     """Write a figure to PNG, atomically; an existing PNG is replaced only with ``overwrite``."""
     with atomic_path(path, "picture", overwrite=overwrite, label="picture") as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
+        with temporary.open("wb") as file:
+            figure.savefig(file, format="png", dpi=120)
 
 
 def convergence(model: GaussianMixture) -> Any:

@@ -66,7 +66,8 @@ class Selection:
         """
         with atomic_path(folder, "selection", overwrite=overwrite, label="folder") as temporary:
             temporary.mkdir()
-            self.table.to_csv(temporary / "table.csv", index=False)
+            with (temporary / "table.csv").open("w") as table:
+                self.table.to_csv(table, index=False)
             self.best_.save(temporary / "best.zarr")
 
 

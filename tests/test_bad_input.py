@@ -132,6 +132,7 @@ def test_bad_input_gives_one_line_and_writes_nothing(tmp_path, monkeypatch, case
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("the user's notes")
     (tmp_path / "notes.txt").write_text("the user's notes")
+    (tmp_path / "runs").mkdir()
     path = make(tmp_path)
     out = ["--out", "runs/model.zarr"] if "--out" not in extra else []
     arguments = ["fit", path, "-v", "X", "-k", "2", "--max-iter", "5", *out, *extra]

@@ -235,8 +235,8 @@ KILLER = textwrap.dedent("""
         if where == "after-save" and state.iteration == at:
             kill()
 
-    def die_between_renames(source, target):
-        publish(source, target)
+    def die_between_renames(source, target, kind):
+        publish(source, target, kind)
         if where == "before-latest" and target.name == f"iteration-{at:06d}.zarr":
             kill()  # the new store is in place, LATEST still names the previous one
 

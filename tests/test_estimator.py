@@ -241,9 +241,11 @@ def test_group_with_several_arrays_needs_a_variable(tmp_path, data):
 
 
 def test_dataset_needs_an_existing_variable(data):
-    ds = xr.Dataset({"X": (("s", "f"), data)})
-    with pytest.raises(InputNotFoundError, match=r"holds the variables \['X'\]; say which"):
+    ds = xr.Dataset({"X": (("s", "f"), data), "Y": (("s", "f"), data)})
+    with pytest.raises(InputNotFoundError, match=r"holds the variables \['X', 'Y'\]; say which"):
         daskem.GaussianMixture(1).fit(ds)
+    # with one variable there is nothing to say, as with a Zarr group holding one array
+    assert daskem.GaussianMixture(1).fit(ds[["X"]]).n_features_in_ == data.shape[1]
     with pytest.raises(InputNotFoundError, match="'Q' is not one of them"):
         daskem.GaussianMixture(1).fit(ds, variable="Q")
 

@@ -147,5 +147,27 @@ def test_many_components_start_quickly_and_say_so(caplog):
                                reg_covar=1e-6, rng=np.random.default_rng(0))
     messages = [r.getMessage() for r in caplog.records if r.name == "daskem"]
     assert messages[0] == "initialising 300 components with k-means++ on 40000 sampled rows"
-    assert messages[1].startswith("initialised 300 components in ")
+    assert messages[1].startswith("initialisation (k-means++, 300 components): seeding 1 of 1 and 10 Lloyd steps "
+                                  "(step 1 of 1, ")
+    assert messages[2].startswith("initialised 300 components in ")
     assert params.weights.min() > 0 and np.isfinite(params.covariances).all()
+
+
+def test_a_long_kmeans_parallel_start_reports_each_pass_by_name(caplog, monkeypatch):
+    import dask.array as da
+
+    import daskem.initialization
+    from daskem.initialization import KMEANS_PARALLEL_ROUNDS, InitSpec, initial_params
+
+    monkeypatch.setattr(daskem.initialization, "LONG_INIT_WORK", 1000)  # this small start counts as long
+    X = np.random.default_rng(1).normal(size=(4000, 2))
+    caplog.set_level("INFO", logger="daskem")
+    initial_params(da.from_array(X, chunks=(1000, 2)), None, [InitSpec(3, "full", "k-means||")],
+                   reg_covar=1e-6, rng=np.random.default_rng(0))
+    messages = [r.getMessage() for r in caplog.records if r.name == "daskem"]
+    passes = KMEANS_PARALLEL_ROUNDS + 3
+    assert messages[0] == f"initialising with k-means|| over all 4000 rows: {passes} passes over the data"
+    steps = messages[1:]
+    assert len(steps) == passes and all(m.startswith("initialisation (k-means||): ") for m in steps)
+    assert [m.split("(step ")[1].split(",")[0] for m in steps] == [f"{i} of {passes}" for i in range(1, passes + 1)]
+    assert "oversampling round 1 of" in steps[1] and "moments of the initial assignment" in steps[-1]

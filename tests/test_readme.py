@@ -55,3 +55,5 @@ def test_every_python_example_runs(tmp_path, monkeypatch):
     assert len(namespace["search"].cv_results_["mean_test_score"]) == 2
     assert list(namespace["named"].feature_names_in_) == ["a", "b", "c"]
     assert namespace["selection"].best_.n_components == 8
+    assert namespace["label_map"].dims == ("y", "x") and list(namespace["pixels"].feature_names_in_) == [
+        "red", "green", "nir"]
