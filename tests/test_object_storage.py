@@ -91,6 +91,10 @@ def test_every_command_reads_and_writes_s3_and_gets_the_local_bits(s3, s3_store,
     run("plot", "selection", f"{url}/selection", "--out", f"{url}/selection.png")
     info = run("info", f"{url}/model.zarr")
     assert info["model"]["n_components"] == 3
+    run("generate", f"{url}/generated.zarr", "--n-samples", "2000", "--n-features", "2", "--n-components", "2")
+    assert daskem.load(f"{url}/generated.truth.zarr").n_components == 2
+    with xr.open_zarr(f"{url}/generated.zarr") as generated:
+        assert generated["X"].shape == (2000, 2)
 
     local, remote = daskem.load(tmp_path / "local.zarr"), daskem.load(f"{url}/model.zarr")
     for name in ("weights_", "means_", "covariances_"):
@@ -100,7 +104,8 @@ def test_every_command_reads_and_writes_s3_and_gets_the_local_bits(s3, s3_store,
         np.testing.assert_array_equal(scores["label"].values,
                                       np.asarray(local.predict(str(local_store), variable="X")))
     listed = sorted(p.rsplit("/", 1)[-1] for p in s3.ls(f"{BUCKET}/every"))
-    assert listed == ["checkpoint", "convergence.png", "model.zarr", "scores.zarr", "selection", "selection.png"]
+    assert listed == ["checkpoint", "convergence.png", "generated.truth.zarr", "generated.zarr", "model.zarr",
+                      "scores.zarr", "selection", "selection.png"]
     in_checkpoint = sorted(p.rsplit("/", 1)[-1] for p in s3.ls(f"{BUCKET}/every/checkpoint"))
     assert in_checkpoint[0] == ".daskem-checkpoint.json" and in_checkpoint[1] == "LATEST" and len(in_checkpoint) == 3
     assert s3.cat(f"{BUCKET}/every/convergence.png")[:4] == b"\x89PNG"
@@ -223,3 +228,15 @@ def test_the_root_metadata_is_copied_last():
     order = commit_order(files, "/s")
     assert order[-1] == "/s/zarr.json"
     assert set(order[:3]) == {"/s/X/c/0/0", "/s/labels/c/0", "/s/t.csv"}  # data before any metadata
+
+
+def test_workers_of_a_cluster_write_the_scores_to_s3(s3, s3_store, tmp_path):
+    """On a LocalCluster the score chunks are written by worker processes, straight to the store."""
+    config = tmp_path / "cluster.yaml"
+    config.write_text("kind: local-processes\nn_workers: 2\nthreads_per_worker: 1\ndashboard_address: null\n")
+    url = f"s3://{BUCKET}/cluster"
+    run("fit", s3_store, *FIT, "--out", f"{url}/model.zarr", "--cluster", str(config))
+    run("predict", f"{url}/model.zarr", s3_store, "-v", "X", "--out", f"{url}/scores.zarr", "--cluster", str(config))
+    threads = daskem.load(f"{url}/model.zarr")
+    with xr.open_zarr(f"{url}/scores.zarr") as scores:
+        np.testing.assert_array_equal(scores["label"].values, np.asarray(threads.predict(s3_store, variable="X")))

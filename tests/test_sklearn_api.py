@@ -21,7 +21,7 @@ import daskem
 from daskem.exceptions import InputError
 from daskem.model_io import write_dataset
 
-from conftest import make_mixture_data
+from conftest import make_mixture_data, write_zarr
 
 #: scikit-learn checks that daskem does not pass, each with its reason.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {
@@ -92,11 +92,14 @@ def _negative_bic(estimator, X, y=None):
     return -estimator.bic(X)
 
 
-@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize("rows", ["numpy", "dask", "zarr"])
 @pytest.mark.parametrize("scoring", [None, _negative_bic])
-def test_grid_search_over_n_components(data, lazy, scoring):
-    """GridSearchCV with the mean log-likelihood (score) or BIC, on NumPy or Dask rows."""
-    X = da.from_array(data, chunks=150) if lazy else data
+def test_grid_search_over_n_components(data, rows, scoring, tmp_path):
+    """GridSearchCV with the mean log-likelihood (score) or BIC, on NumPy, Dask or Zarr rows (the folds
+    of a Zarr store are read lazily, as a Dask array)."""
+    X = {"numpy": lambda: data, "dask": lambda: da.from_array(data, chunks=150),
+         "zarr": lambda: da.from_zarr(str(write_zarr(tmp_path / "data.zarr", data, chunk_rows=150)), component="X")
+         }[rows]()
     search = GridSearchCV(daskem.GaussianMixture(random_state=0), {"n_components": [1, 3]}, scoring=scoring, cv=3)
     search.fit(X)
     # The data were drawn from 3 well-separated components: both criteria pick 3.
