@@ -8,6 +8,8 @@ import shutil
 import textwrap
 from pathlib import Path
 
+import dask.array as da
+import numpy as np
 from click.testing import CliRunner
 
 from daskem.cli import main
@@ -54,6 +56,9 @@ def test_every_python_example_runs(tmp_path, monkeypatch):
     assert namespace["gm2"].n_components == 8
     assert len(namespace["search"].cv_results_["mean_test_score"]) == 2
     assert list(namespace["named"].feature_names_in_) == ["a", "b", "c"]
+    assert isinstance(namespace["lazy_labels"], da.Array)
+    # the same fit, its sums taken over partitions: equal up to the order of additions
+    np.testing.assert_allclose(namespace["by_partition"].means_, namespace["named"].means_, rtol=1e-9)
     assert namespace["selection"].best_.n_components == 8
     assert namespace["label_map"].dims == ("y", "x") and list(namespace["pixels"].feature_names_in_) == [
         "red", "green", "nir"]
