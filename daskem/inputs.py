@@ -9,7 +9,9 @@ heavy work, with a message that says what is wrong and what to do.
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +22,9 @@ import pandas as pd
 import scipy.sparse
 import xarray as xr
 import zarr
+import zarr.storage
+from zarr.codecs import BytesCodec
+from zarr.codecs.bytes import Endian
 
 from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError, InputTypeError
 from daskem.storage import is_url
@@ -76,13 +81,24 @@ def open_zarr_array(path: PathLike, variable: str | None = None) -> zarr.Array:
 
 
 class ZarrRows:
-    """A Zarr array as Dask reads it, whose read errors name the store chunks and rows."""
+    """A Zarr array as Dask reads it, whose read errors name the store chunks and rows.
+
+    Rows of a plain local store — uncompressed, unfiltered, unsharded, little
+    endian, each chunk spanning every feature — are read from the chunk files
+    straight into the block (see :class:`_PlainChunks`); anything else, and any
+    chunk file that is not the size it must be, goes through Zarr.
+    """
 
     def __init__(self, array: zarr.Array, location: str) -> None:
         self.array, self.location = array, location
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+        self.plain = _PlainChunks.of(array)
 
     def __getitem__(self, key: Any) -> np.ndarray:
+        if self.plain is not None:
+            rows = self.plain.read(key)
+            if rows is not None:
+                return rows
         try:
             return self.array[key]
         except Exception as error:
@@ -104,6 +120,73 @@ class ZarrRows:
             f"cannot read {self.location}: the stored chunk(s) of {where} are damaged "
             f"({type(error).__name__}: {error}); rewrite the data"
         )
+
+
+class _PlainChunks:
+    """The chunk files of a plain Zarr 3 array in a local store, read without Zarr's codec pipeline.
+
+    Zarr reads a chunk on its event-loop thread (one for the process), through
+    its codecs, and copies it twice: 1.9 ms per 6.4 MB chunk, where reading the
+    file takes 0.3 ms.  Every pass of a fit reads every row, so at 1,000,000 ×
+    16 float32 rows the reads cost 25 ms of an 88 ms iteration.  Here a Dask
+    thread reads each file into the block with one ``readinto``, in parallel
+    with the other threads.  Chunks whose files are absent read as the fill
+    value, as in Zarr.
+    """
+
+    def __init__(self, array: zarr.Array, folder: str) -> None:
+        self.array, self.folder = array, folder
+        self.chunk_rows = array.chunks[0]
+        self.row_bytes = array.dtype.itemsize * math.prod(array.shape[1:])
+
+    @classmethod
+    def of(cls, array: zarr.Array) -> _PlainChunks | None:
+        """The plain reader of ``array``, or None when its layout needs Zarr's own."""
+        metadata = array.metadata
+        codecs = getattr(metadata, "codecs", ())
+        plain = (
+            metadata.zarr_format == 3 and isinstance(array.store, zarr.storage.LocalStore)
+            and array.shards is None and len(codecs) == 1 and isinstance(codecs[0], BytesCodec)
+            and codecs[0].endian in (None, Endian.little) and sys.byteorder == "little"
+            and array.dtype.byteorder in ("<", "=", "|") and array.dtype.kind in "iuf"
+            and tuple(array.chunks[1:]) == tuple(array.shape[1:]) and array.shape[0] > 0
+        )
+        return cls(array, os.path.join(str(array.store.root), array.path)) if plain else None
+
+    def read(self, key: Any) -> np.ndarray | None:
+        """The rows ``key`` (a slice of rows, all features) selects, or None to leave them to Zarr."""
+        rows, rest = (key[0], key[1:]) if isinstance(key, tuple) else (key, ())
+        n = self.array.shape[0]
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            return None
+        if any(not (isinstance(r, slice) and r.indices(size) == (0, size, 1))
+               for r, size in zip(rest, self.array.shape[1:])):
+            return None
+        start, stop, _ = rows.indices(n)
+        stop = max(start, stop)
+        out = np.empty((stop - start, *self.array.shape[1:]), self.array.dtype)
+        flat = out.reshape(-1).view(np.uint8)
+        for chunk in range(start // self.chunk_rows, -(-stop // self.chunk_rows)):
+            first, last = max(start, chunk * self.chunk_rows), min(stop, (chunk + 1) * self.chunk_rows)
+            target = flat[(first - start) * self.row_bytes:(last - start) * self.row_bytes]
+            if not self._read_chunk(chunk, first - chunk * self.chunk_rows, target, out[first - start:last - start]):
+                return None
+        return out
+
+    def _read_chunk(self, chunk: int, skip: int, target: np.ndarray, rows: np.ndarray) -> bool:
+        """Rows ``skip …`` of stored chunk ``chunk`` into ``target`` (bytes) — or the fill value into
+        ``rows`` when the file is absent; False when the file is not a whole plain chunk."""
+        key = self.array.metadata.encode_chunk_key((chunk, *[0] * (self.array.ndim - 1)))
+        try:
+            file = open(os.path.join(self.folder, *key.split("/")), "rb", buffering=0)
+        except FileNotFoundError:
+            rows[...] = self.array.metadata.fill_value
+            return True
+        with file:
+            if os.fstat(file.fileno()).st_size != self.chunk_rows * self.row_bytes:
+                return False  # damaged, or not what the metadata says: Zarr's read names the problem
+            file.seek(skip * self.row_bytes)
+            return file.readinto(target) == len(target)
 
 
 def _row_range(index: Any, n_rows: int) -> tuple[int, int]:

@@ -9,7 +9,9 @@ import pytest
 import zarr
 from click.testing import CliRunner
 
+import daskem
 from daskem.cli import main
+from daskem.exceptions import CorruptDataError
 
 from conftest import make_mixture_data, snapshot, write_zarr
 
@@ -172,3 +174,49 @@ def test_chunks_absent_because_they_equal_the_fill_value_read_as_zeros(tmp_path)
     from_memory = daskem.GaussianMixture(2, **settings).fit(X, sample_weight=weights)
     for name in ("weights_", "means_", "covariances_"):
         np.testing.assert_array_equal(getattr(from_store, name), getattr(from_memory, name))
+
+
+# ------------------------------------------- chunk files read without Zarr's codecs
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int16"])
+@pytest.mark.parametrize("chunk_rows", [None, 70, 1000])
+def test_plain_chunk_files_read_as_zarr_reads_them(tmp_path, dtype, chunk_rows):
+    """Uncompressed local chunks are read straight from their files: the same values as Zarr's
+    reads for every Dask chunking (aligned or not, the short last chunk, an absent chunk)."""
+    from daskem.inputs import ZarrRows, open_rows
+
+    X = (np.random.default_rng(3).normal(size=(1030, 4)) * 100).astype(dtype)
+    group = zarr.open_group(tmp_path / "data.zarr", mode="w")
+    array = group.create_array("X", data=X, chunks=(100, 4), compressors=None, fill_value=7)
+    (tmp_path / "data.zarr" / "X" / "c" / "4" / "0").unlink()  # rows 400–499: the fill value
+    assert ZarrRows(array, "X").plain is not None
+    rows = open_rows(str(tmp_path / "data.zarr"), "X", chunk_rows)
+    expected = array[:]
+    assert (expected[400:500] == 7).all()
+    np.testing.assert_array_equal(rows.compute(), expected)
+    assert rows.compute().dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("layout", ["compressed", "sharded", "feature chunks", "big endian"])
+def test_other_layouts_are_read_by_zarr(tmp_path, layout):
+    from daskem.inputs import ZarrRows, open_rows
+
+    X = np.random.default_rng(4).normal(size=(500, 4))
+    options = {"compressed": {}, "sharded": {"compressors": None, "shards": (200, 4), "chunks": (100, 4)},
+               "feature chunks": {"compressors": None, "chunks": (100, 2)},
+               "big endian": {"compressors": None, "dtype": ">f8"}}[layout]
+    options = {"chunks": (100, 4), **options}
+    array = zarr.open_group(tmp_path / "data.zarr", mode="w").create_array("X", data=X.astype(options.pop("dtype", "f8")),
+                                                                             **options)
+    assert ZarrRows(array, "X").plain is None
+    np.testing.assert_array_equal(open_rows(str(tmp_path / "data.zarr"), "X").compute(), X)
+
+
+def test_a_truncated_plain_chunk_is_named_as_damaged(tmp_path):
+    X = np.random.default_rng(5).normal(size=(600, 3))
+    zarr.open_group(tmp_path / "data.zarr", mode="w").create_array("X", data=X, chunks=(300, 3), compressors=None)
+    chunk = tmp_path / "data.zarr" / "X" / "c" / "1" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:100])
+    with pytest.raises(CorruptDataError, match="the stored chunk.s. of rows 300–599 are damaged"):
+        daskem.GaussianMixture(2).fit(str(tmp_path / "data.zarr"), variable="X")
