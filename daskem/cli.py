@@ -266,6 +266,7 @@ class IntegerList(click.ParamType):
               help="Comma-separated covariance types to try (full, tied, diag, spherical).")
 @click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic", show_default=True)
 @_em_options
+@_dims_options
 @click.option("--out", "-o", type=LOCATION, default=None,
               help="Folder for table.csv and best.zarr (the best model).")
 @_checkpoint_option

@@ -36,14 +36,13 @@ from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
 from daskem.inputs import (
     as_row_chunked,
-    as_row_weights,
     as_rows,
     feature_names,
+    fit_inputs,
     in_memory_rows,
     is_path,
     row_coordinate,
     stacked_dims,
-    stacked_weights,
 )
 from daskem.kernels import estep, gaussian
 from daskem.kernels.checks import raise_non_finite_log_likelihood
@@ -233,11 +232,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self
         """
         self._check_settings()
-        if isinstance(sample_weight, str) and isinstance(X, xr.Dataset):
-            sample_weight = X[sample_weight] if sample_weight in X.data_vars else sample_weight
-        source, (X, variable) = X, self._rows(X, variable)
-        data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
-        weights = as_row_weights(stacked_weights(sample_weight, X), source, data)
+        source, (X, data, weights) = X, fit_inputs(X, variable, sample_weight, sample_dim=self.sample_dim,
+                                                   feature_dim=self.feature_dim, chunk_rows=self.chunk_rows)
         n_samples, n_features = data.shape
         if n_samples < self.n_components:
             raise InputError(

@@ -368,6 +368,23 @@ def as_row_chunked(X: Any, variable: str | None = None, *, chunk_rows: int | Non
     return X.rechunk({0: chunk_rows or X.chunks[0], 1: -1})
 
 
+def fit_inputs(
+    X: Any, variable: str | None, sample_weight: Any, *, sample_dim: SampleDim = None,
+    feature_dim: str | None = None, chunk_rows: int | None = None,
+) -> tuple[Any, da.Array, da.Array | None]:
+    """What a fit reads: X as :func:`as_rows` sees it, its rows (:func:`as_row_chunked`) and their weights.
+
+    ``sample_weight`` may name a variable of the Dataset (or an array of the
+    Zarr group) X comes from; weights over dimensions stacked into rows are
+    stacked alike.
+    """
+    if isinstance(sample_weight, str) and isinstance(X, xr.Dataset) and sample_weight in X.data_vars:
+        sample_weight = X[sample_weight]
+    rows = as_rows(X, variable, sample_dim=sample_dim, feature_dim=feature_dim)
+    data = as_row_chunked(rows, variable if rows is X else None, chunk_rows=chunk_rows)
+    return rows, data, as_row_weights(stacked_weights(sample_weight, rows), X, data)
+
+
 def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | None:
     """Sample weights as a 1-D Dask array chunked like ``rows``.
 

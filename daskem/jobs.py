@@ -89,6 +89,14 @@ class Data(_Strict):
     path: str
     variable: str | None = None
     sample_weight: str | None = None
+    #: The roles of the dimensions of an N-D array (see GaussianMixture's sample_dim, feature_dim).
+    sample_dim: str | list[str] | None = None
+    feature_dim: str | None = None
+
+    def dims(self) -> dict[str, Any]:
+        """``sample_dim`` and ``feature_dim`` as GaussianMixture takes them."""
+        sample_dim = tuple(self.sample_dim) if isinstance(self.sample_dim, list) else self.sample_dim
+        return {"sample_dim": sample_dim, "feature_dim": self.feature_dim}
 
 
 class _EMSettings(_Strict):
@@ -274,10 +282,10 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
     with running_on(job.cluster):
         if job.fit is not None:
             stage = commands.fit(data.path, variable=data.variable, sample_weight=data.sample_weight,
-                                 settings=job.fit.model_dump(), out=job.outputs.model, checkpoint=job.checkpoint,
-                                 overwrite=True)
+                                 settings=job.fit.model_dump() | data.dims(), out=job.outputs.model,
+                                 checkpoint=job.checkpoint, overwrite=True)
         else:
-            settings = job.select.model_dump(exclude={"n_components", "covariance_types", "criterion"})
+            settings = job.select.model_dump(exclude={"n_components", "covariance_types", "criterion"}) | data.dims()
             stage = commands.select(data.path, variable=data.variable, sample_weight=data.sample_weight,
                                     n_components=job.select.components(),
                                     covariance_types=list(job.select.covariance_types),
@@ -287,7 +295,7 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
         if job.outputs.scores is not None:
             stages.append(commands.predict(job.model_path(), data.path, variable=data.variable,
                                            out=job.outputs.scores, chunk_rows=(job.fit or job.select).chunk_rows,
-                                           overwrite=True))
+                                           overwrite=True, dims=data.dims()))
     return stages
 
 

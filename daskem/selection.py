@@ -25,7 +25,7 @@ from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, IterationInfo, 
 from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.initialization import InitSpec, initial_params, random_generator
-from daskem.inputs import as_row_chunked, as_row_weights, is_path
+from daskem.inputs import feature_names, fit_inputs, is_path
 from daskem.kernels.gaussian import n_parameters
 from daskem.outputs import atomic_path
 
@@ -88,6 +88,8 @@ def select(
     chunk_rows: int | None = None,
     split_every: int = DEFAULT_SPLIT_EVERY,
     precision: str = "auto",
+    sample_dim: str | tuple[str, ...] | None = None,
+    feature_dim: str | None = None,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
     checkpoint: str | os.PathLike | None = None,
 ) -> Selection:
@@ -101,8 +103,8 @@ def select(
     n_init : random starts per candidate; the best lower bound is kept.
     criterion : "bic" or "aic" (lower is better), computed from the
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
-    tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision :
-        as for :class:`GaussianMixture`, shared by all candidates.
+    tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision, sample_dim,
+    feature_dim : as for :class:`GaussianMixture`, shared by all candidates.
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
         :mod:`daskem.checkpoint`).
@@ -126,7 +128,7 @@ def select(
     models = [
         GaussianMixture(k, covariance_type=t, tol=tol, reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
                         init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
-                        split_every=split_every, precision=precision)
+                        split_every=split_every, precision=precision, sample_dim=sample_dim, feature_dim=feature_dim)
         for k, t in shapes
     ]
     for model in models:
@@ -134,8 +136,8 @@ def select(
     if len(shapes) * n_init > MAX_RUNS:
         raise InputError(f"{len(shapes)} candidates × n_init={n_init} are more than {MAX_RUNS} runs; "
                          "select among fewer or lower n_init")
-    data = as_row_chunked(X, variable, chunk_rows=chunk_rows)
-    weights = as_row_weights(sample_weight, X, data)
+    rows_of, data, weights = fit_inputs(X, variable, sample_weight, sample_dim=sample_dim, feature_dim=feature_dim,
+                                        chunk_rows=chunk_rows)
     if data.shape[0] < max(k for k, _ in shapes):
         raise InputError(
             f"the data have {data.shape[0]} rows, fewer than n_components={max(k for k, _ in shapes)}"
@@ -156,7 +158,7 @@ def select(
     rows = []
     for i, (model, (k, t)) in enumerate(zip(models, shapes)):
         best = best_run(results[i * n_init : (i + 1) * n_init])
-        model._set_fitted(best, data.shape[1])
+        model._set_fitted(best, data.shape[1], feature_names(rows_of))
         p = n_parameters(k, data.shape[1], t)
         log_likelihood = best.lower_bound * best.weight_sum
         rows.append({

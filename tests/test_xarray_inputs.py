@@ -128,3 +128,26 @@ def test_the_command_line_fits_an_image_in_zarr_and_writes_a_label_map(image, tm
     result = runner.invoke(main, ["fit", store, "-v", "image", "-k", "3"])
     assert result.exit_code == 1 and "got 3-D shape (40, 30, 3); for an image" in result.stderr
     assert "(--sample-dim y,x)" in result.stderr
+
+
+def test_selection_and_a_job_take_the_dimensions_too(image, tmp_path):
+    array, classes = image
+    selection = daskem.select(array, [2, 3], sample_dim=("y", "x"), random_state=0)
+    assert selection.best_.n_components == 3 and list(selection.best_.feature_names_in_) == ["red", "green", "nir"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zarr: string coordinates have no Zarr 3 specification yet
+        array.to_dataset().to_zarr(tmp_path / "image.zarr", zarr_format=3, consolidated=False)
+    result = CliRunner().invoke(main, ["--json", "select", str(tmp_path / "image.zarr"), "-v", "image", "-k", "2-3",
+                                       "--sample-dim", "y,x"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["best"]["n_components"] == 3
+    (tmp_path / "job.yaml").write_text(
+        "data: {path: image.zarr, variable: image, sample_dim: [y, x]}\n"
+        "fit: {n_components: 3}\n"
+        "outputs: {model: model.zarr, scores: scores.zarr, report: report.json}\n")
+    result = CliRunner().invoke(main, ["run", str(tmp_path / "job.yaml")])
+    assert result.exit_code == 0, result.output
+    with xr.open_zarr(tmp_path / "scores.zarr") as scores:
+        labels = scores["label"].values
+        assert scores["label"].dims == ("y", "x")
+    assert all(len(np.unique(labels[classes == c])) == 1 for c in range(3))
