@@ -15,6 +15,7 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 demo: $(BIN)/.installed
+	mkdir -p $(DEMO)
 	$(BIN)/daskem generate $(DEMO)/data.zarr --n-samples 400000 --n-features 16 --n-components 8 --seed 0 --overwrite
 	$(BIN)/daskem fit $(DEMO)/data.zarr --variable X --n-components 8 --out $(DEMO)/model.zarr --overwrite
 	$(BIN)/daskem --quiet select $(DEMO)/data.zarr --variable X --n-components 1-10 --covariance-types full,diag --out $(DEMO)/selection --overwrite

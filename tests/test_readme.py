@@ -62,3 +62,22 @@ def test_every_python_example_runs(tmp_path, monkeypatch):
     assert namespace["selection"].best_.n_components == 8
     assert namespace["label_map"].dims == ("y", "x") and list(namespace["pixels"].feature_names_in_) == [
         "red", "green", "nir"]
+
+
+def test_the_demo_recipe_runs_in_a_fresh_folder(tmp_path, monkeypatch):
+    """`make demo`'s commands, in a folder holding nothing (as in a fresh clone), on fewer rows:
+    daskem creates no folder above its outputs, so the recipe must make the one it writes into."""
+    monkeypatch.chdir(tmp_path)
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+    demo = re.search(r"^DEMO \?*:?= *(\S+)", makefile, flags=re.MULTILINE).group(1)
+    ran = 0
+    for line in (line.strip().replace("$(DEMO)", demo) for line in recipe):
+        if line.startswith("mkdir -p "):
+            for folder in shlex.split(line)[2:]:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+        else:
+            assert line.startswith("$(BIN)/daskem "), line
+            run(line.replace("$(BIN)/daskem", "daskem").replace("--n-components 1-10", "--n-components 1-3"))
+            ran += 1
+    assert ran >= 6 and (tmp_path / demo / "components.png").exists()
