@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from daskem.engine import Blocks, run_em, statistics_graph
+from daskem.engine import Blocks, run_em, statistics_pass
 from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, CovarianceError
 from daskem.kernels.gaussian import GaussianParams
 from daskem.stats import GaussianStats, sum_batches
@@ -45,7 +45,7 @@ def test_statistics_do_not_depend_on_the_chunking(problem):
     X, params, chunks, split_every = problem
     whole = GaussianStats.from_chunk(X, params)
     data = Blocks.of(da.from_array(X, chunks=(chunks, -1)))
-    ((chunked,),) = dask.compute(statistics_graph(data, [params], split_every))
+    ((chunked,),) = dask.compute(statistics_pass(data, split_every)([params]))
     assert chunked.n_samples == whole.n_samples == len(X)
     np.testing.assert_allclose(chunked.log_likelihood, whole.log_likelihood, rtol=1e-12)
     np.testing.assert_allclose(chunked.nk, whole.nk, rtol=1e-12)
