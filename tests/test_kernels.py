@@ -319,3 +319,20 @@ def test_worst_rows_and_column_ranges_are_the_direct_ones(weighted):
     assert low.dtype == high.dtype == np.float64
     np.testing.assert_array_equal(low, X.min(axis=0))
     np.testing.assert_array_equal(high, X.max(axis=0))
+
+
+@pytest.mark.parametrize("spread", [1.0, 1e4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_chunk_ranges_are_numpys_whichever_kernel_finds_them(spread, dtype):
+    """The expanded kernel finds the columns' ranges in its own pass over the rows (several blocks
+    here); the others (components far apart in units of their spread) in a separate one: both are
+    NumPy's min and max."""
+    rng = np.random.default_rng(6)
+    X = (rng.normal(size=(5000, 5)) * rng.uniform(1, 100, size=5) + 50).astype(dtype)
+    params = random_params(3, 5, seed=2, shift=50.0)
+    params = GaussianParams.from_covariances(params.weights, params.means * spread, params.covariances)
+    expanded = isinstance(estep._kernel(params, dtype), estep._ExpandedKernel)
+    assert expanded == (spread == 1.0)
+    stats = estep.chunk_statistics(X, params)
+    np.testing.assert_array_equal(stats.minimum, X.min(axis=0).astype(np.float64))
+    np.testing.assert_array_equal(stats.maximum, X.max(axis=0).astype(np.float64))

@@ -89,6 +89,10 @@ class _BlockKernel:
         """``Σ r``, ``Σ r (x − c_k)`` and the second moments about the reference points ``c_k``."""
         raise NotImplementedError
 
+    def ranges(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Least and greatest value of each column of the rows X (n, d) accumulated, float64 (d,) each."""
+        return fused.column_ranges(X)
+
 
 class _WhitenedKernel(_BlockKernel):
     """Full and tied covariances: every component's whitening in one matrix product,
@@ -309,13 +313,19 @@ class _ExpandedKernel(_BlockKernel):
         return out
 
     def accumulate(self, X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
-        """The whole of X in one compiled call, as :meth:`_WhitenedKernel.accumulate`."""
+        """The whole of X in one compiled call, as :meth:`_WhitenedKernel.accumulate`; it also finds
+        the columns' ranges (see :meth:`ranges`): a separate pass cost 0.8 ms per 100,000 × 16 float32
+        rows, a tenth of the kernel."""
         log_prob_norm = np.empty(len(X))
+        self.low, self.high = np.full(X.shape[1], np.inf, X.dtype), np.full(X.shape[1], -np.inf, X.dtype)
         fused.expanded_statistics(
             X, self.centre, self.pairs, self.coefficients, _NO_WEIGHTS if weights is None else weights,
-            self.floor, self.block_rows, log_prob_norm, self.totals,
+            self.floor, self.block_rows, log_prob_norm, self.totals, self.low, self.high,
         )
         return log_prob_norm
+
+    def ranges(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.low.astype(np.float64), self.high.astype(np.float64)
 
     def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n_pairs, d = self.pairs.shape[1], self.n_features
@@ -473,5 +483,5 @@ def chunk_statistics(
     return ChunkStatistics(
         float(log_likelihood), weight_sum, X.shape[0], *kernel.sums(), kernel.reference,
         log_prob_norm[worst], worst + first_row, X[worst].astype(np.float64),
-        *fused.column_ranges(X),
+        *kernel.ranges(X),
     )

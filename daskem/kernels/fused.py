@@ -150,9 +150,10 @@ def expanded_log_prob(
     n_components = coefficients.shape[0]
     terms_buffer = np.empty(coefficients.shape[1] * block_rows, X.dtype)
     log_prob_buffer = np.empty(n_components * block_rows, X.dtype)
+    low, high = np.empty(X.shape[1], X.dtype), np.empty(X.shape[1], X.dtype)  # not needed here
     for start in range(0, X.shape[0], block_rows):
         stop = min(start + block_rows, X.shape[0])
-        terms = _expand(X, start, stop, centre, pairs, terms_buffer)
+        terms = _expand(X, start, stop, centre, pairs, terms_buffer, low, high)
         log_prob = log_prob_buffer[: n_components * (stop - start)].reshape(n_components, stop - start)
         np.dot(coefficients, terms, log_prob)
         out[:, start:stop] = log_prob
@@ -169,6 +170,8 @@ def expanded_statistics(
     block_rows: int,
     log_prob_norm: np.ndarray,
     totals: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
 ) -> None:
     """E-step of a chunk and the weighted sums of its expanded terms, block by block.
 
@@ -181,6 +184,8 @@ def expanded_statistics(
     X, centre, pairs, coefficients, block_rows : as in :func:`expanded_log_prob`.
     weights, floor, log_prob_norm : as in :func:`whitened_statistics`.
     totals : (K, P + d + 1) float64, incremented by ``Σ_i w_i r_ik t_i``.
+    low, high : (d,) in X's dtype, lowered and raised to each column's least and
+        greatest value (as :func:`column_ranges`, in the pass that reads the rows anyway).
     """
     n_components, n_terms = coefficients.shape
     terms_buffer = np.empty(n_terms * block_rows, X.dtype)
@@ -190,7 +195,7 @@ def expanded_statistics(
     for start in range(0, X.shape[0], block_rows):
         stop = min(start + block_rows, X.shape[0])
         b = stop - start
-        terms = _expand(X, start, stop, centre, pairs, terms_buffer)
+        terms = _expand(X, start, stop, centre, pairs, terms_buffer, low, high)
         log_prob = product_buffer[: n_components * b].reshape(n_components, b)
         np.dot(coefficients, terms, log_prob)
         resp = resp_buffer[: n_components * b].reshape(n_components, b)
@@ -231,14 +236,19 @@ def _in_dtype_of_compiled(values, buffer):  # noqa: ANN001, ANN202 (numba types)
 
 @numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
 def _expand(
-    X: np.ndarray, start: int, stop: int, centre: np.ndarray, pairs: np.ndarray, buffer: np.ndarray
+    X: np.ndarray, start: int, stop: int, centre: np.ndarray, pairs: np.ndarray, buffer: np.ndarray,
+    low: np.ndarray, high: np.ndarray,
 ) -> np.ndarray:
-    """The terms ``[x̃_j x̃_l …, x̃, 1]`` (P + d + 1, b) of rows start … stop − 1, ``x̃ = x − c``, in ``buffer``."""
+    """The terms ``[x̃_j x̃_l …, x̃, 1]`` (P + d + 1, b) of rows start … stop − 1, ``x̃ = x − c``, in ``buffer``;
+    ``low`` and ``high`` (d,) take in the rows' least and greatest values."""
     n_pairs, n_features, b = pairs.shape[1], X.shape[1], stop - start
     terms = buffer[: (n_pairs + n_features + 1) * b].reshape(n_pairs + n_features + 1, b)
     for i in range(start, stop):
         for j in range(n_features):
-            terms[n_pairs + j, i - start] = X[i, j] - centre[j]
+            value = X[i, j]
+            low[j] = min(low[j], value)
+            high[j] = max(high[j], value)
+            terms[n_pairs + j, i - start] = value - centre[j]
     for p in range(n_pairs):
         first, second = terms[n_pairs + pairs[0, p]], terms[n_pairs + pairs[1, p]]
         for i in range(b):
