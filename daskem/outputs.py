@@ -180,8 +180,9 @@ def _describe(path: Any) -> str:
     kind = output_kind(path)
     if kind is not None:
         return f"a daskem {kind}"
-    if is_remote(path) and incomplete_kind(path) is not None:
-        return f"an incomplete daskem {incomplete_kind(path)} (an interrupted write)"
+    interrupted = incomplete_kind(path) if is_remote(path) else None
+    if interrupted is not None:
+        return f"an incomplete daskem {interrupted} (an interrupted write)"
     if path.is_dir():
         if (path / "zarr.json").is_file() or (path / ".zgroup").is_file() or (path / ".zarray").is_file():
             return "a Zarr store not written by daskem"

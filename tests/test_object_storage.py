@@ -123,6 +123,10 @@ def test_an_s3_output_is_replaced_only_by_its_own_kind_and_only_when_asked(s3, s
     stderr = fails("fit", s3_store, *FIT, "--out", f"s3://{BUCKET}/replace/notes.txt", "--overwrite")
     assert "is a file that is not a daskem output" in stderr
     assert s3.cat(f"{BUCKET}/replace/notes.txt") == b"the user's notes"
+    s3.pipe(f"{BUCKET}/replace/notes/keep.txt", b"the user's other notes")  # a "folder" of the user's
+    stderr = fails("fit", s3_store, *FIT, "--out", f"s3://{BUCKET}/replace/notes", "--overwrite")
+    assert "is a folder that is not a daskem output" in stderr
+    assert s3.cat(f"{BUCKET}/replace/notes/keep.txt") == b"the user's other notes"
     assert "is the input" in fails("fit", s3_store, *FIT, "--out", s3_store, "--overwrite")
     assert "holds the input" in fails("fit", s3_store, *FIT, "--out", f"s3://{BUCKET}", "--overwrite")
 
