@@ -43,31 +43,31 @@ class _Rows:
     def __init__(self, X: np.ndarray) -> None:
         self.offset = X.mean(axis=0)
         self.X = X - self.offset
-        self.norms = np.einsum("ij,ij->i", self.X, self.X)
+        self.X32 = self.X.astype(np.float32)
 
-    def nearest(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Index (n,) of each row's nearest centre and the squared distance (n,) to it.
+    def nearest(self, centers: np.ndarray) -> np.ndarray:
+        """Index (n,) of each row's nearest centre.
 
-        ``‖x‖²`` does not change which centre is nearest, so it is added to
-        the winners only: one pass over the (n, K) distances instead of three.
+        In float32 (centred rows, so that far data do not cancel): Lloyd's
+        assignments, not its sums, and the matrix products and minima took
+        half the time of float64's (K=256 on 50,000 × 8 rows: 11 steps 0.28
+        → 0.15 s).  ``‖x‖²`` does not change which centre is nearest, so it
+        is left out.
         """
         labels = np.empty(len(self.X), dtype=np.int64)
-        closest = np.empty(len(self.X))
+        centred = (centers - self.offset).astype(np.float32)
+        scaled, norms = -2.0 * centred.T, np.einsum("ij,ij->i", centred, centred)
         step = max(1, NEAREST_BLOCK_VALUES // len(centers))
         for start in range(0, len(self.X), step):
             rows = slice(start, start + step)
-            partial = self._partial(centers, rows)
+            partial = self.X32[rows] @ scaled
+            partial += norms
             labels[rows] = np.argmin(partial, axis=1)
-            closest[rows] = partial[np.arange(len(partial)), labels[rows]]
-        closest += self.norms
-        return labels, np.maximum(closest, 0.0, out=closest)
+        return labels
 
-    def _partial(self, centers: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
-        """``‖c‖² − 2 x·c`` (n, K) for ``rows``: squared distances less ``‖x‖²``."""
-        centers = centers - self.offset
-        partial = self.X[rows] @ (-2.0 * centers.T)
-        partial += np.einsum("ij,ij->i", centers, centers)
-        return partial
+    def distances(self, centers: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Squared distance (n,) of each row to its centre ``centers[labels]``, in float64."""
+        return ((self.X - (centers - self.offset)[labels]) ** 2).sum(axis=1)
 
 
 def _ones_if_none(weights: np.ndarray | None, n: int) -> np.ndarray:
@@ -139,7 +139,7 @@ def lloyd(
     rows = _Rows(X)
     threshold = tol * float(np.mean(np.var(X, axis=0)))
     centers = centers.copy()
-    labels, distances = rows.nearest(centers)
+    labels = rows.nearest(centers)
     for _ in range(max_iter):
         mass = np.bincount(labels, weights=weights, minlength=len(centers))
         weighted = rows.X * weights[:, np.newaxis]
@@ -149,11 +149,10 @@ def lloyd(
         new_centers[occupied] = sums[occupied] / mass[occupied, np.newaxis] + rows.offset
         shift = float(((new_centers - centers) ** 2).sum(axis=1).max())
         centers = new_centers
-        labels, distances = rows.nearest(centers)
+        labels = rows.nearest(centers)
         if shift <= threshold:
             break
-    inertia = float(weights @ distances)
-    return centers, labels, inertia
+    return centers, labels, float(weights @ rows.distances(centers, labels))
 
 
 def oversample(
