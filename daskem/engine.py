@@ -320,10 +320,10 @@ def run_em(
     check = state.last_pass if resumed else None
     # One BLAS thread per task for the whole loop, M-steps included: entering the limit
     # scans the loaded libraries (ms), and BLAS threads left spinning would take cores from Dask's.
-    statistics_graph = statistics_pass(data, split_every)
+    next_pass = statistics_pass(data, split_every)
     with one_blas_thread():
         if check is not None and not active:  # a finished run: one pass proves the data are the same
-            (batch,) = dask.compute(statistics_graph([check[0]]))
+            (batch,) = dask.compute(next_pass([check[0]]))
             _check_same_data(batch[0], check[1])
         for iteration in range(state.iteration + 1, max_iter + 1):
             if not active:
@@ -331,7 +331,7 @@ def run_em(
             start = time.perf_counter()
             params = [runs[i].params for i in active]
             (batch,) = dask.compute(
-                statistics_graph(([check[0]] if check is not None else []) + params)
+                next_pass(([check[0]] if check is not None else []) + params)
             )
             seconds = time.perf_counter() - start
             if check is not None:  # the first pass after a resume
