@@ -53,6 +53,30 @@ def test_kmeans_methods_find_separated_clusters(separated, method):
     np.testing.assert_allclose(model.means_[nearest], truth, atol=0.15)
 
 
+def test_large_k_seeds_on_a_subset_of_the_sample_and_still_finds_every_cluster(monkeypatch):
+    """Above SEEDING_WORK rows × centres, k-means++ seeds on a random subset (≥ 48 rows a centre);
+    Lloyd's steps on every sampled row still give each of 40 separated clusters its own component."""
+    import daskem.initialization as initialization
+
+    rng = np.random.default_rng(5)
+    truth = rng.normal(scale=1000.0, size=(40, 2))  # centres ≥ 100 spreads apart (131 for this seed)
+    members = rng.integers(40, size=8000)
+    X = truth[members] + rng.normal(size=(8000, 2))
+    seeded = []
+    original = initialization.kmeans_plusplus
+    monkeypatch.setattr(initialization, "kmeans_plusplus", lambda rows, *a, **k: seeded.append(len(rows))
+                        or original(rows, *a, **k))
+    monkeypatch.setattr(initialization, "SEEDING_WORK", 40 * 1000)
+    (params,) = initial_params(da.from_array(X, chunks=(2000, 2)), None, [InitSpec(40, "spherical")],
+                               reg_covar=1e-6, rng=np.random.default_rng(0))
+    assert seeded == [48 * 40] * 4  # 4 seedings, each on max(40,000 // 40, 48 × 40) of the 8,000 sampled rows
+    nearest = [int(np.argmin(((params.means - m) ** 2).sum(axis=1))) for m in truth]
+    assert sorted(nearest) == list(range(40))
+    # Every row assigned to its own cluster: the means are the clusters' sample means, to rounding.
+    cluster_means = np.array([X[members == k].mean(axis=0) for k in range(40)])
+    np.testing.assert_allclose(params.means[nearest], cluster_means, rtol=0, atol=1e-9 * 1000.0)
+
+
 def test_kmeans_parallel_reads_the_data_a_few_times(separated):
     source = CountingArray(separated, chunk_rows=500)
     X = da.from_array(source, chunks=(500, 3), asarray=True)

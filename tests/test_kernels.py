@@ -203,18 +203,38 @@ def test_kmeans_plusplus_and_lloyd_find_separated_clusters():
     np.testing.assert_allclose(inertia, squared_distances(X, found).min(axis=1).sum())
 
 
-def test_compiled_seeding_costs_are_the_direct_ones():
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_compiled_seeding_costs_are_the_direct_ones(dtype, rtol):
+    """Within the rounding of the rows' dtype: sums of 500 terms in another order stay far below
+    1e-12 of their size in float64; float32 distances of O(1) values round at ~1e-7 each."""
     rng = np.random.default_rng(4)
-    X, candidates = rng.normal(size=(500, 3)), rng.normal(size=(5, 3))
+    X, candidates = rng.normal(size=(500, 3)).astype(dtype), rng.normal(size=(5, 3)).astype(dtype)
     closest, weights = rng.uniform(0, 4, size=500), rng.uniform(size=500)
     costs = np.empty(5)
     fused.seeding_costs(np.ascontiguousarray(X.T), candidates, closest, weights, costs)
-    distances = ((X[:, np.newaxis, :] - candidates) ** 2).sum(axis=2)  # (500, 5)
-    # The same sums of 500 terms in another order: rounding far below 1e-12 of their size.
-    np.testing.assert_allclose(costs, weights @ np.minimum(closest[:, np.newaxis], distances), rtol=1e-12)
+    distances = ((X[:, np.newaxis, :].astype(float) - candidates) ** 2).sum(axis=2)  # (500, 5)
+    np.testing.assert_allclose(costs, weights @ np.minimum(closest[:, np.newaxis], distances), rtol=rtol)
     before = closest.copy()
     fused.lower_closest(np.ascontiguousarray(X.T), candidates[2], closest)
-    np.testing.assert_allclose(closest, np.minimum(before, distances[:, 2]), rtol=1e-12)
+    np.testing.assert_allclose(closest, np.minimum(before, distances[:, 2]), rtol=rtol)
+
+
+def test_lloyd_gives_the_same_bits_on_any_number_of_threads(monkeypatch):
+    """Each thread labels its own rows, so how the rows are shared cannot change the result."""
+    import daskem.kernels.kmeans as kmeans
+
+    rng = np.random.default_rng(6)
+    X, seeds = rng.normal(size=(3001, 4)), rng.normal(size=(20, 4))
+    results = []
+    for threads in (1, 2, 5):
+        monkeypatch.setattr(kmeans, "LLOYD_THREADS", threads)
+        results.append(lloyd(X, seeds, max_iter=5))
+    for centres, labels, inertia in results[1:]:
+        assert np.array_equal(centres, results[0][0]) and np.array_equal(labels, results[0][1])
+        assert inertia == results[0][2]
+    # Labels come from float32 distances: each row's is the least to within float32's rounding.
+    distances = squared_distances(X, results[0][0])
+    np.testing.assert_allclose(distances[np.arange(len(X)), results[0][1]], distances.min(axis=1), rtol=1e-5)
 
 
 def test_kmeans_plusplus_copes_with_fewer_distinct_rows_than_clusters():

@@ -409,7 +409,7 @@ def seeding_costs(
     weights : (n,) row weights.
     costs : (T,) written.
     """
-    distances = np.empty(rows_t.shape[1])
+    distances = np.empty(rows_t.shape[1], rows_t.dtype)
     for t in range(candidates.shape[0]):
         _squared_distances(rows_t, candidates[t], distances)
         cost = 0.0
@@ -421,7 +421,7 @@ def seeding_costs(
 @numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
 def lower_closest(rows_t: np.ndarray, center: np.ndarray, closest: np.ndarray) -> None:
     """``closest`` (n,) ← ``min(closest, ‖x_i − center‖²)``; rows_t as in :func:`seeding_costs`."""
-    distances = np.empty(rows_t.shape[1])
+    distances = np.empty(rows_t.shape[1], rows_t.dtype)
     _squared_distances(rows_t, center, distances)
     for i in range(closest.shape[0]):
         closest[i] = min(closest[i], distances[i])
