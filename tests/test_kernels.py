@@ -308,6 +308,49 @@ def test_float32_kernels_agree_with_float64_on_the_same_rows(covariance_type, se
 
 
 @pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_component_far_off_leaves_the_others_on_expanded_terms(covariance_type, dtype):
+    """A component far from the rest in units of its own spread (a narrow one; for tied, one 2e4
+    spreads away, of small weight, so that c stays near the others) gets exact differences, the
+    others keep their expanded terms, and one log-sum-exp joins them: log-likelihoods, moments
+    and ranges are the exact kernel's."""
+    rng = np.random.default_rng(7)
+    tied = covariance_type == "tied"
+    means = np.vstack([rng.normal(size=(3, 4)), np.full((1, 4), 2e4 if tied else 50.0)])
+    spreads = np.array([1.0, 1.5, 0.7, 1.0 if tied else 1e-3])
+    variances = {"full": spreads[:, None, None] ** 2 * np.eye(4), "tied": np.eye(4),
+                 "diag": np.repeat(spreads[:, None] ** 2, 4, axis=1), "spherical": spreads**2}[covariance_type]
+    params = GaussianParams.from_covariances(np.array([0.33333, 0.33333, 0.33333, 1e-5]), means, variances,
+                                             covariance_type)
+    X = np.vstack([means[k] + spreads[k] * rng.normal(size=(n, 4)) for k, n in enumerate([2000, 2000, 2000, 700])])
+    X, weights = X.astype(dtype), rng.uniform(size=len(X))
+    kernel = estep._kernel(params, dtype)
+    assert type(kernel) is estep._SplitKernel and kernel.far_index.tolist() == [3]
+    kernel.block_rows = 1000  # several blocks, the last one short
+    exact = estep._DifferencesKernel(params, dtype)
+    found, expected = kernel.accumulate(X, weights), exact.accumulate(X, weights)
+    # A row's log-likelihood: the near components' expanded terms lose up to their kernel's limit
+    # of 1e4 ulps (here c lies within 0.2 of their means: far fewer), 2e-12 in float64, 1e-3 in float32.
+    limit = estep._ExpandedKernel.MAX_AMPLIFICATION[dtype] * np.finfo(dtype).eps
+    np.testing.assert_allclose(found, expected, rtol=0, atol=limit * np.abs(expected).max())
+    np.testing.assert_allclose(kernel.log_prob(X), exact.log_prob(X), rtol=0,  # per component, unnormalised
+                               atol=limit * np.abs(exact.log_prob(X)[:3]).max())
+    # The sums: float64 ~1e-12 of scale; float32 ~1e-7, the per-row errors averaging out, inside
+    # the float32 path's promise of 1e-5.
+    tolerance = 1e-10 if dtype == np.float64 else 1e-5
+    # Statistics about different points: compare N_k, N_k μ_k and N_k Σ_k, each relative to its scale.
+    ours = gaussian.m_step_arrays(*kernel.sums(), kernel.reference, 0.0, covariance_type)
+    theirs = gaussian.m_step_arrays(*exact.sums(), exact.reference, 0.0, covariance_type)
+    nk = exact.sums()[0]
+    scaled = [(weights_ * nk.sum(), (means_.T * nk).T, covariances if tied else (covariances.T * nk).T)
+              for weights_, means_, covariances in (ours, theirs)]
+    for name, a, b in zip(("nk", "nk·means", "nk·covariances"), *scaled):
+        np.testing.assert_allclose(a, b, rtol=0, atol=tolerance * np.abs(b).max(), err_msg=name)
+    np.testing.assert_array_equal(kernel.ranges(X)[0], X.min(axis=0).astype(np.float64))
+    np.testing.assert_array_equal(kernel.ranges(X)[1], X.max(axis=0).astype(np.float64))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "tied", "diag", "spherical"])
 def test_assignment_moments_equal_one_hot_weighted_moments(covariance_type):
     rng = np.random.default_rng(3)
     X = rng.normal(size=(500, 3)) + 1e3

@@ -277,10 +277,10 @@ class _ExpandedKernel(_BlockKernel):
     #: promise of 1e-5.
     MAX_AMPLIFICATION = {np.float64: 1e4, np.float32: 1e4}
 
-    def __init__(self, params: GaussianParams, dtype: type = np.float64) -> None:
+    def __init__(self, params: GaussianParams, dtype: type = np.float64, centre: np.ndarray | None = None) -> None:
         u, (k, d) = params.precisions_cholesky, params.means.shape
         kind = params.covariance_type
-        self.centre = (params.weights @ params.means).astype(dtype)
+        self.centre = (params.weights @ params.means if centre is None else centre).astype(dtype)
         # c as rounded into the terms: the reference point of the moments
         self.reference = np.broadcast_to(self.centre.astype(np.float64), (k, d)).copy()
         delta = params.means - self.reference
@@ -296,8 +296,9 @@ class _ExpandedKernel(_BlockKernel):
             first = second = np.arange(d)
             quadratic = -0.5 * diagonal
             linear = diagonal * delta
-        #: ``max_k Σ_j P_kjj δ_kj²``: how many ulps the expanded squares may lose.
-        self.amplification = float((diagonal * delta**2).sum(axis=1).max())
+        #: ``Σ_j P_kjj δ_kj²`` (K,): how many ulps each component's expanded squares may lose.
+        self.amplifications = (diagonal * delta**2).sum(axis=1)
+        self.amplification = float(self.amplifications.max())
         constant = _offsets(params) - 0.5 * (linear * delta).sum(axis=1)
         self.coefficients = np.hstack([quadratic, linear, constant[:, np.newaxis]]).astype(dtype)
         self.pairs = np.vstack([first, second]).astype(np.int64)
@@ -340,6 +341,79 @@ class _ExpandedKernel(_BlockKernel):
         return nk, s1, s2.sum(axis=0) if self.covariance_type == "tied" else s2
 
 
+class _SplitKernel(_BlockKernel):
+    """Expanded terms for the components near ``c``, exact differences for the others.
+
+    One component far from ``c`` in units of its own spread (a component left on a
+    handful of rows, with variances near ``reg_covar``, is the usual one) would put
+    every component on the differences kernel: at K=2000 that made an iteration
+    30× slower.  Here each block's terms give the near components' log densities
+    (one product) and moments (another), the differences give the far ones', and
+    one log-sum-exp over all components joins them.  Every component keeps the
+    accuracy of the kernel it is on.
+    """
+
+    def __init__(self, params: GaussianParams, dtype: type, near: np.ndarray, centre: np.ndarray) -> None:
+        self.near_index, self.far_index = np.flatnonzero(near), np.flatnonzero(~near)
+        self.near = _ExpandedKernel(_components(params, self.near_index), dtype, centre)
+        self.far = _DifferencesKernel(_components(params, self.far_index), dtype)
+        self.reference = np.empty_like(params.means)
+        self.reference[self.near_index], self.reference[self.far_index] = self.near.reference, self.far.reference
+        self.covariance_type, self.n_components = params.covariance_type, params.n_components
+        self.block_rows = min(self.near.block_rows, self.far.block_rows)
+
+    def log_prob(self, X: np.ndarray) -> np.ndarray:
+        log_prob = np.empty((self.n_components, len(X)))
+        log_prob[self.near_index], log_prob[self.far_index] = self.near.log_prob(X), self.far.log_prob(X)
+        return log_prob
+
+    def accumulate(self, X: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        near, far = self.near, self.far
+        log_prob_norm = np.empty(len(X))
+        log_prob = np.empty((self.n_components, self.block_rows))
+        terms_buffer = np.empty(near.coefficients.shape[1] * self.block_rows, X.dtype)
+        self.low, self.high = np.full(X.shape[1], np.inf, X.dtype), np.full(X.shape[1], -np.inf, X.dtype)
+        for start in range(0, len(X), self.block_rows):
+            rows = slice(start, min(start + self.block_rows, len(X)))
+            terms = fused._expand(X, rows.start, rows.stop, near.centre, near.pairs, terms_buffer, self.low, self.high)
+            block = log_prob[:, : rows.stop - rows.start]
+            block[self.near_index] = near.coefficients @ terms
+            block[self.far_index], diffs = far._log_prob(X[rows])
+            log_prob_norm[rows], resp = _normalise(block)
+            if weights is not None:
+                resp *= weights[rows]
+            near_resp = resp[self.near_index]
+            near_resp[near_resp < near.floor] = 0.0  # no subnormal products (see fused.RESPONSIBILITY_FLOOR)
+            near.totals += near_resp.astype(X.dtype) @ terms.T
+            far._add(diffs, resp[self.far_index])
+        return log_prob_norm
+
+    def ranges(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.low.astype(np.float64), self.high.astype(np.float64)
+
+    def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        (near_nk, near_s1, near_s2), (far_nk, far_s1, far_s2) = self.near.sums(), self.far.sums()
+        nk, s1 = np.empty(self.n_components), np.empty(self.reference.shape)
+        nk[self.near_index], nk[self.far_index] = near_nk, far_nk
+        s1[self.near_index], s1[self.far_index] = near_s1, far_s1
+        if self.covariance_type == "tied":  # moments summed over components, each about its own point
+            return nk, s1, near_s2 + far_s2
+        s2 = np.empty((self.n_components, *near_s2.shape[1:]))
+        s2[self.near_index], s2[self.far_index] = near_s2, far_s2
+        return nk, s1, s2
+
+
+def _components(params: GaussianParams, index: np.ndarray) -> GaussianParams:
+    """The components ``index`` of ``params``, with their weights as they are (not renormalised)."""
+    shared = params.covariance_type == "tied"
+    return GaussianParams(
+        params.weights[index], params.means[index],
+        params.covariances if shared else params.covariances[index],
+        params.precisions_cholesky if shared else params.precisions_cholesky[index],
+        params.covariance_type,
+    )
+
+
 def compute_dtype(data_dtype: np.dtype | type) -> type:
     """The arithmetic inside a block: float32 for float32 rows, else float64.
 
@@ -355,13 +429,20 @@ def _kernel(params: GaussianParams, dtype: type = np.float64) -> _BlockKernel:
 
     Expanded terms about one point while their :attr:`amplification` stays
     within the kernel's ``MAX_AMPLIFICATION``; whitened products beyond that for
-    full and tied; the exact differences per component otherwise.
+    full and tied; else expanded terms for the components within the limit and
+    the exact differences for the others (:class:`_SplitKernel`), or for all.
     """
-    kernels = [_ExpandedKernel] + ([_WhitenedKernel] if params.covariance_type in ("full", "tied") else [])
-    for kind in kernels:
-        kernel = kind(params, dtype)
-        if kernel.amplification <= kind.MAX_AMPLIFICATION[dtype]:
-            return kernel
+    expanded = _ExpandedKernel(params, dtype)
+    limit = _ExpandedKernel.MAX_AMPLIFICATION[dtype]
+    if expanded.amplification <= limit:
+        return expanded
+    if params.covariance_type in ("full", "tied"):
+        whitened = _WhitenedKernel(params, dtype)
+        if whitened.amplification <= _WhitenedKernel.MAX_AMPLIFICATION[dtype]:
+            return whitened
+    near = expanded.amplifications <= limit
+    if near.any():
+        return _SplitKernel(params, dtype, near, expanded.centre)
     return _DifferencesKernel(params, dtype)
 
 
