@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 
 from daskem.engine import EMState, RunState
+from daskem.families.base import Family
 from daskem.exceptions import DaskemError
 from daskem.kernels.gaussian import GaussianParams
 from daskem.model_io import params_from_dataset, params_to_dataset
@@ -102,8 +103,10 @@ class Checkpoint:
         self.settings = json.loads(json.dumps(settings))  # as it will read back
         self.data = data
 
-    def load(self) -> EMState | None:
+    def load(self, family: Family) -> EMState | None:
         """The state to resume from, or None when the folder holds no checkpoint.
+
+        Every run resumes with ``family`` (the settings, checked here, fix it).
 
         Raises
         ------
@@ -141,7 +144,8 @@ class Checkpoint:
             )
         source = f"the checkpoint {str(path)!r}"
         try:
-            runs = [_run_from_dataset(_group(path, f"run-{i:04d}"), source) for i in range(int(attrs["n_runs"]))]
+            runs = [_run_from_dataset(_group(path, f"run-{i:04d}"), family, source)
+                    for i in range(int(attrs["n_runs"]))]
             last = _group(path, "last-pass")
         except DaskemError:
             raise
@@ -264,10 +268,11 @@ def _run_to_dataset(run: RunState) -> xr.Dataset:
     return ds
 
 
-def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
+def _run_from_dataset(ds: xr.Dataset, family: Family, source: str) -> RunState:
     params = params_from_dataset(ds, source)
     reseeds_left = ds["reseeds_left"].values
     return RunState(
+        family=family,
         params=params,
         weight_sum=float(ds.attrs["weight_sum"]),
         previous=float(ds["previous"].values),

@@ -29,8 +29,7 @@ from dask.delayed import Delayed
 from threadpoolctl import threadpool_limits
 
 from daskem.exceptions import ComponentCollapseWarning, DataChangedError
-from daskem.kernels.gaussian import GaussianParams
-from daskem.stats import GaussianStats, batch_from_chunk, sum_batches
+from daskem.families.base import Family, Params, Statistics
 
 DEFAULT_SPLIT_EVERY = 8
 #: Most candidate runs that iterate together (random starts × candidates); each costs a
@@ -152,21 +151,34 @@ def _apply(
     return chunk_fn(np.asarray(rows, dtype=dtype), weights, first_row, *shared.value)
 
 
+#: One candidate mixture of a pass: its family and its parameters.
+Candidate = tuple[Family, Params]
+
+
 def _batch_statistics(
-    rows: np.ndarray, weights: np.ndarray | None, first_row: int, params: Sequence[GaussianParams]
-) -> tuple[GaussianStats, ...]:
-    return batch_from_chunk(rows, params, first_row, weights)
+    rows: np.ndarray, weights: np.ndarray | None, first_row: int, candidates: Sequence[Candidate]
+) -> tuple[Statistics, ...]:
+    """The E-step: one chunk's statistics under every candidate (one read of the chunk)."""
+    return tuple(family.chunk_statistics(rows, params, first_row, weights) for family, params in candidates)
+
+
+def sum_batches(parts: Sequence[tuple[Statistics, ...]]) -> tuple[Statistics, ...]:
+    """The reduction: add batches of statistics element by element, left to right (a fixed order)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = tuple(a + b for a, b in zip(total, part))
+    return total
 
 
 def statistics_pass(
     data: Blocks, split_every: int = DEFAULT_SPLIT_EVERY
-) -> Callable[[Sequence[GaussianParams]], Delayed]:
-    """Lazy passes over ``data``: E-step statistics of every chunk under every parameter set given.
+) -> Callable[[Sequence[Candidate]], Delayed]:
+    """Lazy passes over ``data``: E-step statistics of every chunk under every candidate given.
 
-    Each pass gives a lazy tuple with one :class:`GaussianStats` per parameter set.
+    Each pass gives a lazy tuple with one family :class:`~daskem.families.base.Statistics` per candidate.
     """
     template = pass_template(data, _batch_statistics, sum_batches, split_every)
-    return lambda params: template((tuple(params),))
+    return lambda candidates: template((tuple(candidates),))
 
 
 @dataclass(frozen=True, eq=False)
@@ -182,7 +194,7 @@ class IterationInfo:
     mean_log_likelihood: float
     change: float
     seconds: float
-    params: GaussianParams
+    params: Params
     candidate: int = 0
     reseeded: tuple[tuple[int, int], ...] = ()
 
@@ -198,7 +210,7 @@ class EMResult:
     restart.
     """
 
-    params: GaussianParams
+    params: Params
     n_iter: int
     converged: bool
     history: np.ndarray
@@ -215,7 +227,8 @@ class EMResult:
 class RunState:
     """The state of one candidate while EM iterates: everything a restart needs."""
 
-    params: GaussianParams
+    family: Family
+    params: Params
     weight_sum: float = 0.0
     previous: float = -np.inf
     converged: bool = False
@@ -224,7 +237,7 @@ class RunState:
     reseeds_left: np.ndarray | None = None
     warned: set[int] = field(default_factory=set)
 
-    def step(self, stats: GaussianStats, reg_covar: float, tol: float, iteration: int) -> tuple[float, tuple]:
+    def step(self, stats: Statistics, tol: float, iteration: int) -> tuple[float, tuple]:
         """Take one M-step; return the change of log-likelihood and the restarts made.
 
         The change is from the previous iteration's log-likelihood (inf on the
@@ -237,7 +250,7 @@ class RunState:
         self.weight_sum = stats.weight_sum
         change = current - (self.history[-1] if self.history else -np.inf)
         converged = abs(current - self.previous) < tol  # previous is -inf after a restart
-        self.params, reseeded = stats.m_step(reg_covar, may_reseed=self.reseeds_left > 0)
+        self.params, reseeded = self.family.m_step(stats, may_reseed=self.reseeds_left > 0)
         self.history.append(current)
         for component, row in reseeded:
             self.reseeds_left[component] -= 1
@@ -267,22 +280,22 @@ class EMState:
 
     ``last_pass`` holds parameters that the last pass evaluated (those of the
     first candidate still iterating) and the mean log-likelihood it found for
-    them: the first pass after a resume evaluates them again, and the two
-    must agree, or the data have changed.
+    them: the first pass after a resume evaluates them again (with the first
+    run's family: every run of a state shares one), and the two must agree, or
+    the data have changed.
     """
 
     iteration: int
     runs: list[RunState]
-    last_pass: tuple[GaussianParams, float] | None = None
+    last_pass: tuple[Params, float] | None = None
 
 
 def run_em(
     data: Blocks,
-    starts: Sequence[GaussianParams] | EMState,
+    starts: Sequence[Candidate] | EMState,
     *,
     tol: float,
     max_iter: int,
-    reg_covar: float,
     split_every: int = DEFAULT_SPLIT_EVERY,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
     on_iteration: Callable[[EMState], None] | None = None,
@@ -295,12 +308,12 @@ def run_em(
     Parameters
     ----------
     data : the row chunks (and weights) of the data.
-    starts : initial parameters, one per candidate, or the :class:`EMState`
-        of an interrupted run to resume (ending bitwise as it would have).
+    starts : each candidate's family and initial parameters, or the
+        :class:`EMState` of an interrupted run to resume (ending bitwise as it
+        would have).
     tol : a candidate stops when the change of its mean log-likelihood per
         unit weight (nats) between two iterations is below ``tol``.
     max_iter : at most this many iterations (E-step + M-step each).
-    reg_covar : added to the variances in the M-step.
     callbacks : called after every iteration of every candidate with an
         :class:`IterationInfo`.
     on_iteration : called with the :class:`EMState` after every iteration
@@ -314,7 +327,7 @@ def run_em(
     times each.
     """
     resumed = isinstance(starts, EMState)
-    state = starts if resumed else EMState(0, [RunState(params) for params in starts])
+    state = starts if resumed else EMState(0, [RunState(family, params) for family, params in starts])
     runs = state.runs
     active = [i for i, run in enumerate(runs) if not run.converged and state.iteration < max_iter]
     check = state.last_pass if resumed else None
@@ -322,26 +335,25 @@ def run_em(
     # scans the loaded libraries (ms), and BLAS threads left spinning would take cores from Dask's.
     next_pass = statistics_pass(data, split_every)
     with one_blas_thread():
-        if check is not None and not active:  # a finished run: one pass proves the data are the same
-            (batch,) = dask.compute(next_pass([check[0]]))
+        checked = [] if check is None else [(runs[0].family, check[0])]
+        if checked and not active:  # a finished run: one pass proves the data are the same
+            (batch,) = dask.compute(next_pass(checked))
             _check_same_data(batch[0], check[1])
         for iteration in range(state.iteration + 1, max_iter + 1):
             if not active:
                 break
             start = time.perf_counter()
-            params = [runs[i].params for i in active]
-            (batch,) = dask.compute(
-                next_pass(([check[0]] if check is not None else []) + params)
-            )
+            candidates = [(runs[i].family, runs[i].params) for i in active]
+            (batch,) = dask.compute(next_pass(checked + candidates))
             seconds = time.perf_counter() - start
-            if check is not None:  # the first pass after a resume
+            if checked:  # the first pass after a resume
                 _check_same_data(batch[0], check[1])
-                batch, check = batch[1:], None
+                batch, checked = batch[1:], []
             if iteration == 1:
-                batch[0].check_spread(reg_covar)
-            state.last_pass = (params[0], batch[0].mean_log_likelihood)
+                runs[active[0]].family.check_first_pass(batch[0])
+            state.last_pass = (candidates[0][1], batch[0].mean_log_likelihood)
             for i, stats in zip(active, batch):
-                change, reseeded = runs[i].step(stats, reg_covar, tol, iteration)
+                change, reseeded = runs[i].step(stats, tol, iteration)
                 for component, row in reseeded:
                     warnings.warn(
                         f"component {component} collapsed at iteration {iteration}; restarted at "
@@ -366,7 +378,7 @@ def run_em(
 RESUME_TOLERANCE = 1e-12
 
 
-def _check_same_data(stats: GaussianStats, expected: float) -> None:
+def _check_same_data(stats: Statistics, expected: float) -> None:
     """Refuse to resume on data that give the checkpointed parameters another log-likelihood."""
     found = stats.mean_log_likelihood
     if not abs(found - expected) <= RESUME_TOLERANCE * (1.0 + abs(expected)):

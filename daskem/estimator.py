@@ -33,6 +33,7 @@ from daskem.engine import (
     run_em,
 )
 from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
+from daskem.families.gaussian import GaussianFamily
 from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
 from daskem.inputs import (
     as_row_chunked,
@@ -249,19 +250,20 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             checkpointing(checkpoint, settings, data, weights, inputs=[source] if is_path(source) else []) as saved,
             _pass_progress(self.verbose),
         ):
-            starts = saved.load() if saved is not None else None
+            family = GaussianFamily(self.reg_covar)
+            starts = saved.load(family) if saved is not None else None
             if starts is not None:
                 logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
             elif warm is not None:  # continues the last fit, also in telling when it converges
-                starts = EMState(0, [RunState(warm, previous=self._last_change_reference())])
+                starts = EMState(0, [RunState(family, warm, previous=self._last_change_reference())])
             else:
                 spec = InitSpec(self.n_components, self.covariance_type, self.init_params, **inits)
-                starts = initial_params(data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
-                                        rng=random_generator(self.random_state), split_every=self.split_every)
+                starts = [(family, params) for params in initial_params(
+                    data, weights, [spec] * self.n_init, reg_covar=self.reg_covar,
+                    rng=random_generator(self.random_state), split_every=self.split_every)]
             blocks = Blocks.of(data, weights, float32=self.precision == "auto")
-            results = run_em(blocks, starts, tol=self.tol, max_iter=self.max_iter,
-                             reg_covar=self.reg_covar, split_every=self.split_every, callbacks=callbacks,
-                             on_iteration=saved.save if saved is not None else None)
+            results = run_em(blocks, starts, tol=self.tol, max_iter=self.max_iter, split_every=self.split_every,
+                             callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
         self._set_fitted(best_run(results), n_features, feature_names(X))
         if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf

@@ -24,6 +24,7 @@ from daskem.checkpoint import checkpointing, comparable_seed
 from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, IterationInfo, best_run, run_em
 from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
+from daskem.families.gaussian import GaussianFamily
 from daskem.initialization import InitSpec, initial_params, random_generator
 from daskem.inputs import feature_names, fit_inputs, is_path
 from daskem.kernels.gaussian import n_parameters
@@ -146,14 +147,15 @@ def select(
                 "init_params": init_params, "chunk_rows": chunk_rows, "split_every": split_every,
                 "precision": precision, "random_state": comparable_seed(random_state)}
     with checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved:
-        starts = saved.load() if saved is not None else None
+        family = GaussianFamily(reg_covar)
+        starts = saved.load(family) if saved is not None else None
         if starts is None:
             specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
-            starts = initial_params(data, weights, specs, reg_covar=reg_covar,
-                                    rng=random_generator(random_state), split_every=split_every)
+            starts = [(family, params) for params in initial_params(
+                data, weights, specs, reg_covar=reg_covar, rng=random_generator(random_state),
+                split_every=split_every)]
         blocks = Blocks.of(data, weights, float32=precision == "auto")
-        results = run_em(blocks, starts, tol=tol, max_iter=max_iter, reg_covar=reg_covar,
-                         split_every=split_every, callbacks=callbacks,
+        results = run_em(blocks, starts, tol=tol, max_iter=max_iter, split_every=split_every, callbacks=callbacks,
                          on_iteration=saved.save if saved is not None else None)
     rows = []
     for i, (model, (k, t)) in enumerate(zip(models, shapes)):

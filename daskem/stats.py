@@ -7,13 +7,12 @@ any reduction tree gives the same sums.  The M-step only needs the total.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from daskem.kernels.checks import check_ranges
-from daskem.kernels.estep import ChunkStatistics, chunk_statistics, compute_dtype
+from daskem.kernels.estep import ChunkStatistics, chunk_statistics
 from daskem.kernels.gaussian import GaussianParams, m_step_arrays, reseed
 
 
@@ -114,24 +113,3 @@ class GaussianStats(ChunkStatistics):
             )
         params = GaussianParams.from_covariances(weights, means, covariances, self.covariance_type)
         return params, list(zip(collapsed.tolist(), self.worst_index[: collapsed.size].tolist()))
-
-
-def batch_from_chunk(
-    X: np.ndarray,
-    params: Sequence[GaussianParams],
-    first_row: int = 0,
-    sample_weight: np.ndarray | None = None,
-) -> tuple[GaussianStats, ...]:
-    """Statistics of one chunk under each of several parameter sets (one read of the chunk),
-    with the rows converted once to their :func:`~daskem.kernels.estep.compute_dtype`."""
-    X = np.asarray(X)
-    X = X.astype(compute_dtype(X.dtype), copy=False)
-    return tuple(GaussianStats.from_chunk(X, p, first_row, sample_weight) for p in params)
-
-
-def sum_batches(parts: Sequence[tuple[GaussianStats, ...]]) -> tuple[GaussianStats, ...]:
-    """Add batches of statistics element by element, left to right (a fixed order)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = tuple(a + b for a, b in zip(total, part))
-    return total
