@@ -32,6 +32,10 @@ class NonFiniteDataError(InputError):
     """The data hold NaN or infinite values."""
 
 
+class DomainError(InputError):
+    """The data hold a value that the component family cannot produce (a 0.5 for Bernoulli components)."""
+
+
 class DataChangedError(InputError):
     """The data differ from those a checkpoint was written for."""
 

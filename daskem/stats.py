@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from daskem.families.base import MixtureStatistics
 from daskem.kernels.checks import check_ranges
 from daskem.kernels.estep import ChunkStatistics, chunk_statistics
 from daskem.kernels.gaussian import GaussianParams, m_step_arrays, reseed
 
 
 @dataclass(frozen=True, eq=False)
-class GaussianStats(ChunkStatistics):
+class GaussianStats(ChunkStatistics, MixtureStatistics):
     """Summed statistics of some rows under the parameters of one iteration.
 
     The sums of :class:`~daskem.kernels.estep.ChunkStatistics` —
@@ -47,9 +48,7 @@ class GaussianStats(ChunkStatistics):
     def __add__(self, other: GaussianStats) -> GaussianStats:
         if other.reference is not self.reference and not np.array_equal(other.reference, self.reference):
             raise ValueError("cannot add statistics taken about different reference points")
-        log_prob = np.concatenate([self.worst_log_prob, other.worst_log_prob])
-        index = np.concatenate([self.worst_index, other.worst_index])
-        keep = np.lexsort((index, log_prob))[: len(self.nk)]
+        worst_log_prob, worst_index, worst_rows = self.worst_of_both(other)
         return GaussianStats(
             log_likelihood=self.log_likelihood + other.log_likelihood,
             weight_sum=self.weight_sum + other.weight_sum,
@@ -59,17 +58,12 @@ class GaussianStats(ChunkStatistics):
             s2=self.s2 + other.s2,
             reference=self.reference,
             covariance_type=self.covariance_type,
-            worst_log_prob=log_prob[keep],
-            worst_index=index[keep],
-            worst_rows=np.concatenate([self.worst_rows, other.worst_rows])[keep],
+            worst_log_prob=worst_log_prob,
+            worst_index=worst_index,
+            worst_rows=worst_rows,
             minimum=np.minimum(self.minimum, other.minimum),
             maximum=np.maximum(self.maximum, other.maximum),
         )
-
-    @property
-    def mean_log_likelihood(self) -> float:
-        """Log-likelihood per unit of weight (per row when unweighted), in nats."""
-        return self.log_likelihood / self.weight_sum
 
     def check_spread(self, reg_covar: float) -> None:
         """Refuse data that no mixture density exists for, from the range of each feature.
@@ -79,10 +73,6 @@ class GaussianStats(ChunkStatistics):
         ``reg_covar`` swamps a feature).
         """
         check_ranges(self.minimum, self.maximum, self.n_samples, reg_covar)
-
-    def collapsed(self) -> np.ndarray:
-        """Components holding less responsibility than one average row: their indices."""
-        return np.flatnonzero(self.nk < self.weight_sum / self.n_samples)
 
     def m_step(
         self, reg_covar: float, may_reseed: np.ndarray | None = None

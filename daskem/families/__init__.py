@@ -1,9 +1,13 @@
 """Layer 2: component families, each behind the one interface the engine uses.
 
 - :mod:`daskem.families.base` — the contract: :class:`~daskem.families.base.Family`
-  (E-step statistics of a chunk, M-step, first-pass checks) and the
-  :class:`~daskem.families.base.Statistics` every family's chunk statistics provide;
-- :mod:`daskem.families.gaussian` — Gaussian mixtures, all four covariance types.
+  (E-step statistics of a chunk, M-step, first-pass checks) and what every
+  family's statistics provide;
+- :mod:`daskem.families.gaussian` — Gaussian mixtures, all four covariance types;
+- :mod:`daskem.families.product` — components that are products over features of
+  a distribution set by its mean, and one module per such family
+  (:mod:`daskem.families.bernoulli`, …), each a few lines: its log density's
+  coefficients, its domain, its floor.
 
 The engine imports the contract, never a family.
 """

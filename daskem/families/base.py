@@ -41,6 +41,29 @@ class Statistics(Protocol):
         """Indices of the components holding less responsibility than one average row."""
 
 
+class MixtureStatistics:
+    """What every family's statistics share, for a dataclass with the fields
+    ``log_likelihood``, ``weight_sum``, ``n_samples``, ``nk`` (K,) and the K
+    worst-explained rows ``worst_log_prob``, ``worst_index``, ``worst_rows``."""
+
+    @property
+    def mean_log_likelihood(self) -> float:
+        """Log-likelihood per unit of weight (per row when unweighted), in nats."""
+        return self.log_likelihood / self.weight_sum
+
+    def collapsed(self) -> np.ndarray:
+        """Components holding less responsibility than one average row: their indices."""
+        return np.flatnonzero(self.nk < self.weight_sum / self.n_samples)
+
+    def worst_of_both(self, other: MixtureStatistics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The K rows of both that the parameters explain worst (ties: the earlier row):
+        their log-likelihoods, indices and values."""
+        log_prob = np.concatenate([self.worst_log_prob, other.worst_log_prob])
+        index = np.concatenate([self.worst_index, other.worst_index])
+        keep = np.lexsort((index, log_prob))[: len(self.nk)]
+        return log_prob[keep], index[keep], np.concatenate([self.worst_rows, other.worst_rows])[keep]
+
+
 class Family(ABC):
     """A component family: what EM needs to fit mixtures of it."""
 

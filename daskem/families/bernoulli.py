@@ -1,0 +1,36 @@
+"""Mixtures of Bernoulli components: binary features (0 or 1), one success probability
+per feature and component (see :mod:`daskem.families.product`).
+
+``log p_k(x) = Σ_j x_j log p_kj + (1 − x_j) log(1 − p_kj)``, so ``a_k = logit p_k``
+and ``b_k = log α_k + Σ_j log(1 − p_kj)``.  Probabilities stay within
+``[min_probability, 1 − min_probability]``, so that a feature a component never
+(or always) sees does not make the log-likelihood of another row −inf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from daskem.families.product import MeanParams, ProductFamily, raise_outside
+
+
+class BernoulliFamily(ProductFamily):
+    """Bernoulli components; ``min_probability`` in (0, ½) bounds every probability away from 0 and 1."""
+
+    name = "bernoulli"
+
+    def __init__(self, min_probability: float = 1e-10) -> None:
+        self.min_probability = min_probability
+
+    def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
+        p = params.means
+        return (np.log(p) - np.log1p(-p)).T, np.log(params.weights) + np.log1p(-p).sum(axis=1)
+
+    def row_terms(self, X: np.ndarray) -> None:
+        return None
+
+    def check_rows(self, X: np.ndarray, first_row: int) -> None:
+        raise_outside(X, (X != 0.0) & (X != 1.0), first_row, "a Bernoulli mixture takes 0 or 1 only")
+
+    def floor(self, means: np.ndarray) -> np.ndarray:
+        return np.clip(means, self.min_probability, 1.0 - self.min_probability)
