@@ -14,6 +14,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from daskem.families.bernoulli import BernoulliFamily
+from daskem.families.poisson import PoissonFamily
 from daskem.families.product import MeanParams, ProductFamily
 
 
@@ -28,9 +29,20 @@ def bernoulli_start(rng: np.random.Generator, n_components: int, n_features: int
     return MeanParams(np.full(n_components, 1.0 / n_components), rng.uniform(0.2, 0.8, size=(n_components, n_features)))
 
 
+def poisson_rows(rng: np.random.Generator, n_samples: int, n_features: int, n_components: int) -> np.ndarray:
+    """Counts (n, d) from a random Poisson mixture, some features often 0."""
+    rates = rng.gamma(1.0, 3.0, size=(n_components, n_features))
+    return rng.poisson(rates[rng.integers(n_components, size=n_samples)]).astype(np.float64)
+
+
+def poisson_start(rng: np.random.Generator, n_components: int, n_features: int) -> MeanParams:
+    return MeanParams(np.full(n_components, 1.0 / n_components), rng.uniform(0.5, 5.0, size=(n_components, n_features)))
+
+
 #: Each family under test: its object, a generator of rows in its domain, and of a start.
 FAMILIES: dict[str, tuple[ProductFamily, object, object]] = {
     "bernoulli": (BernoulliFamily(), bernoulli_rows, bernoulli_start),
+    "poisson": (PoissonFamily(), poisson_rows, poisson_start),
 }
 
 

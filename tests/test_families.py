@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import given, reject
 from hypothesis import strategies as st
-from scipy.special import logsumexp
+from scipy.special import gammaln, logsumexp
 
 from daskem.engine import Blocks, run_em, statistics_pass
 from daskem.exceptions import ComponentCollapseWarning, DomainError
@@ -34,6 +34,8 @@ def textbook_log_density(family: str, X: np.ndarray, means: np.ndarray) -> np.nd
     x, m = X[:, np.newaxis, :], means[np.newaxis]
     if family == "bernoulli":
         return (x * np.log(m) + (1 - x) * np.log(1 - m)).sum(axis=2)
+    if family == "poisson":
+        return (x * np.log(m) - m - gammaln(x + 1)).sum(axis=2)
     raise ValueError(f"no textbook density for {family}")
 
 
@@ -66,7 +68,7 @@ def test_em_is_textbook_mixture_em_over_several_chunkings(name):
     _, rows, start = FAMILIES[name]
     X = rows(rng, 500, 6, 3)
     problem = Problem(FAMILIES[name][0], X, start(rng, 3, 6), (500,), 3)
-    bounds = {"bernoulli": (1e-10, 1 - 1e-10)}[name]
+    bounds = {"bernoulli": (1e-10, 1 - 1e-10), "poisson": (1e-10, np.inf)}[name]
     weights, means, history = textbook_em(name, X, problem.start, 10, *bounds)
     for chunks in [(500,), (100,) * 5, (1, 2, 97, 150, 250)]:
         result = fit(problem, chunks)
@@ -118,7 +120,7 @@ def test_integer_weights_are_repeated_rows(name, data):
     np.testing.assert_allclose(weighted.history, expanded.history, rtol=1e-10)
 
 
-BAD_VALUES = {"bernoulli": [0.5, 2.0, -1.0, np.nan]}
+BAD_VALUES = {"bernoulli": [0.5, 2.0, -1.0, np.nan], "poisson": [-1.0, 2.5, np.inf, np.nan]}
 
 
 @pytest.mark.parametrize("name", NAMES)

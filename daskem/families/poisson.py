@@ -1,0 +1,37 @@
+"""Mixtures of Poisson components: counts (non-negative integers), one rate per feature
+and component (see :mod:`daskem.families.product`).
+
+``log p_k(x) = Σ_j x_j log λ_kj − λ_kj − log x_j!``, so ``a_k = log λ_k``,
+``b_k = log α_k − Σ_j λ_kj`` and ``c(x) = −Σ_j log x_j!``.  Rates stay at or
+above ``min_rate``, so that a feature a component only ever sees at 0 does not
+make the log-likelihood of a row with a count there −inf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln
+
+from daskem.families.product import MeanParams, ProductFamily, raise_outside
+
+
+class PoissonFamily(ProductFamily):
+    """Poisson components; ``min_rate`` > 0 is the least rate of any feature."""
+
+    name = "poisson"
+
+    def __init__(self, min_rate: float = 1e-10) -> None:
+        self.min_rate = min_rate
+
+    def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
+        return np.log(params.means).T, np.log(params.weights) - params.means.sum(axis=1)
+
+    def row_terms(self, X: np.ndarray) -> np.ndarray:
+        return -gammaln(X + 1.0).sum(axis=1)
+
+    def check_rows(self, X: np.ndarray, first_row: int) -> None:
+        outside = ~((X >= 0.0) & (X == np.floor(X)) & np.isfinite(X))
+        raise_outside(X, outside, first_row, "a Poisson mixture takes non-negative whole numbers (counts) only")
+
+    def floor(self, means: np.ndarray) -> np.ndarray:
+        return np.maximum(means, self.min_rate)
