@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
+from daskem.kernels import fused
 
 
 class BernoulliFamily(ProductFamily):
@@ -30,7 +31,7 @@ class BernoulliFamily(ProductFamily):
         return None
 
     def check_rows(self, X: np.ndarray, first_row: int) -> None:
-        raise_outside(X, (X != 0.0) & (X != 1.0), first_row, "a Bernoulli mixture takes 0 or 1 only")
+        raise_outside(X, fused.first_not_binary(X), first_row, "a Bernoulli mixture takes 0 or 1 only")
 
     def floor(self, means: np.ndarray) -> np.ndarray:
         return np.clip(means, self.min_probability, 1.0 - self.min_probability)

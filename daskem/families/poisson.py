@@ -13,6 +13,11 @@ import numpy as np
 from scipy.special import gammaln
 
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
+from daskem.kernels import fused
+
+
+#: ``log k!`` for k = 0 … 65,535 (512 KiB), as ``gammaln(k + 1)`` gives it.
+LOG_FACTORIALS = gammaln(np.arange(2**16) + 1.0)
 
 
 class PoissonFamily(ProductFamily):
@@ -27,11 +32,15 @@ class PoissonFamily(ProductFamily):
         return np.log(params.means).T, np.log(params.weights) - params.means.sum(axis=1)
 
     def row_terms(self, X: np.ndarray) -> np.ndarray:
-        return -gammaln(X + 1.0).sum(axis=1)
+        """``−Σ_j log x_j!``, looked up for counts below ``len(LOG_FACTORIALS)`` in one compiled pass
+        (``gammaln`` took 40 ms per 100,000 × 16 counts, two thirds of an iteration)."""
+        sums = np.empty(len(X))
+        fused.log_factorial_sums(X, LOG_FACTORIALS, sums)
+        return -sums
 
     def check_rows(self, X: np.ndarray, first_row: int) -> None:
-        outside = ~((X >= 0.0) & (X == np.floor(X)) & np.isfinite(X))
-        raise_outside(X, outside, first_row, "a Poisson mixture takes non-negative whole numbers (counts) only")
+        raise_outside(X, fused.first_not_count(X), first_row,
+                      "a Poisson mixture takes non-negative whole numbers (counts) only")
 
     def floor(self, means: np.ndarray) -> np.ndarray:
         return np.maximum(means, self.min_rate)

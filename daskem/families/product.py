@@ -25,8 +25,9 @@ from daskem.exceptions import DomainError
 from daskem.families.base import Family, MixtureStatistics
 from daskem.kernels import fused
 from daskem.kernels.checks import check_weights
+from daskem.kernels.estep import normalise
 
-#: Bytes of a block's (b, K) log densities: a cache-sized block.
+#: Bytes of a block's (K, b) log densities: a cache-sized block.
 BLOCK_BYTES = 2**20
 #: Added to each component's responsibility sum, so that an empty component divides by a
 #: tiny number rather than by zero (as the Gaussian M-step does).
@@ -114,25 +115,22 @@ class ProductFamily(Family):
         if sample_weight is not None:
             sample_weight = check_weights(sample_weight, len(X), first_row)
         natural, offsets = self.natural(params)
+        natural_t, offsets = np.ascontiguousarray(natural.T), offsets[:, np.newaxis]
         k = params.n_components
         nk, s1 = np.zeros(k), np.zeros((k, X.shape[1]))
         log_prob_norm = np.empty(len(X))
         step = max(1, BLOCK_BYTES // (8 * k))
         for start in range(0, len(X), step):
             rows = slice(start, start + step)
-            log_prob = X[rows] @ natural + offsets  # (b, K)
-            terms = self.row_terms(X[rows])
-            if terms is not None:
-                log_prob += terms[:, np.newaxis]
-            peak = log_prob.max(axis=1, keepdims=True)
-            resp = np.exp(log_prob - peak)
-            total = resp.sum(axis=1, keepdims=True)
-            log_prob_norm[rows] = (np.log(total) + peak)[:, 0]
-            resp /= total
+            # (K, b): components first, so that the log-sum-exp runs over whole rows of b values
+            log_prob_norm[rows], resp = normalise(natural_t @ X[rows].T + offsets)
             if sample_weight is not None:
-                resp *= sample_weight[rows, np.newaxis]
-            nk += resp.sum(axis=0)
-            s1 += resp.T @ X[rows]
+                resp *= sample_weight[rows]
+            nk += resp.sum(axis=1)
+            s1 += resp @ X[rows]
+        terms = self.row_terms(X)  # the same for every component: it moves log p(x), not r
+        if terms is not None:
+            log_prob_norm += terms
         weights = np.empty(0) if sample_weight is None else sample_weight
         worst = fused.worst_rows(log_prob_norm, weights, k)
         return MeanStatistics(
@@ -156,11 +154,9 @@ class ProductFamily(Family):
         return MeanParams(weights, self.floor(means)), restarts
 
 
-def raise_outside(X: np.ndarray, outside: np.ndarray, first_row: int, domain: str) -> None:
-    """Raise :class:`DomainError` for the first ``True`` of ``outside`` (n, d), if any, naming its row and
-    feature; ``domain`` says what the family takes."""
-    if outside.any():
-        row, feature = np.unravel_index(int(np.argmax(outside)), outside.shape)
-        raise DomainError(
-            f"row {first_row + row}, feature {feature} holds {float(X[row, feature])!r}; {domain}"
-        )
+def raise_outside(X: np.ndarray, index: int, first_row: int, domain: str) -> None:
+    """Raise :class:`DomainError` for the value at flat ``index`` of X (n, d) (−1: none), naming its row
+    and feature; ``domain`` says what the family takes."""
+    if index >= 0:
+        row, feature = divmod(index, X.shape[1])
+        raise DomainError(f"row {first_row + row}, feature {feature} holds {float(X[row, feature])!r}; {domain}")

@@ -81,7 +81,7 @@ class _BlockKernel:
         for start in range(0, len(X), self.block_rows):
             rows = slice(start, start + self.block_rows)
             log_prob, work = self._log_prob(X[rows])
-            log_prob_norm[rows], resp = _normalise(log_prob)
+            log_prob_norm[rows], resp = normalise(log_prob)
             self._add(work, resp if weights is None else resp * weights[rows])
         return log_prob_norm
 
@@ -379,7 +379,7 @@ class _SplitKernel(_BlockKernel):
             block = log_prob[:, : rows.stop - rows.start]
             block[self.near_index] = near.coefficients @ terms
             block[self.far_index], diffs = far._log_prob(X[rows])
-            log_prob_norm[rows], resp = _normalise(block)
+            log_prob_norm[rows], resp = normalise(block)
             if weights is not None:
                 resp *= weights[rows]
             near_resp = resp[self.near_index]
@@ -446,7 +446,7 @@ def _kernel(params: GaussianParams, dtype: type = np.float64) -> _BlockKernel:
     return _DifferencesKernel(params, dtype)
 
 
-def _normalise(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def normalise(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Log-sum-exp over components of ``log_prob`` (K, b): ``log p(x_i)`` (b,) and ``r_ik`` (K, b).
 
     Components are the first axis, so that every reduction runs over whole
@@ -483,7 +483,7 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
         for start in range(0, n_samples, step):
             rows = slice(start, start + step)
             log_prob = kernel.log_prob(X[rows])
-            log_prob_norm[rows] = _normalise(log_prob)[0]
+            log_prob_norm[rows] = normalise(log_prob)[0]
             log_resp[rows] = (log_prob - log_prob_norm[rows]).T
     return log_prob_norm, log_resp
 

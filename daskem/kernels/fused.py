@@ -478,3 +478,50 @@ def worst_rows(log_prob_norm: np.ndarray, weights: np.ndarray, count: int) -> np
         values[place], rows[place] = value, i
         found = min(found + 1, count)
     return rows[:found]
+
+
+@numba.njit(nogil=True, error_model="numpy", cache=True)
+def first_not_binary(X: np.ndarray) -> int:
+    """Flat index of the first value of X (n, d) that is neither 0 nor 1 (NaN included), −1 if none.
+
+    One pass and no temporaries: NumPy's two comparisons, their ``&`` and ``any``
+    took 1.1–1.3 ms per 100,000 × 16 values.
+    """
+    n_features = X.shape[1]
+    for i in range(X.shape[0]):
+        bad = False
+        for j in range(n_features):  # no branch per value: 0s and 1s at random mispredict one
+            bad |= (X[i, j] != 0.0) & (X[i, j] != 1.0)
+        if bad:
+            for j in range(n_features):
+                if X[i, j] != 0.0 and X[i, j] != 1.0:
+                    return i * n_features + j
+    return -1
+
+
+@numba.njit(nogil=True, error_model="numpy", cache=True)
+def first_not_count(X: np.ndarray) -> int:
+    """Flat index of the first value of X (n, d) that is not a finite whole number ≥ 0, −1 if none."""
+    n_features = X.shape[1]
+    for i in range(X.shape[0]):
+        good = True
+        for j in range(n_features):  # no branch per value, as in first_not_binary
+            good &= (X[i, j] >= 0.0) & (X[i, j] < np.inf) & (X[i, j] == np.floor(X[i, j]))
+        if not good:
+            for j in range(n_features):
+                value = X[i, j]
+                if not (value >= 0.0 and value < np.inf and value == np.floor(value)):
+                    return i * n_features + j
+    return -1
+
+
+@numba.njit(nogil=True, error_model="numpy", cache=True)
+def log_factorial_sums(X: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = Σ_j log x_ij!`` for whole numbers X (n, d) ≥ 0: from ``table`` (``log k!`` for
+    k < len(table)), from ``lgamma`` above."""
+    for i in range(X.shape[0]):
+        total = 0.0
+        for j in range(X.shape[1]):
+            value = X[i, j]
+            total += table[int(value)] if value < table.shape[0] else math.lgamma(value + 1.0)
+        out[i] = total
