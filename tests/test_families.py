@@ -153,3 +153,24 @@ def test_poisson_log_factorials_in_and_beyond_the_table_are_gammalns():
     X = np.array([[0.0, 3.0, edge - 1.0, edge, 1e7], [1.0, 0.0, 2.0, 5.0, 40.0]])
     # The table holds gammaln's own values; lgamma above it agrees to a few ulps.
     np.testing.assert_allclose(PoissonFamily().row_terms(X), -gammaln(X + 1.0).sum(axis=1), rtol=1e-14)
+
+
+def test_candidates_of_different_families_share_a_pass_and_keep_their_own_results():
+    """One pass computes a Gaussian and a Bernoulli candidate together (the engine knows neither):
+    each ends bitwise where it ends alone."""
+    from daskem.families.gaussian import GaussianFamily
+    from daskem.kernels.gaussian import GaussianParams
+
+    rng = np.random.default_rng(4)
+    family, rows, start = FAMILIES["bernoulli"]
+    X = rows(rng, 400, 5, 3)
+    bernoulli = (family, start(rng, 3, 5))
+    gaussian = (GaussianFamily(1e-3), GaussianParams.from_covariances(
+        np.full(2, 0.5), X[:2] * 0.5 + 0.25, np.full((2, 5), 0.3), "diag"))
+    data = Blocks.of(da.from_array(X, chunks=((150, 150, 100), -1)))
+    together = run_em(data, [gaussian, bernoulli], tol=0.0, max_iter=6)
+    alone = [run_em(data, [candidate], tol=0.0, max_iter=6)[0] for candidate in (gaussian, bernoulli)]
+    for shared, single in zip(together, alone):
+        assert np.array_equal(shared.history, single.history)
+        assert np.array_equal(shared.params.means, single.params.means)
+        assert np.array_equal(shared.params.weights, single.params.weights)
