@@ -174,3 +174,18 @@ def test_candidates_of_different_families_share_a_pass_and_keep_their_own_result
         assert np.array_equal(shared.history, single.history)
         assert np.array_equal(shared.params.means, single.params.means)
         assert np.array_equal(shared.params.weights, single.params.weights)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scores_are_the_textbook_ones(name):
+    family, rows, start = FAMILIES[name]
+    rng = np.random.default_rng(5)
+    X, params = rows(rng, 300, 4, 3), start(rng, 3, 4)
+    log_prob = np.log(params.weights) + textbook_log_density(name, X, params.means)
+    log_prob_norm, log_resp = family.e_step(X, params, 0)
+    np.testing.assert_allclose(log_prob_norm, logsumexp(log_prob, axis=1), rtol=1e-13)
+    np.testing.assert_allclose(log_resp, log_prob - logsumexp(log_prob, axis=1, keepdims=True), rtol=1e-12,
+                               atol=1e-12)
+    X[7, 1] = 0.5
+    with pytest.raises(DomainError, match="row 107, feature 1 holds 0.5"):
+        family.e_step(X, params, 100)

@@ -87,5 +87,10 @@ class Family(ABC):
         and (component, row) for each restart.
         """
 
+    @abstractmethod
+    def e_step(self, X: np.ndarray, params: Params, first_row: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores of rows X (n, d) (any real dtype; ``first_row`` names them in errors): ``log p(x_i)``
+        (n,) in nats and the log responsibilities (n, K), float64."""
+
     def check_first_pass(self, stats: Statistics) -> None:
         """Refuse data the family cannot fit, from the first pass's statistics (nothing by default)."""

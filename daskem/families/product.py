@@ -139,6 +139,16 @@ class ProductFamily(Family):
             log_prob_norm[worst], worst + first_row, X[worst],
         )
 
+    def e_step(self, X: np.ndarray, params: MeanParams, first_row: int) -> tuple[np.ndarray, np.ndarray]:
+        X = np.asarray(X, dtype=np.float64)
+        self.check_rows(X, first_row)
+        natural, offsets = self.natural(params)
+        log_prob = X @ natural + offsets  # (n, K)
+        log_prob_norm = normalise(log_prob.T)[0]
+        log_resp = log_prob - log_prob_norm[:, np.newaxis]
+        terms = self.row_terms(X)
+        return log_prob_norm if terms is None else log_prob_norm + terms, log_resp
+
     def m_step(self, stats: MeanStatistics, may_reseed: np.ndarray) -> tuple[MeanParams, list[tuple[int, int]]]:
         """``α = N / Σ N``, means ``S / N`` within the floor; collapsed components that may
         restart take weight 1/K and the worst-explained rows (within the floor) as means."""

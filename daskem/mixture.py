@@ -1,0 +1,468 @@
+"""Layer 5: what every mixture estimator shares (:class:`BaseMixture`).
+
+Fitting (initial parameters, checkpoints, warm starts, ``n_init`` runs that
+advance together), prediction and scoring (in memory or lazily, to Zarr), the
+information criteria and model files are the same for every component family;
+a family's estimator (:class:`daskem.estimator.GaussianMixture`, …) adds its
+settings, its start and its model-file layout through the hooks below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import numbers
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import xarray as xr
+from sklearn.base import BaseEstimator, DensityMixin
+
+from daskem.checkpoint import checkpointing, comparable_seed, params_digest
+from daskem.engine import MAX_RUNS, Blocks, EMResult, EMState, IterationInfo, RunState, best_run, run_em
+from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
+from daskem.families.base import Family, Params
+from daskem.initialization import INIT_METHODS, random_generator
+from daskem.inputs import (
+    as_row_chunked,
+    as_rows,
+    feature_names,
+    fit_inputs,
+    in_memory_rows,
+    is_path,
+    row_coordinate,
+    stacked_dims,
+)
+from daskem.model_io import described, write_dataset
+
+try:
+    __version__ = version("daskem")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+logger = logging.getLogger("daskem")
+
+
+class BaseMixture(DensityMixin, BaseEstimator):
+    """A mixture fitted by EM, out of core: what every family's estimator shares.
+
+    Subclasses set :attr:`SETTINGS` and implement :meth:`_family`,
+    :meth:`_kind`, :meth:`_check_family_settings`,
+    :meth:`_checked_initial_arrays`, :meth:`_initial_params`,
+    :meth:`_n_parameters`, :meth:`sample`, :meth:`to_dataset` and
+    :meth:`from_dataset`; they may override :meth:`_float32`.
+    """
+
+    #: The settings that shape a fit: a checkpoint resumes only when they match.
+    SETTINGS: tuple[str, ...] = ("n_components", "tol", "max_iter", "n_init", "init_params", "chunk_rows",
+                                 "split_every")
+
+    # ------------------------------------------------------------------ hooks
+
+    def _family(self) -> Family:
+        """The component family with this estimator's settings."""
+        raise NotImplementedError
+
+    def _kind(self, params: Params) -> str:
+        """What the components of ``params`` are, in words ("full", "Bernoulli"), for messages."""
+        raise NotImplementedError
+
+    def _check_family_settings(self) -> None:
+        """Check the family's own settings (raise :class:`InputError`)."""
+        raise NotImplementedError
+
+    def _checked_initial_arrays(self, n_features: int) -> dict[str, np.ndarray | None]:
+        """The initial arrays given (``weights_init``, …), checked, by name (None where not given)."""
+        raise NotImplementedError
+
+    def _initial_params(self, data: da.Array, weights: da.Array | None, inits: dict[str, np.ndarray | None],
+                        rng: np.random.Generator) -> list[Params]:
+        """``n_init`` starts for the (N, d) rows of ``data``."""
+        raise NotImplementedError
+
+    def _float32(self) -> bool:
+        """Whether float32 rows are handed to the family as they are (else as float64)."""
+        return False
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(
+        self,
+        X: Any,
+        y: None = None,
+        *,
+        variable: str | None = None,
+        sample_weight: Any = None,
+        callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+        checkpoint: str | os.PathLike | None = None,
+    ) -> BaseMixture:
+        """Fit the mixture by EM.
+
+        Parameters
+        ----------
+        X : NumPy array, Dask array, pandas or Dask DataFrame, xarray
+            DataArray, xarray Dataset (with ``variable``) or Zarr path/URL
+            (with ``variable`` for a group), of shape (n_samples, n_features).
+        variable : name of the variable or Zarr array holding the rows.
+        sample_weight : (n_samples,) non-negative weights — NumPy, Dask or
+            xarray — or the name of a variable beside ``variable``.  Integer
+            weights fit as if rows were repeated.
+        callbacks : called after each iteration of each run with an
+            :class:`daskem.engine.IterationInfo`.
+        checkpoint : a folder for a checkpoint after every iteration.  If it
+            holds one from an interrupted fit of the same data with the same
+            settings, the fit resumes from it and ends bitwise as the
+            uninterrupted fit would have (see :mod:`daskem.checkpoint`).
+
+        Returns
+        -------
+        self
+        """
+        self._check_settings()
+        source, (X, data, weights) = X, fit_inputs(X, variable, sample_weight, sample_dim=self.sample_dim,
+                                                   feature_dim=self.feature_dim, chunk_rows=self.chunk_rows)
+        n_samples, n_features = data.shape
+        if n_samples < self.n_components:
+            raise InputError(
+                f"the data have {n_samples} rows, fewer than n_components={self.n_components}; "
+                "reduce n_components or add data"
+            )
+        if self.verbose:
+            _show_log_lines()
+        inits = self._checked_initial_arrays(n_features)
+        warm = self._warm_start_params(n_features)
+        settings = self._checkpoint_settings(inits, warm)
+        with (
+            checkpointing(checkpoint, settings, data, weights, inputs=[source] if is_path(source) else []) as saved,
+            _pass_progress(self.verbose),
+        ):
+            family = self._family()
+            starts = saved.load(family) if saved is not None else None
+            if starts is not None:
+                logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
+            elif warm is not None:  # continues the last fit, also in telling when it converges
+                starts = EMState(0, [RunState(family, warm, previous=self._last_change_reference())])
+            else:
+                starts = [(family, params) for params in self._initial_params(
+                    data, weights, inits, random_generator(self.random_state))]
+            blocks = Blocks.of(data, weights, float32=self._float32())
+            results = run_em(blocks, starts, tol=self.tol, max_iter=self.max_iter, split_every=self.split_every,
+                             callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
+        self._set_fitted(best_run(results), n_features, feature_names(X))
+        if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
+            last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
+            warnings.warn(
+                f"EM did not converge in {self.max_iter} iterations (last change of the mean "
+                f"log-likelihood {last_change:.3g} >= tol={self.tol:g}); "
+                "increase max_iter or tol, or try other initial parameters",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _warm_start_params(self, n_features: int) -> Params | None:
+        """The parameters a warm start continues from (None when not warm-starting), checked against the settings."""
+        if not (self.warm_start and hasattr(self, "_params")):
+            return None
+        last = self._params
+        asked = self._kind(None)
+        if (last.n_components, self._kind(last), last.n_features) != (self.n_components, asked, n_features):
+            raise InputError(
+                f"warm_start continues the last fit ({last.n_components} {self._kind(last)} components on "
+                f"{last.n_features} features), but this fit asks for {self.n_components} "
+                f"{asked} components on {n_features} features; set warm_start=False to start afresh"
+            )
+        return last
+
+    def _last_change_reference(self) -> float:
+        """What a warm start's first change of log-likelihood is measured from: the last fit's
+        lower bound, unless its last iteration restarted a component (then −inf, as within a fit)."""
+        restarted = any(iteration == self.n_iter_ for iteration, _, _ in self.reseeded_)
+        return -np.inf if restarted else self.lower_bound_
+
+    def _checkpoint_settings(self, inits: dict[str, np.ndarray | None], warm: Params | None) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed: the settings that shape the fit, and its start."""
+        settings = {name: getattr(self, name) for name in self.SETTINGS}
+        settings["random_state"] = comparable_seed(self.random_state)
+        for name, array in inits.items():
+            settings[name] = None if array is None else hashlib.sha256(array.tobytes()).hexdigest()[:16]
+        settings["warm_start_from"] = None if warm is None else params_digest(warm)
+        return settings
+
+    def _set_fitted(self, result: EMResult, n_features: int, names: np.ndarray | None = None) -> None:
+        self._params = result.params
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.history_ = result.history
+        self.reseeded_ = result.reseeded
+        self.n_features_in_ = n_features
+
+    def fit_predict(
+        self, X: Any, y: None = None, *, variable: str | None = None, sample_weight: Any = None
+    ) -> Any:
+        """Fit, then return the component of each row (see :meth:`predict`)."""
+        return self.fit(X, variable=variable, sample_weight=sample_weight).predict(X, variable=variable)
+
+    def _check_settings(self) -> None:
+        if not is_int(self.n_components) or self.n_components < 1:
+            raise InputError(f"n_components must be an integer >= 1, got {self.n_components!r}")
+        if self.init_params not in INIT_METHODS:
+            raise InputError(f"init_params={self.init_params!r} is not supported; choose one of {INIT_METHODS}")
+        check_number(self, "tol", 0.0)
+        for name, low in (("max_iter", 0), ("n_init", 1), ("split_every", 2)):
+            value = getattr(self, name)
+            if not is_int(value) or value < low:
+                raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
+        if self.n_init > MAX_RUNS:
+            raise InputError(f"n_init must be at most {MAX_RUNS} (random starts run together), got {self.n_init}")
+        if self.chunk_rows is not None and (not is_int(self.chunk_rows) or self.chunk_rows < 1):
+            raise InputError(f"chunk_rows must be a positive integer, got {self.chunk_rows!r}")
+        if not (
+            self.random_state is None
+            or is_int(self.random_state)
+            or isinstance(self.random_state, (np.random.Generator, np.random.RandomState))
+        ):
+            raise InputError(
+                "random_state must be None, an integer, a numpy.random.Generator or a numpy.random.RandomState, "
+                f"got {self.random_state!r}"
+            )
+        self._check_family_settings()
+
+    # --------------------------------------------------------- fitted attributes
+
+    @property
+    def params(self) -> Params:
+        """The fitted parameters as one value."""
+        try:
+            return self._params
+        except AttributeError:
+            raise NotFittedError(  # scikit-learn's words, then ours
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+                "before using this estimator (or daskem.load() a saved model)."
+            ) from None
+
+    @property
+    def lower_bounds_(self) -> list[float]:
+        """The mean log-likelihood at the start of each iteration of the best run (scikit-learn's name
+        for :attr:`history_`)."""
+        return [float(value) for value in self.history_]
+
+    @property
+    def weights_(self) -> np.ndarray:
+        return self.params.weights
+
+    @property
+    def means_(self) -> np.ndarray:
+        return self.params.means
+
+    # --------------------------------------------------------------- prediction
+
+    def score_samples(self, X: Any, *, variable: str | None = None) -> Any:
+        """Log-likelihood of each row, ``log p(x_i)`` in nats: (n_samples,)."""
+        return self._map_rows(X, variable, _log_prob_norm, row_shape=(), dtype=np.float64)
+
+    def predict_proba(self, X: Any, *, variable: str | None = None) -> Any:
+        """Responsibilities of each component for each row: (n_samples, n_components)."""
+        return self._map_rows(
+            X, variable, _responsibilities, row_shape=(self.params.n_components,), dtype=np.float64
+        )
+
+    def predict(self, X: Any, *, variable: str | None = None) -> Any:
+        """Most responsible component of each row: (n_samples,) int64."""
+        return self._map_rows(X, variable, _labels, row_shape=(), dtype=np.int64)
+
+    def score(self, X: Any, y: None = None, *, variable: str | None = None) -> float:
+        """Mean log-likelihood per row, in nats."""
+        return float(np.mean(self.score_samples(X, variable=variable)))
+
+    def bic(self, X: Any, *, variable: str | None = None) -> float:
+        """Bayesian information criterion on X (lower is better)."""
+        n_samples = self._n_rows(X, variable)
+        return -2 * self.score(X, variable=variable) * n_samples + self._n_parameters() * np.log(n_samples)
+
+    def aic(self, X: Any, *, variable: str | None = None) -> float:
+        """Akaike information criterion on X (lower is better)."""
+        n_samples = self._n_rows(X, variable)
+        return -2 * self.score(X, variable=variable) * n_samples + 2 * self._n_parameters()
+
+    def _rows(self, X: Any, variable: str | None) -> tuple[Any, str | None]:
+        """X as :func:`daskem.inputs.as_rows` sees it with this model's dims, and the variable still to pick."""
+        rows = as_rows(X, variable, sample_dim=self.sample_dim, feature_dim=self.feature_dim)
+        return (X, variable) if rows is X else (rows, None)
+
+    def _n_rows(self, X: Any, variable: str | None) -> int:
+        X, variable = self._rows(X, variable)
+        rows = in_memory_rows(X, variable)
+        return len(rows) if rows is not None else as_row_chunked(X, variable).shape[0]
+
+    def _map_rows(
+        self,
+        X: Any,
+        variable: str | None,
+        kernel: Callable[[np.ndarray, Family, Params, int], np.ndarray],
+        row_shape: tuple[int, ...],
+        dtype: type,
+    ) -> Any:
+        """Apply a per-row kernel: in memory for NumPy input, lazily otherwise."""
+        params, family = self.params, self._family()
+        X, variable = self._rows(X, variable)
+        rows = in_memory_rows(X, variable)
+        if rows is not None:
+            self._check_features(X, rows.shape[1])
+            return kernel(rows, family, params, 0)
+        data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
+        self._check_features(X, data.shape[1])
+
+        def block_kernel(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+            first_row = block_info[0]["array-location"][0][0] if block_info else 0
+            return kernel(block, family, params, first_row)
+
+        if row_shape:
+            return data.map_blocks(block_kernel, chunks=(data.chunks[0], row_shape), dtype=dtype)
+        return data.map_blocks(block_kernel, drop_axis=1, dtype=dtype)
+
+    def score_dataset(self, X: Any, *, variable: str | None = None) -> xr.Dataset:
+        """Labels, responsibilities and log-likelihood of every row, lazily.
+
+        The result is an :class:`xarray.Dataset` of Dask arrays chunked like
+        the input rows — ``label`` (row), ``responsibility`` (row, component)
+        and ``log_likelihood`` (row, nats) — with the input's row coordinate
+        when it has one.  Computing (or ``to_zarr``) reads each chunk once for
+        all three.
+        """
+        params, family = self.params, self._family()
+        X, variable = self._rows(X, variable)
+        data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
+        self._check_features(X, data.shape[1])
+        dim, coordinate = row_coordinate(X, variable)
+        stacked = stacked_dims(X)
+        if dim == "component":  # the scores' own dimension: the rows take the default name
+            dim = "sample"
+        blocks = Blocks.of(data)
+        shared = dask.delayed((family, params), traverse=False)
+        parts = [dask.delayed(_score_block, nout=3, pure=True)(rows, shared, first_row)
+                 for rows, first_row in zip(blocks.rows, blocks.first_rows)]
+        k = params.n_components
+        columns = [
+            da.concatenate([da.from_delayed(part[i], (n, *shape), dtype=dtype)
+                            for part, n in zip(parts, data.chunks[0])])
+            for i, (shape, dtype) in enumerate((((), np.int64), ((k,), np.float64), ((), np.float64)))
+        ]
+        coords = {"component": np.arange(k)}
+        if coordinate is not None and not stacked:
+            coords[dim] = coordinate
+        scores = xr.Dataset(
+            {
+                "label": (dim, columns[0]),
+                "responsibility": ((dim, "component"), columns[1]),
+                "log_likelihood": (dim, columns[2]),
+            },
+            coords=coords,
+            attrs={"description": f"scores of the rows under a daskem {type(self).__name__}",
+                   "daskem_version": __version__},
+        )
+        if stacked:  # back to the input's own dimensions and coordinates: a (y, x) label map
+            index = xr.Coordinates.from_pandas_multiindex(X.indexes[dim], dim)
+            scores = scores.assign_coords(index).unstack(dim).transpose(*stacked, "component")
+        return described(scores)
+
+    def _check_features(self, X: Any, n_features: int) -> None:
+        """X's number of features and, as scikit-learn checks them, its column names against the fit's."""
+        if n_features != self.params.n_features:
+            raise InputError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting {self.params.n_features} "
+                "features as input (the number it was fitted on)"
+            )
+        names, fitted = feature_names(X), getattr(self, "feature_names_in_", None)
+        if names is not None and fitted is not None and not np.array_equal(names, fitted):
+            raise InputError(
+                "The feature names should match those that were passed during fit: the model was fitted on "
+                f"{list(fitted)}, X has {list(names)}; select X[model.feature_names_in_] to reorder them"
+            )
+        if (names is None) != (fitted is None):
+            name = type(self).__name__
+            warnings.warn(
+                f"X does not have valid feature names, but {name} was fitted with feature names"
+                if names is None else f"X has feature names, but {name} was fitted without feature names",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------- model files
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write the model to Zarr (or netCDF for a .nc suffix), atomically.
+
+        An existing ``path`` is replaced only with ``overwrite=True``, and only
+        if it is a daskem model (see :mod:`daskem.outputs`).
+        """
+        write_dataset(self.to_dataset(), path, "model", overwrite=overwrite, label="path")
+
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _log_prob_norm(X: np.ndarray, family: Family, params: Params, first_row: int) -> np.ndarray:
+    return family.e_step(X, params, first_row)[0]
+
+
+def _responsibilities(X: np.ndarray, family: Family, params: Params, first_row: int) -> np.ndarray:
+    return np.exp(family.e_step(X, params, first_row)[1])
+
+
+def _labels(X: np.ndarray, family: Family, params: Params, first_row: int) -> np.ndarray:
+    return family.e_step(X, params, first_row)[1].argmax(axis=1)
+
+
+def _score_block(
+    X: np.ndarray, model: tuple[Family, Params], first_row: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    family, params = model
+    log_prob_norm, log_resp = family.e_step(X, params, first_row)
+    return log_resp.argmax(axis=1), np.exp(log_resp), log_prob_norm
+
+
+def check_number(estimator: BaseMixture, name: str, low: float) -> None:
+    """Refuse a setting that is not a finite number >= ``low``."""
+    value = getattr(estimator, name)
+    if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < low:
+        raise InputError(f"{name} must be a finite number >= {low:g}, got {value!r}")
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _pass_progress(verbose: int) -> contextlib.AbstractContextManager:
+    """Dask's progress bar on stderr for passes longer than a second when ``verbose >= 2``."""
+    if verbose < 2:
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=1.0, dt=0.05, out=sys.stderr)
+
+
+def _show_log_lines() -> None:
+    """Make the per-iteration log lines visible when the user has not set up logging."""
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    if not logger.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("daskem: %(message)s"))
+        logger.addHandler(handler)
+
