@@ -37,9 +37,8 @@ import numpy as np
 import xarray as xr
 
 from daskem.engine import EMState, RunState
-from daskem.families.base import Family
+from daskem.families.base import Family, Params
 from daskem.exceptions import DaskemError
-from daskem.kernels.gaussian import GaussianParams
 from daskem.model_io import params_from_dataset, params_to_dataset
 from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
 from daskem.storage import is_remote, location
@@ -68,10 +67,10 @@ def fingerprint(X: da.Array, sample_weight: da.Array | None = None) -> str:
     return digest.hexdigest()[:32]
 
 
-def params_digest(params: GaussianParams) -> str:
-    """A short digest of parameters (to record a warm start in checkpoint settings)."""
-    digest = hashlib.sha256(params.covariance_type.encode())
-    for array in (params.weights, params.means, params.covariances):
+def params_digest(family: Family, params: Params) -> str:
+    """A short digest of a family and its parameters (to record a warm start in checkpoint settings)."""
+    digest = hashlib.sha256(json.dumps([family.name, family.settings()]).encode())
+    for _, array in family.variables(params).values():
         digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes())
     return digest.hexdigest()[:16]
 
@@ -103,10 +102,11 @@ class Checkpoint:
         self.settings = json.loads(json.dumps(settings))  # as it will read back
         self.data = data
 
-    def load(self, family: Family) -> EMState | None:
+    def load(self) -> EMState | None:
         """The state to resume from, or None when the folder holds no checkpoint.
 
-        Every run resumes with ``family`` (the settings, checked here, fix it).
+        Each run resumes with the family its parameters were stored with (the
+        settings, checked here, fix them).
 
         Raises
         ------
@@ -144,7 +144,7 @@ class Checkpoint:
             )
         source = f"the checkpoint {str(path)!r}"
         try:
-            runs = [_run_from_dataset(_group(path, f"run-{i:04d}"), family, source)
+            runs = [_run_from_dataset(_group(path, f"run-{i:04d}"), source)
                     for i in range(int(attrs["n_runs"]))]
             last = _group(path, "last-pass")
         except DaskemError:
@@ -171,8 +171,8 @@ class Checkpoint:
             root.to_zarr(str(temporary), mode="w-", zarr_format=3, consolidated=False)
             groups = {f"run-{i:04d}": _run_to_dataset(run) for i, run in enumerate(state.runs)}
             if state.last_pass is not None:
-                params, mean_log_likelihood = state.last_pass
-                groups["last-pass"] = params_to_dataset(params, np.empty(0),
+                (family, params), mean_log_likelihood = state.last_pass
+                groups["last-pass"] = params_to_dataset(family, params, np.empty(0),
                                                         {"mean_log_likelihood": mean_log_likelihood})
             for group, ds in groups.items():
                 ds.to_zarr(str(temporary), group=group, mode="a", zarr_format=3, consolidated=False)
@@ -258,7 +258,7 @@ def _group(path: Any, group: str) -> xr.Dataset:
 
 
 def _run_to_dataset(run: RunState) -> xr.Dataset:
-    ds = params_to_dataset(run.params, np.asarray(run.history), {})
+    ds = params_to_dataset(run.family, run.params, np.asarray(run.history), {})
     reseeds_left = run.reseeds_left if run.reseeds_left is not None else np.full(run.params.n_components, -1)
     ds["reseeds_left"] = ("component", np.asarray(reseeds_left, dtype=np.int64))
     ds["reseeded"] = (("restart", "event"), np.asarray(run.reseeded, dtype=np.int64).reshape(-1, 3))
@@ -268,8 +268,8 @@ def _run_to_dataset(run: RunState) -> xr.Dataset:
     return ds
 
 
-def _run_from_dataset(ds: xr.Dataset, family: Family, source: str) -> RunState:
-    params = params_from_dataset(ds, source)
+def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
+    family, params = params_from_dataset(ds, source)
     reseeds_left = ds["reseeds_left"].values
     return RunState(
         family=family,

@@ -24,10 +24,12 @@ import click
 
 from daskem import commands
 from daskem.cluster import running_on
-from daskem.estimator import __version__, load
+from daskem.mixture import __version__
+from daskem.models import load
 from daskem.exceptions import DaskemError
 from daskem.generate import DEFAULT_CHUNK_ROWS
 from daskem.jobs import parse_integers, run_job
+from daskem.families.registry import FAMILIES
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.storage import location
 
@@ -189,11 +191,13 @@ def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows per Zarr chunk.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
+              help="Family of the mixture to draw from: bernoulli gives 0/1 rows, poisson counts.")
 @click.option("--overwrite", is_flag=True, help="Replace PATH (and its truth file) if they exist.")
 @_one_line_errors
 @_cluster_option
 def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
-    """Write rows drawn from a random Gaussian mixture to the Zarr group PATH.
+    """Write rows drawn from a random mixture to the Zarr group PATH.
 
     The rows go to the array X (and the true component of each row to
     labels); the true parameters are saved beside PATH as a model file.
@@ -207,7 +211,10 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @click.argument("path", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
 @click.option("--n-components", "-k", type=int, required=True, help="Number of components.")
-@click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)), default="full", show_default=True)
+@click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
+              help="Component family: bernoulli for 0/1 features, poisson for counts.")
+@click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)), default="full", show_default=True,
+              help="Gaussian mixtures only.")
 @_em_options
 @_dims_options
 @click.option("--out", "-o", type=LOCATION, default=None,
@@ -218,7 +225,7 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @_cluster_option
 def fit_command(path: str, variable: str | None, sample_weight: str | None, out: Path | None,
                 checkpoint: Path | None, overwrite: bool, **settings: Any) -> None:
-    """Fit a Gaussian mixture to the rows of the Zarr array at PATH."""
+    """Fit a mixture (Gaussian by default) to the rows of the Zarr array at PATH."""
     report = commands.fit(path, variable=variable, sample_weight=sample_weight, settings=settings, out=out,
                           checkpoint=checkpoint, overwrite=overwrite)
     _emit(report, fit_text)
@@ -233,7 +240,7 @@ def fit_text(report: dict[str, Any]) -> str:
     rows = [
         ("data", f"{source}  ({data['rows']:,} rows × {data['features']} features, {data['dtype']}, "
                  f"{data['chunks']} chunk(s))"),
-        ("model", f"{model['n_components']} components, {model['covariance_type']} covariance"),
+        ("model", model["description"]),
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'NOT converged'}, "
                        f"tol {report['tol']:g})"),
         ("log-likelihood", f"{model['lower_bound']:.6f} per row"),
@@ -262,8 +269,10 @@ class IntegerList(click.ParamType):
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
 @click.option("--n-components", "-k", type=IntegerList(), default="1-10", show_default=True,
               help="Numbers of components to try: 3, 1-10 or 2,4,8.")
+@click.option("--families", default="gaussian", show_default=True,
+              help="Comma-separated component families to try (gaussian, bernoulli, poisson).")
 @click.option("--covariance-types", default="full", show_default=True,
-              help="Comma-separated covariance types to try (full, tied, diag, spherical).")
+              help="Comma-separated covariance types to try for Gaussians (full, tied, diag, spherical).")
 @click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic", show_default=True)
 @_em_options
 @_dims_options
@@ -274,12 +283,13 @@ class IntegerList(click.ParamType):
 @_one_line_errors
 @_cluster_option
 def select_command(path: str, variable: str | None, sample_weight: str | None, n_components: list[int],
-                   covariance_types: str, criterion: str, out: Path | None, checkpoint: Path | None,
-                   overwrite: bool, **settings: Any) -> None:
+                   families: str, covariance_types: str, criterion: str, out: Path | None,
+                   checkpoint: Path | None, overwrite: bool, **settings: Any) -> None:
     """Fit every candidate mixture to the Zarr array at PATH in shared passes; rank them."""
     report = commands.select(
         path, variable=variable, sample_weight=sample_weight, n_components=n_components,
         covariance_types=[t.strip() for t in covariance_types.split(",") if t.strip()],
+        families=[f.strip() for f in families.split(",") if f.strip()],
         criterion=criterion, settings=settings, out=out, checkpoint=checkpoint, overwrite=overwrite,
     )
     _emit(report, select_text)
@@ -293,8 +303,7 @@ def select_text(report: dict[str, Any]) -> str:
     return "\n".join([
         pd.DataFrame(report["table"]).to_string(index=False, float_format=lambda v: f"{v:.6g}"),
         "",
-        f"best: {best['n_components']} components, {best['covariance_type']} covariance "
-        f"(lowest {report['criterion']})",
+        f"best: {best['description']} (lowest {report['criterion']})",
         f"{len(report['table'])} candidates, {report['passes']} EM passes over the data, "
         f"{report['seconds']:.2f} s" + (f"; saved to {report['out']}" if report["out"] else ""),
     ])
@@ -448,8 +457,7 @@ def info_text(report: dict[str, Any]) -> str:
     model = report["model"]
     rows = [
         ("file", report["path"]),
-        ("model", f"{model['n_components']} components, {model['covariance_type']} covariance, "
-                  f"{model['n_features']} features"),
+        ("model", f"{model['description']}, {model['n_features']} features"),
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'not converged'})"),
         ("log-likelihood", f"{model['lower_bound']:.6f} per row"),
         ("daskem version", report["daskem_version"]),

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from daskem.engine import IterationInfo, one_blas_thread
-from daskem.estimator import GaussianMixture, __version__, load
+from daskem.mixture import BaseMixture, __version__
+from daskem.models import estimator, from_dataset, load
 from daskem.generate import generate as generate_data
 from daskem.generate import truth_path
 from daskem.inputs import as_row_chunked, as_rows
@@ -26,13 +27,18 @@ from daskem.outputs import Output, reserved
 from daskem.selection import select as select_models
 
 
-def model_summary(model: GaussianMixture) -> dict[str, Any]:
-    """A fitted model as JSON-able values."""
-    params = model.params
-    spreads = np.sqrt(np.trace(params.full_covariances(), axis1=1, axis2=2) / params.n_features)
+def model_summary(model: BaseMixture) -> dict[str, Any]:
+    """A fitted model as JSON-able values; ``rms_sd`` is each component's root-mean-square standard
+    deviation over the features."""
+    params, family = model.params, model._fitted_family
+    spreads = np.sqrt(family.variances(params).mean(axis=1))
+    covariance_type = getattr(family, "covariance_type", None)
     return {
         "n_components": params.n_components,
-        "covariance_type": params.covariance_type,
+        "family": family.name,
+        "covariance_type": covariance_type,
+        "description": (f"{params.n_components} components, {covariance_type} covariance" if covariance_type
+                        else f"{params.n_components} {family.label} components"),
         "n_features": params.n_features,
         "n_iter": int(model.n_iter_),
         "converged": bool(model.converged_),
@@ -63,12 +69,14 @@ def fit(
     path: str, *, variable: str | None = None, sample_weight: str | None = None, settings: dict[str, Any],
     out: str | Path | None = None, checkpoint: str | Path | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
-    """``daskem fit``: fit one mixture (``settings`` are GaussianMixture's), save it to ``out``.
+    """``daskem fit``: fit one mixture, save it to ``out``.
 
-    ``out`` and ``checkpoint`` are checked against the data and each other
-    and reserved before any work (see :mod:`daskem.outputs`).
+    ``settings`` are the estimator's, with ``family`` naming it (see
+    :func:`daskem.models.estimator`).  ``out`` and ``checkpoint`` are checked
+    against the data and each other and reserved before any work (see
+    :mod:`daskem.outputs`).
     """
-    model = GaussianMixture(**settings)
+    model = estimator(**settings)
     iterations: list[IterationInfo] = []
     outputs = [Output.of(out, "model", "--out"), Output.of(checkpoint, "checkpoint", "--checkpoint")]
     with reserved(outputs, [path], overwrite=overwrite):
@@ -97,14 +105,15 @@ def fit(
 
 def select(
     path: str, *, variable: str | None = None, sample_weight: str | None = None, n_components: list[int],
-    covariance_types: list[str], criterion: str = "bic", settings: dict[str, Any],
+    covariance_types: list[str], families: list[str] = ("gaussian",), criterion: str = "bic",
+    settings: dict[str, Any],
     out: str | Path | None = None, checkpoint: str | Path | None = None, overwrite: bool = False,
 ) -> dict[str, Any]:
     """``daskem select``: fit every candidate in shared passes; save the table and best model to ``out``."""
     outputs = [Output.of(out, "selection", "--out"), Output.of(checkpoint, "checkpoint", "--checkpoint")]
     with reserved(outputs, [path], overwrite=overwrite):
         start = time.perf_counter()
-        selection = select_models(path, n_components, covariance_types, variable=variable,
+        selection = select_models(path, n_components, covariance_types, families=list(families), variable=variable,
                                   sample_weight=sample_weight, criterion=criterion, checkpoint=checkpoint,
                                   **settings)
         seconds = time.perf_counter() - start
@@ -155,7 +164,7 @@ def score(
 def info(path: str | Path) -> dict[str, Any]:
     """``daskem info``: a saved model."""
     with read_dataset(path) as ds:
-        model = GaussianMixture.from_dataset(ds, f"the model file {str(path)!r}")
+        model = from_dataset(ds, f"the model file {str(path)!r}")
         written_by = str(ds.attrs.get("daskem_version", "unknown"))
     return {"command": "info", "path": str(path), "model": model_summary(model), "daskem_version": written_by,
             "reader_version": __version__}

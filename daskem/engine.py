@@ -278,16 +278,15 @@ class RunState:
 class EMState:
     """Where EM stands after ``iteration`` iterations: enough to resume exactly.
 
-    ``last_pass`` holds parameters that the last pass evaluated (those of the
-    first candidate still iterating) and the mean log-likelihood it found for
-    them: the first pass after a resume evaluates them again (with the first
-    run's family: every run of a state shares one), and the two must agree, or
-    the data have changed.
+    ``last_pass`` holds a candidate that the last pass evaluated (the first
+    still iterating: its family and parameters) and the mean log-likelihood
+    it found for it: the first pass after a resume evaluates it again, and the
+    two must agree, or the data have changed.
     """
 
     iteration: int
     runs: list[RunState]
-    last_pass: tuple[Params, float] | None = None
+    last_pass: tuple[Candidate, float] | None = None
 
 
 def run_em(
@@ -335,7 +334,7 @@ def run_em(
     # scans the loaded libraries (ms), and BLAS threads left spinning would take cores from Dask's.
     next_pass = statistics_pass(data, split_every)
     with one_blas_thread():
-        checked = [] if check is None else [(runs[0].family, check[0])]
+        checked = [] if check is None else [check[0]]
         if checked and not active:  # a finished run: one pass proves the data are the same
             (batch,) = dask.compute(next_pass(checked))
             _check_same_data(batch[0], check[1])
@@ -350,8 +349,9 @@ def run_em(
                 _check_same_data(batch[0], check[1])
                 batch, checked = batch[1:], []
             if iteration == 1:
-                runs[active[0]].family.check_first_pass(batch[0])
-            state.last_pass = (candidates[0][1], batch[0].mean_log_likelihood)
+                for (family, _), stats in zip(candidates, batch):
+                    family.check_first_pass(stats)
+            state.last_pass = (candidates[0], batch[0].mean_log_likelihood)
             for i, stats in zip(active, batch):
                 change, reseeded = runs[i].step(stats, tol, iteration)
                 for component, row in reseeded:

@@ -44,6 +44,10 @@ class CorruptDataError(InputError):
     """A stored chunk of the data is missing or cannot be decoded."""
 
 
+class ModelFileError(InputError):
+    """A model file (or checkpoint) is damaged, hand-edited into nonsense, or from a newer daskem."""
+
+
 class CovarianceError(DaskemError, ValueError):
     """A component's covariance matrix is not positive definite."""
 

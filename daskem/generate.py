@@ -1,4 +1,4 @@
-"""Layer 4: synthetic Gaussian mixture data written to Zarr, chunk by chunk.
+"""Layer 4: synthetic mixture data (of any family) written to Zarr, chunk by chunk.
 
 Each chunk is drawn from its own random stream (seeded by ``(seed, chunk)``),
 so the data do not depend on the scheduler or on the order chunks are written,
@@ -16,6 +16,10 @@ import numpy as np
 import xarray as xr
 
 from daskem.exceptions import InputError
+from daskem.families.base import Family, Params
+from daskem.families.gaussian import GaussianFamily
+from daskem.families.product import MeanParams
+from daskem.families.registry import family_class
 from daskem.kernels.gaussian import GaussianParams
 from daskem.model_io import params_to_dataset, write_dataset
 from daskem.outputs import Output, reserved
@@ -47,10 +51,32 @@ def random_mixture(
     return GaussianParams.from_covariances(weights, means, covariances)
 
 
+def random_components(
+    family: Family, n_components: int, n_features: int, rng: np.random.Generator
+) -> Params:
+    """A random mixture of ``family`` whose components differ clearly (see :func:`random_mixture`).
+
+    Bernoulli probabilities are drawn from Beta(½, ½), most near 0 or 1, and
+    kept within [0.02, 0.98]; Poisson rates from a Gamma of shape 1 and mean 5.
+    Weights are drawn from a Dirichlet(5, …, 5).
+    """
+    if isinstance(family, GaussianFamily):
+        return random_mixture(n_components, n_features, rng)
+    if family.name == "bernoulli":
+        means = np.clip(rng.beta(0.5, 0.5, size=(n_components, n_features)), 0.02, 0.98)
+    else:
+        means = rng.gamma(1.0, 5.0, size=(n_components, n_features))
+    return MeanParams(rng.dirichlet(np.full(n_components, 5.0)), family.floor(means))
+
+
 def _draw_chunk(
-    params: GaussianParams, n_rows: int, seed: int, chunk: int, dtype: np.dtype
+    family: Family, params: Params, n_rows: int, seed: int, chunk: int, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng([seed, chunk])
+    if not isinstance(params, GaussianParams):  # rows of each component, shuffled
+        rows, labels = family.sample(params, n_rows, rng)
+        order = rng.permutation(n_rows)
+        return rows[order].astype(dtype), labels[order].astype(np.int32)
     labels = rng.choice(params.n_components, size=n_rows, p=params.weights)
     factors = np.linalg.cholesky(params.covariances)
     noise = rng.standard_normal((n_rows, params.n_features))
@@ -73,12 +99,14 @@ def generate(
     seed: int = 0,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     dtype: str = "float64",
+    family: str = "gaussian",
     overwrite: bool = False,
-) -> GaussianParams:
-    """Write rows drawn from a random mixture to a Zarr group, and the truth beside it.
+) -> Params:
+    """Write rows drawn from a random mixture of ``family`` to a Zarr group, and the truth beside it.
 
     The group at ``path`` holds ``X`` (sample, feature) and ``labels``
     (sample); the true parameters go to :func:`truth_path` as a model file.
+    Bernoulli rows hold 0 and 1, Poisson rows counts, both as floats of ``dtype``.
     With ``overwrite``, only data and a truth file that daskem generated are
     replaced (see :mod:`daskem.outputs`).
 
@@ -94,10 +122,11 @@ def generate(
             raise InputError(f"{name} must be >= {low}, got {value}")
     if dtype not in ("float32", "float64"):
         raise InputError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    params = random_mixture(n_components, n_features, np.random.default_rng(seed))
+    components = family_class(family)()
+    params = random_components(components, n_components, n_features, np.random.default_rng(seed))
     sizes = [min(chunk_rows, n_samples - start) for start in range(0, n_samples, chunk_rows)]
     draw = dask.delayed(_draw_chunk, nout=2, pure=True)
-    chunks = [draw(params, size, seed, i, np.dtype(dtype)) for i, size in enumerate(sizes)]
+    chunks = [draw(components, params, size, seed, i, np.dtype(dtype)) for i, size in enumerate(sizes)]
     rows = da.concatenate(
         [da.from_delayed(c[0], (size, n_features), dtype=dtype) for c, size in zip(chunks, sizes)]
     )
@@ -105,12 +134,13 @@ def generate(
         [da.from_delayed(c[1], (size,), dtype=np.int32) for c, size in zip(chunks, sizes)]
     )
     data = xr.Dataset(
-        {"X": (("sample", "feature"), rows, {"long_name": "rows drawn from a Gaussian mixture", "units": "1"}),
+        {"X": (("sample", "feature"), rows, {"long_name": f"rows drawn from a {components.name.capitalize()} "
+                                                          "mixture", "units": "1"}),
          "labels": ("sample", labels, {"long_name": "component each row was drawn from", "units": "1"})},
         attrs={"description": f"{n_samples} rows drawn from a random {n_components}-component "
-               f"Gaussian mixture in {n_features} dimensions (seed {seed})"},
+               f"{components.name.capitalize()} mixture in {n_features} dimensions (seed {seed})"},
     )
-    truth = params_to_dataset(params, np.empty(0), {"description": "true parameters", "seed": seed})
+    truth = params_to_dataset(components, params, np.empty(0), {"description": "true parameters", "seed": seed})
     outputs = [Output.of(path, "data", "path"), Output.of(truth_path(path), "model", "truth file")]
     with reserved(outputs, overwrite=overwrite):
         write_dataset(truth, truth_path(path), "model", overwrite=overwrite, label="truth file")

@@ -7,8 +7,8 @@ Methods (``init_params``):
   hard assignment gives the weights, means and covariances.
 - ``"kmeans"``: Lloyd to convergence on the sample from one k-means++ seeding.
 - ``"random"``: random responsibilities on the sample (as scikit-learn).
-- ``"random_from_data"``: K sample rows as means, covariances ``reg_covar·I``
-  (as scikit-learn).
+- ``"random_from_data"``: K sample rows as means (for Gaussians, covariances
+  ``reg_covar·I``, as scikit-learn).
 - ``"k-means||"``: scalable k-means++ over the whole data set (Bahmani et al.
   2012), a few passes: oversample ``2K`` rows per round for a few rounds,
   weight them by the rows nearest to each, recluster them in memory, then one
@@ -17,9 +17,10 @@ Methods (``init_params``):
 The sample (at most ``DEFAULT_SAMPLE_ROWS`` rows, read chunk by chunk, only the
 sample held) is drawn once for all candidates; the k-means|| passes of all
 candidates are shared too.  Candidates that differ only in covariance type
-share their clustering.  Parameters the user gives (``weights_init``,
-``means_init``, ``precisions_init``) replace the estimated ones, as in
-scikit-learn; when all three are given the data are not read at all.
+share their clustering, and so do candidates of different families.
+Parameters the user gives (``weights_init``, ``means_init``, ``precisions_init``)
+replace the estimated ones, as in scikit-learn; when all are given the data
+are not read at all.
 Sample weights weight every step.
 """
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dask
 import dask.array as da
@@ -37,7 +38,7 @@ import numpy as np
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce, one_blas_thread
 from daskem.exceptions import InputError, NonFiniteDataError
 from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite
-from daskem.kernels.gaussian import GaussianParams, assignment_moments, m_step, weighted_moments
+from daskem.families.base import Family, Params
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
 
 logger = logging.getLogger("daskem")
@@ -63,18 +64,17 @@ KMEANS_PARALLEL_ROUNDS = 5
 
 @dataclass(frozen=True, eq=False)
 class InitSpec:
-    """How to start one candidate: its shape, method and any given parameters."""
+    """How to start one candidate: its size, family, method and any given initial arrays
+    (``weights_init``, ``means_init``, …: see :meth:`~daskem.families.base.Family.given_shapes`)."""
 
     n_components: int
-    covariance_type: str = "full"
+    family: Family
     init_params: str = "k-means++"
-    weights_init: np.ndarray | None = None
-    means_init: np.ndarray | None = None
-    precisions_init: np.ndarray | None = None
+    given: dict[str, np.ndarray | None] = field(default_factory=dict)
 
     @property
     def fully_given(self) -> bool:
-        return self.weights_init is not None and self.means_init is not None and self.precisions_init is not None
+        return all(self.given.get(name) is not None for name in self.family.given_shapes(self.n_components, 1))
 
 
 def random_generator(random_state: int | np.random.RandomState | np.random.Generator | None) -> np.random.Generator:
@@ -211,16 +211,11 @@ def draw_sample(
     return rows, w
 
 
-def _estimate(
-    X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: InitSpec, reg_covar: float
-) -> GaussianParams:
-    """Parameters from an assignment of in-memory rows (see ``SAMPLE_METHODS``), moments about their mean."""
+def _estimate(X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: InitSpec) -> Params:
+    """Parameters from an assignment of in-memory rows (see ``SAMPLE_METHODS``), sums about their mean."""
     reference = np.repeat(X.mean(axis=0, keepdims=True), spec.n_components, axis=0)
-    if assignment.ndim == 1:
-        moments = assignment_moments(X, assignment, weights, reference, spec.covariance_type)
-    else:
-        moments = weighted_moments(X, assignment * weights[:, np.newaxis], reference, spec.covariance_type)
-    return m_step(*moments, reference, reg_covar, spec.covariance_type)
+    return spec.family.params_from_assignment(
+        spec.family.assignment_statistics(X, assignment, weights, reference), reference)
 
 
 # ------------------------------------------------------------------ k-means||
@@ -254,10 +249,10 @@ def _chunk_masses(X, w, first_row, center_sets):
     return tuple(nearest_mass(X, c, w) for c in center_sets)
 
 
-def _chunk_assignment_moments(X, w, first_row, center_sets, covariance_types):
+def _chunk_assignment_statistics(X, w, first_row, center_sets, families):
     weights = np.ones(len(X)) if w is None else w
-    return tuple(assignment_moments(X, np.argmin(squared_distances(X, centers), axis=1), weights, centers, kind)
-                 for centers, kind in zip(center_sets, covariance_types))
+    return tuple(family.assignment_statistics(X, np.argmin(squared_distances(X, centers), axis=1), weights, centers)
+                 for centers, family in zip(center_sets, families))
 
 
 def _sum_elementwise(parts):
@@ -293,8 +288,8 @@ def _first_centers(data: Blocks, count: int, rng: np.random.Generator) -> list[n
 
 def _kmeans_parallel(
     data: Blocks, specs: Sequence[InitSpec], starts: Sequence[tuple], rng: np.random.Generator,
-    reg_covar: float, split_every: int, step: Callable[[str], None] = _no_progress,
-) -> list[GaussianParams]:
+    split_every: int, step: Callable[[str], None] = _no_progress,
+) -> list[Params]:
     """k-means|| for each distinct start, then one pass for every spec's parameters.
 
     ``step`` is called after each pass over the data, with what it did.
@@ -322,10 +317,10 @@ def _kmeans_parallel(
             raise InputError(f"k-means|| found only {len(candidates)} distinct rows for n_components={k}")
         centres[key] = _weighted_centres(candidates, mass, _best_kmeans_plusplus(candidates, mass, k, rng), k)
     finals = [centres[key] for key in starts]
-    moments = _data_pass(data, _chunk_assignment_moments, _sum_elementwise, finals,
-                         [spec.covariance_type for spec in specs], split_every=split_every)
+    sums = _data_pass(data, _chunk_assignment_statistics, _sum_elementwise, finals,
+                      [spec.family for spec in specs], split_every=split_every)
     step("moments of the initial assignment")
-    return [m_step(*m, c, reg_covar, spec.covariance_type) for m, c, spec in zip(moments, finals, specs)]
+    return [spec.family.params_from_assignment(m, c) for m, c, spec in zip(sums, finals, specs)]
 
 
 def _weighted_centres(candidates: np.ndarray, mass: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -343,17 +338,16 @@ def initial_params(
     sample_weight: da.Array | None,
     specs: Sequence[InitSpec],
     *,
-    reg_covar: float,
     rng: np.random.Generator,
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     split_every: int = DEFAULT_SPLIT_EVERY,
-) -> list[GaussianParams]:
+) -> list[Params]:
     """Initial parameters of every candidate for the (N, d) rows of X.
 
     The sample is drawn once, and k-means|| passes are shared, for all specs.
     """
     starts = _shared_starts(specs)
-    estimated: dict[int, GaussianParams] = {}
+    estimated: dict[int, Params] = {}
     from_sample = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params in SAMPLE_METHODS]
     if from_sample:
         rows, weights = draw_sample(X, sample_weight, sample_rows, rng)
@@ -382,7 +376,7 @@ def initial_params(
                     assignments[starts[i]] = method(rows, weights, spec.n_components, rng)
                 logger.log(progress.level, "initialised %d components in %.2f s", spec.n_components,
                            time.perf_counter() - progress.start)
-            estimated[i] = _estimate(rows, assignments[starts[i]], weights, spec, reg_covar)
+            estimated[i] = _estimate(rows, assignments[starts[i]], weights, spec)
     parallel = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params == "k-means||"]
     if parallel:
         data = Blocks.of(X, sample_weight)
@@ -391,36 +385,23 @@ def initial_params(
         logger.log(progress.level, "initialising with k-means|| over all %d rows: %d passes over the data",
                    X.shape[0], progress.steps)
         found = _kmeans_parallel(data, [specs[i] for i in parallel], [starts[i] for i in parallel], rng,
-                                 reg_covar, split_every, progress.step)
+                                 split_every, progress.step)
         estimated.update(zip(parallel, found))
-    return [_with_given(spec, estimated.get(i)) for i, spec in enumerate(specs)]
+    return [spec.family.with_given(estimated.get(i), spec.given) for i, spec in enumerate(specs)]
 
 
 def _shared_starts(specs: Sequence[InitSpec]) -> list[tuple[int, str, int]]:
     """A key per spec; specs with equal keys share one clustering.
 
-    The j-th spec of a given (K, method, covariance type) gets the key
-    (K, method, j): random starts of one candidate differ, while candidates
-    that differ only in covariance type share their starts, as the
-    clustering does not depend on the covariance type.
+    The j-th spec of a given (K, method, family) gets the key (K, method, j):
+    random starts of one candidate differ, while candidates that differ only
+    in family (or covariance type) share their starts, as the clustering does
+    not depend on the family.
     """
-    seen: dict[tuple[int, str, str], int] = {}
+    seen: dict[tuple[int, str, Family], int] = {}
     keys = []
     for spec in specs:
-        shape = (spec.n_components, spec.init_params, spec.covariance_type)
+        shape = (spec.n_components, spec.init_params, spec.family)
         seen[shape] = seen.get(shape, -1) + 1
         keys.append((spec.n_components, spec.init_params, seen[shape]))
     return keys
-
-
-def _with_given(spec: InitSpec, estimated: GaussianParams | None) -> GaussianParams:
-    """The estimated parameters, with those the user gave in their place."""
-    if spec.fully_given:
-        return GaussianParams.from_precisions(
-            spec.weights_init, spec.means_init, spec.precisions_init, spec.covariance_type
-        )
-    weights = estimated.weights if spec.weights_init is None else spec.weights_init
-    means = estimated.means if spec.means_init is None else spec.means_init
-    if spec.precisions_init is None:
-        return GaussianParams.from_covariances(weights, means, estimated.covariances, spec.covariance_type)
-    return GaussianParams.from_precisions(weights, means, spec.precisions_init, spec.covariance_type)

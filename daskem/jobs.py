@@ -3,7 +3,7 @@
 ::
 
     data:    {path: data.zarr, variable: X}
-    fit:     {n_components: 8}            # or select: {n_components: 1-10, covariance_types: [full, diag]}
+    fit:     {n_components: 8}            # family: bernoulli, or select: {n_components: 1-10, families: [...]}
     cluster: ../cluster_configs/local-threads.yaml
     checkpoint: runs/{date}/checkpoint
     outputs: {model: runs/{date}/model.zarr, scores: runs/{date}/scores.zarr, report: runs/{date}/report.json}
@@ -36,9 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt
 
 from daskem import commands
 from daskem.cluster import load_config, running_on
-from daskem.estimator import __version__
+from daskem.mixture import __version__
 from daskem.exceptions import DaskemError
 from daskem.initialization import INIT_METHODS
+from daskem.families.registry import FAMILIES
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.checkpoint import remove_checkpoints
 from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, output_kind, reserved
@@ -46,6 +47,7 @@ from daskem.storage import is_remote, location
 from daskem.yaml_files import describe, read_mapping
 
 CovarianceType = Literal[COVARIANCE_TYPES]  # type: ignore[valid-type]
+FamilyName = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]
 InitMethod = Literal[INIT_METHODS]  # type: ignore[valid-type]
 
 
@@ -112,11 +114,13 @@ class _EMSettings(_Strict):
 
 class Fit(_EMSettings):
     n_components: PositiveInt
+    family: FamilyName = "gaussian"
     covariance_type: CovarianceType = "full"
 
 
 class Select(_EMSettings):
     n_components: list[PositiveInt] | str = Field(description="a list, or text like 1-10 or 2,4,8")
+    families: list[FamilyName] = ["gaussian"]
     covariance_types: list[CovarianceType] = ["full"]
     criterion: Literal["bic", "aic"] = "bic"
 
@@ -285,10 +289,12 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
                                  settings=job.fit.model_dump() | data.dims(), out=job.outputs.model,
                                  checkpoint=job.checkpoint, overwrite=True)
         else:
-            settings = job.select.model_dump(exclude={"n_components", "covariance_types", "criterion"}) | data.dims()
+            settings = (job.select.model_dump(exclude={"n_components", "families", "covariance_types", "criterion"})
+                        | data.dims())
             stage = commands.select(data.path, variable=data.variable, sample_weight=data.sample_weight,
                                     n_components=job.select.components(),
                                     covariance_types=list(job.select.covariance_types),
+                                    families=list(job.select.families),
                                     criterion=job.select.criterion, settings=settings,
                                     out=job.outputs.selection, checkpoint=job.checkpoint, overwrite=True)
         stages = [stage]

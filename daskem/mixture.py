@@ -29,9 +29,9 @@ from sklearn.base import BaseEstimator, DensityMixin
 
 from daskem.checkpoint import checkpointing, comparable_seed, params_digest
 from daskem.engine import MAX_RUNS, Blocks, EMResult, EMState, IterationInfo, RunState, best_run, run_em
-from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
+from daskem.exceptions import ConvergenceWarning, InputError, ModelFileError, NotFittedError
 from daskem.families.base import Family, Params
-from daskem.initialization import INIT_METHODS, random_generator
+from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
 from daskem.inputs import (
     as_row_chunked,
     as_rows,
@@ -42,7 +42,15 @@ from daskem.inputs import (
     row_coordinate,
     stacked_dims,
 )
-from daskem.model_io import described, write_dataset
+from daskem.model_io import (
+    described,
+    model_attributes,
+    params_from_dataset,
+    params_history,
+    params_to_dataset,
+    stored_feature_names,
+    write_dataset,
+)
 
 try:
     __version__ = version("daskem")
@@ -55,43 +63,53 @@ logger = logging.getLogger("daskem")
 class BaseMixture(DensityMixin, BaseEstimator):
     """A mixture fitted by EM, out of core: what every family's estimator shares.
 
-    Subclasses set :attr:`SETTINGS` and implement :meth:`_family`,
-    :meth:`_kind`, :meth:`_check_family_settings`,
-    :meth:`_checked_initial_arrays`, :meth:`_initial_params`,
-    :meth:`_n_parameters`, :meth:`sample`, :meth:`to_dataset` and
-    :meth:`from_dataset`; they may override :meth:`_float32`.
+    A subclass names its :attr:`FAMILY` and takes, besides the settings of
+    :attr:`SETTINGS` and ``weights_init``, ``means_init``, ``random_state``,
+    ``warm_start``, ``verbose``, ``sample_dim`` and ``feature_dim``, the
+    family's own settings under their names (``covariance_type`` and
+    ``reg_covar``; ``min_probability``; …) and its other initial arrays
+    (``precisions_init``).  It may override :meth:`_float32`.
     """
 
-    #: The settings that shape a fit: a checkpoint resumes only when they match.
+    #: The component family.
+    FAMILY: type[Family]
+    #: The settings that shape a fit, besides the family's: a checkpoint resumes only when they match.
     SETTINGS: tuple[str, ...] = ("n_components", "tol", "max_iter", "n_init", "init_params", "chunk_rows",
                                  "split_every")
 
-    # ------------------------------------------------------------------ hooks
+    # ------------------------------------------------------------------ the family
 
     def _family(self) -> Family:
-        """The component family with this estimator's settings."""
-        raise NotImplementedError
-
-    def _kind(self, params: Params) -> str:
-        """What the components of ``params`` are, in words ("full", "Bernoulli"), for messages."""
-        raise NotImplementedError
-
-    def _check_family_settings(self) -> None:
-        """Check the family's own settings (raise :class:`InputError`)."""
-        raise NotImplementedError
-
-    def _checked_initial_arrays(self, n_features: int) -> dict[str, np.ndarray | None]:
-        """The initial arrays given (``weights_init``, …), checked, by name (None where not given)."""
-        raise NotImplementedError
-
-    def _initial_params(self, data: da.Array, weights: da.Array | None, inits: dict[str, np.ndarray | None],
-                        rng: np.random.Generator) -> list[Params]:
-        """``n_init`` starts for the (N, d) rows of ``data``."""
-        raise NotImplementedError
+        """The component family with this estimator's settings (raises :class:`InputError` for bad ones)."""
+        return self.FAMILY(**{name: getattr(self, name) for name in self.FAMILY.setting_names()})
 
     def _float32(self) -> bool:
         """Whether float32 rows are handed to the family as they are (else as float64)."""
         return False
+
+    def _checked_initial_arrays(self, family: Family, n_features: int) -> dict[str, np.ndarray | None]:
+        """The initial arrays given (``weights_init``, …), checked, by name (None where not given)."""
+        k, d = self.n_components, n_features
+        checked: dict[str, np.ndarray | None] = {}
+        for name, shape in family.given_shapes(k, d).items():
+            value = getattr(self, name)
+            if value is None:
+                checked[name] = None
+                continue
+            array = np.asarray(value, dtype=np.float64)
+            if array.shape != shape:
+                raise InputError(f"{name} must have shape {shape} for {k} {family.label} components on {d} "
+                                 f"features, got {array.shape}")
+            if not np.isfinite(array).all():
+                raise InputError(f"{name} holds NaN or infinite values")
+            checked[name] = array
+        weights = checked["weights_init"]
+        if weights is not None and (weights.min() < 0 or not np.isclose(weights.sum(), 1.0, atol=1e-6)):
+            raise InputError(
+                f"weights_init must be non-negative and sum to 1, got sum {weights.sum():.6g}"
+            )
+        family.check_given({name: array for name, array in checked.items() if array is not None})
+        return checked
 
     # ------------------------------------------------------------------ fitting
 
@@ -138,26 +156,28 @@ class BaseMixture(DensityMixin, BaseEstimator):
             )
         if self.verbose:
             _show_log_lines()
-        inits = self._checked_initial_arrays(n_features)
-        warm = self._warm_start_params(n_features)
-        settings = self._checkpoint_settings(inits, warm)
+        family = self._family()
+        inits = self._checked_initial_arrays(family, n_features)
+        warm = self._warm_start_params(family, n_features)
+        settings = self._checkpoint_settings(family, inits, warm)
         with (
             checkpointing(checkpoint, settings, data, weights, inputs=[source] if is_path(source) else []) as saved,
             _pass_progress(self.verbose),
         ):
-            family = self._family()
-            starts = saved.load(family) if saved is not None else None
+            starts = saved.load() if saved is not None else None
             if starts is not None:
                 logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
             elif warm is not None:  # continues the last fit, also in telling when it converges
                 starts = EMState(0, [RunState(family, warm, previous=self._last_change_reference())])
             else:
-                starts = [(family, params) for params in self._initial_params(
-                    data, weights, inits, random_generator(self.random_state))]
+                spec = InitSpec(self.n_components, family, self.init_params, inits)
+                starts = [(family, params) for params in initial_params(
+                    data, weights, [spec] * self.n_init, rng=random_generator(self.random_state),
+                    split_every=self.split_every)]
             blocks = Blocks.of(data, weights, float32=self._float32())
             results = run_em(blocks, starts, tol=self.tol, max_iter=self.max_iter, split_every=self.split_every,
                              callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
-        self._set_fitted(best_run(results), n_features, feature_names(X))
+        self._set_fitted(best_run(results), family, n_features, feature_names(X))
         if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
             warnings.warn(
@@ -169,17 +189,16 @@ class BaseMixture(DensityMixin, BaseEstimator):
             )
         return self
 
-    def _warm_start_params(self, n_features: int) -> Params | None:
+    def _warm_start_params(self, family: Family, n_features: int) -> Params | None:
         """The parameters a warm start continues from (None when not warm-starting), checked against the settings."""
         if not (self.warm_start and hasattr(self, "_params")):
             return None
-        last = self._params
-        asked = self._kind(None)
-        if (last.n_components, self._kind(last), last.n_features) != (self.n_components, asked, n_features):
+        last, was = self._params, self._fitted_family.label
+        if (last.n_components, was, last.n_features) != (self.n_components, family.label, n_features):
             raise InputError(
-                f"warm_start continues the last fit ({last.n_components} {self._kind(last)} components on "
+                f"warm_start continues the last fit ({last.n_components} {was} components on "
                 f"{last.n_features} features), but this fit asks for {self.n_components} "
-                f"{asked} components on {n_features} features; set warm_start=False to start afresh"
+                f"{family.label} components on {n_features} features; set warm_start=False to start afresh"
             )
         return last
 
@@ -189,17 +208,19 @@ class BaseMixture(DensityMixin, BaseEstimator):
         restarted = any(iteration == self.n_iter_ for iteration, _, _ in self.reseeded_)
         return -np.inf if restarted else self.lower_bound_
 
-    def _checkpoint_settings(self, inits: dict[str, np.ndarray | None], warm: Params | None) -> dict[str, Any]:
-        """What must match for a checkpoint to be resumed: the settings that shape the fit, and its start."""
-        settings = {name: getattr(self, name) for name in self.SETTINGS}
+    def _checkpoint_settings(self, family: Family, inits: dict[str, np.ndarray | None],
+                             warm: Params | None) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed: the family, the settings that shape the fit,
+        and its start."""
+        settings = {"family": family.name, **family.settings(), **{name: getattr(self, name) for name in self.SETTINGS}}
         settings["random_state"] = comparable_seed(self.random_state)
         for name, array in inits.items():
             settings[name] = None if array is None else hashlib.sha256(array.tobytes()).hexdigest()[:16]
-        settings["warm_start_from"] = None if warm is None else params_digest(warm)
+        settings["warm_start_from"] = None if warm is None else params_digest(family, warm)
         return settings
 
-    def _set_fitted(self, result: EMResult, n_features: int, names: np.ndarray | None = None) -> None:
-        self._params = result.params
+    def _set_fitted(self, result: EMResult, family: Family, n_features: int, names: np.ndarray | None = None) -> None:
+        self._params, self._fitted_family = result.params, family
         if names is not None:
             self.feature_names_in_ = names
         elif hasattr(self, "feature_names_in_"):
@@ -240,7 +261,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
                 "random_state must be None, an integer, a numpy.random.Generator or a numpy.random.RandomState, "
                 f"got {self.random_state!r}"
             )
-        self._check_family_settings()
+        self._family()
 
     # --------------------------------------------------------- fitted attributes
 
@@ -268,6 +289,24 @@ class BaseMixture(DensityMixin, BaseEstimator):
     @property
     def means_(self) -> np.ndarray:
         return self.params.means
+
+    def _n_parameters(self) -> int:
+        """Free parameters of the fitted mixture (for :meth:`bic` and :meth:`aic`)."""
+        params = self.params
+        return self._fitted_family.n_parameters(params.n_components, params.n_features)
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows from the fitted mixture (seeded by ``random_state``).
+
+        Returns
+        -------
+        X : (n_samples, d) float64, grouped by component.
+        y : (n_samples,) int64 component labels.
+        """
+        params = self.params
+        if not is_int(n_samples) or n_samples < 1:
+            raise InputError(f"Invalid value for 'n_samples': {n_samples!r}; sample draws an integer >= 1 of rows")
+        return self._fitted_family.sample(params, n_samples, random_generator(self.random_state))
 
     # --------------------------------------------------------------- prediction
 
@@ -318,7 +357,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         dtype: type,
     ) -> Any:
         """Apply a per-row kernel: in memory for NumPy input, lazily otherwise."""
-        params, family = self.params, self._family()
+        params, family = self.params, self._fitted_family
         X, variable = self._rows(X, variable)
         rows = in_memory_rows(X, variable)
         if rows is not None:
@@ -344,7 +383,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         when it has one.  Computing (or ``to_zarr``) reads each chunk once for
         all three.
         """
-        params, family = self.params, self._family()
+        params, family = self.params, self._fitted_family
         X, variable = self._rows(X, variable)
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
         self._check_features(X, data.shape[1])
@@ -404,6 +443,9 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- model files
 
+    #: Settings of the estimator (besides the family's) that model files record.
+    FILE_SETTINGS: tuple[str, ...] = ("tol", "max_iter", "n_init", "init_params")
+
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
         """Write the model to Zarr (or netCDF for a .nc suffix), atomically.
 
@@ -412,6 +454,45 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """
         write_dataset(self.to_dataset(), path, "model", overwrite=overwrite, label="path")
 
+    def to_dataset(self) -> xr.Dataset:
+        """The fitted model as an :class:`xarray.Dataset` (see :mod:`daskem.model_io`)."""
+        params = self.params
+        attrs = {
+            "n_iter": int(self.n_iter_),
+            "converged": int(self.converged_),
+            "lower_bound": float(self.lower_bound_),
+            **{name: _attribute(getattr(self, name)) for name in self.FILE_SETTINGS},
+            "daskem_version": __version__,
+        }
+        if is_int(self.random_state):
+            attrs["random_state"] = int(self.random_state)
+        return params_to_dataset(self._fitted_family, params, self.history_, attrs,
+                                 getattr(self, "feature_names_in_", None))
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, source: str = "the model file") -> BaseMixture:
+        """The model stored in a Dataset made by :meth:`to_dataset`, checked (see :mod:`daskem.model_io`)."""
+        family, params = params_from_dataset(ds, source)
+        if family.name != cls.FAMILY.name:
+            raise ModelFileError(f"{source} holds a {family.name} mixture, not one for {cls.__name__}; "
+                                 "read it with daskem.load")
+        attrs = model_attributes(ds, source)
+        settings = {name: attrs[name] for name in (*cls.FILE_SETTINGS, "random_state") if name in attrs}
+        model = cls(n_components=params.n_components, **family.settings(), **settings)
+        model._params, model._fitted_family = params, family
+        model.history_ = params_history(ds)
+        model.n_iter_ = attrs.get("n_iter", len(model.history_))
+        if len(model.history_) and model.n_iter_ != len(model.history_):
+            raise ModelFileError(f"{source}: n_iter is {model.n_iter_} but the history has "
+                                 f"{len(model.history_)} iterations")
+        model.converged_ = attrs.get("converged", False)
+        model.lower_bound_ = attrs.get("lower_bound", np.nan)
+        model.reseeded_ = []
+        model.n_features_in_ = params.n_features
+        names = stored_feature_names(ds)
+        if names is not None:
+            model.feature_names_in_ = names
+        return model
 
 
 # ------------------------------------------------------------------ helpers
@@ -435,6 +516,13 @@ def _score_block(
     family, params = model
     log_prob_norm, log_resp = family.e_step(X, params, first_row)
     return log_resp.argmax(axis=1), np.exp(log_resp), log_prob_norm
+
+
+def _attribute(value: Any) -> int | float | str:
+    """A setting as a model file's attribute: a Python int, float or str."""
+    if is_int(value):
+        return int(value)
+    return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else str(value)
 
 
 def check_number(estimator: BaseMixture, name: str, low: float) -> None:

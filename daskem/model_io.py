@@ -2,22 +2,29 @@
 
 A model file is an ``xarray.Dataset`` with
 
-- ``weights`` (component), ``means`` (component, feature) and ``covariances``
-  — (component, feature, feature2) for full, (feature, feature2) for tied,
-  (component, feature) for diag, (component) for spherical — float64;
+- the family's arrays (:meth:`daskem.families.base.Family.dims`), float64:
+  ``weights`` (component) and ``means`` (component, feature) for every
+  family — a Bernoulli mixture's success probabilities, a Poisson mixture's
+  rates — and for Gaussians ``covariances``: (component, feature, feature2)
+  for full, (feature, feature2) for tied, (component, feature) for diag,
+  (component) for spherical;
 - ``history`` (iteration): mean log-likelihood per row at each iteration;
 - coordinates ``component``, ``iteration`` and ``feature`` (the column names
   the model was fitted with, or 0 … d − 1), and CF-style ``long_name`` and
   ``units`` on every variable (:data:`VARIABLE_ATTRIBUTES`);
-- attributes ``model``, ``format_version``, ``covariance_type``, ``n_iter``,
+- attributes ``model`` (``daskem.GaussianMixture``, ``daskem.BernoulliMixture``,
+  …), ``family``, the family's settings (``covariance_type`` and ``reg_covar``;
+  ``min_probability``; ``min_rate``), ``format_version``, ``n_iter``,
   ``converged`` (0/1), ``lower_bound``, the fit settings and ``daskem_version``.
 
 The precision Cholesky factors are derived from the covariances on load, so
 nothing derivable is stored.  Files are never pickled.  A file is trusted only
 after :func:`params_from_dataset` has checked it: sizes (before anything is
-read into memory), shapes against each other and the covariance type, finite
-values, weights that sum to one, symmetric positive-definite covariances, and
-a format version this daskem can read.
+read into memory), shapes against each other and the family, finite values,
+weights that sum to one, parameters inside the family's space (symmetric
+positive-definite covariances; probabilities and rates within their floor),
+and a format version this daskem can read.  Files without a ``family``
+attribute, from daskem before families, hold Gaussian mixtures.
 """
 
 from __future__ import annotations
@@ -32,34 +39,19 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from daskem.exceptions import InputError, InputNotFoundError
-from daskem.kernels.gaussian import GaussianParams
+from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
+from daskem.families.base import Family, Params
+from daskem.families.registry import family_class
 from daskem.outputs import KIND_ATTRIBUTE, atomic_path, interrupted_write_note, output_kind
 from daskem.storage import incomplete_kind, is_remote, location
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
-MODEL_KIND = "daskem.GaussianMixture"
 #: The layout written here; files from a newer daskem are refused, not misread.
 FORMAT_VERSION = 1
 #: Most values a model file may hold (2 GiB of float64), checked before loading.
 MAX_MODEL_VALUES = 2**28
 #: How far weights may sum from one (rounding of K numbers written as decimals).
 WEIGHT_SUM_TOLERANCE = 1e-9
-#: How far a covariance may be from symmetric, relative to its largest entry.
-SYMMETRY_TOLERANCE = 1e-10
-
-
-#: Dimensions of ``covariances`` for each covariance type.
-COVARIANCE_DIMS = {
-    "full": ("component", "feature", "feature2"),
-    "tied": ("feature", "feature2"),
-    "diag": ("component", "feature"),
-    "spherical": ("component",),
-}
-
-
-class ModelFileError(InputError):
-    """A model file (or checkpoint) is damaged, hand-edited into nonsense, or from a newer daskem."""
 
 
 #: CF-style ``long_name`` and ``units`` of every variable daskem writes (log-likelihoods are
@@ -88,33 +80,34 @@ def described(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def model_kind(family: str) -> str:
+    """The ``model`` attribute of a model file of the family called ``family`` ("daskem.GaussianMixture")."""
+    return f"daskem.{family.capitalize()}Mixture"
+
+
 def params_to_dataset(
-    params: GaussianParams, history: np.ndarray, attrs: dict[str, object], features: np.ndarray | None = None
+    family: Family, params: Params, history: np.ndarray, attrs: dict[str, object],
+    features: np.ndarray | None = None,
 ) -> xr.Dataset:
-    """The Dataset of a model: parameters, history and attributes.
+    """The Dataset of a model: the family's arrays and settings, history and attributes.
 
     ``features`` (d,) labels the feature axes (the column names a model was
     fitted with); by default 0 … d − 1.
     """
-    dims = COVARIANCE_DIMS[params.covariance_type]
+    variables = family.variables(params)
     features = np.arange(params.n_features) if features is None else np.asarray(features)
     coords = {
         "component": np.arange(params.n_components),
         "iteration": np.arange(1, len(history) + 1),
         "feature": features,
     }
-    if "feature2" in dims:
+    if any("feature2" in dims for dims, _ in variables.values()):
         coords["feature2"] = features
     return described(xr.Dataset(
-        {
-            "weights": ("component", params.weights),
-            "means": (("component", "feature"), params.means),
-            "covariances": (dims, params.covariances),
-            "history": ("iteration", np.asarray(history, dtype=np.float64)),
-        },
+        {**variables, "history": ("iteration", np.asarray(history, dtype=np.float64))},
         coords=coords,
-        attrs={"model": MODEL_KIND, "format_version": FORMAT_VERSION, "covariance_type": params.covariance_type,
-               **attrs},
+        attrs={"model": model_kind(family.name), "format_version": FORMAT_VERSION, "family": family.name,
+               **family.settings(), **attrs},
     ))
 
 
@@ -125,27 +118,27 @@ def stored_feature_names(ds: xr.Dataset) -> np.ndarray | None:
     return np.asarray([str(name) for name in ds["feature"].values], dtype=object)
 
 
-def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> GaussianParams:
-    """The parameters stored in a model Dataset, after checking everything about them.
+def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple[Family, Params]:
+    """The family and parameters stored in a model Dataset, after checking everything about them.
 
     ``ds`` may be lazy: its sizes are checked before any values are read.
-    ``source`` names it in messages.
+    ``source`` names it in messages.  Files without a ``family`` attribute
+    (daskem before families) hold Gaussian mixtures.
 
     Raises
     ------
     ModelFileError
-        Naming what is wrong: not a model, a newer format, missing or
-        misshapen arrays, too large, values not finite, weights negative or not
-        summing to one, or covariances not symmetric.
+        Naming what is wrong: not a model, a newer format, an unknown family
+        or family setting, missing or misshapen arrays, too large, values not
+        finite, weights negative or not summing to one, or parameters outside
+        the family's space (a covariance not symmetric).
     CovarianceError
         A covariance is not positive definite (naming the component).
     """
-    covariance_type = ds.attrs.get("covariance_type")
-    missing = [v for v in ("weights", "means", "covariances") if v not in ds]
-    if missing or ds.attrs.get("model") != MODEL_KIND:
-        raise ModelFileError(
-            f"{source} is not a daskem model file (missing {missing or 'the model attribute'})"
-        )
+    name = ds.attrs.get("family", "gaussian")
+    if not isinstance(name, str) or ds.attrs.get("model") != model_kind(name) or not {"weights", "means"} <= set(ds):
+        missing = [v for v in ("weights", "means") if v not in ds]
+        raise ModelFileError(f"{source} is not a daskem model file (missing {missing or 'the model attribute'})")
     version = ds.attrs.get("format_version", 1)  # files from before the version was recorded
     if not _is_integer(version):
         raise ModelFileError(f"{source} has format_version {version!r}, not an integer")
@@ -154,27 +147,29 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> Gauss
             f"{source} was written by a newer daskem (format {version}; this daskem reads format "
             f"{FORMAT_VERSION} and older): upgrade daskem to read it"
         )
-    if covariance_type not in COVARIANCE_DIMS:
-        raise ModelFileError(
-            f"{source} has covariance_type {covariance_type!r}; expected one of {tuple(COVARIANCE_DIMS)}"
-        )
-    expected = {"weights": ("component",), "means": ("component", "feature"),
-                "covariances": COVARIANCE_DIMS[covariance_type]}
-    for name, dims in expected.items():
-        if ds[name].dims != dims:
+    try:
+        kind = family_class(name)
+        family = kind.from_settings({key: ds.attrs[key] for key in kind.setting_names() if key in ds.attrs})
+    except InputError as error:
+        raise ModelFileError(f"{source}: {error}") from None
+    expected = family.dims()
+    for variable, dims in expected.items():
+        if variable not in ds:
+            raise ModelFileError(f"{source} is not a daskem model file (a {family.label} model has {variable})")
+        if ds[variable].dims != dims:
             raise ModelFileError(
-                f"{source}: {name} has dimensions {ds[name].dims}, but a {covariance_type!r} model has {dims}"
+                f"{source}: {variable} has dimensions {ds[variable].dims}, but a {family.label!r} model has {dims}"
             )
     if "history" in ds and ds["history"].dims != ("iteration",):
         raise ModelFileError(f"{source}: history has dimensions {ds['history'].dims}, expected ('iteration',)")
     sizes = dict(ds.sizes)
-    if covariance_type in ("full", "tied") and sizes["feature2"] != sizes["feature"]:
+    if "feature2" in sizes and sizes["feature2"] != sizes["feature"]:
         raise ModelFileError(
             f"{source}: the covariances are {sizes['feature']} × {sizes['feature2']}, not square"
         )
     if sizes["component"] < 1 or sizes["feature"] < 1:
         raise ModelFileError(f"{source} holds {sizes['component']} components of {sizes['feature']} features")
-    values = sum(math.prod(ds[name].shape) for name in ds.data_vars)
+    values = sum(math.prod(ds[variable].shape) for variable in ds.data_vars)
     if values > MAX_MODEL_VALUES:
         raise ModelFileError(
             f"{source} declares {sizes['component']:,} components × {sizes['feature']:,} features "
@@ -182,33 +177,28 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> Gauss
             f"({MAX_MODEL_VALUES:,} values); it is damaged or not meant for this tool"
         )
     arrays = {}
-    for name in ("weights", "means", "covariances", *(("history",) if "history" in ds else ())):
+    for variable in (*expected, *(("history",) if "history" in ds else ())):
         try:
-            array = np.asarray(ds[name].values)
+            array = np.asarray(ds[variable].values)
         except Exception as error:  # a damaged store raises whatever its codec raises
-            raise ModelFileError(f"{source}: cannot read {name} ({type(error).__name__}: {error})") from None
+            raise ModelFileError(f"{source}: cannot read {variable} ({type(error).__name__}: {error})") from None
         if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-            raise ModelFileError(f"{source}: {name} has dtype {array.dtype}, not numbers")
+            raise ModelFileError(f"{source}: {variable} has dtype {array.dtype}, not numbers")
         array = array.astype(np.float64)
         if not np.isfinite(array).all():
-            raise ModelFileError(f"{source}: {name} hold {int(np.count_nonzero(~np.isfinite(array)))} NaN or "
+            raise ModelFileError(f"{source}: {variable} hold {int(np.count_nonzero(~np.isfinite(array)))} NaN or "
                                  "infinite value(s)")
-        arrays[name] = array
-    weights, covariances = arrays["weights"], arrays["covariances"]
+        arrays[variable] = array
+    weights = arrays["weights"]
     if weights.min() < 0 or abs(weights.sum() - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise ModelFileError(
             f"{source}: the weights must be non-negative and sum to 1; they sum to {weights.sum():.12g} "
             f"(smallest {weights.min():.6g})"
         )
-    if covariance_type in ("full", "tied"):
-        matrices = covariances.reshape((-1, *covariances.shape[-2:]))
-        asymmetry = np.abs(matrices - np.swapaxes(matrices, 1, 2)).max(axis=(1, 2))
-        scale = np.abs(matrices).max(axis=(1, 2))
-        bad = np.flatnonzero(asymmetry > SYMMETRY_TOLERANCE * scale)
-        if bad.size:
-            which = "the tied covariance" if covariance_type == "tied" else f"the covariance of component {bad[0]}"
-            raise ModelFileError(f"{source}: {which} is not symmetric")
-    return GaussianParams.from_covariances(weights, arrays["means"], covariances, covariance_type)
+    if arrays["means"].shape[0] != len(weights):
+        raise ModelFileError(f"{source}: cannot read means ({arrays['means'].shape[0]} rows for "
+                             f"{len(weights)} weights)")
+    return family, family.from_variables(arrays, source)
 
 
 def params_history(ds: xr.Dataset) -> np.ndarray:
@@ -223,8 +213,8 @@ def _is_integer(value: Any) -> bool:
 #: Attributes of a model file: name → (type, smallest value or None).
 _ATTRIBUTES = {
     "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
-    "reg_covar": (float, 0.0), "max_iter": (int, 0), "n_init": (int, 1), "init_params": (str, None),
-    "random_state": (int, None), "precision": (str, None),
+    "max_iter": (int, 0), "n_init": (int, 1), "init_params": (str, None), "random_state": (int, None),
+    "precision": (str, None),
 }
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from daskem.estimator import GaussianMixture
+from daskem.mixture import BaseMixture
 from daskem.exceptions import DaskemError
 from daskem.initialization import draw_sample
 from daskem.inputs import as_row_chunked
@@ -50,7 +51,7 @@ def save(figure: Any, path: str | os.PathLike, *, overwrite: bool = False) -> No
             figure.savefig(file, format="png", dpi=120)
 
 
-def convergence(model: GaussianMixture) -> Any:
+def convergence(model: BaseMixture) -> Any:
     """The mean log-likelihood per row at each iteration, and its change (log scale)."""
     history = np.asarray(model.history_)
     iterations = np.arange(1, len(history) + 1)
@@ -77,7 +78,7 @@ LINEAR_DIFFERENCE = 10.0
 
 def selection(table: pd.DataFrame) -> Any:
     """ΔBIC and ΔAIC from the best candidate against the number of components, one line per
-    covariance type.
+    family (per covariance type for Gaussians).
 
     Criteria of large data sets reach 1e7 and more, where the differences that
     decide (a few units to a few hundred) vanish on a linear axis: the y axis
@@ -85,20 +86,43 @@ def selection(table: pd.DataFrame) -> Any:
     """
     figure = _figure(8.0, 3.8)
     axes = figure.subplots(1, 2, sharex=True)
-    groups = list(table.groupby("covariance_type", sort=False))
+    table = table.assign(candidate=_candidate_labels(table))
+    groups = list(table.groupby("candidate", sort=False))
     for ax, criterion in zip(axes, ("bic", "aic")):
         lowest = table[criterion].min()
-        for colour, (covariance_type, rows) in zip(colours(len(groups)), groups):
+        for colour, (candidate, rows) in zip(colours(len(groups)), groups):
             rows = rows.sort_values("n_components")
-            ax.plot(rows["n_components"], rows[criterion] - lowest, marker="o", color=colour, label=covariance_type)
+            ax.plot(rows["n_components"], rows[criterion] - lowest, marker="o", color=colour, label=candidate)
         best = table.loc[table[criterion].idxmin()]
         ax.plot(best["n_components"], 0.0, marker="*", markersize=16, color="black", linestyle="none",
-                label=f"best: {best['n_components']} {best['covariance_type']} ({criterion.upper()} {lowest:.6g})")
+                label=f"best: {best['n_components']} {best['candidate']} ({criterion.upper()} {lowest:.6g})")
         ax.set_yscale("symlog", linthresh=LINEAR_DIFFERENCE)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set(xlabel="components", ylabel=f"Δ{criterion.upper()} from the best (lower is better)",
                title=f"Δ{criterion.upper()}")
         ax.legend(fontsize=8)
+    return figure
+
+
+def _candidate_labels(table: pd.DataFrame) -> pd.Series:
+    """Each candidate's kind: its covariance type for a Gaussian, else its family (tables written
+    before families have covariance types only)."""
+    if "family" not in table:
+        return table["covariance_type"]
+    return table["covariance_type"].where(table["family"] == "gaussian", table["family"])
+
+
+def profiles(model: BaseMixture) -> Any:
+    """Each component's means — a Bernoulli mixture's probabilities, a Poisson mixture's rates — as a
+    heat map of components (by weight) × features."""
+    params = model.params
+    order = np.argsort(-params.weights, kind="stable")
+    figure = _figure(8.5, 1.5 + 0.3 * params.n_components)
+    ax = figure.subplots()
+    image = ax.imshow(params.means[order], aspect="auto", cmap="viridis", interpolation="nearest")
+    ax.set_yticks(range(params.n_components), [f"{k}: weight {params.weights[k]:.2f}" for k in order], fontsize=8)
+    ax.set(xlabel="feature", title=f"{params.n_components} {model._fitted_family.label} components")
+    figure.colorbar(image, ax=ax, label="mean of the feature (probability or rate)")
     return figure
 
 
@@ -129,9 +153,14 @@ def components(
     model: GaussianMixture, X: Any, *, variable: str | None = None, features: tuple[int, int] | None = None,
     sample_rows: int = 5000, seed: int = 0,
 ) -> Any:
-    """Ellipses (1 and 2 standard deviations) of the components over a sample of the rows, in 2-D."""
+    """Ellipses (1 and 2 standard deviations) of the components over a sample of the rows, in 2-D.
+
+    For a mixture of another family, its components' :func:`profiles` (the rows are not read).
+    """
     from matplotlib.patches import Ellipse
 
+    if not isinstance(model, GaussianMixture):
+        return profiles(model)
     data = as_row_chunked(X, variable)
     rows, _ = draw_sample(data, None, sample_rows, np.random.default_rng(seed))
     basis, labels = projection(model, features)

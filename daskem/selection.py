@@ -1,8 +1,9 @@
 """Layer 5: model selection — many candidate mixtures fitted in shared passes.
 
-``select`` fits every combination of numbers of components, covariance types
-and random starts together: the rows are sampled once for initialisation, and
-each EM iteration reads the data once for all candidates still iterating.  The
+``select`` fits every combination of numbers of components, families (with
+the Gaussian's covariance types) and random starts together: the rows are
+sampled once for initialisation, and each EM iteration reads the data once for
+all candidates still iterating, whatever their family.  The
 number of reads is the largest iteration count of any candidate (plus the
 initialisation passes), not the sum.
 """
@@ -22,12 +23,13 @@ import pandas as pd
 
 from daskem.checkpoint import checkpointing, comparable_seed
 from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, IterationInfo, best_run, run_em
-from daskem.estimator import GaussianMixture
 from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.families.gaussian import GaussianFamily
+from daskem.families.registry import family_class
 from daskem.initialization import InitSpec, initial_params, random_generator
 from daskem.inputs import feature_names, fit_inputs, is_path
-from daskem.kernels.gaussian import n_parameters
+from daskem.mixture import BaseMixture
+from daskem.models import estimator_for
 from daskem.outputs import atomic_path
 
 CRITERIA = ("bic", "aic")
@@ -41,21 +43,22 @@ class Selection:
 
     Attributes
     ----------
-    table : pandas.DataFrame, one row per (n_components, covariance_type), best
-        first by ``criterion``: log_likelihood (mean per row, or per unit
-        weight), n_parameters, bic, aic, n_iter, converged.
+    table : pandas.DataFrame, one row per candidate, best first by
+        ``criterion``: n_components, family, covariance_type (Gaussians only),
+        log_likelihood (mean per row, or per unit weight), n_parameters, bic,
+        aic, n_iter, converged.
     models : the fitted models, in the order of ``table``.
     criterion : "bic" or "aic".
     n_passes : reads of the data by EM (the largest iteration count).
     """
 
     table: pd.DataFrame
-    models: list[GaussianMixture]
+    models: list[BaseMixture]
     criterion: str
     n_passes: int
 
     @property
-    def best_(self) -> GaussianMixture:
+    def best_(self) -> BaseMixture:
         """The model with the lowest criterion."""
         return self.models[0]
 
@@ -77,6 +80,7 @@ def select(
     n_components: Iterable[int] = range(1, 11),
     covariance_types: Sequence[str] = ("full",),
     *,
+    families: Sequence[str] = ("gaussian",),
     variable: str | None = None,
     sample_weight: Any = None,
     n_init: int = 1,
@@ -100,12 +104,15 @@ def select(
     ----------
     X, variable, sample_weight : the data, as for :meth:`GaussianMixture.fit`.
     n_components : the numbers of components to try.
-    covariance_types : the covariance types to try.
+    covariance_types : the covariance types to try for Gaussian mixtures.
+    families : the component families to try ("gaussian", "bernoulli",
+        "poisson"); each tries every number of components.
     n_init : random starts per candidate; the best lower bound is kept.
     criterion : "bic" or "aic" (lower is better), computed from the
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
     tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision, sample_dim,
-    feature_dim : as for :class:`GaussianMixture`, shared by all candidates.
+    feature_dim : as for :class:`GaussianMixture`, shared by all candidates
+        (``reg_covar`` and ``precision`` by the Gaussian ones).
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
         :mod:`daskem.checkpoint`).
@@ -121,17 +128,29 @@ def select(
         raise InputError(f"n_components lists more than {MAX_CANDIDATES} numbers; select among fewer")
     if not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in sizes):
         raise InputError(f"n_components must be integers, got {sizes!r}")
-    shapes = list(itertools.product(sorted({int(k) for k in sizes}), dict.fromkeys(covariance_types)))
+    if isinstance(families, str) or isinstance(covariance_types, str):
+        raise InputError("families and covariance_types are lists of names, such as ['gaussian', 'bernoulli']")
+    kinds = [family_class(name) for name in dict.fromkeys(families)]
+    candidate_families = [GaussianFamily(t, reg_covar) if kind is GaussianFamily else kind()
+                          for kind in kinds for t in (dict.fromkeys(covariance_types) if kind is GaussianFamily
+                                                      else [None])]
+    shapes = list(itertools.product(sorted({int(k) for k in sizes}), candidate_families))
     if not shapes:
-        raise InputError("give at least one number of components and one covariance type")
+        raise InputError("give at least one number of components, one family and (for Gaussians) one covariance type")
     if len(shapes) > MAX_CANDIDATES:
         raise InputError(f"{len(shapes)} candidates are more than {MAX_CANDIDATES}; select among fewer")
-    models = [
-        GaussianMixture(k, covariance_type=t, tol=tol, reg_covar=reg_covar, max_iter=max_iter, n_init=n_init,
-                        init_params=init_params, random_state=random_state, chunk_rows=chunk_rows,
-                        split_every=split_every, precision=precision, sample_dim=sample_dim, feature_dim=feature_dim)
-        for k, t in shapes
-    ]
+    if len({family.discrete for family in candidate_families}) > 1:
+        warnings.warn(
+            "the candidates mix continuous (Gaussian) and discrete families: the log-likelihood of one is a "
+            "density, of the other a probability, so their BIC and AIC do not compare (a Gaussian with a "
+            "tiny variance always wins on discrete data); compare families of one kind",
+            UserWarning,
+            stacklevel=2,
+        )
+    shared = dict(tol=tol, max_iter=max_iter, n_init=n_init, init_params=init_params, random_state=random_state,
+                  chunk_rows=chunk_rows, split_every=split_every, sample_dim=sample_dim, feature_dim=feature_dim)
+    models = [estimator_for(family, k, **shared, **({"precision": precision} if family.name == "gaussian" else {}))
+              for k, family in shapes]
     for model in models:
         model._check_settings()
     if len(shapes) * n_init > MAX_RUNS:
@@ -143,29 +162,28 @@ def select(
         raise InputError(
             f"the data have {data.shape[0]} rows, fewer than n_components={max(k for k, _ in shapes)}"
         )
-    settings = {"shapes": shapes, "n_init": n_init, "tol": tol, "reg_covar": reg_covar, "max_iter": max_iter,
-                "init_params": init_params, "chunk_rows": chunk_rows, "split_every": split_every,
-                "precision": precision, "random_state": comparable_seed(random_state)}
+    settings = {"shapes": [[k, family.name, family.settings()] for k, family in shapes], "n_init": n_init,
+                "tol": tol, "max_iter": max_iter, "init_params": init_params, "chunk_rows": chunk_rows,
+                "split_every": split_every, "precision": precision, "random_state": comparable_seed(random_state)}
     with checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved:
-        family = GaussianFamily(reg_covar)
-        starts = saved.load(family) if saved is not None else None
+        starts = saved.load() if saved is not None else None
         if starts is None:
-            specs = [InitSpec(k, t, init_params) for k, t in shapes for _ in range(n_init)]
-            starts = [(family, params) for params in initial_params(
-                data, weights, specs, reg_covar=reg_covar, rng=random_generator(random_state),
-                split_every=split_every)]
+            specs = [InitSpec(k, family, init_params) for k, family in shapes for _ in range(n_init)]
+            starts = [(spec.family, params) for spec, params in zip(specs, initial_params(
+                data, weights, specs, rng=random_generator(random_state), split_every=split_every))]
         blocks = Blocks.of(data, weights, float32=precision == "auto")
         results = run_em(blocks, starts, tol=tol, max_iter=max_iter, split_every=split_every, callbacks=callbacks,
                          on_iteration=saved.save if saved is not None else None)
     rows = []
-    for i, (model, (k, t)) in enumerate(zip(models, shapes)):
+    for i, (model, (k, family)) in enumerate(zip(models, shapes)):
         best = best_run(results[i * n_init : (i + 1) * n_init])
-        model._set_fitted(best, data.shape[1], feature_names(rows_of))
-        p = n_parameters(k, data.shape[1], t)
+        model._set_fitted(best, family, data.shape[1], feature_names(rows_of))
+        p = family.n_parameters(k, data.shape[1])
         log_likelihood = best.lower_bound * best.weight_sum
         rows.append({
             "n_components": k,
-            "covariance_type": t,
+            "family": family.name,
+            "covariance_type": getattr(family, "covariance_type", None),
             "log_likelihood": best.lower_bound,
             "n_parameters": p,
             "bic": -2.0 * log_likelihood + p * np.log(best.weight_sum),
@@ -175,7 +193,7 @@ def select(
         })
     table = pd.DataFrame(rows)
     order = np.argsort(table[criterion].to_numpy(), kind="stable")
-    unconverged = [f"{r['n_components']} {r['covariance_type']}" for r in rows if not r["converged"]]
+    unconverged = [f"{k} {family.label}" for (k, family), r in zip(shapes, rows) if not r["converged"]]
     if unconverged:
         warnings.warn(
             f"{len(unconverged)} candidate(s) did not converge in {max_iter} iterations "

@@ -46,6 +46,22 @@ FAMILIES: dict[str, tuple[ProductFamily, object, object]] = {
 }
 
 
+def gaussian_rows(rng: np.random.Generator, n_samples: int, n_features: int, n_components: int) -> np.ndarray:
+    """Rows (n, d) around random centres four standard deviations apart, of unit variance."""
+    centres = rng.normal(scale=4.0, size=(n_components, n_features))
+    return centres[rng.integers(n_components, size=n_samples)] + rng.normal(size=(n_samples, n_features))
+
+
+#: Rows of each registered family (``daskem.families.registry.FAMILIES``), a value outside its
+#: domain and the words of the error it gives: the estimator-level conformance tests
+#: (tests/test_conformance.py) run every family registered here.
+ROWS: dict[str, tuple[object, float, str]] = {
+    "gaussian": (gaussian_rows, np.inf, "NaN or infinite"),
+    "bernoulli": (bernoulli_rows, 0.5, "takes 0 or 1 only"),
+    "poisson": (poisson_rows, 2.5, "non-negative whole numbers"),
+}
+
+
 @dataclass
 class Problem:
     family: ProductFamily

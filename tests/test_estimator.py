@@ -132,12 +132,13 @@ def test_explicit_initial_parameters_are_honoured(data):
 
 
 def test_partial_initial_parameters_override_the_estimate(data):
+    from daskem.families.gaussian import GaussianFamily
     from daskem.initialization import InitSpec, initial_params
 
     means = initial_parameters(data, 3)["means_init"]
 
     def init(**given):
-        (params,) = initial_params(da.from_array(data), None, [InitSpec(3, **given)], reg_covar=1e-6,
+        (params,) = initial_params(da.from_array(data), None, [InitSpec(3, GaussianFamily(), given=given)],
                                    rng=np.random.default_rng(0))
         return params
 

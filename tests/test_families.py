@@ -165,7 +165,7 @@ def test_candidates_of_different_families_share_a_pass_and_keep_their_own_result
     family, rows, start = FAMILIES["bernoulli"]
     X = rows(rng, 400, 5, 3)
     bernoulli = (family, start(rng, 3, 5))
-    gaussian = (GaussianFamily(1e-3), GaussianParams.from_covariances(
+    gaussian = (GaussianFamily(reg_covar=1e-3), GaussianParams.from_covariances(
         np.full(2, 0.5), X[:2] * 0.5 + 0.25, np.full((2, 5), 0.3), "diag"))
     data = Blocks.of(da.from_array(X, chunks=((150, 150, 100), -1)))
     together = run_em(data, [gaussian, bernoulli], tol=0.0, max_iter=6)

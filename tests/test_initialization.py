@@ -8,6 +8,7 @@ import pytest
 
 import daskem
 from daskem.exceptions import ComponentCollapseWarning
+from daskem.families.gaussian import GaussianFamily
 from daskem.initialization import INIT_METHODS, KMEANS_PARALLEL_ROUNDS, InitSpec, initial_params
 
 from conftest import initial_parameters, make_mixture_data
@@ -31,7 +32,7 @@ def test_every_method_starts_every_type_reproducibly(separated, method, covarian
     X = da.from_array(separated, chunks=(500, 3))
 
     def start():
-        (params,) = initial_params(X, None, [InitSpec(4, covariance_type, method)], reg_covar=1e-6,
+        (params,) = initial_params(X, None, [InitSpec(4, GaussianFamily(covariance_type), method)],
                                    rng=np.random.default_rng(5))
         return params
 
@@ -67,8 +68,8 @@ def test_large_k_seeds_on_a_subset_of_the_sample_and_still_finds_every_cluster(m
     monkeypatch.setattr(initialization, "kmeans_plusplus", lambda rows, *a, **k: seeded.append(len(rows))
                         or original(rows, *a, **k))
     monkeypatch.setattr(initialization, "SEEDING_WORK", 40 * 1000)
-    (params,) = initial_params(da.from_array(X, chunks=(2000, 2)), None, [InitSpec(40, "spherical")],
-                               reg_covar=1e-6, rng=np.random.default_rng(0))
+    (params,) = initial_params(da.from_array(X, chunks=(2000, 2)), None, [InitSpec(40, GaussianFamily("spherical"))],
+                               rng=np.random.default_rng(0))
     assert seeded == [48 * 40] * 4  # 4 seedings, each on max(40,000 // 40, 48 × 40) of the 8,000 sampled rows
     nearest = [int(np.argmin(((params.means - m) ** 2).sum(axis=1))) for m in truth]
     assert sorted(nearest) == list(range(40))
@@ -80,7 +81,7 @@ def test_large_k_seeds_on_a_subset_of_the_sample_and_still_finds_every_cluster(m
 def test_kmeans_parallel_reads_the_data_a_few_times(separated):
     source = CountingArray(separated, chunk_rows=500)
     X = da.from_array(source, chunks=(500, 3), asarray=True)
-    initial_params(X, None, [InitSpec(4, "full", "k-means||")] * 3, reg_covar=1e-6, rng=np.random.default_rng(0))
+    initial_params(X, None, [InitSpec(4, GaussianFamily("full"), "k-means||")] * 3, rng=np.random.default_rng(0))
     # one cost pass, the rounds, one pass to weigh the candidates, one to estimate; plus the
     # chunks the first centres came from: shared by all three candidates.
     passes = KMEANS_PARALLEL_ROUNDS + 3
@@ -91,8 +92,9 @@ def test_kmeans_parallel_reads_the_data_a_few_times(separated):
 def test_sample_methods_read_the_data_once(separated):
     source = CountingArray(separated, chunk_rows=500)
     X = da.from_array(source, chunks=(500, 3), asarray=True)
-    specs = [InitSpec(k, t, m) for k in (2, 3) for t in ("full", "diag") for m in ("k-means++", "random")]
-    initial_params(X, None, specs, reg_covar=1e-6, rng=np.random.default_rng(0))
+    specs = [InitSpec(k, GaussianFamily(t), m) for k in (2, 3) for t in ("full", "diag")
+             for m in ("k-means++", "random")]
+    initial_params(X, None, specs, rng=np.random.default_rng(0))
     assert source.reads == {chunk: 1 for chunk in range(6)}
 
 
@@ -167,8 +169,8 @@ def test_many_components_start_quickly_and_say_so(caplog):
     assert [seedings(k) for k in (2, 64, 100, 128, 300)] == [4, 4, 2, 2, 1]
     X = np.random.default_rng(0).normal(size=(40_000, 3))
     caplog.set_level("INFO", logger="daskem")
-    (params,) = initial_params(da.from_array(X, chunks=(10_000, 3)), None, [InitSpec(300, "diag")],
-                               reg_covar=1e-6, rng=np.random.default_rng(0))
+    (params,) = initial_params(da.from_array(X, chunks=(10_000, 3)), None, [InitSpec(300, GaussianFamily("diag"))],
+                               rng=np.random.default_rng(0))
     messages = [r.getMessage() for r in caplog.records if r.name == "daskem"]
     assert messages[0] == "initialising 300 components with k-means++ on 40000 sampled rows"
     assert messages[1].startswith("initialisation (k-means++, 300 components): seeding 1 of 1 and 10 Lloyd steps "
@@ -186,8 +188,8 @@ def test_a_long_kmeans_parallel_start_reports_each_pass_by_name(caplog, monkeypa
     monkeypatch.setattr(daskem.initialization, "LONG_INIT_WORK", 1000)  # this small start counts as long
     X = np.random.default_rng(1).normal(size=(4000, 2))
     caplog.set_level("INFO", logger="daskem")
-    initial_params(da.from_array(X, chunks=(1000, 2)), None, [InitSpec(3, "full", "k-means||")],
-                   reg_covar=1e-6, rng=np.random.default_rng(0))
+    initial_params(da.from_array(X, chunks=(1000, 2)), None, [InitSpec(3, GaussianFamily("full"), "k-means||")],
+                   rng=np.random.default_rng(0))
     messages = [r.getMessage() for r in caplog.records if r.name == "daskem"]
     passes = KMEANS_PARALLEL_ROUNDS + 3
     assert messages[0] == f"initialising with k-means|| over all 4000 rows: {passes} passes over the data"

@@ -199,16 +199,16 @@ def test_a_forced_run_that_crashes_is_resumed_by_the_next_run_not_taken_for_done
     with pytest.warns(daskem.ConvergenceWarning):
         run_job(path, date="2026-01-05")
     real_load, resumed = Checkpoint.load, []
-    monkeypatch.setattr(Checkpoint, "load", lambda self, family: resumed.append(real_load(self, family) is not None)
-                        or real_load(self, family))
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(real_load(self) is not None)
+                        or real_load(self))
     monkeypatch.setattr(commands, "predict", lambda *a, **k: (_ for _ in ()).throw(OSError("disk gone")))
     with pytest.warns(daskem.ConvergenceWarning), pytest.raises(OSError, match="disk gone"):
         run_job(path, date="2026-01-05", force=True)  # the new model is written, then scoring fails
     report = folder / "runs" / "2026-01-05" / "report.json"
     assert not report.exists()  # the old report no longer describes the outputs
     monkeypatch.undo()
-    monkeypatch.setattr(Checkpoint, "load", lambda self, family: resumed.append(real_load(self, family) is not None)
-                        or real_load(self, family))
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(real_load(self) is not None)
+                        or real_load(self))
     assert run_job(path, date="2026-01-05")["status"] == "done" and report.exists()
     assert resumed == [False, True]
 
@@ -241,8 +241,8 @@ def test_a_retry_of_a_forced_prefect_run_resumes_from_its_checkpoint(folder, pre
         monkeypatch.setattr(commands, "predict", real_predict)
         raise OSError("worker lost")
 
-    def load(self, family):
-        state = real_load(self, family)
+    def load(self):
+        state = real_load(self)
         resumed.append(state is not None)
         return state
 

@@ -135,7 +135,8 @@ HOSTILE = {
     "covariance_type contradicting the shapes": (edit_attribute("covariance_type", "diag"),
                                                  "covariances has dimensions ('component', 'feature', 'feature2'), "
                                                  "but a 'diag' model has"),
-    "an unknown covariance_type": (edit_attribute("covariance_type", "banded"), "has covariance_type 'banded'"),
+    "an unknown covariance_type": (edit_attribute("covariance_type", "banded"),
+                                   "covariance_type='banded' is not supported"),
     "a non-symmetric covariance": (edit_values("covariances", asymmetric), "component 1 is not symmetric"),
     "a covariance that is not positive definite": (edit_values("covariances", lambda c: -c),
                                                    "the covariance of component 0 is not positive definite"),

@@ -46,7 +46,7 @@ def test_statistics_do_not_depend_on_the_chunking(problem):
     X, params, chunks, split_every = problem
     whole = GaussianStats.from_chunk(X, params)
     data = Blocks.of(da.from_array(X, chunks=(chunks, -1)))
-    ((chunked,),) = dask.compute(statistics_pass(data, split_every)([(GaussianFamily(1e-6), params)]))
+    ((chunked,),) = dask.compute(statistics_pass(data, split_every)([(GaussianFamily(reg_covar=1e-6), params)]))
     assert chunked.n_samples == whole.n_samples == len(X)
     np.testing.assert_allclose(chunked.log_likelihood, whole.log_likelihood, rtol=1e-12)
     np.testing.assert_allclose(chunked.nk, whole.nk, rtol=1e-12)

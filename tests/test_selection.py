@@ -37,8 +37,9 @@ def test_candidates_share_every_pass(data):
 def test_table_and_best_model(data):
     selection = select(data, range(1, 6), ["full", "tied"], random_state=0)
     table = selection.table
-    assert list(table.columns) == ["n_components", "covariance_type", "log_likelihood", "n_parameters",
-                                   "bic", "aic", "n_iter", "converged"]
+    assert list(table.columns) == ["n_components", "family", "covariance_type", "log_likelihood",
+                                   "n_parameters", "bic", "aic", "n_iter", "converged"]
+    assert set(table["family"]) == {"gaussian"}
     assert table["bic"].is_monotonic_increasing
     best = selection.best_
     assert (best.n_components, best.covariance_type) == (3, "full")

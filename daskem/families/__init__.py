@@ -7,7 +7,8 @@
 - :mod:`daskem.families.product` — components that are products over features of
   a distribution set by its mean, and one module per such family
   (:mod:`daskem.families.bernoulli`, …), each a few lines: its log density's
-  coefficients, its domain, its floor.
+  coefficients, its domain, its floor;
+- :mod:`daskem.families.registry` — every family by name (where a new one registers).
 
 The engine imports the contract, never a family.
 """

@@ -9,8 +9,9 @@ engine (:mod:`daskem.engine`) runs EM through this contract alone.
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -65,7 +66,51 @@ class MixtureStatistics:
 
 
 class Family(ABC):
-    """A component family: what EM needs to fit mixtures of it."""
+    """A component family: what EM needs to fit, start, count, sample and store mixtures of it.
+
+    An instance holds the family's own settings (for Gaussians the covariance
+    type and ``reg_covar``); :meth:`settings` and :meth:`from_settings` turn
+    them into JSON-able values and back, for model files and checkpoints.
+    """
+
+    #: The family's name, as the command line, model files and tables spell it.
+    name: ClassVar[str]
+    #: Whether rows take discrete values, so that likelihoods are probabilities (counting
+    #: measure), not densities: the likelihoods of a discrete and a continuous family are
+    #: not comparable, nor their BIC or AIC.
+    discrete: ClassVar[bool] = False
+
+    # ------------------------------------------------------------ identity
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        """The names of the family's settings: the arguments of its constructor, each kept as an
+        attribute of that name (as scikit-learn's ``get_params`` reads an estimator's)."""
+        return tuple(inspect.signature(cls.__init__).parameters)[1:]
+
+    def settings(self) -> dict[str, Any]:
+        """This instance's settings by name (str or float), as files record them."""
+        return {name: getattr(self, name) for name in self.setting_names()}
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> Family:
+        """The instance that :meth:`settings` describes."""
+        return cls(**settings)
+
+    @property
+    def label(self) -> str:
+        """What its components are, in a word or two for messages and tables ("full", "Bernoulli")."""
+        return self.name.capitalize()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.settings() == self.settings()
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self.settings().items()))))
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{name}={value!r}" for name, value in self.settings().items())
+        return f"{type(self).__name__}({arguments})"
 
     @abstractmethod
     def chunk_statistics(
@@ -94,3 +139,70 @@ class Family(ABC):
 
     def check_first_pass(self, stats: Statistics) -> None:
         """Refuse data the family cannot fit, from the first pass's statistics (nothing by default)."""
+
+    # ------------------------------------------------------------ counting
+
+    @abstractmethod
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """Free parameters of a mixture of ``n_components`` on ``n_features`` (for BIC and AIC)."""
+
+    # ------------------------------------------------------------ starting
+
+    @abstractmethod
+    def given_shapes(self, n_components: int, n_features: int) -> dict[str, tuple[int, ...]]:
+        """The initial arrays a user may give (``weights_init``, ``means_init``, …) and their shapes."""
+
+    def check_given(self, given: dict[str, np.ndarray]) -> None:
+        """Refuse (with :class:`~daskem.exceptions.InputError`) given initial arrays — finite, of
+        their shapes, weights a distribution — outside the family's parameter space."""
+
+    @abstractmethod
+    def with_given(self, estimated: Params | None, given: dict[str, np.ndarray | None]) -> Params:
+        """Parameters from the given initial arrays, the ``estimated`` ones standing in for those not
+        given (``estimated`` is None only when every array is given)."""
+
+    @abstractmethod
+    def assignment_statistics(
+        self, X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, reference: np.ndarray
+    ) -> tuple[np.ndarray, ...]:
+        """Statistics of rows X (n, d) float64 assigned to components, to start from.
+
+        ``assignment`` holds labels (n,) in [0, K) (−1: none) or responsibilities
+        (n, K); ``weights`` (n,) the rows' weights; ``reference`` (K, d) a point
+        per component that sums may be taken about (each label's centre).  The
+        arrays returned add element by element across chunks.
+        """
+
+    @abstractmethod
+    def params_from_assignment(self, stats: tuple[np.ndarray, ...], reference: np.ndarray) -> Params:
+        """The start that summed :meth:`assignment_statistics` (about ``reference``) give."""
+
+    # ------------------------------------------------------------ model files
+
+    @abstractmethod
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        """The arrays of a model file and their dimensions: ``weights`` (component) and ``means``
+        (component, feature) first, then the family's own; a second axis of features is ``feature2``."""
+
+    def variables(self, params: Params) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        """The arrays of a model file: name → (dimensions, values), each the attribute of ``params``
+        of that name."""
+        return {name: (dims, getattr(params, name)) for name, dims in self.dims().items()}
+
+    @abstractmethod
+    def from_variables(self, arrays: dict[str, np.ndarray], source: str) -> Params:
+        """Parameters from a model file's arrays (finite float64, dimensions checked, weights a
+        distribution); raise :class:`~daskem.exceptions.ModelFileError` naming ``source`` for values
+        outside the family's parameter space."""
+
+    # ------------------------------------------------------------ sampling and summaries
+
+    @abstractmethod
+    def variances(self, params: Params) -> np.ndarray:
+        """The variance (K, d) of each feature under each component, in the features' units squared."""
+
+    @abstractmethod
+    def sample(self, params: Params, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n_samples`` rows (n, d) float64 drawn from the mixture, grouped by component, and their
+        components (n,) int64."""
+

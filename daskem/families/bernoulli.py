@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from daskem.exceptions import InputError
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
 
@@ -19,8 +20,12 @@ class BernoulliFamily(ProductFamily):
     """Bernoulli components; ``min_probability`` in (0, ½) bounds every probability away from 0 and 1."""
 
     name = "bernoulli"
+    means_are = "success probabilities"
+    means_range = (0.0, 1.0)
 
     def __init__(self, min_probability: float = 1e-10) -> None:
+        if not (isinstance(min_probability, (int, float, np.floating)) and 0 < min_probability < 0.5):
+            raise InputError(f"min_probability must be a number in (0, 0.5), got {min_probability!r}")
         self.min_probability = min_probability
 
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
@@ -35,3 +40,9 @@ class BernoulliFamily(ProductFamily):
 
     def floor(self, means: np.ndarray) -> np.ndarray:
         return np.clip(means, self.min_probability, 1.0 - self.min_probability)
+
+    def variance(self, means: np.ndarray) -> np.ndarray:
+        return means * (1.0 - means)
+
+    def draw(self, means: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        return (rng.random((n_samples, len(means))) < means).astype(np.float64)

@@ -1,25 +1,54 @@
 """Gaussian mixtures (full, tied, diag and spherical covariances) as a :class:`~daskem.families.base.Family`.
 
 The kernels stay specialised for speed (:mod:`daskem.kernels.estep`); this
-module puts them behind the family interface.
+module puts them behind the family interface.  A model file holds
+``covariances`` besides the weights and means, with the dimensions of
+:data:`COVARIANCE_DIMS`.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import Family
-from daskem.kernels import estep
+from daskem.kernels import estep, gaussian
 from daskem.kernels.checks import raise_non_finite_log_likelihood
-from daskem.kernels.gaussian import GaussianParams
+from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
 from daskem.stats import GaussianStats
+
+#: Dimensions of ``covariances`` in a model file, for each covariance type.
+COVARIANCE_DIMS = {
+    "full": ("component", "feature", "feature2"),
+    "tied": ("feature", "feature2"),
+    "diag": ("component", "feature"),
+    "spherical": ("component",),
+}
+#: How far a covariance in a model file may be from symmetric, relative to its largest entry.
+SYMMETRY_TOLERANCE = 1e-10
 
 
 class GaussianFamily(Family):
-    """Gaussian components; ``reg_covar`` (≥ 0) is added to every variance in the M-step."""
+    """Gaussian components with covariances of ``covariance_type``; ``reg_covar`` (≥ 0) is added to
+    every variance in the M-step."""
 
-    def __init__(self, reg_covar: float) -> None:
+    name = "gaussian"
+
+    def __init__(self, covariance_type: str = "full", reg_covar: float = 1e-6) -> None:
+        if covariance_type not in COVARIANCE_TYPES:
+            raise InputError(f"covariance_type={covariance_type!r} is not supported; choose one of {COVARIANCE_TYPES}")
+        if not (isinstance(reg_covar, (int, float, np.floating)) and math.isfinite(reg_covar) and reg_covar >= 0):
+            raise InputError(f"reg_covar must be a finite number >= 0, got {reg_covar!r}")
+        self.covariance_type = covariance_type
         self.reg_covar = reg_covar
+
+    @property
+    def label(self) -> str:
+        return self.covariance_type
+
+    # ------------------------------------------------------------------ EM
 
     def chunk_statistics(
         self, X: np.ndarray, params: GaussianParams, first_row: int, sample_weight: np.ndarray | None
@@ -39,3 +68,71 @@ class GaussianFamily(Family):
     def check_first_pass(self, stats: GaussianStats) -> None:
         """Refuse data that no Gaussian mixture density exists for (see :meth:`GaussianStats.check_spread`)."""
         stats.check_spread(self.reg_covar)
+
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        return gaussian.n_parameters(n_components, n_features, self.covariance_type)
+
+    # ------------------------------------------------------------------ starting
+
+    def given_shapes(self, n_components: int, n_features: int) -> dict[str, tuple[int, ...]]:
+        return {"weights_init": (n_components,), "means_init": (n_components, n_features),
+                "precisions_init": covariance_shape(self.covariance_type, n_components, n_features)}
+
+    def check_given(self, given: dict[str, np.ndarray]) -> None:
+        precisions = given.get("precisions_init")
+        if (
+            precisions is not None
+            and self.covariance_type in ("full", "tied")
+            and not np.allclose(precisions, np.swapaxes(precisions, -1, -2))
+        ):
+            raise InputError("precisions_init must hold symmetric matrices")
+
+    def with_given(self, estimated: GaussianParams | None, given: dict[str, np.ndarray | None]) -> GaussianParams:
+        weights = given.get("weights_init")
+        weights = estimated.weights if weights is None else weights
+        means = given.get("means_init")
+        means = estimated.means if means is None else means
+        precisions = given.get("precisions_init")
+        if precisions is None:
+            return GaussianParams.from_covariances(weights, means, estimated.covariances, self.covariance_type)
+        return GaussianParams.from_precisions(weights, means, precisions, self.covariance_type)
+
+    def assignment_statistics(
+        self, X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, reference: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``N_k``, and the first and second moments about ``reference`` (see
+        :func:`~daskem.kernels.gaussian.assignment_moments`)."""
+        if assignment.ndim == 1:
+            return gaussian.assignment_moments(X, assignment, weights, reference, self.covariance_type)
+        return gaussian.weighted_moments(X, assignment * weights[:, np.newaxis], reference, self.covariance_type)
+
+    def params_from_assignment(self, stats: tuple[np.ndarray, ...], reference: np.ndarray) -> GaussianParams:
+        return gaussian.m_step(*stats, reference, self.reg_covar, self.covariance_type)
+
+    # ------------------------------------------------------------------ model files
+
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        return {"weights": ("component",), "means": ("component", "feature"),
+                "covariances": COVARIANCE_DIMS[self.covariance_type]}
+
+    def from_variables(self, arrays: dict[str, np.ndarray], source: str) -> GaussianParams:
+        """The parameters, once full and tied covariances are found symmetric (positive definiteness
+        is checked, naming the component, as the precisions are derived)."""
+        covariances = arrays["covariances"]
+        if self.covariance_type in ("full", "tied"):
+            matrices = covariances.reshape((-1, *covariances.shape[-2:]))
+            asymmetry = np.abs(matrices - np.swapaxes(matrices, 1, 2)).max(axis=(1, 2))
+            scale = np.abs(matrices).max(axis=(1, 2))
+            bad = np.flatnonzero(asymmetry > SYMMETRY_TOLERANCE * scale)
+            if bad.size:
+                which = ("the tied covariance" if self.covariance_type == "tied"
+                         else f"the covariance of component {bad[0]}")
+                raise ModelFileError(f"{source}: {which} is not symmetric")
+        return GaussianParams.from_covariances(arrays["weights"], arrays["means"], covariances,
+                                               self.covariance_type)
+
+    def variances(self, params: GaussianParams) -> np.ndarray:
+        return np.diagonal(params.full_covariances(), axis1=1, axis2=2).copy()
+
+    def sample(self, params: GaussianParams, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return gaussian.sample(params, n_samples, rng)

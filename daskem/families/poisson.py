@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
+from daskem.exceptions import InputError
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
 
@@ -24,8 +25,12 @@ class PoissonFamily(ProductFamily):
     """Poisson components; ``min_rate`` > 0 is the least rate of any feature."""
 
     name = "poisson"
+    means_are = "rates"
+    means_range = (0.0, np.inf)
 
     def __init__(self, min_rate: float = 1e-10) -> None:
+        if not (isinstance(min_rate, (int, float, np.floating)) and 0 < min_rate < np.inf):
+            raise InputError(f"min_rate must be a finite number > 0, got {min_rate!r}")
         self.min_rate = min_rate
 
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
@@ -44,3 +49,9 @@ class PoissonFamily(ProductFamily):
 
     def floor(self, means: np.ndarray) -> np.ndarray:
         return np.maximum(means, self.min_rate)
+
+    def variance(self, means: np.ndarray) -> np.ndarray:
+        return means.copy()
+
+    def draw(self, means: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.poisson(means, size=(n_samples, len(means))).astype(np.float64)

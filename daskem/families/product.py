@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daskem.exceptions import DomainError
+from daskem.exceptions import DomainError, InputError, ModelFileError
 from daskem.families.base import Family, MixtureStatistics
 from daskem.kernels import fused
 from daskem.kernels.checks import check_weights
@@ -82,12 +82,11 @@ class MeanStatistics(MixtureStatistics):
 class ProductFamily(Family):
     """A family of product components set by their means (see the module's docstring).
 
-    Subclasses give :meth:`natural`, :meth:`row_terms`, :meth:`check_rows` and
-    :meth:`floor`.
+    Subclasses give :meth:`natural`, :meth:`row_terms`, :meth:`check_rows`,
+    :meth:`floor`, :meth:`variance` and :meth:`draw`.
     """
 
-    #: The family's name, as the command line and model files spell it.
-    name: str
+    discrete = True
 
     @abstractmethod
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +103,18 @@ class ProductFamily(Family):
     @abstractmethod
     def floor(self, means: np.ndarray) -> np.ndarray:
         """The means (K, d) of an M-step, kept off the edges where the log density is infinite."""
+
+    @abstractmethod
+    def variance(self, means: np.ndarray) -> np.ndarray:
+        """The variance of each feature of components with ``means`` (same shape)."""
+
+    @abstractmethod
+    def draw(self, means: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        """``n_samples`` rows (n, d) float64 of the component with ``means`` (d,)."""
+
+    #: What the means are, in words, and the closed range they lie in.
+    means_are: str
+    means_range: tuple[float, float]
 
     def chunk_statistics(
         self, X: np.ndarray, params: MeanParams, first_row: int, sample_weight: np.ndarray | None
@@ -152,8 +163,7 @@ class ProductFamily(Family):
     def m_step(self, stats: MeanStatistics, may_reseed: np.ndarray) -> tuple[MeanParams, list[tuple[int, int]]]:
         """``α = N / Σ N``, means ``S / N`` within the floor; collapsed components that may
         restart take weight 1/K and the worst-explained rows (within the floor) as means."""
-        nk = stats.nk + NK_FLOOR
-        weights, means = nk / nk.sum(), stats.s1 / nk[:, np.newaxis]
+        weights, means = _weights_and_means(stats.nk, stats.s1)
         collapsed = stats.collapsed()
         collapsed = collapsed[may_reseed[collapsed]][: len(stats.worst_index)]
         if collapsed.size:
@@ -163,6 +173,77 @@ class ProductFamily(Family):
         restarts = list(zip(collapsed.tolist(), stats.worst_index[: collapsed.size].tolist()))
         return MeanParams(weights, self.floor(means)), restarts
 
+    def n_parameters(self, n_components: int, n_features: int) -> int:
+        """K − 1 weights and K·d means."""
+        return n_components - 1 + n_components * n_features
+
+    # ------------------------------------------------------------------ starting
+
+    def given_shapes(self, n_components: int, n_features: int) -> dict[str, tuple[int, ...]]:
+        return {"weights_init": (n_components,), "means_init": (n_components, n_features)}
+
+    def check_given(self, given: dict[str, np.ndarray]) -> None:
+        means = given.get("means_init")
+        if means is not None and not self._in_range(means):
+            low, high = self.means_range
+            raise InputError(f"means_init holds {self.means_are}, which lie in [{low:g}, {high:g}]; "
+                             f"got values from {means.min():g} to {means.max():g}")
+
+    def with_given(self, estimated: MeanParams | None, given: dict[str, np.ndarray | None]) -> MeanParams:
+        """The given arrays in place of the estimated ones; given means are kept within the floor."""
+        weights, means = given.get("weights_init"), given.get("means_init")
+        return MeanParams(estimated.weights if weights is None else weights,
+                          estimated.means if means is None else self.floor(means))
+
+    def assignment_statistics(
+        self, X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, reference: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``N_k`` (K,) and ``S_k`` (K, d), the weighted counts and sums of each component's rows
+        (``reference`` only gives K)."""
+        k = len(reference)
+        if assignment.ndim == 2:
+            resp = assignment * weights[:, np.newaxis]
+            return resp.sum(axis=0), resp.T @ X
+        order = np.argsort(assignment, kind="stable")
+        bounds = np.searchsorted(assignment[order], np.arange(k + 1))
+        nk, s1 = np.zeros(k), np.zeros((k, X.shape[1]))
+        for component in np.flatnonzero(np.diff(bounds)):
+            rows = order[bounds[component] : bounds[component + 1]]
+            nk[component], s1[component] = weights[rows].sum(), weights[rows] @ X[rows]
+        return nk, s1
+
+    def params_from_assignment(self, stats: tuple[np.ndarray, ...], reference: np.ndarray) -> MeanParams:
+        weights, means = _weights_and_means(*stats)
+        return MeanParams(weights, self.floor(means))
+
+    # ------------------------------------------------------------------ model files and sampling
+
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        return {"weights": ("component",), "means": ("component", "feature")}
+
+    def from_variables(self, arrays: dict[str, np.ndarray], source: str) -> MeanParams:
+        """The parameters, once the means are found within the floor (as every fit leaves them)."""
+        means = arrays["means"]
+        if not np.array_equal(self.floor(means), means):
+            raise ModelFileError(
+                f"{source}: means holds {self.means_are} from {means.min():g} to {means.max():g}, outside "
+                f"the range a {self.label} mixture with {self.settings()} keeps them in"
+            )
+        return MeanParams(arrays["weights"], means)
+
+    def variances(self, params: MeanParams) -> np.ndarray:
+        return self.variance(params.means)
+
+    def sample(self, params: MeanParams, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        counts = rng.multinomial(n_samples, params.weights)
+        rows = [self.draw(means, count, rng) for means, count in zip(params.means, counts)]
+        return np.vstack(rows), np.repeat(np.arange(params.n_components), counts)
+
+    def _in_range(self, means: np.ndarray) -> bool:
+        low, high = self.means_range
+        return bool(((means >= low) & (means <= high)).all())
+
+
 
 def raise_outside(X: np.ndarray, index: int, first_row: int, domain: str) -> None:
     """Raise :class:`DomainError` for the value at flat ``index`` of X (n, d) (−1: none), naming its row
@@ -170,3 +251,10 @@ def raise_outside(X: np.ndarray, index: int, first_row: int, domain: str) -> Non
     if index >= 0:
         row, feature = divmod(index, X.shape[1])
         raise DomainError(f"row {first_row + row}, feature {feature} holds {float(X[row, feature])!r}; {domain}")
+
+
+def _weights_and_means(nk: np.ndarray, s1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``N / Σ N`` (K,) and means ``S / N`` (K, d) of summed counts and sums, an empty
+    component dividing by ``NK_FLOOR``."""
+    nk = nk + NK_FLOOR
+    return nk / nk.sum(), s1 / nk[:, np.newaxis]

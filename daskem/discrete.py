@@ -1,0 +1,122 @@
+"""Layer 5: estimators for discrete data — :class:`BernoulliMixture` and :class:`PoissonMixture`.
+
+They share everything with :class:`daskem.GaussianMixture` that applies
+(:class:`daskem.mixture.BaseMixture`); their components are products over
+features (see :mod:`daskem.families.product`), so ``means_`` holds all their
+parameters: a success probability or a rate per component and feature.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from daskem.engine import DEFAULT_SPLIT_EVERY
+from daskem.families.bernoulli import BernoulliFamily
+from daskem.families.poisson import PoissonFamily
+from daskem.mixture import BaseMixture
+
+__all__ = ["BernoulliMixture", "PoissonMixture"]
+
+_SHARED_PARAMETERS = """
+    n_components : int, default 1
+        Number of mixture components K.
+    tol : float, default 1e-3
+        Convergence threshold on the change of the mean log-likelihood per row
+        (per unit weight when weighted; nats) between two iterations.
+    max_iter : int, default 100
+        Most EM iterations; each reads the data once (0 keeps the start).
+    n_init : int, default 1
+        Number of initialisations, advancing together; the best lower bound is kept.
+    init_params : {"k-means++", "k-means||", "kmeans", "random", "random_from_data"}
+        How the start is found (see :mod:`daskem.initialization`): the
+        weighted means of the rows a clustering assigns to each component.
+    weights_init : (K,) array-like, optional
+    means_init : (K, d) array-like, optional
+        Initial weights and means (kept within the floor).
+    random_state, warm_start, verbose, chunk_rows, split_every, sample_dim, feature_dim
+        As for :class:`daskem.GaussianMixture`.
+
+    Attributes
+    ----------
+    weights_ : (K,) ndarray
+    means_ : (K, d) ndarray
+    converged_, n_iter_, lower_bound_, history_, reseeded_, n_features_in_, feature_names_in_
+        As for :class:`daskem.GaussianMixture`.
+"""
+
+
+class BernoulliMixture(BaseMixture):
+    __doc__ = """Mixture of Bernoulli components (binary features, 0 or 1) fitted by EM, out of core.
+
+    Each component gives each feature a probability of 1 (``means_``); rows
+    with any other value are refused, naming the first.
+
+    Parameters
+    ----------
+    min_probability : float in (0, 0.5), default 1e-10
+        Every probability is kept within ``[min_probability, 1 − min_probability]``,
+        so that a feature a component never (or always) sees set does not give
+        other rows a log-likelihood of −inf (as ``reg_covar`` does for Gaussians).""" + _SHARED_PARAMETERS
+
+    FAMILY = BernoulliFamily
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        tol: float = 1e-3,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "k-means++",
+        weights_init: Any = None,
+        means_init: Any = None,
+        random_state: int | np.random.Generator | np.random.RandomState | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        chunk_rows: int | None = None,
+        split_every: int = DEFAULT_SPLIT_EVERY,
+        min_probability: float = 1e-10,
+        sample_dim: str | tuple[str, ...] | None = None,
+        feature_dim: str | None = None,
+    ) -> None:
+        # scikit-learn's rule: each argument kept, unchanged, under its own name
+        vars(self).update((name, value) for name, value in locals().items() if name != "self")
+
+
+class PoissonMixture(BaseMixture):
+    __doc__ = """Mixture of Poisson components (counts: non-negative whole numbers) fitted by EM, out of core.
+
+    Each component gives each feature a rate (``means_``); negative or
+    fractional values are refused, naming the first.
+
+    Parameters
+    ----------
+    min_rate : float > 0, default 1e-10
+        The least rate, so that a feature a component only ever sees at 0 does
+        not give rows with a count there a log-likelihood of −inf.""" + _SHARED_PARAMETERS
+
+    FAMILY = PoissonFamily
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        tol: float = 1e-3,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "k-means++",
+        weights_init: Any = None,
+        means_init: Any = None,
+        random_state: int | np.random.Generator | np.random.RandomState | None = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        chunk_rows: int | None = None,
+        split_every: int = DEFAULT_SPLIT_EVERY,
+        min_rate: float = 1e-10,
+        sample_dim: str | tuple[str, ...] | None = None,
+        feature_dim: str | None = None,
+    ) -> None:
+        # scikit-learn's rule: each argument kept, unchanged, under its own name
+        vars(self).update((name, value) for name, value in locals().items() if name != "self")
