@@ -1,22 +1,28 @@
-"""Seconds per EM iteration of Bernoulli and Poisson mixtures beside the diagonal Gaussian's.
+"""Seconds per EM iteration of Bernoulli and Poisson mixtures beside the diagonal Gaussian's,
+and beside pomegranate 1.x's Bernoulli and Poisson mixtures on the same rows.
 
-All three read Zarr stores of the same shape and dtype (float64, uncompressed,
-50,000-row chunks) from disk at every iteration and start from fixed
-parameters; each system's time per iteration is (T(1 + M) − T(1)) / M with
-tol=0, interleaved, medians printed.  The Bernoulli and Poisson fits run
-through the engine and the family interface directly (their estimator classes
-come later); the Gaussian through ``daskem.GaussianMixture``.  The dgemm rate
-of the same run is the yardstick: a product family's iteration does 4·N·K·d
-useful flops (two products), a diagonal Gaussian's 6·N·K·d.
+daskem's three read Zarr stores of the same shape and dtype (float64,
+uncompressed, 50,000-row chunks) from disk at every iteration, through
+``daskem.BernoulliMixture``, ``daskem.PoissonMixture`` and
+``daskem.GaussianMixture``, from fixed starts.  pomegranate (PyTorch) fits the
+same rows held in memory as float64 tensors from the same starts; it needs
+torch, so it runs in the interpreter ``--pomegranate-python`` names (one with
+``pip install pomegranate``), or is left out.  Each time per iteration is
+(T(1 + M) − T(1)) / M with tol=0, interleaved, medians printed.  The dgemm
+rate of the same run is the yardstick: a product family's iteration does
+4·N·K·d useful flops (two products), a diagonal Gaussian's 6·N·K·d.
 
     python benchmarks/bench_families.py                  # 400,000 × 16, K = 8
     python benchmarks/bench_families.py --n-components 64 --repeats 7
+    python benchmarks/bench_families.py --pomegranate-python /path/to/venv/bin/python
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import tempfile
 import time
 import warnings
@@ -27,12 +33,7 @@ import zarr
 from bench_vs_sklearn import dgemm_rate, initial_parameters
 
 import daskem
-from daskem.engine import Blocks, run_em
-from daskem.families.bernoulli import BernoulliFamily
-from daskem.families.poisson import PoissonFamily
-from daskem.families.product import MeanParams
 from daskem.generate import generate
-from daskem.inputs import as_row_chunked
 
 CHUNK_ROWS = 50_000
 
@@ -45,6 +46,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=5, help="M: iterations timed per fit")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workdir", type=Path, default=None, help="where to write the Zarr stores")
+    parser.add_argument("--pomegranate-python", default=None,
+                        help="a Python interpreter that imports pomegranate (and torch), to time it too")
     args = parser.parse_args()
     n, d, k = args.n_samples, args.n_features, args.n_components
     rng = np.random.default_rng(0)
@@ -56,43 +59,89 @@ def main() -> None:
         inits = initial_parameters(gaussian_rows, k, "diag")
         labels = rng.integers(k, size=n)
         stores = {
-            "bernoulli": (BernoulliFamily(), rng.uniform(size=(n, d)) < rng.uniform(0.1, 0.9, size=(k, d))[labels],
+            "bernoulli": (daskem.BernoulliMixture,
+                          rng.uniform(size=(n, d)) < rng.uniform(0.1, 0.9, size=(k, d))[labels],
                           rng.uniform(0.3, 0.7, size=(k, d))),
-            "poisson": (PoissonFamily(), rng.poisson(rng.gamma(2.0, 2.0, size=(k, d))[labels]),
+            "poisson": (daskem.PoissonMixture, rng.poisson(rng.gamma(2.0, 2.0, size=(k, d))[labels]),
                         rng.uniform(1.0, 5.0, size=(k, d))),
         }
-        runs = {}
-        for name, (family, rows, means) in stores.items():
+        runs, pomegranate = {}, {}
+        for name, (estimator, rows, means) in stores.items():
             path = Path(folder) / f"{name}.zarr"
             zarr.open_group(path, mode="w").create_array("X", data=rows.astype(np.float64),
                                                          chunks=(CHUNK_ROWS, d), compressors=None)
-            blocks = Blocks.of(as_row_chunked(str(path), "X"))
-            start = MeanParams(np.full(k, 1.0 / k), means)
-            runs[name] = lambda m, blocks=blocks, family=family, start=start: run_em(
-                blocks, [(family, start)], tol=0.0, max_iter=m)
+            runs[name] = lambda m, estimator=estimator, path=path, means=means: quietly(
+                estimator(k, tol=0, max_iter=m, weights_init=np.full(k, 1.0 / k), means_init=means).fit, str(path),
+                variable="X")
+            if args.pomegranate_python:
+                np.save(Path(folder) / f"{name}.npy", rows.astype(np.float64))
+                np.save(Path(folder) / f"{name}-means.npy", means)
+                pomegranate[name] = (Path(folder) / f"{name}.npy", Path(folder) / f"{name}-means.npy")
 
-        def gaussian(m: int) -> None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", daskem.ConvergenceWarning)
-                daskem.GaussianMixture(k, covariance_type="diag", tol=0, max_iter=m, **inits).fit(
-                    str(gaussian_path), variable="X")
-
-        runs["diag Gaussian"] = gaussian
+        runs["diag Gaussian"] = lambda m: quietly(
+            daskem.GaussianMixture(k, covariance_type="diag", tol=0, max_iter=m, **inits).fit, str(gaussian_path),
+            variable="X")
         for run in runs.values():  # compile and warm the page cache
             run(1)
         times: dict[str, list[float]] = {name: [] for name in runs}
         rate = dgemm_rate()
+        for name in pomegranate:
+            times[f"pomegranate {name}"] = []
         for _ in range(args.repeats):
             for name, run in runs.items():
                 times[name].append((timed(run, 1 + args.iterations) - timed(run, 1)) / args.iterations)
+            for name, (rows_file, means_file) in pomegranate.items():
+                times[f"pomegranate {name}"].append(pomegranate_iteration(
+                    args.pomegranate_python, name, rows_file, means_file, args.iterations))
         print(f"data: {n:,} × {d} float64, K={k}, Zarr stores of {n // CHUNK_ROWS} chunks of {CHUNK_ROWS:,} rows; "
               f"{args.repeats} interleaved runs; dgemm {rate / 1e9:.0f} GFLOP/s")
-        print(f"{'':16} {'median s/iter':>14} {'÷ diag Gaussian':>16} {'÷ dgemm roofline':>17}")
+        print(f"{'':22} {'median s/iter':>14} {'÷ diag Gaussian':>16} {'÷ dgemm roofline':>17}")
         reference = statistics.median(times["diag Gaussian"])
         for name, values in times.items():
             flops = (6 if name == "diag Gaussian" else 4) * n * k * d
             median = statistics.median(values)
-            print(f"{name:16} {median:14.4f} {median / reference:16.2f} {flops / rate / median:17.3f}")
+            print(f"{name:22} {median:14.4f} {median / reference:16.2f} {flops / rate / median:17.3f}")
+        for name in pomegranate:
+            ratio = statistics.median(times[f"pomegranate {name}"]) / statistics.median(times[name])
+            print(f"pomegranate {name} (in memory) ÷ daskem {name} (from Zarr): {ratio:.2f}")
+
+
+def quietly(fit, *args, **kwargs) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", daskem.ConvergenceWarning)
+        fit(*args, **kwargs)
+
+
+#: Times pomegranate's fit from the start in float64 for 1 and 1 + M iterations (its loop's first
+#: pass only scores the start), in the interpreter that has it; prints the difference per iteration.
+POMEGRANATE = """
+import json, sys, time
+import numpy as np, torch
+from pomegranate.distributions import Bernoulli, Poisson
+from pomegranate.gmm import GeneralMixtureModel
+
+family, rows, means, m = sys.argv[1], np.load(sys.argv[2]), np.load(sys.argv[3]), int(sys.argv[4])
+X, k = torch.from_numpy(rows), len(means)
+
+def seconds(iterations):
+    kind, name = (Bernoulli, "probs") if family == "bernoulli" else (Poisson, "lambdas")
+    model = GeneralMixtureModel([kind(**{name: torch.from_numpy(mean.copy())}) for mean in means],
+                                priors=torch.full((k,), 1.0 / k, dtype=torch.float64), max_iter=iterations,
+                                tol=-1.0)
+    start = time.perf_counter()
+    model.fit(X)
+    return time.perf_counter() - start
+
+seconds(2)  # warm up
+print(json.dumps((seconds(1 + m) - seconds(1)) / m))
+"""
+
+
+def pomegranate_iteration(python: str, family: str, rows: Path, means: Path, iterations: int) -> float:
+    """Seconds per iteration of pomegranate's mixture of ``family`` on the saved rows and start."""
+    result = subprocess.run([python, "-c", POMEGRANATE, family, str(rows), str(means), str(iterations)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def timed(run, iterations: int) -> float:

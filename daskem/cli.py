@@ -24,13 +24,15 @@ import click
 
 from daskem import commands
 from daskem.cluster import running_on
-from daskem.mixture import __version__
-from daskem.models import load
+from daskem.estimator import PRECISIONS
 from daskem.exceptions import DaskemError
+from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
+from daskem.families.registry import FAMILIES
 from daskem.generate import DEFAULT_CHUNK_ROWS
 from daskem.jobs import parse_integers, run_job
-from daskem.families.registry import FAMILIES
 from daskem.kernels.gaussian import COVARIANCE_TYPES
+from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
+from daskem.models import load
 from daskem.storage import location
 
 #: A local path or an fsspec URL, passed on as typed (pathlib would turn s3://b into s3:/b).
@@ -163,18 +165,18 @@ def _dims_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The EM settings that ``fit`` and ``select`` share."""
     for option in reversed([
-        click.option("--n-init", type=click.IntRange(min=1), default=1, show_default=True,
+        click.option("--n-init", type=click.IntRange(min=1), default=N_INIT, show_default=True,
                      help="Random starts; the best is kept."),
-        click.option("--tol", type=click.FloatRange(min=0), default=1e-3, show_default=True,
+        click.option("--tol", type=click.FloatRange(min=0), default=TOL, show_default=True,
                      help="Stop when the mean log-likelihood per row changes by less."),
-        click.option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+        click.option("--reg-covar", type=click.FloatRange(min=0), default=REG_COVAR, show_default=True,
                      help="Added to the variances."),
-        click.option("--max-iter", type=click.IntRange(min=1), default=100, show_default=True),
-        click.option("--init-params", default="k-means++", show_default=True,
+        click.option("--max-iter", type=click.IntRange(min=1), default=MAX_ITER, show_default=True),
+        click.option("--init-params", default=INIT_PARAMS, show_default=True,
                      help="k-means++, k-means||, kmeans, random or random_from_data."),
         click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True),
         _chunk_rows_option,
-        click.option("--precision", type=click.Choice(["auto", "float64"]), default="auto", show_default=True,
+        click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISIONS[0], show_default=True,
                      help="auto: float32 arithmetic for float32 data; float64: always float64."),
         click.option("--sample-weight", default=None, help="Array of the Zarr group holding row weights."),
     ]):
@@ -213,8 +215,8 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @click.option("--n-components", "-k", type=int, required=True, help="Number of components.")
 @click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
               help="Component family: bernoulli for 0/1 features, poisson for counts.")
-@click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)), default="full", show_default=True,
-              help="Gaussian mixtures only.")
+@click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)), default=COVARIANCE_TYPE,
+              show_default=True, help="Gaussian mixtures only.")
 @_em_options
 @_dims_options
 @click.option("--out", "-o", type=LOCATION, default=None,

@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from daskem.engine import IterationInfo, one_blas_thread
-from daskem.mixture import BaseMixture, __version__
-from daskem.models import estimator, from_dataset, load
 from daskem.generate import generate as generate_data
 from daskem.generate import truth_path
 from daskem.inputs import as_row_chunked, as_rows
+from daskem.mixture import BaseMixture, __version__
 from daskem.model_io import read_dataset, write_dataset
+from daskem.models import estimator, from_dataset, load
 from daskem.outputs import Output, reserved
 from daskem.selection import select as select_models
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from daskem.engine import DEFAULT_SPLIT_EVERY
-from daskem.families.bernoulli import BernoulliFamily
-from daskem.families.poisson import PoissonFamily
-from daskem.mixture import BaseMixture
+from daskem.families.bernoulli import MIN_PROBABILITY, BernoulliFamily
+from daskem.families.poisson import MIN_RATE, PoissonFamily
+from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 
 __all__ = ["BernoulliMixture", "PoissonMixture"]
 
@@ -66,10 +66,10 @@ class BernoulliMixture(BaseMixture):
         self,
         n_components: int = 1,
         *,
-        tol: float = 1e-3,
-        max_iter: int = 100,
-        n_init: int = 1,
-        init_params: str = "k-means++",
+        tol: float = TOL,
+        max_iter: int = MAX_ITER,
+        n_init: int = N_INIT,
+        init_params: str = INIT_PARAMS,
         weights_init: Any = None,
         means_init: Any = None,
         random_state: int | np.random.Generator | np.random.RandomState | None = None,
@@ -77,7 +77,7 @@ class BernoulliMixture(BaseMixture):
         verbose: int = 0,
         chunk_rows: int | None = None,
         split_every: int = DEFAULT_SPLIT_EVERY,
-        min_probability: float = 1e-10,
+        min_probability: float = MIN_PROBABILITY,
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
     ) -> None:
@@ -103,10 +103,10 @@ class PoissonMixture(BaseMixture):
         self,
         n_components: int = 1,
         *,
-        tol: float = 1e-3,
-        max_iter: int = 100,
-        n_init: int = 1,
-        init_params: str = "k-means++",
+        tol: float = TOL,
+        max_iter: int = MAX_ITER,
+        n_init: int = N_INIT,
+        init_params: str = INIT_PARAMS,
         weights_init: Any = None,
         means_init: Any = None,
         random_state: int | np.random.Generator | np.random.RandomState | None = None,
@@ -114,7 +114,7 @@ class PoissonMixture(BaseMixture):
         verbose: int = 0,
         chunk_rows: int | None = None,
         split_every: int = DEFAULT_SPLIT_EVERY,
-        min_rate: float = 1e-10,
+        min_rate: float = MIN_RATE,
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
     ) -> None:

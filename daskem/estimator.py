@@ -8,12 +8,12 @@ import numpy as np
 
 from daskem.engine import DEFAULT_SPLIT_EVERY
 from daskem.exceptions import InputError
-from daskem.families.gaussian import GaussianFamily
-from daskem.mixture import BaseMixture
+from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
+from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 
 __all__ = ["GaussianMixture"]
 
-#: Values of ``precision`` (see :class:`GaussianMixture`).
+#: Values of ``precision`` (see :class:`GaussianMixture`), the default first.
 PRECISIONS = ("auto", "float64")
 
 
@@ -107,12 +107,12 @@ class GaussianMixture(BaseMixture):
         self,
         n_components: int = 1,
         *,
-        covariance_type: str = "full",
-        tol: float = 1e-3,
-        reg_covar: float = 1e-6,
-        max_iter: int = 100,
-        n_init: int = 1,
-        init_params: str = "k-means++",
+        covariance_type: str = COVARIANCE_TYPE,
+        tol: float = TOL,
+        reg_covar: float = REG_COVAR,
+        max_iter: int = MAX_ITER,
+        n_init: int = N_INIT,
+        init_params: str = INIT_PARAMS,
         weights_init: Any = None,
         means_init: Any = None,
         precisions_init: Any = None,
@@ -121,7 +121,7 @@ class GaussianMixture(BaseMixture):
         verbose: int = 0,
         chunk_rows: int | None = None,
         split_every: int = DEFAULT_SPLIT_EVERY,
-        precision: str = "auto",
+        precision: str = PRECISIONS[0],
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
     ) -> None:
@@ -154,7 +154,7 @@ class GaussianMixture(BaseMixture):
         return super()._family()
 
     def _float32(self) -> bool:
-        return self.precision == "auto"
+        return self.precision == PRECISIONS[0]
 
     @property
     def covariances_(self) -> np.ndarray:

@@ -202,13 +202,7 @@ def draw_sample(
             "sampling rows to initialise; remove or impute them before fitting"
         )
     check_magnitude(rows.min(axis=0), rows.max(axis=0))
-    bad = ~(np.isfinite(w) & (w >= 0))
-    if bad.any():
-        raise InputError(
-            f"sample_weight holds a negative, NaN or infinite value at row {int(index[bad][0])}; "
-            "weights must be finite and >= 0"
-        )
-    return rows, w
+    return rows, check_weights(w, len(w), rows=index)
 
 
 def _estimate(X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: InitSpec) -> Params:

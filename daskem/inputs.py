@@ -27,6 +27,7 @@ from zarr.codecs import BytesCodec
 from zarr.codecs.bytes import Endian
 
 from daskem.exceptions import CorruptDataError, InputError, InputNotFoundError, InputTypeError
+from daskem.kernels.checks import check_weights
 from daskem.storage import is_url
 from daskem.storage import location as storage_location
 
@@ -422,12 +423,7 @@ def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | Non
     if not (np.issubdtype(sample_weight.dtype, np.integer) or np.issubdtype(sample_weight.dtype, np.floating)):
         raise InputError(f"sample_weight must be numeric, got dtype {sample_weight.dtype}")
     if isinstance(sample_weight, np.ndarray):
-        bad = ~(np.isfinite(sample_weight) & (sample_weight >= 0))
-        if bad.any():
-            raise InputError(
-                f"sample_weight holds {int(bad.sum())} negative, NaN or infinite value(s) "
-                f"(first at row {int(np.argmax(bad))}); weights must be finite and >= 0"
-            )
+        check_weights(sample_weight, n_rows)
         if not sample_weight.sum() > 0:
             raise InputError("sample_weight sums to zero; at least one row needs a positive weight")
         sample_weight = da.from_array(sample_weight, chunks=(rows.chunks[0],))

@@ -35,19 +35,22 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, ValidationError, model_validator
 
 from daskem import commands
-from daskem.cluster import load_config, running_on
-from daskem.mixture import __version__
-from daskem.exceptions import DaskemError
-from daskem.initialization import INIT_METHODS
-from daskem.families.registry import FAMILIES
-from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.checkpoint import remove_checkpoints
+from daskem.cluster import load_config, running_on
+from daskem.estimator import PRECISIONS
+from daskem.exceptions import DaskemError
+from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
+from daskem.families.registry import FAMILIES
+from daskem.initialization import INIT_METHODS
+from daskem.kernels.gaussian import COVARIANCE_TYPES
+from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
 from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, output_kind, reserved
 from daskem.storage import is_remote, location
 from daskem.yaml_files import describe, read_mapping
 
 CovarianceType = Literal[COVARIANCE_TYPES]  # type: ignore[valid-type]
 FamilyName = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 InitMethod = Literal[INIT_METHODS]  # type: ignore[valid-type]
 
 
@@ -102,26 +105,26 @@ class Data(_Strict):
 
 
 class _EMSettings(_Strict):
-    n_init: PositiveInt = 1
-    tol: NonNegativeFloat = 1e-3
-    reg_covar: NonNegativeFloat = 1e-6
-    max_iter: PositiveInt = 100
-    init_params: InitMethod = "k-means++"
+    n_init: PositiveInt = N_INIT
+    tol: NonNegativeFloat = TOL
+    reg_covar: NonNegativeFloat = REG_COVAR
+    max_iter: PositiveInt = MAX_ITER
+    init_params: InitMethod = INIT_PARAMS
     random_state: int | None = 0
     chunk_rows: PositiveInt | None = None
-    precision: Literal["auto", "float64"] = "auto"
+    precision: Precision = PRECISIONS[0]
 
 
 class Fit(_EMSettings):
     n_components: PositiveInt
     family: FamilyName = "gaussian"
-    covariance_type: CovarianceType = "full"
+    covariance_type: CovarianceType = COVARIANCE_TYPE
 
 
 class Select(_EMSettings):
     n_components: list[PositiveInt] | str = Field(description="a list, or text like 1-10 or 2,4,8")
     families: list[FamilyName] = ["gaussian"]
-    covariance_types: list[CovarianceType] = ["full"]
+    covariance_types: list[CovarianceType] = [COVARIANCE_TYPE]
     criterion: Literal["bic", "aic"] = "bic"
 
     @model_validator(mode="after")

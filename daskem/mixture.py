@@ -18,6 +18,7 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -58,6 +59,13 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 logger = logging.getLogger("daskem")
+
+# Defaults of the settings every estimator shares, declared here once: the estimators'
+# signatures, select, the command line and job files read them.
+TOL = 1e-3
+MAX_ITER = 100
+N_INIT = 1
+INIT_PARAMS = "k-means++"
 
 
 class BaseMixture(DensityMixin, BaseEstimator):
@@ -146,38 +154,9 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self
         """
         self._check_settings()
-        source, (X, data, weights) = X, fit_inputs(X, variable, sample_weight, sample_dim=self.sample_dim,
-                                                   feature_dim=self.feature_dim, chunk_rows=self.chunk_rows)
-        n_samples, n_features = data.shape
-        if n_samples < self.n_components:
-            raise InputError(
-                f"the data have {n_samples} rows, fewer than n_components={self.n_components}; "
-                "reduce n_components or add data"
-            )
-        if self.verbose:
-            _show_log_lines()
-        family = self._family()
-        inits = self._checked_initial_arrays(family, n_features)
-        warm = self._warm_start_params(family, n_features)
-        settings = self._checkpoint_settings(family, inits, warm)
-        with (
-            checkpointing(checkpoint, settings, data, weights, inputs=[source] if is_path(source) else []) as saved,
-            _pass_progress(self.verbose),
-        ):
-            starts = saved.load() if saved is not None else None
-            if starts is not None:
-                logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
-            elif warm is not None:  # continues the last fit, also in telling when it converges
-                starts = EMState(0, [RunState(family, warm, previous=self._last_change_reference())])
-            else:
-                spec = InitSpec(self.n_components, family, self.init_params, inits)
-                starts = [(family, params) for params in initial_params(
-                    data, weights, [spec] * self.n_init, rng=random_generator(self.random_state),
-                    split_every=self.split_every)]
-            blocks = Blocks.of(data, weights, float32=self._float32())
-            results = run_em(blocks, starts, tol=self.tol, max_iter=self.max_iter, split_every=self.split_every,
-                             callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
-        self._set_fitted(best_run(results), family, n_features, feature_names(X))
+        rows, (results,) = fit_together([self], X, variable, sample_weight, checkpoint=checkpoint,
+                                        callbacks=callbacks)
+        self._set_fitted(best_run(results), self._family(), rows.n_features, rows.names)
         if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
             warnings.warn(
@@ -493,6 +472,69 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if names is not None:
             model.feature_names_in_ = names
         return model
+
+
+# ------------------------------------------------------------------ fitting together
+
+
+@dataclass(frozen=True)
+class FittedRows:
+    """What models were fitted on: the number of features and their names (None when unnamed)."""
+
+    n_features: int
+    names: np.ndarray | None
+
+
+def fit_together(
+    models: Sequence[BaseMixture], X: Any, variable: str | None, sample_weight: Any, *,
+    checkpoint: str | os.PathLike | None, callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+) -> tuple[FittedRows, list[list[EMResult]]]:
+    """Fit models (settings checked) in shared passes: one sample and k-means|| passes for every start,
+    one read of the data per iteration for every run still iterating.
+
+    The models share the settings of a pass and of the loop — ``tol``,
+    ``max_iter``, ``n_init``, ``init_params``, ``random_state``,
+    ``chunk_rows``, ``split_every``, ``sample_dim``, ``feature_dim``,
+    ``verbose`` — taken from the first; each has its own family, size, initial
+    arrays and warm start.  Returns the rows' description and each model's
+    ``n_init`` results, in order.  A checkpoint records every model's
+    settings and resumes only when they all match.
+    """
+    lead = models[0]
+    source, (X, data, weights) = X, fit_inputs(X, variable, sample_weight, sample_dim=lead.sample_dim,
+                                               feature_dim=lead.feature_dim, chunk_rows=lead.chunk_rows)
+    n_samples, n_features = data.shape
+    largest = max(model.n_components for model in models)
+    if n_samples < largest:
+        raise InputError(
+            f"the data have {n_samples} rows, fewer than n_components={largest}; reduce n_components or add data"
+        )
+    if lead.verbose:
+        _show_log_lines()
+    families = [model._family() for model in models]
+    inits = [model._checked_initial_arrays(family, n_features) for model, family in zip(models, families)]
+    warm = [model._warm_start_params(family, n_features) for model, family in zip(models, families)]
+    settings = [model._checkpoint_settings(*parts) for model, parts in zip(models, zip(families, inits, warm))]
+    with (
+        checkpointing(checkpoint, settings[0] if len(models) == 1 else {"candidates": settings}, data, weights,
+                      inputs=[source] if is_path(source) else []) as saved,
+        _pass_progress(lead.verbose),
+    ):
+        starts = saved.load() if saved is not None else None
+        if starts is not None:
+            logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
+        elif warm[0] is not None:  # continues the last fit, also in telling when it converges
+            starts = EMState(0, [RunState(families[0], warm[0], previous=lead._last_change_reference())])
+        else:
+            specs = [InitSpec(model.n_components, family, lead.init_params, given)
+                     for model, family, given in zip(models, families, inits) for _ in range(lead.n_init)]
+            starts = [(spec.family, params) for spec, params in zip(specs, initial_params(
+                data, weights, specs, rng=random_generator(lead.random_state), split_every=lead.split_every))]
+        blocks = Blocks.of(data, weights, float32=any(model._float32() for model in models))
+        results = run_em(blocks, starts, tol=lead.tol, max_iter=lead.max_iter, split_every=lead.split_every,
+                         callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
+    runs = len(results) // len(models)
+    return FittedRows(n_features, feature_names(X)), [results[i : i + runs] for i in range(0, len(results), runs)]
 
 
 # ------------------------------------------------------------------ helpers

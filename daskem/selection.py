@@ -21,14 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daskem.checkpoint import checkpointing, comparable_seed
-from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, Blocks, IterationInfo, best_run, run_em
+from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, IterationInfo, best_run
 from daskem.exceptions import ConvergenceWarning, InputError
-from daskem.families.gaussian import GaussianFamily
+from daskem.estimator import PRECISIONS
+from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
 from daskem.families.registry import family_class
-from daskem.initialization import InitSpec, initial_params, random_generator
-from daskem.inputs import feature_names, fit_inputs, is_path
-from daskem.mixture import BaseMixture
+from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
 from daskem.models import estimator_for
 from daskem.outputs import atomic_path
 
@@ -78,21 +76,21 @@ class Selection:
 def select(
     X: Any,
     n_components: Iterable[int] = range(1, 11),
-    covariance_types: Sequence[str] = ("full",),
+    covariance_types: Sequence[str] = (COVARIANCE_TYPE,),
     *,
     families: Sequence[str] = ("gaussian",),
     variable: str | None = None,
     sample_weight: Any = None,
-    n_init: int = 1,
+    n_init: int = N_INIT,
     criterion: str = "bic",
-    tol: float = 1e-3,
-    reg_covar: float = 1e-6,
-    max_iter: int = 100,
-    init_params: str = "k-means++",
+    tol: float = TOL,
+    reg_covar: float = REG_COVAR,
+    max_iter: int = MAX_ITER,
+    init_params: str = INIT_PARAMS,
     random_state: int | np.random.Generator | np.random.RandomState | None = None,
     chunk_rows: int | None = None,
     split_every: int = DEFAULT_SPLIT_EVERY,
-    precision: str = "auto",
+    precision: str = PRECISIONS[0],
     sample_dim: str | tuple[str, ...] | None = None,
     feature_dim: str | None = None,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
@@ -156,29 +154,14 @@ def select(
     if len(shapes) * n_init > MAX_RUNS:
         raise InputError(f"{len(shapes)} candidates × n_init={n_init} are more than {MAX_RUNS} runs; "
                          "select among fewer or lower n_init")
-    rows_of, data, weights = fit_inputs(X, variable, sample_weight, sample_dim=sample_dim, feature_dim=feature_dim,
-                                        chunk_rows=chunk_rows)
-    if data.shape[0] < max(k for k, _ in shapes):
-        raise InputError(
-            f"the data have {data.shape[0]} rows, fewer than n_components={max(k for k, _ in shapes)}"
-        )
-    settings = {"shapes": [[k, family.name, family.settings()] for k, family in shapes], "n_init": n_init,
-                "tol": tol, "max_iter": max_iter, "init_params": init_params, "chunk_rows": chunk_rows,
-                "split_every": split_every, "precision": precision, "random_state": comparable_seed(random_state)}
-    with checkpointing(checkpoint, settings, data, weights, inputs=[X] if is_path(X) else []) as saved:
-        starts = saved.load() if saved is not None else None
-        if starts is None:
-            specs = [InitSpec(k, family, init_params) for k, family in shapes for _ in range(n_init)]
-            starts = [(spec.family, params) for spec, params in zip(specs, initial_params(
-                data, weights, specs, rng=random_generator(random_state), split_every=split_every))]
-        blocks = Blocks.of(data, weights, float32=precision == "auto")
-        results = run_em(blocks, starts, tol=tol, max_iter=max_iter, split_every=split_every, callbacks=callbacks,
-                         on_iteration=saved.save if saved is not None else None)
+    fitted_rows, results = fit_together(models, X, variable, sample_weight, checkpoint=checkpoint,
+                                        callbacks=callbacks)
+    n_features = fitted_rows.n_features
     rows = []
-    for i, (model, (k, family)) in enumerate(zip(models, shapes)):
-        best = best_run(results[i * n_init : (i + 1) * n_init])
-        model._set_fitted(best, family, data.shape[1], feature_names(rows_of))
-        p = family.n_parameters(k, data.shape[1])
+    for model, (k, family), runs in zip(models, shapes, results):
+        best = best_run(runs)
+        model._set_fitted(best, family, n_features, fitted_rows.names)
+        p = family.n_parameters(k, n_features)
         log_likelihood = best.lower_bound * best.weight_sum
         rows.append({
             "n_components": k,
@@ -205,5 +188,5 @@ def select(
         table.iloc[order].reset_index(drop=True),
         [models[i] for i in order],
         criterion,
-        max(result.n_iter for result in results),
+        max(result.n_iter for runs in results for result in runs),
     )

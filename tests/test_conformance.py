@@ -137,6 +137,23 @@ def test_integer_weights_fit_as_repeated_rows(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_a_warm_start_continues_where_the_last_fit_stopped(name):
+    X = rows(name)
+    straight = fitted(name, X, max_iter=6)
+    warm = model(name, max_iter=3, warm_start=True)
+    for _ in range(2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            warnings.simplefilter("ignore", ComponentCollapseWarning)
+            warm.fit(X)
+    assert warm.n_iter_ == 3
+    np.testing.assert_array_equal(warm.means_, straight.means_)
+    np.testing.assert_array_equal(warm.history_, straight.history_[3:])
+    with pytest.raises(InputError, match="warm_start continues the last fit"):
+        warm.set_params(n_components=2).fit(X)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_a_value_outside_the_domain_is_refused_naming_its_row(name):
     X = rows(name)
     _, bad, words = ROWS[name]

@@ -16,6 +16,10 @@ from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
 
 
+#: The default floor of the probabilities.
+MIN_PROBABILITY = 1e-10
+
+
 class BernoulliFamily(ProductFamily):
     """Bernoulli components; ``min_probability`` in (0, ½) bounds every probability away from 0 and 1."""
 
@@ -23,7 +27,7 @@ class BernoulliFamily(ProductFamily):
     means_are = "success probabilities"
     means_range = (0.0, 1.0)
 
-    def __init__(self, min_probability: float = 1e-10) -> None:
+    def __init__(self, min_probability: float = MIN_PROBABILITY) -> None:
         if not (isinstance(min_probability, (int, float, np.floating)) and 0 < min_probability < 0.5):
             raise InputError(f"min_probability must be a number in (0, 0.5), got {min_probability!r}")
         self.min_probability = min_probability

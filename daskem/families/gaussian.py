@@ -26,6 +26,9 @@ COVARIANCE_DIMS = {
     "diag": ("component", "feature"),
     "spherical": ("component",),
 }
+#: The defaults of the family's settings.
+COVARIANCE_TYPE = "full"
+REG_COVAR = 1e-6
 #: How far a covariance in a model file may be from symmetric, relative to its largest entry.
 SYMMETRY_TOLERANCE = 1e-10
 
@@ -36,7 +39,7 @@ class GaussianFamily(Family):
 
     name = "gaussian"
 
-    def __init__(self, covariance_type: str = "full", reg_covar: float = 1e-6) -> None:
+    def __init__(self, covariance_type: str = COVARIANCE_TYPE, reg_covar: float = REG_COVAR) -> None:
         if covariance_type not in COVARIANCE_TYPES:
             raise InputError(f"covariance_type={covariance_type!r} is not supported; choose one of {COVARIANCE_TYPES}")
         if not (isinstance(reg_covar, (int, float, np.floating)) and math.isfinite(reg_covar) and reg_covar >= 0):

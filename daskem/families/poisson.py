@@ -21,6 +21,10 @@ from daskem.kernels import fused
 LOG_FACTORIALS = gammaln(np.arange(2**16) + 1.0)
 
 
+#: The default floor of the rates.
+MIN_RATE = 1e-10
+
+
 class PoissonFamily(ProductFamily):
     """Poisson components; ``min_rate`` > 0 is the least rate of any feature."""
 
@@ -28,7 +32,7 @@ class PoissonFamily(ProductFamily):
     means_are = "rates"
     means_range = (0.0, np.inf)
 
-    def __init__(self, min_rate: float = 1e-10) -> None:
+    def __init__(self, min_rate: float = MIN_RATE) -> None:
         if not (isinstance(min_rate, (int, float, np.floating)) and 0 < min_rate < np.inf):
             raise InputError(f"min_rate must be a finite number > 0, got {min_rate!r}")
         self.min_rate = min_rate

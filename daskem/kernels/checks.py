@@ -56,8 +56,14 @@ def raise_non_finite_log_likelihood(
     )
 
 
-def check_weights(sample_weight: np.ndarray, n_rows: int, first_row: int) -> np.ndarray:
-    """The weights (n_rows,) of the chunk starting at ``first_row`` as float64, checked finite and >= 0."""
+def check_weights(
+    sample_weight: np.ndarray, n_rows: int, first_row: int = 0, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """The weights (n_rows,) of the rows starting at ``first_row`` as float64, checked finite and >= 0.
+
+    ``rows`` (n_rows,) gives the rows' indices in the data when they are not
+    consecutive (a sample), for the message.
+    """
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
     if sample_weight.shape != (n_rows,):
         raise InputError(
@@ -65,9 +71,12 @@ def check_weights(sample_weight: np.ndarray, n_rows: int, first_row: int) -> np.
         )
     bad = ~(np.isfinite(sample_weight) & (sample_weight >= 0))
     if bad.any():
+        first = int(np.argmax(bad))
+        where = (f"first at row {int(rows[first])}" if rows is not None else
+                 f"first at row {first_row + first}, among rows {first_row}–{first_row + n_rows - 1}")
         raise InputError(
-            f"sample_weight holds {int(bad.sum())} negative, NaN or infinite value(s) among rows "
-            f"{first_row}–{first_row + n_rows - 1}; weights must be finite and >= 0"
+            f"sample_weight holds {int(bad.sum())} negative, NaN or infinite value(s) ({where}); "
+            "weights must be finite and >= 0"
         )
     return sample_weight
 
