@@ -5,7 +5,8 @@ daskem's three read Zarr stores of the same shape and dtype (float64,
 uncompressed, 50,000-row chunks) from disk at every iteration, through
 ``daskem.BernoulliMixture``, ``daskem.PoissonMixture`` and
 ``daskem.GaussianMixture``, from fixed starts.  pomegranate (PyTorch) fits the
-same rows held in memory as float64 tensors from the same starts; it needs
+same rows held in memory as tensors (float32, its default, and float64) from the
+same starts; it needs
 torch, so it runs in the interpreter ``--pomegranate-python`` names (one with
 ``pip install pomegranate``), or is left out.  Each time per iteration is
 (T(1 + M) − T(1)) / M with tol=0, interleaved, medians printed.  The dgemm
@@ -86,24 +87,27 @@ def main() -> None:
         times: dict[str, list[float]] = {name: [] for name in runs}
         rate = dgemm_rate()
         for name in pomegranate:
-            times[f"pomegranate {name}"] = []
+            for dtype in POMEGRANATE_DTYPES:
+                times[f"pomegranate {name} {dtype}"] = []
         for _ in range(args.repeats):
             for name, run in runs.items():
                 times[name].append((timed(run, 1 + args.iterations) - timed(run, 1)) / args.iterations)
             for name, (rows_file, means_file) in pomegranate.items():
-                times[f"pomegranate {name}"].append(pomegranate_iteration(
-                    args.pomegranate_python, name, rows_file, means_file, args.iterations))
+                for dtype in POMEGRANATE_DTYPES:
+                    times[f"pomegranate {name} {dtype}"].append(pomegranate_iteration(
+                        args.pomegranate_python, name, rows_file, means_file, args.iterations, dtype))
         print(f"data: {n:,} × {d} float64, K={k}, Zarr stores of {n // CHUNK_ROWS} chunks of {CHUNK_ROWS:,} rows; "
               f"{args.repeats} interleaved runs; dgemm {rate / 1e9:.0f} GFLOP/s")
-        print(f"{'':22} {'median s/iter':>14} {'÷ diag Gaussian':>16} {'÷ dgemm roofline':>17}")
+        print(f"{'':30} {'median s/iter':>14} {'÷ diag Gaussian':>16} {'÷ dgemm roofline':>17}")
         reference = statistics.median(times["diag Gaussian"])
         for name, values in times.items():
             flops = (6 if name == "diag Gaussian" else 4) * n * k * d
             median = statistics.median(values)
-            print(f"{name:22} {median:14.4f} {median / reference:16.2f} {flops / rate / median:17.3f}")
+            print(f"{name:30} {median:14.4f} {median / reference:16.2f} {flops / rate / median:17.3f}")
         for name in pomegranate:
-            ratio = statistics.median(times[f"pomegranate {name}"]) / statistics.median(times[name])
-            print(f"pomegranate {name} (in memory) ÷ daskem {name} (from Zarr): {ratio:.2f}")
+            for dtype in POMEGRANATE_DTYPES:
+                ratio = statistics.median(times[f"pomegranate {name} {dtype}"]) / statistics.median(times[name])
+                print(f"pomegranate {name} {dtype} (in memory) ÷ daskem {name} float64 (from Zarr): {ratio:.2f}")
 
 
 def quietly(fit, *args, **kwargs) -> None:
@@ -112,8 +116,10 @@ def quietly(fit, *args, **kwargs) -> None:
         fit(*args, **kwargs)
 
 
-#: Times pomegranate's fit from the start in float64 for 1 and 1 + M iterations (its loop's first
-#: pass only scores the start), in the interpreter that has it; prints the difference per iteration.
+#: pomegranate's arithmetic: float32 (its default) and float64 (daskem's for these families).
+POMEGRANATE_DTYPES = ("float32", "float64")
+#: Times pomegranate's fit from the start for 1 and 1 + M iterations (its loop's first pass only
+#: scores the start), in the interpreter that has it; prints the difference per iteration.
 POMEGRANATE = """
 import json, sys, time
 import numpy as np, torch
@@ -121,12 +127,13 @@ from pomegranate.distributions import Bernoulli, Poisson
 from pomegranate.gmm import GeneralMixtureModel
 
 family, rows, means, m = sys.argv[1], np.load(sys.argv[2]), np.load(sys.argv[3]), int(sys.argv[4])
-X, k = torch.from_numpy(rows), len(means)
+dtype = getattr(torch, sys.argv[5])
+X, k = torch.from_numpy(rows).to(dtype), len(means)
 
 def seconds(iterations):
     kind, name = (Bernoulli, "probs") if family == "bernoulli" else (Poisson, "lambdas")
-    model = GeneralMixtureModel([kind(**{name: torch.from_numpy(mean.copy())}) for mean in means],
-                                priors=torch.full((k,), 1.0 / k, dtype=torch.float64), max_iter=iterations,
+    model = GeneralMixtureModel([kind(**{name: torch.from_numpy(mean.copy()).to(dtype)}) for mean in means],
+                                priors=torch.full((k,), 1.0 / k, dtype=dtype), max_iter=iterations,
                                 tol=-1.0)
     start = time.perf_counter()
     model.fit(X)
@@ -137,9 +144,9 @@ print(json.dumps((seconds(1 + m) - seconds(1)) / m))
 """
 
 
-def pomegranate_iteration(python: str, family: str, rows: Path, means: Path, iterations: int) -> float:
-    """Seconds per iteration of pomegranate's mixture of ``family`` on the saved rows and start."""
-    result = subprocess.run([python, "-c", POMEGRANATE, family, str(rows), str(means), str(iterations)],
+def pomegranate_iteration(python: str, family: str, rows: Path, means: Path, iterations: int, dtype: str) -> float:
+    """Seconds per iteration of pomegranate's mixture of ``family`` on the saved rows and start, in ``dtype``."""
+    result = subprocess.run([python, "-c", POMEGRANATE, family, str(rows), str(means), str(iterations), dtype],
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
