@@ -28,8 +28,7 @@ from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem
-from daskem.generate import random_mixture
-from daskem.kernels.gaussian import sample
+from daskem.kernels.gaussian import random_mixture, sample
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 

@@ -26,8 +26,7 @@ from bench_vs_sklearn import initial_parameters
 from zarr.codecs import BloscCodec, ZstdCodec
 
 import daskem
-from daskem.generate import random_mixture
-from daskem.kernels.gaussian import sample
+from daskem.kernels.gaussian import random_mixture, sample
 
 CODECS = {
     "none (generate)": None,

@@ -202,6 +202,11 @@ class Family(ABC):
         """The variance (K, d) of each feature under each component, in the features' units squared."""
 
     @abstractmethod
+    def random_params(self, n_components: int, n_features: int, rng: np.random.Generator) -> Params:
+        """A random mixture whose components differ clearly, to draw synthetic data from
+        (``daskem generate``)."""
+
+    @abstractmethod
     def sample(self, params: Params, n_samples: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``n_samples`` rows (n, d) float64 drawn from the mixture, grouped by component, and their
         components (n,) int64."""

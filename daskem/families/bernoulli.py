@@ -48,5 +48,9 @@ class BernoulliFamily(ProductFamily):
     def variance(self, means: np.ndarray) -> np.ndarray:
         return means * (1.0 - means)
 
+    def random_means(self, n_components: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
+        """From Beta(½, ½): most near 0 or 1; kept within [0.02, 0.98]."""
+        return np.clip(rng.beta(0.5, 0.5, size=(n_components, n_features)), 0.02, 0.98)
+
     def draw(self, means: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return (rng.random((n_samples, len(means))) < means).astype(np.float64)

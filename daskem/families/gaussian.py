@@ -134,6 +134,10 @@ class GaussianFamily(Family):
         return GaussianParams.from_covariances(arrays["weights"], arrays["means"], covariances,
                                                self.covariance_type)
 
+    def random_params(self, n_components: int, n_features: int, rng: np.random.Generator) -> GaussianParams:
+        """See :func:`~daskem.kernels.gaussian.random_mixture` (always full covariances)."""
+        return gaussian.random_mixture(n_components, n_features, rng)
+
     def variances(self, params: GaussianParams) -> np.ndarray:
         return np.diagonal(params.full_covariances(), axis1=1, axis2=2).copy()
 

@@ -57,5 +57,9 @@ class PoissonFamily(ProductFamily):
     def variance(self, means: np.ndarray) -> np.ndarray:
         return means.copy()
 
+    def random_means(self, n_components: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
+        """From a Gamma of shape 1 and mean 5: rates from near 0 to about 20."""
+        return rng.gamma(1.0, 5.0, size=(n_components, n_features))
+
     def draw(self, means: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return rng.poisson(means, size=(n_samples, len(means))).astype(np.float64)

@@ -83,7 +83,7 @@ class ProductFamily(Family):
     """A family of product components set by their means (see the module's docstring).
 
     Subclasses give :meth:`natural`, :meth:`row_terms`, :meth:`check_rows`,
-    :meth:`floor`, :meth:`variance` and :meth:`draw`.
+    :meth:`floor`, :meth:`variance`, :meth:`random_means` and :meth:`draw`.
     """
 
     discrete = True
@@ -107,6 +107,10 @@ class ProductFamily(Family):
     @abstractmethod
     def variance(self, means: np.ndarray) -> np.ndarray:
         """The variance of each feature of components with ``means`` (same shape)."""
+
+    @abstractmethod
+    def random_means(self, n_components: int, n_features: int, rng: np.random.Generator) -> np.ndarray:
+        """Means (K, d) of components that differ clearly, for synthetic data."""
 
     @abstractmethod
     def draw(self, means: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
@@ -230,6 +234,11 @@ class ProductFamily(Family):
                 f"the range a {self.label} mixture with {self.settings()} keeps them in"
             )
         return MeanParams(arrays["weights"], means)
+
+    def random_params(self, n_components: int, n_features: int, rng: np.random.Generator) -> MeanParams:
+        """:meth:`random_means` within the floor, and weights from a Dirichlet(5, …, 5) (no tiny component)."""
+        means = self.floor(self.random_means(n_components, n_features, rng))
+        return MeanParams(rng.dirichlet(np.full(n_components, 5.0)), means)
 
     def variances(self, params: MeanParams) -> np.ndarray:
         return self.variance(params.means)

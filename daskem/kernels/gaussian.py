@@ -405,3 +405,19 @@ def sample(
     ]
     labels = np.repeat(np.arange(params.n_components), counts)
     return np.vstack(rows), labels
+
+
+def random_mixture(
+    n_components: int, n_features: int, rng: np.random.Generator, separation: float = 4.0
+) -> GaussianParams:
+    """A random mixture with well-separated components.
+
+    Means are drawn from N(0, separation²·I); covariances are ``A Aᵀ/d + I/2``
+    with standard normal A (eigenvalues of order one); weights from a
+    Dirichlet(5, …, 5) so that no component is tiny.
+    """
+    means = rng.normal(scale=separation, size=(n_components, n_features))
+    factors = rng.normal(size=(n_components, n_features, n_features))
+    covariances = factors @ np.swapaxes(factors, 1, 2) / n_features + 0.5 * np.eye(n_features)
+    weights = rng.dirichlet(np.full(n_components, 5.0))
+    return GaussianParams.from_covariances(weights, means, covariances)
