@@ -264,7 +264,7 @@ def _run_to_dataset(run: RunState) -> xr.Dataset:
     ds["reseeded"] = (("restart", "event"), np.asarray(run.reseeded, dtype=np.int64).reshape(-1, 3))
     ds["warned"] = ("warned", np.asarray(sorted(run.warned), dtype=np.int64))
     ds["previous"] = ((), np.float64(run.previous))  # may be -inf, which JSON attributes cannot hold
-    ds.attrs |= {"weight_sum": run.weight_sum, "converged": int(run.converged)}
+    ds.attrs |= {"weight_sum": run.weight_sum, "converged": int(run.converged), "missing_counts": list(run.missing)}
     return ds
 
 
@@ -281,4 +281,5 @@ def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
         reseeded=[tuple(int(v) for v in row) for row in ds["reseeded"].values],
         reseeds_left=None if (reseeds_left < 0).all() else reseeds_left,
         warned={int(v) for v in ds["warned"].values},
+        missing=tuple(int(v) for v in ds.attrs.get("missing_counts", (0, 0, 0))),
     )

@@ -26,6 +26,7 @@ from daskem import commands
 from daskem.cluster import running_on
 from daskem.estimator import PRECISIONS
 from daskem.exceptions import DaskemError
+from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
 from daskem.families.registry import FAMILIES
 from daskem.generate import DEFAULT_CHUNK_ROWS
@@ -171,6 +172,8 @@ def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Stop when the mean log-likelihood per row changes by less."),
         click.option("--reg-covar", type=click.FloatRange(min=0), default=REG_COVAR, show_default=True,
                      help="Added to the variances."),
+        click.option("--missing", type=click.Choice(MISSING), default=MISSING[0], show_default=True,
+                     help="What NaN means: error, or nan (a missing value, fitted exactly)."),
         click.option("--max-iter", type=click.IntRange(min=1), default=MAX_ITER, show_default=True),
         click.option("--init-params", default=INIT_PARAMS, show_default=True,
                      help="k-means++, k-means||, kmeans, random or random_from_data."),
@@ -245,11 +248,20 @@ def fit_text(report: dict[str, Any]) -> str:
         ("model", model["description"]),
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'NOT converged'}, "
                        f"tol {report['tol']:g})"),
-        ("log-likelihood", f"{model['lower_bound']:.6f} per row"),
+        ("log-likelihood", f"{model['lower_bound']:.6f} per row" + _missing_text(model)),
         ("time", f"{report['seconds']:.2f} s: initialisation {report['initialisation_seconds']:.2f} s, {timing}"),
         ("saved to", report["out"] or "(not saved; use --out)"),
     ]
     return _table(rows) + "\n\n" + _components_table(model)
+
+
+def _missing_text(model: dict[str, Any]) -> str:
+    """How many values were missing, if any, for the summary of a fit."""
+    values, rows, empty = model["missing"]
+    if not values:
+        return ""
+    return (f" of the observed values; {values:,} values missing in {rows:,} rows"
+            + (f" ({empty:,} with nothing observed, left out)" if empty else ""))
 
 
 class IntegerList(click.ParamType):

@@ -43,6 +43,7 @@ def model_summary(model: BaseMixture) -> dict[str, Any]:
         "n_iter": int(model.n_iter_),
         "converged": bool(model.converged_),
         "lower_bound": float(model.lower_bound_),
+        "missing": [int(model.n_missing_values_), int(model.n_incomplete_rows_), int(model.n_empty_rows_)],
         "weights": params.weights.tolist(),
         "means": params.means.tolist(),
         "rms_sd": spreads.tolist(),

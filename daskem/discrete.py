@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from daskem.engine import DEFAULT_SPLIT_EVERY
+from daskem.families.base import MISSING
 from daskem.families.bernoulli import MIN_PROBABILITY, BernoulliFamily
 from daskem.families.poisson import MIN_RATE, PoissonFamily
 from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
@@ -37,6 +38,12 @@ _SHARED_PARAMETERS = """
         Initial weights and means (kept within the floor).
     random_state, warm_start, verbose, chunk_rows, split_every, sample_dim, feature_dim
         As for :class:`daskem.GaussianMixture`.
+    missing : {"error", "nan"}, default "error"
+        "nan": NaN marks a missing value, whose feature's term drops out of the
+        row's density (components are products over features); each mean is
+        the responsibility-weighted mean of the rows where its feature is
+        observed.  Rows with nothing observed are left out.  "error": NaN is
+        refused.
 
     Attributes
     ----------
@@ -80,6 +87,7 @@ class BernoulliMixture(BaseMixture):
         min_probability: float = MIN_PROBABILITY,
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
+        missing: str = MISSING[0],
     ) -> None:
         # scikit-learn's rule: each argument kept, unchanged, under its own name
         vars(self).update((name, value) for name, value in locals().items() if name != "self")
@@ -117,6 +125,7 @@ class PoissonMixture(BaseMixture):
         min_rate: float = MIN_RATE,
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
+        missing: str = MISSING[0],
     ) -> None:
         # scikit-learn's rule: each argument kept, unchanged, under its own name
         vars(self).update((name, value) for name, value in locals().items() if name != "self")

@@ -207,7 +207,9 @@ class EMResult:
     at the start of each iteration; ``lower_bound`` is its last entry;
     ``weight_sum`` is the total weight of the rows (their number when
     unweighted); ``reseeded`` lists (iteration, component, row) for every
-    restart.
+    restart; ``missing`` counts the values missing, the rows with a missing
+    value and the rows with nothing observed (left out), as the last pass saw
+    them.
     """
 
     params: Params
@@ -216,6 +218,7 @@ class EMResult:
     history: np.ndarray
     weight_sum: float
     reseeded: list[tuple[int, int, int]] = field(default_factory=list)
+    missing: tuple[int, int, int] = (0, 0, 0)
 
     @property
     def lower_bound(self) -> float:
@@ -236,6 +239,7 @@ class RunState:
     reseeded: list[tuple[int, int, int]] = field(default_factory=list)
     reseeds_left: np.ndarray | None = None
     warned: set[int] = field(default_factory=set)
+    missing: tuple[int, int, int] = (0, 0, 0)
 
     def step(self, stats: Statistics, tol: float, iteration: int) -> tuple[float, tuple]:
         """Take one M-step; return the change of log-likelihood and the restarts made.
@@ -247,7 +251,7 @@ class RunState:
         if self.reseeds_left is None:
             self.reseeds_left = np.full(self.params.n_components, MAX_RESEEDS)
         current = stats.mean_log_likelihood
-        self.weight_sum = stats.weight_sum
+        self.weight_sum, self.missing = stats.weight_sum, tuple(stats.missing)
         change = current - (self.history[-1] if self.history else -np.inf)
         converged = abs(current - self.previous) < tol  # previous is -inf after a restart
         self.params, reseeded = self.family.m_step(stats, may_reseed=self.reseeds_left > 0)
@@ -271,7 +275,7 @@ class RunState:
 
     def result(self) -> EMResult:
         return EMResult(self.params, len(self.history), self.converged, np.asarray(self.history),
-                        self.weight_sum, list(self.reseeded))
+                        self.weight_sum, list(self.reseeded), self.missing)
 
 
 @dataclass(eq=False)

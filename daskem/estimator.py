@@ -8,6 +8,7 @@ import numpy as np
 
 from daskem.engine import DEFAULT_SPLIT_EVERY
 from daskem.exceptions import InputError
+from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
 from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 
@@ -79,6 +80,16 @@ class GaussianMixture(BaseMixture):
         ``sample_dim``, else the one named band, channel, feature or variable,
         else the second of two (see :func:`daskem.inputs.as_rows`).  Its
         coordinate, if it holds strings, becomes ``feature_names_in_``.
+    missing : {"error", "nan"}, default "error"
+        "nan": NaN marks a missing value, and EM is exact for it — each row's
+        E-step uses its observed coordinates (the marginal density), the
+        M-step the expected complete-data statistics (conditional means and
+        covariances of the missing coordinates given the observed ones), and
+        the log-likelihood is the observed-data one; rows with nothing
+        observed are left out; scoring uses the marginal density of the
+        observed coordinates.  The start clusters the sample with each
+        missing value replaced by its feature's mean in the sample.  "error":
+        NaN is refused.  Infinite values are refused either way.
 
     Attributes
     ----------
@@ -124,6 +135,7 @@ class GaussianMixture(BaseMixture):
         precision: str = PRECISIONS[0],
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
+        missing: str = MISSING[0],
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -143,6 +155,7 @@ class GaussianMixture(BaseMixture):
         self.precision = precision
         self.sample_dim = sample_dim
         self.feature_dim = feature_dim
+        self.missing = missing
 
     FAMILY = GaussianFamily
     SETTINGS = (*BaseMixture.SETTINGS, "precision")

@@ -179,11 +179,14 @@ INIT_METHODS = (*SAMPLE_METHODS, "k-means||")
 
 
 def draw_sample(
-    X: da.Array, sample_weight: da.Array | None, n_rows: int, rng: np.random.Generator
+    X: da.Array, sample_weight: da.Array | None, n_rows: int, rng: np.random.Generator, missing: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """A uniform random sample of at most ``n_rows`` distinct rows, in row order.
 
-    Reads chunk by chunk; only the sample is held in memory.
+    Reads chunk by chunk; only the sample is held in memory.  With
+    ``missing``, NaN marks a missing value: each is replaced by its feature's
+    weighted mean over the sample, and rows with nothing observed get weight
+    0 — a start to cluster from, not an estimate.
 
     Returns
     -------
@@ -194,15 +197,26 @@ def draw_sample(
     index = np.arange(n_total) if n_total <= n_rows else np.sort(rng.choice(n_total, size=n_rows, replace=False))
     weights = da.ones(n_total, chunks=X.chunks[0]) if sample_weight is None else sample_weight
     rows, w = dask.compute(X[index], weights[index])
-    rows, w = np.asarray(rows, dtype=np.float64), np.asarray(w, dtype=np.float64)
-    bad = ~np.isfinite(rows).all(axis=1)
+    rows, w = np.asarray(rows, dtype=np.float64), check_weights(np.asarray(w, dtype=np.float64), len(index),
+                                                                rows=index)
+    gaps = np.isnan(rows) if missing else np.zeros(rows.shape, dtype=bool)
+    bad = ~(np.isfinite(rows) | gaps).all(axis=1)
     if bad.any():
         raise NonFiniteDataError(
-            f"the data hold NaN or infinite values, first seen at row {int(index[bad][0])} while "
-            "sampling rows to initialise; remove or impute them before fitting"
+            f"the data hold {'infinite' if missing else 'NaN or infinite'} values, first seen at row "
+            f"{int(index[bad][0])} while sampling rows to initialise; remove or impute them before fitting"
+            + ("" if missing else " (or fit with missing='nan' to treat NaN as missing values)")
         )
+    if gaps.any():
+        w = np.where(gaps.all(axis=1), 0.0, w)
+        seen = (~gaps) * w[:, np.newaxis]
+        unseen = np.flatnonzero(seen.sum(axis=0) == 0)
+        if unseen.size:
+            raise InputError(f"feature {unseen[0]} has no observed value in the {len(rows)} rows sampled to "
+                             "initialise; drop it, or give means_init")
+        rows = np.where(gaps, (np.where(gaps, 0.0, rows) * seen).sum(axis=0) / seen.sum(axis=0), rows)
     check_magnitude(rows.min(axis=0), rows.max(axis=0))
-    return rows, check_weights(w, len(w), rows=index)
+    return rows, w
 
 
 def _estimate(X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: InitSpec) -> Params:
@@ -344,7 +358,8 @@ def initial_params(
     estimated: dict[int, Params] = {}
     from_sample = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params in SAMPLE_METHODS]
     if from_sample:
-        rows, weights = draw_sample(X, sample_weight, sample_rows, rng)
+        rows, weights = draw_sample(X, sample_weight, sample_rows, rng,
+                                    missing=any(specs[i].family.takes_missing for i in from_sample))
         positive = int(np.count_nonzero(weights > 0))
         assignments: dict[tuple, np.ndarray] = {}
         for i in from_sample:

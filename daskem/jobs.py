@@ -32,13 +32,22 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from daskem import commands
 from daskem.checkpoint import remove_checkpoints
 from daskem.cluster import load_config, running_on
 from daskem.estimator import PRECISIONS
 from daskem.exceptions import DaskemError
+from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
 from daskem.families.registry import FAMILIES
 from daskem.initialization import INIT_METHODS
@@ -51,6 +60,7 @@ from daskem.yaml_files import describe, read_mapping
 CovarianceType = Literal[COVARIANCE_TYPES]  # type: ignore[valid-type]
 FamilyName = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
+Missing = Literal[MISSING]  # type: ignore[valid-type]
 InitMethod = Literal[INIT_METHODS]  # type: ignore[valid-type]
 
 
@@ -108,6 +118,7 @@ class _EMSettings(_Strict):
     n_init: PositiveInt = N_INIT
     tol: NonNegativeFloat = TOL
     reg_covar: NonNegativeFloat = REG_COVAR
+    missing: Missing = MISSING[0]
     max_iter: PositiveInt = MAX_ITER
     init_params: InitMethod = INIT_PARAMS
     random_state: int | None = 0

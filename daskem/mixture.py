@@ -60,6 +60,10 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 logger = logging.getLogger("daskem")
 
+#: The fitted attributes that count missing values: values, rows with one, rows with nothing
+#: observed (left out of the fit), as the last pass saw them.
+MISSING_COUNTS = ("n_missing_values_", "n_incomplete_rows_", "n_empty_rows_")
+
 # Defaults of the settings every estimator shares, declared here once: the estimators'
 # signatures, select, the command line and job files read them.
 TOL = 1e-3
@@ -209,6 +213,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = result.lower_bound
         self.history_ = result.history
         self.reseeded_ = result.reseeded
+        self.n_missing_values_, self.n_incomplete_rows_, self.n_empty_rows_ = result.missing
         self.n_features_in_ = n_features
 
     def fit_predict(
@@ -440,6 +445,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             "n_iter": int(self.n_iter_),
             "converged": int(self.converged_),
             "lower_bound": float(self.lower_bound_),
+            **{name.rstrip("_"): int(getattr(self, name)) for name in MISSING_COUNTS},
             **{name: _attribute(getattr(self, name)) for name in self.FILE_SETTINGS},
             "daskem_version": __version__,
         }
@@ -467,6 +473,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
         model.converged_ = attrs.get("converged", False)
         model.lower_bound_ = attrs.get("lower_bound", np.nan)
         model.reseeded_ = []
+        for name in MISSING_COUNTS:
+            setattr(model, name, attrs.get(name.rstrip("_"), 0))
         model.n_features_in_ = params.n_features
         names = stored_feature_names(ds)
         if names is not None:

@@ -214,7 +214,7 @@ def _is_integer(value: Any) -> bool:
 _ATTRIBUTES = {
     "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
     "max_iter": (int, 0), "n_init": (int, 1), "init_params": (str, None), "random_state": (int, None),
-    "precision": (str, None),
+    "precision": (str, None), "n_missing_values": (int, 0), "n_incomplete_rows": (int, 0), "n_empty_rows": (int, 0),
 }
 
 

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 
 from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, IterationInfo, best_run
-from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.estimator import PRECISIONS
+from daskem.exceptions import ConvergenceWarning, InputError
+from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
 from daskem.families.registry import family_class
 from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
@@ -85,6 +86,7 @@ def select(
     criterion: str = "bic",
     tol: float = TOL,
     reg_covar: float = REG_COVAR,
+    missing: str = MISSING[0],
     max_iter: int = MAX_ITER,
     init_params: str = INIT_PARAMS,
     random_state: int | np.random.Generator | np.random.RandomState | None = None,
@@ -109,8 +111,8 @@ def select(
     criterion : "bic" or "aic" (lower is better), computed from the
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
     tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision, sample_dim,
-    feature_dim : as for :class:`GaussianMixture`, shared by all candidates
-        (``reg_covar`` and ``precision`` by the Gaussian ones).
+    feature_dim, missing : as for :class:`GaussianMixture`, shared by all candidates
+        (``reg_covar``, ``precision`` and ``missing`` by the Gaussian ones).
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
         :mod:`daskem.checkpoint`).
@@ -129,7 +131,7 @@ def select(
     if isinstance(families, str) or isinstance(covariance_types, str):
         raise InputError("families and covariance_types are lists of names, such as ['gaussian', 'bernoulli']")
     kinds = [family_class(name) for name in dict.fromkeys(families)]
-    candidate_families = [GaussianFamily(t, reg_covar) if kind is GaussianFamily else kind()
+    candidate_families = [GaussianFamily(t, reg_covar, missing) if kind is GaussianFamily else kind()
                           for kind in kinds for t in (dict.fromkeys(covariance_types) if kind is GaussianFamily
                                                       else [None])]
     shapes = list(itertools.product(sorted({int(k) for k in sizes}), candidate_families))

@@ -40,9 +40,11 @@ class GaussianStats(ChunkStatistics, MixtureStatistics):
         params: GaussianParams,
         first_row: int = 0,
         sample_weight: np.ndarray | None = None,
+        missing: bool = False,
     ) -> GaussianStats:
-        """Statistics of one chunk of rows X (n, d) under ``params`` (the E-step)."""
-        chunk = chunk_statistics(X, params, first_row, sample_weight)
+        """Statistics of one chunk of rows X (n, d) under ``params`` (the E-step); ``missing``: whether NaN
+        marks a missing value."""
+        chunk = chunk_statistics(X, params, first_row, sample_weight, missing)
         return cls(**vars(chunk), covariance_type=params.covariance_type)
 
     def __add__(self, other: GaussianStats) -> GaussianStats:
@@ -63,6 +65,7 @@ class GaussianStats(ChunkStatistics, MixtureStatistics):
             worst_rows=worst_rows,
             minimum=np.minimum(self.minimum, other.minimum),
             maximum=np.maximum(self.maximum, other.maximum),
+            missing=self.missing_of_both(other),
         )
 
     def check_spread(self, reg_covar: float) -> None:

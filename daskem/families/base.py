@@ -15,9 +15,21 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from daskem.exceptions import InputError
+
 #: A family's parameters for one candidate mixture (for Gaussians a
 #: :class:`~daskem.kernels.gaussian.GaussianParams`); opaque to the engine.
 Params = Any
+
+#: What NaN may mean in the data, the default first: "error", bad data; "nan", a missing value
+#: (fitted exactly, with the observed-data likelihood).  Every family's ``missing`` setting.
+MISSING = ("error", "nan")
+
+
+def check_missing(missing: Any) -> None:
+    """Refuse a ``missing`` setting that is not one of :data:`MISSING`."""
+    if missing not in MISSING:
+        raise InputError(f"missing={missing!r} is not supported; choose one of {MISSING}")
 
 
 class Statistics(Protocol):
@@ -31,6 +43,8 @@ class Statistics(Protocol):
     #: ``Σ_i w_i log p(x_i)`` (nats) and ``Σ_i w_i`` over the rows summed.
     log_likelihood: float
     weight_sum: float
+    #: Values missing, rows with a missing value, and rows with nothing observed (left out).
+    missing: tuple[int, int, int]
 
     def __add__(self, other: Any) -> Any: ...
 
@@ -44,8 +58,9 @@ class Statistics(Protocol):
 
 class MixtureStatistics:
     """What every family's statistics share, for a dataclass with the fields
-    ``log_likelihood``, ``weight_sum``, ``n_samples``, ``nk`` (K,) and the K
-    worst-explained rows ``worst_log_prob``, ``worst_index``, ``worst_rows``."""
+    ``log_likelihood``, ``weight_sum``, ``n_samples``, ``nk`` (K,), the K
+    worst-explained rows ``worst_log_prob``, ``worst_index``, ``worst_rows``,
+    and ``missing`` (see :class:`Statistics`)."""
 
     @property
     def mean_log_likelihood(self) -> float:
@@ -55,6 +70,10 @@ class MixtureStatistics:
     def collapsed(self) -> np.ndarray:
         """Components holding less responsibility than one average row: their indices."""
         return np.flatnonzero(self.nk < self.weight_sum / self.n_samples)
+
+    def missing_of_both(self, other: MixtureStatistics) -> tuple[int, int, int]:
+        """The missing counts of both."""
+        return tuple(a + b for a, b in zip(self.missing, other.missing))
 
     def worst_of_both(self, other: MixtureStatistics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The K rows of both that the parameters explain worst (ties: the earlier row):
@@ -79,6 +98,11 @@ class Family(ABC):
     #: measure), not densities: the likelihoods of a discrete and a continuous family are
     #: not comparable, nor their BIC or AIC.
     discrete: ClassVar[bool] = False
+
+    @property
+    def takes_missing(self) -> bool:
+        """Whether NaN marks a missing value (else it is refused)."""
+        return False
 
     # ------------------------------------------------------------ identity
 

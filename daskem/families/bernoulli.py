@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskem.exceptions import InputError
+from daskem.families.base import MISSING, check_missing
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
 
@@ -27,14 +28,16 @@ class BernoulliFamily(ProductFamily):
     means_are = "success probabilities"
     means_range = (0.0, 1.0)
 
-    def __init__(self, min_probability: float = MIN_PROBABILITY) -> None:
+    def __init__(self, min_probability: float = MIN_PROBABILITY, missing: str = MISSING[0]) -> None:
         if not (isinstance(min_probability, (int, float, np.floating)) and 0 < min_probability < 0.5):
             raise InputError(f"min_probability must be a number in (0, 0.5), got {min_probability!r}")
+        check_missing(missing)
         self.min_probability = min_probability
+        self.missing = missing
 
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
         p = params.means
-        return (np.log(p) - np.log1p(-p)).T, np.log(params.weights) + np.log1p(-p).sum(axis=1)
+        return (np.log(p) - np.log1p(-p)).T, np.log1p(-p).T
 
     def row_terms(self, X: np.ndarray) -> None:
         return None

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from daskem.exceptions import InputError, ModelFileError
-from daskem.families.base import Family
+from daskem.families.base import MISSING, Family, check_missing
 from daskem.kernels import estep, gaussian
 from daskem.kernels.checks import raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
@@ -29,6 +29,7 @@ COVARIANCE_DIMS = {
 #: The defaults of the family's settings.
 COVARIANCE_TYPE = "full"
 REG_COVAR = 1e-6
+
 #: How far a covariance in a model file may be from symmetric, relative to its largest entry.
 SYMMETRY_TOLERANCE = 1e-10
 
@@ -39,13 +40,20 @@ class GaussianFamily(Family):
 
     name = "gaussian"
 
-    def __init__(self, covariance_type: str = COVARIANCE_TYPE, reg_covar: float = REG_COVAR) -> None:
+    def __init__(self, covariance_type: str = COVARIANCE_TYPE, reg_covar: float = REG_COVAR,
+                 missing: str = MISSING[0]) -> None:
         if covariance_type not in COVARIANCE_TYPES:
             raise InputError(f"covariance_type={covariance_type!r} is not supported; choose one of {COVARIANCE_TYPES}")
         if not (isinstance(reg_covar, (int, float, np.floating)) and math.isfinite(reg_covar) and reg_covar >= 0):
             raise InputError(f"reg_covar must be a finite number >= 0, got {reg_covar!r}")
+        check_missing(missing)
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
+        self.missing = missing
+
+    @property
+    def takes_missing(self) -> bool:
+        return self.missing == "nan"
 
     @property
     def label(self) -> str:
@@ -56,13 +64,13 @@ class GaussianFamily(Family):
     def chunk_statistics(
         self, X: np.ndarray, params: GaussianParams, first_row: int, sample_weight: np.ndarray | None
     ) -> GaussianStats:
-        return GaussianStats.from_chunk(X, params, first_row, sample_weight)
+        return GaussianStats.from_chunk(X, params, first_row, sample_weight, self.takes_missing)
 
     def m_step(self, stats: GaussianStats, may_reseed: np.ndarray) -> tuple[GaussianParams, list[tuple[int, int]]]:
         return stats.m_step(self.reg_covar, may_reseed)
 
     def e_step(self, X: np.ndarray, params: GaussianParams, first_row: int) -> tuple[np.ndarray, np.ndarray]:
-        log_prob_norm, log_resp = estep.e_step(X, params)
+        log_prob_norm, log_resp = estep.e_step(X, params, self.takes_missing)
         if not np.isfinite(log_prob_norm).all():
             raise_non_finite_log_likelihood(np.asarray(X, dtype=np.float64), log_prob_norm, first_row,
                                             "while scoring")

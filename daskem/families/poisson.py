@@ -13,6 +13,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from daskem.exceptions import InputError
+from daskem.families.base import MISSING, check_missing
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
 
@@ -32,13 +33,15 @@ class PoissonFamily(ProductFamily):
     means_are = "rates"
     means_range = (0.0, np.inf)
 
-    def __init__(self, min_rate: float = MIN_RATE) -> None:
+    def __init__(self, min_rate: float = MIN_RATE, missing: str = MISSING[0]) -> None:
         if not (isinstance(min_rate, (int, float, np.floating)) and 0 < min_rate < np.inf):
             raise InputError(f"min_rate must be a finite number > 0, got {min_rate!r}")
+        check_missing(missing)
         self.min_rate = min_rate
+        self.missing = missing
 
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
-        return np.log(params.means).T, np.log(params.weights) - params.means.sum(axis=1)
+        return np.log(params.means).T, -params.means.T
 
     def row_terms(self, X: np.ndarray) -> np.ndarray:
         """``−Σ_j log x_j!``, looked up for counts below ``len(LOG_FACTORIALS)`` in one compiled pass

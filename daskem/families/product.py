@@ -3,10 +3,13 @@
 For Bernoulli and Poisson components (and any exponential family of one
 parameter per feature), ``log α_k + log p_k(x)`` is linear in x:
 
-    log α_k + log p_k(x) = x · a_k + b_k + c(x)
+    log α_k + log p_k(x) = x · a_k + b_k + c(x),   b_k = log α_k + Σ_j β_kj,
 
-with ``a_k`` (d,) and ``b_k`` from the parameters and ``c(x)`` from the row
-alone.  So a block's log densities are one matrix product ``X A + b`` (b, K),
+with ``a_k`` and ``β_k`` (d,) from the parameters and ``c(x)`` from the row
+alone.  A missing value (NaN, with ``missing="nan"``) drops its feature's
+term ``x_j a_kj + β_kj`` out: the row's density is the marginal of its observed
+features, the statistics count each feature's observed rows per component,
+and the M-step divides by them.  So a block's log densities are one matrix product ``X A + b`` (b, K),
 and its statistics are ``N_k = Σ w r`` and ``S_k = Σ w r x``, another product
 ``Rᵀ X`` (K, d).  The M-step is "mean of the sufficient statistic":
 ``α_k = N_k / Σ N``, ``m_kj = S_kj / N_k``, kept off the edges of the
@@ -56,9 +59,11 @@ class MeanStatistics(MixtureStatistics):
     """Summed statistics of some rows under one candidate's :class:`MeanParams`.
 
     ``log_likelihood`` ``Σ w log p(x)`` (nats), ``weight_sum`` ``Σ w``,
-    ``n_samples`` rows, ``nk`` (K,) ``Σ w r``, ``s1`` (K, d) ``Σ w r x``, and
-    the K rows of positive weight the parameters explain worst (their
-    log-likelihoods, global indices and values).
+    ``n_samples`` rows, ``nk`` (K,) ``Σ w r``, ``s1`` (K, d) ``Σ w r x`` over
+    observed values, ``unseen`` (K, d) ``Σ w r`` over missing ones, the K rows
+    of positive weight the parameters explain worst (their log-likelihoods,
+    global indices and values, missing ones as the component means would
+    fill them), and the missing counts.
     """
 
     log_likelihood: float
@@ -66,16 +71,18 @@ class MeanStatistics(MixtureStatistics):
     n_samples: int
     nk: np.ndarray
     s1: np.ndarray
+    unseen: np.ndarray
     worst_log_prob: np.ndarray
     worst_index: np.ndarray
     worst_rows: np.ndarray
+    missing: tuple[int, int, int] = (0, 0, 0)
 
     def __add__(self, other: MeanStatistics) -> MeanStatistics:
         worst_log_prob, worst_index, worst_rows = self.worst_of_both(other)
         return MeanStatistics(
             self.log_likelihood + other.log_likelihood, self.weight_sum + other.weight_sum,
-            self.n_samples + other.n_samples, self.nk + other.nk, self.s1 + other.s1,
-            worst_log_prob, worst_index, worst_rows,
+            self.n_samples + other.n_samples, self.nk + other.nk, self.s1 + other.s1, self.unseen + other.unseen,
+            worst_log_prob, worst_index, worst_rows, self.missing_of_both(other),
         )
 
 
@@ -88,9 +95,13 @@ class ProductFamily(Family):
 
     discrete = True
 
+    @property
+    def takes_missing(self) -> bool:
+        return self.missing == "nan"
+
     @abstractmethod
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
-        """``A`` (d, K) and ``b`` (K,) with ``log α_k + log p_k(x) = x·A[:, k] + b_k + c(x)``."""
+        """``A`` and ``B`` (d, K) with ``log p_k(x) = Σ_j x_j A[j, k] + B[j, k] + c(x)``."""
 
     @abstractmethod
     def row_terms(self, X: np.ndarray) -> np.ndarray | None:
@@ -120,54 +131,92 @@ class ProductFamily(Family):
     means_are: str
     means_range: tuple[float, float]
 
+    def _prepared(self, X: np.ndarray, first_row: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows as float64 with missing values at 0, checked, and where they are missing (None
+        where nothing is)."""
+        X = np.asarray(X, dtype=np.float64)
+        gaps = np.isnan(X) if self.takes_missing else None
+        if gaps is not None and gaps.any():
+            X = np.where(gaps, 0.0, X)
+        else:
+            gaps = None
+        self.check_rows(X, first_row)
+        return X, gaps
+
+    def _log_prob(self, X: np.ndarray, gaps: np.ndarray | None, natural: np.ndarray, per_feature: np.ndarray,
+                  offsets: np.ndarray) -> np.ndarray:
+        """``log α_k + log p_k(x_o) − c(x)`` (K, b) of rows X (b, d) from the transposed coefficients
+        (K, d) and ``log α_k + Σ_j β_kj`` (K, 1)."""
+        log_prob = natural @ X.T + offsets
+        if gaps is not None:
+            log_prob -= per_feature @ gaps.T
+        return log_prob
+
+    def _coefficients(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``A`` and ``B`` transposed (K, d) and ``log α_k + Σ_j β_kj`` (K, 1)."""
+        natural, per_feature = (np.ascontiguousarray(array.T) for array in self.natural(params))
+        return natural, per_feature, (np.log(params.weights) + per_feature.sum(axis=1))[:, np.newaxis]
+
     def chunk_statistics(
         self, X: np.ndarray, params: MeanParams, first_row: int, sample_weight: np.ndarray | None
     ) -> MeanStatistics:
         """The E-step of a chunk, block by block: log densities ``X A + b``, their log-sum-exp,
         and the moments ``Rᵀ X``; all in float64."""
-        X = np.asarray(X, dtype=np.float64)
-        self.check_rows(X, first_row)
+        X, gaps = self._prepared(X, first_row)
         if sample_weight is not None:
             sample_weight = check_weights(sample_weight, len(X), first_row)
-        natural, offsets = self.natural(params)
-        natural_t, offsets = np.ascontiguousarray(natural.T), offsets[:, np.newaxis]
-        k = params.n_components
-        nk, s1 = np.zeros(k), np.zeros((k, X.shape[1]))
+        empty = None if gaps is None else gaps.all(axis=1)
+        if empty is not None and empty.any():  # nothing observed: no information, left out
+            sample_weight = np.where(empty, 0.0, 1.0 if sample_weight is None else sample_weight)
+        coefficients = self._coefficients(params)
+        k, d = params.n_components, X.shape[1]
+        nk, s1, unseen = np.zeros(k), np.zeros((k, d)), np.zeros((k, d))
         log_prob_norm = np.empty(len(X))
         step = max(1, BLOCK_BYTES // (8 * k))
         for start in range(0, len(X), step):
             rows = slice(start, start + step)
+            block_gaps = None if gaps is None else gaps[rows]
             # (K, b): components first, so that the log-sum-exp runs over whole rows of b values
-            log_prob_norm[rows], resp = normalise(natural_t @ X[rows].T + offsets)
+            log_prob_norm[rows], resp = normalise(self._log_prob(X[rows], block_gaps, *coefficients))
             if sample_weight is not None:
                 resp *= sample_weight[rows]
             nk += resp.sum(axis=1)
             s1 += resp @ X[rows]
+            if block_gaps is not None:
+                unseen += resp @ block_gaps
         terms = self.row_terms(X)  # the same for every component: it moves log p(x), not r
         if terms is not None:
             log_prob_norm += terms
         weights = np.empty(0) if sample_weight is None else sample_weight
         worst = fused.worst_rows(log_prob_norm, weights, k)
+        worst_rows = X[worst]
+        if gaps is not None:  # filled as the most responsible component's means would fill them
+            labels = self._log_prob(X[worst], gaps[worst], *coefficients).argmax(axis=0)
+            worst_rows = np.where(gaps[worst], params.means[labels], worst_rows)
+        counts = (0, 0, 0) if gaps is None else (int(gaps.sum()), int(gaps.any(axis=1).sum()), int(empty.sum()))
         return MeanStatistics(
             float(log_prob_norm.sum() if sample_weight is None else sample_weight @ log_prob_norm),
-            float(len(X) if sample_weight is None else sample_weight.sum()), len(X), nk, s1,
-            log_prob_norm[worst], worst + first_row, X[worst],
+            float(len(X) if sample_weight is None else sample_weight.sum()), len(X) - counts[2], nk, s1, unseen,
+            log_prob_norm[worst], worst + first_row, worst_rows, counts,
         )
 
     def e_step(self, X: np.ndarray, params: MeanParams, first_row: int) -> tuple[np.ndarray, np.ndarray]:
-        X = np.asarray(X, dtype=np.float64)
-        self.check_rows(X, first_row)
-        natural, offsets = self.natural(params)
-        log_prob = X @ natural + offsets  # (n, K)
-        log_prob_norm = normalise(log_prob.T)[0]
-        log_resp = log_prob - log_prob_norm[:, np.newaxis]
+        X, gaps = self._prepared(X, first_row)
+        log_prob = self._log_prob(X, gaps, *self._coefficients(params))  # (K, n)
+        log_prob_norm, _ = normalise(log_prob)
+        log_resp = (log_prob - log_prob_norm).T
         terms = self.row_terms(X)
-        return log_prob_norm if terms is None else log_prob_norm + terms, log_resp
+        if terms is not None:
+            log_prob_norm += terms
+        if gaps is not None:  # nothing observed: p = 1, r = α
+            empty = gaps.all(axis=1)
+            log_prob_norm[empty], log_resp[empty] = 0.0, np.log(params.weights)
+        return log_prob_norm, log_resp
 
     def m_step(self, stats: MeanStatistics, may_reseed: np.ndarray) -> tuple[MeanParams, list[tuple[int, int]]]:
         """``α = N / Σ N``, means ``S / N`` within the floor; collapsed components that may
         restart take weight 1/K and the worst-explained rows (within the floor) as means."""
-        weights, means = _weights_and_means(stats.nk, stats.s1)
+        weights, means = _weights_and_means(stats.nk, stats.s1, stats.unseen)
         collapsed = stats.collapsed()
         collapsed = collapsed[may_reseed[collapsed]][: len(stats.worst_index)]
         if collapsed.size:
@@ -262,8 +311,10 @@ def raise_outside(X: np.ndarray, index: int, first_row: int, domain: str) -> Non
         raise DomainError(f"row {first_row + row}, feature {feature} holds {float(X[row, feature])!r}; {domain}")
 
 
-def _weights_and_means(nk: np.ndarray, s1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weights ``N / Σ N`` (K,) and means ``S / N`` (K, d) of summed counts and sums, an empty
-    component dividing by ``NK_FLOOR``."""
+def _weights_and_means(
+    nk: np.ndarray, s1: np.ndarray, unseen: np.ndarray | float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``N / Σ N`` (K,) and means ``S / (N − U)`` (K, d) of summed counts, sums of observed
+    values and counts of unseen ones, an empty component (or feature) dividing by ``NK_FLOOR``."""
     nk = nk + NK_FLOOR
-    return nk / nk.sum(), s1 / nk[:, np.newaxis]
+    return nk / nk.sum(), s1 / np.maximum(nk[:, np.newaxis] - unseen, NK_FLOOR)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskem.kernels import fused
+from daskem.kernels import missing as missing_values
 from daskem.kernels.checks import check_weights, raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import LOG_2PI, MIN_BLOCK_ROWS, GaussianParams, Moments, block_rows
 
@@ -460,12 +461,15 @@ def normalise(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.log(total) + peak, scaled
 
 
-def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
+def e_step(X: np.ndarray, params: GaussianParams, missing: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """E-step on rows X.
 
     Parameters
     ----------
     X : (n, d) rows, any real dtype (converted to float64).
+    missing : whether NaN marks a missing value: then rows are scored by the
+        marginal density of their observed coordinates (a row with nothing
+        observed has ``log p = 0`` and the weights as responsibilities).
 
     Returns
     -------
@@ -474,6 +478,8 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
     log_resp : (n, K) float64, log responsibilities ``log r_ik``.
     """
     X = np.asarray(X, dtype=np.float64)
+    gaps = np.isnan(X) if missing else None
+    partial = np.flatnonzero(gaps.any(axis=1)) if gaps is not None else np.empty(0, dtype=np.intp)
     n_samples = X.shape[0]
     kernel = _kernel(params)
     log_prob_norm = np.empty(n_samples)
@@ -485,6 +491,12 @@ def e_step(X: np.ndarray, params: GaussianParams) -> tuple[np.ndarray, np.ndarra
             log_prob = kernel.log_prob(X[rows])
             log_prob_norm[rows] = normalise(log_prob)[0]
             log_resp[rows] = (log_prob - log_prob_norm[rows]).T
+        if partial.size:  # rows with missing values, scored again by their observed coordinates
+            log_prob = missing_values.log_prob(X[partial], gaps[partial], params)
+            log_prob_norm[partial] = normalise(log_prob)[0]
+            log_resp[partial] = (log_prob - log_prob_norm[partial]).T
+            empty = partial[gaps[partial].all(axis=1)]  # nothing observed: p = 1, r = α
+            log_prob_norm[empty], log_resp[empty] = 0.0, np.log(params.weights)
     return log_prob_norm, log_resp
 
 
@@ -504,6 +516,11 @@ class ChunkStatistics:
     worst_rows: np.ndarray
     minimum: np.ndarray
     maximum: np.ndarray
+    missing: tuple[int, int, int]
+
+
+#: The missing counts of a chunk without missing values.
+NONE_MISSING = (0, 0, 0)
 
 
 def chunk_statistics(
@@ -511,6 +528,7 @@ def chunk_statistics(
     params: GaussianParams,
     first_row: int = 0,
     sample_weight: np.ndarray | None = None,
+    missing: bool = False,
 ) -> ChunkStatistics:
     """E-step and sufficient statistics of one chunk of rows.
 
@@ -526,6 +544,11 @@ def chunk_statistics(
     params : the parameters of this iteration.
     first_row : index of the chunk's first row in the whole data set.
     sample_weight : (n,) non-negative weights, or None for ones.
+    missing : whether NaN marks a missing value (else it is an error).  Rows
+        with missing values take the expected complete-data statistics and
+        their observed-data log-likelihood (see :mod:`daskem.kernels.missing`);
+        rows with no observed value are left out (weight 0, not counted in
+        ``n_samples``).
 
     Returns
     -------
@@ -537,7 +560,9 @@ def chunk_statistics(
         sum over components (d, d) for tied, their diagonals (K, d) for diag
         and spherical — the reference points ``c_k`` (K, d), the K rows of
         positive weight that the parameters explain worst (log-likelihood,
-        global index, values), and the per-feature minimum and maximum (d,).
+        global index, values), the per-feature minimum and maximum (d,) of the
+        observed values, and the missing counts (values, rows with one,
+        rows with nothing observed).
 
     Raises
     ------
@@ -550,6 +575,9 @@ def chunk_statistics(
     X = X.astype(compute_dtype(X.dtype), copy=False)
     if sample_weight is not None:
         sample_weight = check_weights(sample_weight, X.shape[0], first_row)
+    gaps = np.isnan(X) if missing else None
+    if gaps is not None and gaps.any():
+        return _with_missing(X, gaps, params, first_row, sample_weight)
     kernel = _kernel(params, X.dtype.type)
     with np.errstate(invalid="ignore", over="ignore"):  # bad rows are named below
         log_prob_norm = kernel.accumulate(X, sample_weight)
@@ -564,5 +592,49 @@ def chunk_statistics(
     return ChunkStatistics(
         float(log_likelihood), weight_sum, X.shape[0], *kernel.sums(), kernel.reference,
         log_prob_norm[worst], worst + first_row, X[worst].astype(np.float64),
-        *kernel.ranges(X),
+        *kernel.ranges(X), NONE_MISSING,
     )
+
+
+def _with_missing(
+    X: np.ndarray, gaps: np.ndarray, params: GaussianParams, first_row: int, sample_weight: np.ndarray | None
+) -> ChunkStatistics:
+    """:func:`chunk_statistics` of a chunk with missing values (``gaps`` (n, d)): complete rows
+    through the block kernels, the others through :func:`daskem.kernels.missing.statistics`."""
+    complete, observed = ~gaps.any(axis=1), ~gaps.all(axis=1)
+    partial = np.flatnonzero(observed & ~complete)
+    weights = np.ones(len(X)) if sample_weight is None else sample_weight.copy()
+    weights[~observed] = 0.0  # rows with nothing observed carry no information
+    kernel = _kernel(params, X.dtype.type)
+    log_prob_norm = np.zeros(len(X))
+    with np.errstate(invalid="ignore", over="ignore"):  # bad rows are named below
+        log_prob_norm[complete] = kernel.accumulate(X[complete], None if sample_weight is None
+                                                    else sample_weight[complete])
+        part = missing_values.statistics(X[partial].astype(np.float64), gaps[partial], params, kernel.reference,
+                                         None if sample_weight is None else sample_weight[partial], normalise)
+    log_prob_norm[partial] = part.log_prob_norm
+    nk, s1, s2 = kernel.sums()
+    s2 = s2 + _typed_moments(part.s2, params.covariance_type)
+    log_likelihood = weights @ log_prob_norm
+    if not np.isfinite(log_likelihood):
+        raise_non_finite_log_likelihood(np.where(gaps, 0.0, X), log_prob_norm, first_row)
+    worst = fused.worst_rows(log_prob_norm, weights, params.n_components)
+    rows = X[worst].astype(np.float64)  # a restart's seeds: missing values as the mixture expects them
+    rows = missing_values.impute(rows, gaps[worst], params, normalise)
+    seen = ~gaps
+    return ChunkStatistics(
+        float(log_likelihood), float(weights.sum()), int(observed.sum()), nk + part.nk, s1 + part.s1, s2,
+        kernel.reference, log_prob_norm[worst], worst + first_row, rows,
+        np.min(X, axis=0, initial=np.inf, where=seen).astype(np.float64),
+        np.max(X, axis=0, initial=-np.inf, where=seen).astype(np.float64),
+        (int(gaps.sum()), int((~complete).sum()), int((~observed).sum())),
+    )
+
+
+def _typed_moments(s2: np.ndarray, covariance_type: str) -> np.ndarray:
+    """Second moments (K, d, d) in the shape of ``covariance_type``'s (see :func:`chunk_statistics`)."""
+    if covariance_type == "full":
+        return s2
+    if covariance_type == "tied":
+        return s2.sum(axis=0)
+    return np.diagonal(s2, axis1=1, axis2=2).copy()
