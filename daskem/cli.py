@@ -323,17 +323,28 @@ def select_text(report: dict[str, Any]) -> str:
     ])
 
 
-@main.command("predict")
-@click.argument("model_path", metavar="MODEL", type=LOCATION)
-@click.argument("path", metavar="DATA", type=str)
-@click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
-@click.option("--out", "-o", type=LOCATION, required=True,
-              help="Zarr store for label, responsibility and log_likelihood of every row.")
-@_chunk_rows_option
+def _model_on_data(name: str, what: str, out: str) -> Callable[[Callable[..., Any]], Any]:
+    """A command ``name`` that reads MODEL and DATA (``--variable``: the array to ``what``) and writes ``out``
+    (the help of ``--out``) to a new Zarr store, chunk by chunk."""
+    def command(function: Callable[..., Any]) -> Any:
+        for option in reversed([
+            main.command(name),
+            click.argument("model_path", metavar="MODEL", type=LOCATION),
+            click.argument("path", metavar="DATA", type=str),
+            click.option("--variable", "-v", default=None, help=f"Array of the Zarr group to {what}."),
+            click.option("--out", "-o", type=LOCATION, required=True, help=out),
+            _chunk_rows_option,
+            _overwrite_option,
+            _one_line_errors,
+            _cluster_option,
+        ]):
+            function = option(function)
+        return function
+    return command
+
+
+@_model_on_data("predict", "score", "Zarr store for label, responsibility and log_likelihood of every row.")
 @_dims_options
-@_overwrite_option
-@_one_line_errors
-@_cluster_option
 def predict_command(model_path: Path, path: str, variable: str | None, out: Path, chunk_rows: int | None,
                     overwrite: bool, **dims: Any) -> None:
     """Score the rows of DATA with the model saved at MODEL, chunk by chunk, into --out."""
@@ -341,6 +352,16 @@ def predict_command(model_path: Path, path: str, variable: str | None, out: Path
                               overwrite=overwrite, dims=dims)
     _emit(report, lambda r: f"wrote label, responsibility and log_likelihood of {r['rows']:,} rows "
                             f"to {r['out']} in {r['seconds']:.1f} s")
+
+
+@_model_on_data("impute", "impute", "Zarr store for the rows, each missing value replaced (array X).")
+def impute_command(model_path: Path, path: str, variable: str | None, out: Path, chunk_rows: int | None,
+                   overwrite: bool) -> None:
+    """Replace each missing value (NaN) of DATA by its conditional expectation under MODEL, into --out."""
+    report = commands.impute(model_path, path, variable=variable, out=out, chunk_rows=chunk_rows,
+                             overwrite=overwrite)
+    _emit(report, lambda r: f"wrote {r['rows']:,} rows, each missing value imputed, to {r['out']} (variable X) "
+                            f"in {r['seconds']:.1f} s")
 
 
 @main.command("score")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from daskem.engine import IterationInfo, one_blas_thread
 from daskem.generate import generate as generate_data
@@ -149,6 +150,28 @@ def predict(
     rows = int(scores["label"].size)  # over every dimension the rows were stacked from
     return {"command": "predict", "model": str(model_path), "data": str(path), "variable": variable,
             "rows": rows, "seconds": time.perf_counter() - start, "out": str(out)}
+
+
+def impute(
+    model_path: str | Path, path: str, *, variable: str | None = None, out: str | Path,
+    chunk_rows: int | None = None, overwrite: bool = False,
+) -> dict[str, Any]:
+    """``daskem impute``: the rows of the data with each missing value replaced by its conditional
+    expectation under the model, chunk by chunk, to the Zarr array ``X`` at ``out``."""
+    with reserved([Output.of(out, "data", "--out")], [model_path, path], overwrite=overwrite):
+        model = load(model_path).set_params(chunk_rows=chunk_rows)
+        rows = as_row_chunked(path, variable, chunk_rows=chunk_rows)
+        imputed = model.impute(rows)
+        data = xr.Dataset(
+            {"X": (("sample", "feature"), imputed, {"long_name": "rows with each missing value replaced by its "
+                                                   "conditional expectation under the model", "units": "1"})},
+            attrs={"description": f"{path} ({variable or 'its rows'}) imputed by the daskem model {model_path}"},
+        )
+        start = time.perf_counter()
+        with one_blas_thread():
+            write_dataset(data, out, "data", overwrite=overwrite, label="--out")
+    return {"command": "impute", "model": str(model_path), "data": str(path), "variable": variable,
+            "rows": int(rows.shape[0]), "seconds": time.perf_counter() - start, "out": str(out)}
 
 
 def score(

@@ -308,6 +308,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Most responsible component of each row: (n_samples,) int64."""
         return self._map_rows(X, variable, _labels, row_shape=(), dtype=np.int64)
 
+    def impute(self, X: Any, *, variable: str | None = None) -> Any:
+        """The rows with each missing value (NaN) replaced by its conditional expectation under the
+        fitted mixture given the row's observed values: (n_samples, n_features) float64, lazy (Dask)
+        for Dask, xarray and Zarr inputs.  For Gaussians ``Σ_k r_k (μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o))``
+        with r the responsibilities given the observed values; rows with nothing observed take the
+        mixture's mean."""
+        return self._map_rows(X, variable, _imputed, row_shape=(self.params.n_features,), dtype=np.float64)
+
     def score(self, X: Any, y: None = None, *, variable: str | None = None) -> float:
         """Mean log-likelihood per row, in nats."""
         return float(np.mean(self.score_samples(X, variable=variable)))
@@ -558,6 +566,10 @@ def _responsibilities(X: np.ndarray, family: Family, params: Params, first_row: 
 
 def _labels(X: np.ndarray, family: Family, params: Params, first_row: int) -> np.ndarray:
     return family.e_step(X, params, first_row)[1].argmax(axis=1)
+
+
+def _imputed(X: np.ndarray, family: Family, params: Params, first_row: int) -> np.ndarray:
+    return family.impute(X, params, first_row)
 
 
 def _score_block(

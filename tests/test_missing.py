@@ -338,3 +338,77 @@ def test_a_fit_with_missing_values_resumes_bitwise(tmp_path):
     for name in ("weights_", "means_", "covariances_", "history_"):
         np.testing.assert_array_equal(getattr(resumed, name), getattr(uninterrupted, name), err_msg=name)
     assert resumed.n_missing_values_ == uninterrupted.n_missing_values_ == int(np.isnan(X).sum())
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_impute_gives_each_missing_value_its_conditional_expectation(covariance_type):
+    X, params = holed(10), start(10, covariance_type)
+    model = fit(X, params, 100, 2)
+    full, means, alpha = model.params.full_covariances(), model.means_, model.weights_
+    expected = X.copy()
+    for i in np.flatnonzero(np.isnan(X).any(axis=1)):
+        o = ~np.isnan(X[i])
+        m = ~o
+        if not o.any():
+            expected[i] = alpha @ means
+            continue
+        log_prob, completed = np.empty(3), np.empty((3, m.sum()))
+        for k in range(3):
+            sigma = full[k]
+            solved = np.linalg.solve(sigma[np.ix_(o, o)], X[i, o] - means[k, o])
+            log_prob[k] = np.log(alpha[k]) - 0.5 * (np.linalg.slogdet(sigma[np.ix_(o, o)])[1]
+                                                    + (X[i, o] - means[k, o]) @ solved)
+            completed[k] = means[k, m] + sigma[np.ix_(m, o)] @ solved
+        expected[i, m] = np.exp(log_prob - logsumexp(log_prob)) @ completed
+    imputed = model.impute(X)
+    assert_close(imputed, expected, "imputed rows")
+    assert np.array_equal(imputed[~np.isnan(X)], X[~np.isnan(X)])  # observed values untouched
+    lazy = model.impute(da.from_array(X, chunks=(77, -1)))
+    assert isinstance(lazy, da.Array)
+    assert_close(lazy.compute(), expected, "imputed lazily")
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "poisson"])
+def test_product_families_impute_the_expected_value(family):
+    from strategies import ROWS
+
+    rng = np.random.default_rng(11)
+    X = ROWS[family][0](rng, 300, 4, 2)
+    X[rng.random(X.shape) < 0.2] = np.nan
+    estimator = daskem.BernoulliMixture if family == "bernoulli" else daskem.PoissonMixture
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = estimator(2, missing="nan", random_state=0).fit(X)
+    resp = model.predict_proba(X)  # given the observed values
+    expected = np.where(np.isnan(X), resp @ model.means_, X)
+    assert_close(model.impute(X), expected, "imputed rows")
+
+
+def test_daskem_impute_writes_the_completed_rows(tmp_path):
+    from click.testing import CliRunner
+
+    from daskem.cli import main
+
+    from conftest import write_zarr
+
+    X = holed(12, n_samples=1000)
+    write_zarr(tmp_path / "data.zarr", X, chunk_rows=300)
+    model = fit(X, start(12, "full"), 300, 3)
+    model.save(tmp_path / "model.zarr")
+    result = CliRunner().invoke(main, ["impute", str(tmp_path / "model.zarr"), str(tmp_path / "data.zarr"), "-v", "X",
+                                       "--out", str(tmp_path / "imputed.zarr")])
+    assert result.exit_code == 0, result.output
+    import xarray as xr
+
+    with xr.open_zarr(tmp_path / "imputed.zarr") as ds:
+        np.testing.assert_array_equal(ds["X"].values, model.impute(X))
+    again = CliRunner().invoke(main, ["impute", str(tmp_path / "model.zarr"), str(tmp_path / "data.zarr"), "-v", "X",
+                                      "--out", str(tmp_path / "data.zarr")])
+    assert again.exit_code != 0  # never into its input
+    np.testing.assert_array_equal(np.isnan(np.asarray(zarr_array(tmp_path / "data.zarr"))), np.isnan(X))
+
+
+def zarr_array(path):
+    import zarr
+
+    return zarr.open_group(path, mode="r")["X"][:]

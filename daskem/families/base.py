@@ -161,6 +161,12 @@ class Family(ABC):
         """Scores of rows X (n, d) (any real dtype; ``first_row`` names them in errors): ``log p(x_i)``
         (n,) in nats and the log responsibilities (n, K), float64."""
 
+    @abstractmethod
+    def impute(self, X: np.ndarray, params: Params, first_row: int) -> np.ndarray:
+        """Rows X (n, d) with each NaN replaced by its conditional expectation under the mixture given
+        the row's observed values (whatever the ``missing`` setting), float64; rows with nothing
+        observed take the mixture's mean.  Values outside the domain are refused as in :meth:`e_step`."""
+
     def check_first_pass(self, stats: Statistics) -> None:
         """Refuse data the family cannot fit, from the first pass's statistics (nothing by default)."""
 

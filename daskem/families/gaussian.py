@@ -15,7 +15,8 @@ import numpy as np
 from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import MISSING, Family, check_missing
 from daskem.kernels import estep, gaussian
-from daskem.kernels.checks import raise_non_finite_log_likelihood
+from daskem.kernels import missing as missing_values
+from daskem.kernels.checks import raise_non_finite, raise_non_finite_log_likelihood
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
 from daskem.stats import GaussianStats
 
@@ -75,6 +76,16 @@ class GaussianFamily(Family):
             raise_non_finite_log_likelihood(np.asarray(X, dtype=np.float64), log_prob_norm, first_row,
                                             "while scoring")
         return log_prob_norm, log_resp
+
+    def impute(self, X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
+        """See :func:`daskem.kernels.missing.impute`: ``Σ_k r_k (μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o))``."""
+        X = np.asarray(X, dtype=np.float64)
+        gaps = np.isnan(X)
+        raise_non_finite(np.where(gaps, 0.0, X), first_row, "while imputing")
+        partial = np.flatnonzero(gaps.any(axis=1))
+        imputed = X.copy()
+        imputed[partial] = missing_values.impute(X[partial], gaps[partial], params)
+        return imputed
 
     def check_first_pass(self, stats: GaussianStats) -> None:
         """Refuse data that no Gaussian mixture density exists for (see :meth:`GaussianStats.check_spread`)."""

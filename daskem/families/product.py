@@ -213,6 +213,17 @@ class ProductFamily(Family):
             log_prob_norm[empty], log_resp[empty] = 0.0, np.log(params.weights)
         return log_prob_norm, log_resp
 
+    def impute(self, X: np.ndarray, params: MeanParams, first_row: int) -> np.ndarray:
+        """Each missing value replaced by ``Σ_k r_k m_kj``, r the responsibilities given the row's
+        observed values (the mixture's weights where nothing is observed)."""
+        X = np.asarray(X, dtype=np.float64)
+        gaps = np.isnan(X)
+        filled = np.where(gaps, 0.0, X)
+        self.check_rows(filled, first_row)
+        log_prob = self._log_prob(filled, gaps, *self._coefficients(params))
+        expected = normalise(log_prob)[1].T @ params.means  # (n, d)
+        return np.where(gaps, expected, X)
+
     def m_step(self, stats: MeanStatistics, may_reseed: np.ndarray) -> tuple[MeanParams, list[tuple[int, int]]]:
         """``α = N / Σ N``, means ``S / N`` within the floor; collapsed components that may
         restart take weight 1/K and the worst-explained rows (within the floor) as means."""

@@ -492,11 +492,13 @@ def e_step(X: np.ndarray, params: GaussianParams, missing: bool = False) -> tupl
             log_prob_norm[rows] = normalise(log_prob)[0]
             log_resp[rows] = (log_prob - log_prob_norm[rows]).T
         if partial.size:  # rows with missing values, scored again by their observed coordinates
+            empty = partial[gaps[partial].all(axis=1)]  # nothing observed: p = 1, r = α
+            log_prob_norm[empty], log_resp[empty] = 0.0, np.log(params.weights)
+            partial = np.setdiff1d(partial, empty)
+        if partial.size:
             log_prob = missing_values.log_prob(X[partial], gaps[partial], params)
             log_prob_norm[partial] = normalise(log_prob)[0]
             log_resp[partial] = (log_prob - log_prob_norm[partial]).T
-            empty = partial[gaps[partial].all(axis=1)]  # nothing observed: p = 1, r = α
-            log_prob_norm[empty], log_resp[empty] = 0.0, np.log(params.weights)
     return log_prob_norm, log_resp
 
 
@@ -611,7 +613,7 @@ def _with_missing(
         log_prob_norm[complete] = kernel.accumulate(X[complete], None if sample_weight is None
                                                     else sample_weight[complete])
         part = missing_values.statistics(X[partial].astype(np.float64), gaps[partial], params, kernel.reference,
-                                         None if sample_weight is None else sample_weight[partial], normalise)
+                                         None if sample_weight is None else sample_weight[partial])
     log_prob_norm[partial] = part.log_prob_norm
     nk, s1, s2 = kernel.sums()
     s2 = s2 + _typed_moments(part.s2, params.covariance_type)
@@ -620,7 +622,7 @@ def _with_missing(
         raise_non_finite_log_likelihood(np.where(gaps, 0.0, X), log_prob_norm, first_row)
     worst = fused.worst_rows(log_prob_norm, weights, params.n_components)
     rows = X[worst].astype(np.float64)  # a restart's seeds: missing values as the mixture expects them
-    rows = missing_values.impute(rows, gaps[worst], params, normalise)
+    rows = missing_values.impute(rows, gaps[worst], params)
     seen = ~gaps
     return ChunkStatistics(
         float(log_likelihood), float(weights.sum()), int(observed.sum()), nk + part.nk, s1 + part.s1, s2,

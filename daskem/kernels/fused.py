@@ -525,3 +525,129 @@ def log_factorial_sums(X: np.ndarray, table: np.ndarray, out: np.ndarray) -> Non
             value = X[i, j]
             total += table[int(value)] if value < table.shape[0] else math.lgamma(value + 1.0)
         out[i] = total
+
+
+@numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def missing_rows(X, gaps, pattern, px0, means, pmu, precisions, offsets, reference, weights, log_prob, z, resp,
+                 nk, s1, s2c):  # noqa: ANN001, ANN201 (numba types)
+    """The E-step of rows with missing values (see :mod:`daskem.kernels.missing`), rows sorted by pattern.
+
+    X (b, d) float64 (any value where missing), gaps (b, d) booleans, pattern (b,) an id of each row's
+    missingness pattern (rows of one pattern adjacent), px0 (b, K, d) ``P_k x0`` with x0 the row at 0
+    where missing, means (K, d), pmu (K, d) ``P_k μ_k``, precisions (K, d, d), offsets (K,)
+    ``log α_k + ½ log det P_k``, reference (K, d) the points ``c_k``, weights (b,).
+
+    Writes log_prob (K, b) ``log α_k + log p_k(x_o)``, z (K, b, d) ``x̂_k − c_k`` (the row completed by
+    component k's conditional mean) and resp (K, b) ``w r``; adds ``Σ w r`` to nk (K,),
+    ``Σ w r (x̂_k − c_k)`` to s1 (K, d) and ``Σ w r C_k`` (the conditional covariances) to s2c (K, d, d).
+    Each pattern's ``P_mm`` is factorised, and its inverse ``C`` formed, once per component.
+    """
+    b, d = X.shape
+    n_components = means.shape[0]
+    where = np.empty(d, dtype=np.int64)
+    chol = np.empty((n_components, d, d))
+    covariance = np.zeros((n_components, d, d))
+    log_det = np.empty(n_components)
+    pending = np.zeros(n_components)  # Σ w r of the current pattern's rows so far
+    solved = np.empty((n_components, d))
+    work = np.empty(d)
+    inverse = np.empty((d, d))
+    log_2pi = math.log(2.0 * math.pi)
+    q = 0
+    for i in range(b):
+        if i == 0 or pattern[i] != pattern[i - 1]:
+            _add_conditional(s2c, covariance, pending, where, q)
+            q = 0
+            for j in range(d):
+                if gaps[i, j]:
+                    where[q] = j
+                    q += 1
+            for k in range(n_components):
+                log_det[k] = _factorise(precisions[k], where, q, chol[k], inverse, covariance[k])
+        for k in range(n_components):
+            # P δ = P x0 − P μ + Σ_{j missing} μ_j P[:, j]: δ is x − μ, 0 where missing
+            for j in range(d):
+                work[j] = px0[i, k, j] - pmu[k, j]
+            for t in range(q):
+                column, mean = where[t], means[k, where[t]]
+                for j in range(d):
+                    work[j] += mean * precisions[k, column, j]  # P symmetric: a contiguous row
+            quadratic = 0.0
+            for j in range(d):
+                if not gaps[i, j]:
+                    quadratic += (X[i, j] - means[k, j]) * work[j]
+            for a in range(q):  # P_mm⁻¹ g by two triangular solves, g = (P δ)_m
+                total = work[where[a]]
+                for t in range(a):
+                    total -= chol[k, a, t] * solved[k, t]
+                solved[k, a] = total / chol[k, a, a]
+            for a in range(q - 1, -1, -1):
+                total = solved[k, a]
+                for t in range(a + 1, q):
+                    total -= chol[k, t, a] * solved[k, t]
+                solved[k, a] = total / chol[k, a, a]
+            for a in range(q):
+                quadratic -= work[where[a]] * solved[k, a]
+            log_prob[k, i] = offsets[k] - 0.5 * (log_det[k] + quadratic + (d - q) * log_2pi)
+        peak = log_prob[0, i]
+        for k in range(1, n_components):
+            peak = max(peak, log_prob[k, i])
+        total = 0.0
+        for k in range(n_components):
+            total += math.exp(log_prob[k, i] - peak)
+        norm = peak + math.log(total)
+        for k in range(n_components):
+            r = math.exp(log_prob[k, i] - norm) * weights[i]
+            resp[k, i] = r
+            nk[k] += r
+            pending[k] += r
+            for j in range(d):
+                z[k, i, j] = X[i, j] - reference[k, j]
+            for a in range(q):
+                z[k, i, where[a]] = means[k, where[a]] - solved[k, a] - reference[k, where[a]]
+            for j in range(d):
+                s1[k, j] += r * z[k, i, j]
+    _add_conditional(s2c, covariance, pending, where, q)
+
+
+@numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _factorise(precision, where, q, chol, inverse, covariance):  # noqa: ANN001, ANN202 (numba types)
+    """Cholesky factor ``chol`` of ``P_mm`` (the rows and columns ``where[:q]`` of ``precision``), its
+    inverse ``C = L⁻ᵀ L⁻¹`` into ``covariance[:q, :q]``, and ``log det P_mm`` (returned)."""
+    log_det = 0.0
+    for a in range(q):
+        for c in range(a + 1):
+            total = precision[where[a], where[c]]
+            for t in range(c):
+                total -= chol[a, t] * chol[c, t]
+            if a == c:
+                chol[a, a] = math.sqrt(total)
+                log_det += 2.0 * math.log(chol[a, a])
+            else:
+                chol[a, c] = total / chol[c, c]
+    for c in range(q):  # L⁻¹, column by column
+        for a in range(q):
+            if a < c:
+                inverse[a, c] = 0.0
+                continue
+            total = 1.0 if a == c else 0.0
+            for t in range(c, a):
+                total -= chol[a, t] * inverse[t, c]
+            inverse[a, c] = total / chol[a, a]
+    for a in range(q):
+        for c in range(q):
+            total = 0.0
+            for t in range(max(a, c), q):
+                total += inverse[t, a] * inverse[t, c]
+            covariance[a, c] = total
+    return log_det
+
+
+@numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
+def _add_conditional(s2c, covariance, pending, where, q):  # noqa: ANN001, ANN202 (numba types)
+    """Add ``pending[k] · C_k`` of the pattern just finished to the missing block of each s2c[k]; reset pending."""
+    for k in range(len(pending)):
+        for a in range(q):
+            for c in range(q):
+                s2c[k, where[a], where[c]] += pending[k] * covariance[k, a, c]
+        pending[k] = 0.0
