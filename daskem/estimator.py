@@ -87,9 +87,9 @@ class GaussianMixture(BaseMixture):
         covariances of the missing coordinates given the observed ones), and
         the log-likelihood is the observed-data one; rows with nothing
         observed are left out; scoring uses the marginal density of the
-        observed coordinates.  The start clusters the sample with each
-        missing value replaced by its feature's mean in the sample.  "error":
-        NaN is refused.  Infinite values are refused either way.
+        observed coordinates; :meth:`impute` fills the holes.  Every start
+        handles holes (see :mod:`daskem.initialization`).  "error": NaN is
+        refused.  Infinite values are refused either way.
 
     Attributes
     ----------

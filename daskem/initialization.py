@@ -14,6 +14,14 @@ Methods (``init_params``):
   weight them by the rows nearest to each, recluster them in memory, then one
   pass estimates the parameters from the hard assignment of all rows.
 
+With missing values (a family with ``missing="nan"``), the sample's holes
+are filled by their feature's weighted mean in the sample before clustering;
+k-means|| measures distances over each row's observed values (scaled to all
+d features: the partial distance of k-means with missing data), fills a
+drawn row's holes from its nearest centre, and estimates the start from rows
+filled by their assigned centre.  Either way it is a start, which EM then
+corrects; rows with nothing observed weigh nothing.
+
 The sample (at most ``DEFAULT_SAMPLE_ROWS`` rows, read chunk by chunk, only the
 sample held) is drawn once for all candidates; the k-means|| passes of all
 candidates are shared too.  Candidates that differ only in covariance type
@@ -235,10 +243,32 @@ def _data_pass(data: Blocks, chunk_fn: Callable, combine: Callable, *shared, spl
     return result
 
 
-def _chunk_costs_and_ranges(X, w, first_row, center_sets):
-    raise_non_finite(X, first_row, "while initialising with k-means||")
+def _observed(X, w, first_row, missing):
+    """A chunk's rows as float64, checked, its weights (zero where nothing is observed), and where
+    values are missing (None where none are, or NaN is not allowed)."""
+    X = np.asarray(X, dtype=np.float64)
     w = None if w is None else check_weights(w, len(X), first_row)
-    return tuple(float(nearest_cost(X, c, w).sum()) for c in center_sets), X.min(axis=0), X.max(axis=0)
+    gaps = np.isnan(X) if missing else None
+    if gaps is None or not gaps.any():
+        raise_non_finite(X, first_row, "while initialising with k-means||")
+        return X, w, None
+    raise_non_finite(np.where(gaps, 0.0, X), first_row, "while initialising with k-means||")
+    empty = gaps.all(axis=1)
+    return X, (np.ones(len(X)) if w is None else w) * ~empty, gaps
+
+
+def _completed(X, gaps, centers):
+    """Rows X with each missing value taken from the nearest of ``centers`` (by the observed values)."""
+    if gaps is None:
+        return X
+    return np.where(gaps, centers[np.argmin(squared_distances(X, centers), axis=1)], X)
+
+
+def _chunk_costs_and_ranges(X, w, first_row, center_sets, missing):
+    X, w, gaps = _observed(X, w, first_row, missing)
+    seen = True if gaps is None else ~gaps
+    return (tuple(float(nearest_cost(X, c, w).sum()) for c in center_sets),
+            np.min(X, axis=0, initial=np.inf, where=seen), np.max(X, axis=0, initial=-np.inf, where=seen))
 
 
 def _combine_costs_and_ranges(parts):
@@ -246,20 +276,25 @@ def _combine_costs_and_ranges(parts):
     return costs, np.min([p[1] for p in parts], axis=0), np.max([p[2] for p in parts], axis=0)
 
 
-def _chunk_oversample(X, w, first_row, center_sets, costs, oversamplings, seeds):
-    return tuple(
-        oversample(X, c, cost, ell, np.random.default_rng([seed, first_row]), w)
-        for c, cost, ell, seed in zip(center_sets, costs, oversamplings, seeds)
-    )
+def _chunk_oversample(X, w, first_row, center_sets, costs, oversamplings, seeds, missing):
+    X, w, gaps = _observed(X, w, first_row, missing)
+    drawn = []
+    for c, cost, ell, seed in zip(center_sets, costs, oversamplings, seeds):
+        kept, chunk_cost = oversample(X, c, cost, ell, np.random.default_rng([seed, first_row]), w)
+        drawn.append((_completed(kept, None if gaps is None else np.isnan(kept), c), chunk_cost))
+    return tuple(drawn)
 
 
-def _chunk_masses(X, w, first_row, center_sets):
+def _chunk_masses(X, w, first_row, center_sets, missing):
+    X, w, _ = _observed(X, w, first_row, missing)
     return tuple(nearest_mass(X, c, w) for c in center_sets)
 
 
-def _chunk_assignment_statistics(X, w, first_row, center_sets, families):
+def _chunk_assignment_statistics(X, w, first_row, center_sets, families, missing):
+    X, w, gaps = _observed(X, w, first_row, missing)
     weights = np.ones(len(X)) if w is None else w
-    return tuple(family.assignment_statistics(X, np.argmin(squared_distances(X, centers), axis=1), weights, centers)
+    return tuple(family.assignment_statistics(_completed(X, gaps, centers),
+                                              np.argmin(squared_distances(X, centers), axis=1), weights, centers)
                  for centers, family in zip(center_sets, families))
 
 
@@ -280,17 +315,24 @@ def _concat_samples(parts):
     )
 
 
-def _first_centers(data: Blocks, count: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``count`` rows, each drawn in proportion to weight from one random chunk."""
+def _first_centers(data: Blocks, count: int, rng: np.random.Generator, missing: bool) -> list[np.ndarray]:
+    """``count`` rows, each drawn in proportion to weight from one random chunk (its missing values,
+    if any, replaced by their feature's mean in the chunk)."""
     centers = []
     for _ in range(100 * count):
         if len(centers) == count:
             return centers
         chunk = int(rng.integers(len(data.rows)))
         rows, weights = dask.compute(data.rows[chunk], data.weights[chunk])
-        weights = np.ones(len(rows)) if weights is None else check_weights(weights, len(rows), data.first_rows[chunk])
+        rows, weights, gaps = _observed(rows, weights, data.first_rows[chunk], missing)
+        weights = np.ones(len(rows)) if weights is None else weights
+        if gaps is not None:
+            seen = (~gaps).sum(axis=0)
+            if not seen.all():
+                continue  # a feature with no value here: try another chunk
+            rows = np.where(gaps, np.where(gaps, 0.0, rows).sum(axis=0) / seen, rows)
         if weights.sum() > 0:
-            centers.append(np.asarray(rows, dtype=np.float64)[rng.choice(len(rows), p=weights / weights.sum())][None])
+            centers.append(rows[rng.choice(len(rows), p=weights / weights.sum())][None])
     raise InputError("k-means|| found no row of positive weight in the chunks it tried; check sample_weight")
 
 
@@ -304,20 +346,21 @@ def _kmeans_parallel(
     """
     unique = list(dict.fromkeys(starts))
     sizes = [key[0] for key in unique]
-    center_sets = _first_centers(data, len(unique), rng)
+    missing = any(spec.family.takes_missing for spec in specs)
+    center_sets = _first_centers(data, len(unique), rng, missing)
     costs, minimum, maximum = _data_pass(data, _chunk_costs_and_ranges, _combine_costs_and_ranges, center_sets,
-                                         split_every=split_every)
+                                         missing, split_every=split_every)
     check_magnitude(minimum, maximum)
     step("costs of the first centres")
     oversamplings = [2.0 * k for k in sizes]
     for round_ in range(KMEANS_PARALLEL_ROUNDS):
         seeds = rng.integers(2**32, size=len(unique)).tolist()
         drawn = _data_pass(data, _chunk_oversample, _concat_samples, center_sets, costs, oversamplings, seeds,
-                           split_every=split_every)
+                           missing, split_every=split_every)
         center_sets = [np.vstack([c, rows]) for c, (rows, _) in zip(center_sets, drawn)]
         costs = [cost for _, cost in drawn]
         step(f"oversampling round {round_ + 1} of {KMEANS_PARALLEL_ROUNDS}")
-    masses = _data_pass(data, _chunk_masses, _sum_elementwise, center_sets, split_every=split_every)
+    masses = _data_pass(data, _chunk_masses, _sum_elementwise, center_sets, missing, split_every=split_every)
     step("weights of the candidate centres")
     centres = {}
     for key, k, candidates, mass in zip(unique, sizes, center_sets, masses):
@@ -326,7 +369,7 @@ def _kmeans_parallel(
         centres[key] = _weighted_centres(candidates, mass, _best_kmeans_plusplus(candidates, mass, k, rng), k)
     finals = [centres[key] for key in starts]
     sums = _data_pass(data, _chunk_assignment_statistics, _sum_elementwise, finals,
-                      [spec.family for spec in specs], split_every=split_every)
+                      [spec.family for spec in specs], missing, split_every=split_every)
     step("moments of the initial assignment")
     return [spec.family.params_from_assignment(m, c) for m, c, spec in zip(sums, finals, specs)]
 

@@ -167,11 +167,13 @@ def test_nan_is_refused_unless_it_marks_missing_values_and_infinity_always():
         daskem.GaussianMixture(3, random_state=0, missing="nan").fit(X)
 
 
-def test_the_default_start_clusters_rows_with_missing_values():
+@pytest.mark.parametrize("init_params", ["k-means++", "k-means||", "kmeans", "random_from_data"])
+def test_every_start_clusters_rows_with_missing_values(init_params):
     X = holed(5, n_samples=3000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = daskem.GaussianMixture(3, random_state=0, missing="nan", max_iter=200).fit(X)
+        model = daskem.GaussianMixture(3, random_state=0, missing="nan", max_iter=200, init_params=init_params,
+                                       n_init=2, chunk_rows=700).fit(X)
     assert model.converged_ and np.isfinite(model.means_).all()
     rng = np.random.default_rng(5)  # the centres holed() drew
     centres = rng.normal(scale=3.0, size=(3, 4))

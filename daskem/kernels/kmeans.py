@@ -18,16 +18,25 @@ def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
     """Squared Euclidean distances (n, K) between rows X (n, d) and centres (K, d).
 
     Expanded as ‖x‖² − 2 x·c + ‖c‖² (one matrix product) about the centres'
-    mean, so that data far from the origin do not cancel to noise.
+    mean, so that data far from the origin do not cancel to noise.  A row
+    with missing values (NaN) is measured over its observed coordinates,
+    scaled by d / (their number): the partial distance (0 when nothing is
+    observed).
     """
     reference = centers.mean(axis=0)
     X, centers = X - reference, centers - reference
-    distances = (
-        np.einsum("ij,ij->i", X, X)[:, np.newaxis]
-        - 2.0 * X @ centers.T
-        + np.einsum("ij,ij->i", centers, centers)[np.newaxis, :]
-    )
-    return np.maximum(distances, 0.0)
+    gaps = np.isnan(X)
+    if not gaps.any():
+        distances = (
+            np.einsum("ij,ij->i", X, X)[:, np.newaxis]
+            - 2.0 * X @ centers.T
+            + np.einsum("ij,ij->i", centers, centers)[np.newaxis, :]
+        )
+        return np.maximum(distances, 0.0)
+    X, seen = np.where(gaps, 0.0, X), ~gaps
+    distances = np.einsum("ij,ij->i", X, X)[:, np.newaxis] - 2.0 * X @ centers.T + seen @ (centers**2).T
+    observed = seen.sum(axis=1)
+    return np.maximum(distances, 0.0) * (X.shape[1] / np.maximum(observed, 1))[:, np.newaxis]
 
 
 #: Rows × centres per block of :meth:`_Rows.nearest`: the (n, K) distances of a whole
