@@ -45,7 +45,7 @@ import numpy as np
 
 from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce, one_blas_thread
 from daskem.exceptions import InputError, NonFiniteDataError
-from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite
+from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite, raise_unobserved
 from daskem.families.base import Family, Params
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
 
@@ -192,9 +192,8 @@ def draw_sample(
     """A uniform random sample of at most ``n_rows`` distinct rows, in row order.
 
     Reads chunk by chunk; only the sample is held in memory.  With
-    ``missing``, NaN marks a missing value: each is replaced by its feature's
-    weighted mean over the sample, and rows with nothing observed get weight
-    0 — a start to cluster from, not an estimate.
+    ``missing``, NaN marks a missing value (kept; see :func:`mean_filled`),
+    and rows with nothing observed get weight 0.
 
     Returns
     -------
@@ -215,16 +214,25 @@ def draw_sample(
             f"{int(index[bad][0])} while sampling rows to initialise; remove or impute them before fitting"
             + ("" if missing else " (or fit with missing='nan' to treat NaN as missing values)")
         )
-    if gaps.any():
-        w = np.where(gaps.all(axis=1), 0.0, w)
-        seen = (~gaps) * w[:, np.newaxis]
-        unseen = np.flatnonzero(seen.sum(axis=0) == 0)
-        if unseen.size:
-            raise InputError(f"feature {unseen[0]} has no observed value in the {len(rows)} rows sampled to "
-                             "initialise; drop it, or give means_init")
-        rows = np.where(gaps, (np.where(gaps, 0.0, rows) * seen).sum(axis=0) / seen.sum(axis=0), rows)
-    check_magnitude(rows.min(axis=0), rows.max(axis=0))
-    return rows, w
+    minimum = np.min(rows, axis=0, initial=np.inf, where=~gaps)
+    maximum = np.max(rows, axis=0, initial=-np.inf, where=~gaps)
+    raise_unobserved(minimum, maximum, f" in the {len(rows)} rows sampled to initialise")
+    check_magnitude(minimum, maximum)
+    return rows, np.where(gaps.all(axis=1), 0.0, w)
+
+
+def mean_filled(rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Sampled rows (m, d) with each missing value replaced by its feature's weighted mean over them —
+    a start to cluster from, not an estimate."""
+    gaps = np.isnan(rows)
+    if not gaps.any():
+        return rows
+    seen = (~gaps) * weights[:, np.newaxis]
+    unseen = np.flatnonzero(seen.sum(axis=0) == 0)
+    if unseen.size:
+        raise InputError(f"feature {unseen[0]} has no observed value in the {len(rows)} rows sampled to "
+                         "initialise; drop it, or give means_init")
+    return np.where(gaps, (np.where(gaps, 0.0, rows) * seen).sum(axis=0) / seen.sum(axis=0), rows)
 
 
 def _estimate(X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: InitSpec) -> Params:
@@ -317,7 +325,7 @@ def _concat_samples(parts):
 
 def _first_centers(data: Blocks, count: int, rng: np.random.Generator, missing: bool) -> list[np.ndarray]:
     """``count`` rows, each drawn in proportion to weight from one random chunk (its missing values,
-    if any, replaced by their feature's mean in the chunk)."""
+    if any, replaced by their feature's mean in the chunk, or 0 where the chunk has none)."""
     centers = []
     for _ in range(100 * count):
         if len(centers) == count:
@@ -326,11 +334,9 @@ def _first_centers(data: Blocks, count: int, rng: np.random.Generator, missing: 
         rows, weights = dask.compute(data.rows[chunk], data.weights[chunk])
         rows, weights, gaps = _observed(rows, weights, data.first_rows[chunk], missing)
         weights = np.ones(len(rows)) if weights is None else weights
-        if gaps is not None:
+        if gaps is not None:  # (a feature with no value in the chunk takes 0: any start will do)
             seen = (~gaps).sum(axis=0)
-            if not seen.all():
-                continue  # a feature with no value here: try another chunk
-            rows = np.where(gaps, np.where(gaps, 0.0, rows).sum(axis=0) / seen, rows)
+            rows = np.where(gaps, np.where(gaps, 0.0, rows).sum(axis=0) / np.maximum(seen, 1), rows)
         if weights.sum() > 0:
             centers.append(rows[rng.choice(len(rows), p=weights / weights.sum())][None])
     raise InputError("k-means|| found no row of positive weight in the chunks it tried; check sample_weight")
@@ -350,6 +356,7 @@ def _kmeans_parallel(
     center_sets = _first_centers(data, len(unique), rng, missing)
     costs, minimum, maximum = _data_pass(data, _chunk_costs_and_ranges, _combine_costs_and_ranges, center_sets,
                                          missing, split_every=split_every)
+    raise_unobserved(minimum, maximum)
     check_magnitude(minimum, maximum)
     step("costs of the first centres")
     oversamplings = [2.0 * k for k in sizes]
@@ -403,6 +410,7 @@ def initial_params(
     if from_sample:
         rows, weights = draw_sample(X, sample_weight, sample_rows, rng,
                                     missing=any(specs[i].family.takes_missing for i in from_sample))
+        rows = mean_filled(rows, weights)
         positive = int(np.count_nonzero(weights > 0))
         assignments: dict[tuple, np.ndarray] = {}
         for i in from_sample:

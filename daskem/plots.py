@@ -153,7 +153,8 @@ def components(
     model: GaussianMixture, X: Any, *, variable: str | None = None, features: tuple[int, int] | None = None,
     sample_rows: int = 5000, seed: int = 0,
 ) -> Any:
-    """Ellipses (1 and 2 standard deviations) of the components over a sample of the rows, in 2-D.
+    """Ellipses (1 and 2 standard deviations) of the components over a sample of the rows, in 2-D
+    (missing values where the model expects them, see :meth:`~daskem.mixture.BaseMixture.impute`).
 
     For a mixture of another family, its components' :func:`profiles` (the rows are not read).
     """
@@ -162,7 +163,8 @@ def components(
     if not isinstance(model, GaussianMixture):
         return profiles(model)
     data = as_row_chunked(X, variable)
-    rows, _ = draw_sample(data, None, sample_rows, np.random.default_rng(seed))
+    rows, _ = draw_sample(data, None, sample_rows, np.random.default_rng(seed), missing=True)
+    rows = model.impute(rows)  # holes where the model expects them
     basis, labels = projection(model, features)
     params = model.params
     figure = _figure(8.5, 5.5)

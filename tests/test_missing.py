@@ -414,3 +414,29 @@ def zarr_array(path):
     import zarr
 
     return zarr.open_group(path, mode="r")["X"][:]
+
+
+def test_a_feature_never_observed_is_refused_by_name():
+    X = holed(13)
+    X[:, 2] = np.nan
+    with pytest.raises(daskem.DaskemError, match="feature\\(s\\) 2 have no observed value in the 400 rows sampled"):
+        daskem.GaussianMixture(3, missing="nan", random_state=0).fit(X)
+    with pytest.raises(daskem.DaskemError, match="feature\\(s\\) 2 have no observed value \\(every"):
+        daskem.GaussianMixture(3, missing="nan", random_state=0, init_params="k-means||").fit(X)
+    with pytest.raises(daskem.DaskemError, match="feature\\(s\\) 2 have no observed value \\(every"):
+        fit(X, start(13, "full"), 100, 2)
+
+
+def test_pictures_of_data_with_holes(tmp_path):
+    pytest.importorskip("matplotlib")
+    from daskem import plots
+
+    from conftest import write_zarr
+
+    X = holed(14, n_samples=1000)
+    write_zarr(tmp_path / "data.zarr", X, chunk_rows=250)
+    model = fit(X, start(14, "full"), 250, 3)
+    figure = plots.components(model, str(tmp_path / "data.zarr"), variable="X")
+    plots.save(figure, tmp_path / "components.png")
+    plots.save(plots.convergence(model), tmp_path / "convergence.png")
+    assert (tmp_path / "components.png").stat().st_size > 0

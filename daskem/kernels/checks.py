@@ -112,20 +112,30 @@ def check_magnitude(minimum: np.ndarray, maximum: np.ndarray) -> None:
         )
 
 
+def raise_unobserved(minimum: np.ndarray, maximum: np.ndarray, where: str = "") -> None:
+    """Refuse features with no observed value: those whose range (d,) is empty (+inf, −inf)."""
+    unseen = np.flatnonzero(minimum > maximum)
+    if len(unseen):
+        raise InputError(f"feature(s) {', '.join(map(str, unseen[:10]))} have no observed value{where} (every "
+                         "value is missing); drop them")
+
+
 def check_ranges(minimum: np.ndarray, maximum: np.ndarray, n_rows: int, reg_covar: float) -> None:
     """Refuse data no mixture density exists for; warn where ``reg_covar`` swamps a feature.
 
     Parameters
     ----------
-    minimum, maximum : (d,) per-feature minimum and maximum of all the rows.
+    minimum, maximum : (d,) per-feature minimum and maximum of all the rows' observed values
+        (+inf and −inf for a feature with none).
     n_rows : how many rows (for the message).
     reg_covar : the value added to the variances.
 
     Raises
     ------
     InputError
-        All rows identical, a feature with the same value in every row, or
-        values float64 cannot square (see :func:`check_magnitude`).
+        All rows identical, a feature with the same value in every row (or
+        with no observed value), or values float64 cannot square (see
+        :func:`check_magnitude`).
 
     Warns
     -----
@@ -133,6 +143,7 @@ def check_ranges(minimum: np.ndarray, maximum: np.ndarray, n_rows: int, reg_cova
         When a feature's spread squared is below ``reg_covar``: its fitted
         variances are then mostly ``reg_covar``.
     """
+    raise_unobserved(minimum, maximum)
     spread = maximum - minimum
     constant = np.flatnonzero(spread == 0)
     if len(constant) == len(minimum):
