@@ -38,7 +38,7 @@ _SHARED_PARAMETERS = """
         Initial weights and means (kept within the floor).
     random_state, warm_start, verbose, chunk_rows, split_every, sample_dim, feature_dim
         As for :class:`daskem.GaussianMixture`.
-    missing : {"error", "nan"}, default "error"
+    missing : {"nan", "error"}, default "nan"
         "nan": NaN marks a missing value, whose feature's term drops out of the
         row's density (components are products over features); each mean is
         the responsibility-weighted mean of the rows where its feature is

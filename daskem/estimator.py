@@ -80,7 +80,7 @@ class GaussianMixture(BaseMixture):
         ``sample_dim``, else the one named band, channel, feature or variable,
         else the second of two (see :func:`daskem.inputs.as_rows`).  Its
         coordinate, if it holds strings, becomes ``feature_names_in_``.
-    missing : {"error", "nan"}, default "error"
+    missing : {"nan", "error"}, default "nan"
         "nan": NaN marks a missing value, and EM is exact for it — each row's
         E-step uses its observed coordinates (the marginal density), the
         M-step the expected complete-data statistics (conditional means and

@@ -89,6 +89,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
     SETTINGS: tuple[str, ...] = ("n_components", "tol", "max_iter", "n_init", "init_params", "chunk_rows",
                                  "split_every")
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = getattr(self, "missing", None) == "nan"  # NaN is a missing value
+        return tags
+
     # ------------------------------------------------------------------ the family
 
     def _family(self) -> Family:

@@ -88,7 +88,7 @@ CASES = {
     "1-D array": (one_dimensional, [], "expected a 2-D array of shape (n_samples, n_features), got 1-D"),
     "3-D array": (three_dimensional, [], "got 3-D shape (1200, 3, 1)"),
     "non-numeric": (text_values, [], "expected numeric"),
-    "NaN": (with_nan, [], "NaN or infinite values, first seen at row 700"),
+    "NaN with --missing error": (with_nan, ["--missing", "error"], "NaN or infinite values, first seen at row 700"),
     "values near 1e200": (lambda f: store_of(f, GOOD * 1e200), [], "feature 0 reaches"),
     "values near 1e-200": (lambda f: store_of(f, GOOD * 1e-200), [], "varies by only"),
     "fewer rows than components": (lambda f: store_of(f, GOOD[:3]), ["-k", "5"], "the data have 3 rows, fewer than"),

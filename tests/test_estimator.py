@@ -257,9 +257,9 @@ def test_nan_found_during_the_pass_names_its_row(tmp_path, data):
     path = str(write_zarr(tmp_path / "bad.zarr", bad, chunk_rows=200))
     inits = initial_parameters(data, 3)
     with pytest.raises(NonFiniteDataError, match=r"first at row 450 \(1 value\(s\) in 1 row\(s\) among rows 400–599\)"):
-        daskem.GaussianMixture(3, chunk_rows=200, **inits).fit(path, variable="X")
+        daskem.GaussianMixture(3, chunk_rows=200, missing="error", **inits).fit(path, variable="X")
     with pytest.raises(NonFiniteDataError, match=r"first at row 450 .*while initialising with k-means\|\|"):
-        daskem.GaussianMixture(3, chunk_rows=200, init_params="k-means||").fit(path, variable="X")
+        daskem.GaussianMixture(3, chunk_rows=200, init_params="k-means||", missing="error").fit(path, variable="X")
 
 
 def test_feature_mismatch_at_predict(fitted, data):

@@ -160,8 +160,9 @@ def test_without_missing_values_the_fit_is_the_complete_data_fit_bitwise(covaria
 
 def test_nan_is_refused_unless_it_marks_missing_values_and_infinity_always():
     X = holed(4)
+    assert daskem.GaussianMixture(3, random_state=0).missing == "nan"  # the default
     with pytest.raises(NonFiniteDataError, match="missing='nan'"):
-        daskem.GaussianMixture(3, random_state=0).fit(X)
+        daskem.GaussianMixture(3, random_state=0, missing="error").fit(X)
     X[10, 1] = np.inf
     with pytest.raises(NonFiniteDataError, match="infinite"):
         daskem.GaussianMixture(3, random_state=0, missing="nan").fit(X)
@@ -255,7 +256,8 @@ def test_the_command_line_and_job_files_fit_data_with_holes(tmp_path):
                                        "--out", str(tmp_path / "model.zarr")])
     assert result.exit_code == 0, result.output
     assert f"{int(gaps.sum()):,} values missing in {int(gaps.any(axis=1).sum()):,} rows" in result.output
-    refused = CliRunner().invoke(main, ["fit", str(tmp_path / "data.zarr"), "-v", "X", "-k", "3"])
+    refused = CliRunner().invoke(main, ["fit", str(tmp_path / "data.zarr"), "-v", "X", "-k", "3", "--missing",
+                                        "error"])
     assert refused.exit_code == 1 and "missing='nan'" in refused.output
     (tmp_path / "job.yaml").write_text("data: {path: data.zarr, variable: X}\n"
                                        "fit: {n_components: 3, missing: nan}\n"

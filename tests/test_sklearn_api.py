@@ -169,9 +169,10 @@ def test_pandas_nullable_dtypes_are_numbers(data):
     frame = pd.DataFrame(data, columns=["a", "b", "c"]).astype({"a": "Float64", "b": "Float64"})
     model = daskem.GaussianMixture(2, random_state=0).fit(frame)
     np.testing.assert_array_equal(model.means_, daskem.GaussianMixture(2, random_state=0).fit(data).means_)
-    frame.loc[5, "a"] = pd.NA  # a missing value is named as one, not as "dtype object"
+    frame.loc[5, "a"] = pd.NA  # a missing value: fitted as one, or named as one, not as "dtype object"
+    assert daskem.GaussianMixture(2, random_state=0).fit(frame).n_missing_values_ == 1
     with pytest.raises(InputError, match="NaN"):
-        daskem.GaussianMixture(2, random_state=0).fit(frame)
+        daskem.GaussianMixture(2, random_state=0, missing="error").fit(frame)
 
 
 def test_dask_dataframes_stay_lazy(data):

@@ -21,9 +21,9 @@ from daskem.exceptions import InputError
 #: :class:`~daskem.kernels.gaussian.GaussianParams`); opaque to the engine.
 Params = Any
 
-#: What NaN may mean in the data, the default first: "error", bad data; "nan", a missing value
-#: (fitted exactly, with the observed-data likelihood).  Every family's ``missing`` setting.
-MISSING = ("error", "nan")
+#: What NaN may mean in the data, the default first: "nan", a missing value (fitted exactly, with
+#: the observed-data likelihood); "error", bad data.  Every family's ``missing`` setting.
+MISSING = ("nan", "error")
 
 
 def check_missing(missing: Any) -> None:
