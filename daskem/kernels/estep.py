@@ -577,9 +577,6 @@ def chunk_statistics(
     X = X.astype(compute_dtype(X.dtype), copy=False)
     if sample_weight is not None:
         sample_weight = check_weights(sample_weight, X.shape[0], first_row)
-    gaps = np.isnan(X) if missing else None
-    if gaps is not None and gaps.any():
-        return _with_missing(X, gaps, params, first_row, sample_weight)
     kernel = _kernel(params, X.dtype.type)
     with np.errstate(invalid="ignore", over="ignore"):  # bad rows are named below
         log_prob_norm = kernel.accumulate(X, sample_weight)
@@ -587,7 +584,10 @@ def chunk_statistics(
         log_likelihood, weight_sum = log_prob_norm.sum(), float(X.shape[0])
     else:
         log_likelihood, weight_sum = sample_weight @ log_prob_norm, float(sample_weight.sum())
-    if not np.isfinite(log_likelihood):
+    if not np.isfinite(log_likelihood):  # a NaN anywhere makes it NaN: complete chunks pay no search for gaps
+        gaps = np.isnan(X) if missing else None
+        if gaps is not None and gaps.any():
+            return _with_missing(X, gaps, params, first_row, sample_weight)
         raise_non_finite_log_likelihood(X, log_prob_norm, first_row)
     worst = fused.worst_rows(log_prob_norm, _NO_WEIGHTS if sample_weight is None else sample_weight,
                              params.n_components)
