@@ -80,12 +80,8 @@ class GaussianFamily(Family):
     def impute(self, X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
         """See :func:`daskem.kernels.missing.impute`: ``Σ_k r_k (μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o))``."""
         X = np.asarray(X, dtype=np.float64)
-        gaps = np.isnan(X)
-        raise_non_finite(np.where(gaps, 0.0, X), first_row, "while imputing")
-        partial = np.flatnonzero(gaps.any(axis=1))
-        imputed = X.copy()
-        imputed[partial] = missing_values.impute(X[partial], gaps[partial], params)
-        return imputed
+        raise_non_finite(np.where(np.isnan(X), 0.0, X), first_row, "while imputing")
+        return missing_values.impute(X, params)
 
     def check_first_pass(self, stats: GaussianStats) -> None:
         """Refuse data that no Gaussian mixture density exists for (see :meth:`GaussianStats.check_spread`)."""

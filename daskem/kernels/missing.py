@@ -11,102 +11,53 @@ missing coordinates and g = (P δ)_m.  Then, by the Schur complement of P_mm,
   ``E[x_m | x_o] = μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o) = μ_m − P_mm⁻¹ g``;
 - their conditional covariance is ``Σ_mm − Σ_mo Σ_oo⁻¹ Σ_om = P_mm⁻¹``.
 
+The Schur complement does not depend on what fills the holes: with any
+values at the missing coordinates, e = x − μ and g = (P e)_m, still
+``Q = eᵀ P e − gᵀ P_mm⁻¹ g`` and ``E[x_m | x_o] − μ_m = e_m − P_mm⁻¹ g``.
+
 So a pattern needs only the q × q block of each component's precision,
-factorised once: rows are sorted by pattern, and the compiled loop
-(:func:`daskem.kernels.fused.missing_rows`) factorises each pattern's blocks
-once and adds its conditional covariance once, weighted by the
-responsibilities of its rows — and when patterns are nearly unique (20 % of
-16 features missing at random), it is the per-row work it would be anyway,
-with no Python loop per pattern.  ``P x0`` of every row (zeros where missing)
-for every component is one matrix product; each row then corrects it by its
-q missing columns.  The expected complete-data statistics are sums over rows,
-as without missing values: ``N_k``, ``Σ r (x̂ − c)`` and
-``Σ r ((x̂ − c)(x̂ − c)ᵀ + C)``, the last a matrix product per component plus
-the conditional covariances.
+factorised once.  The compiled pass (:func:`daskem.kernels.fused.missing_e_step`)
+takes the rows grouped by pattern (:func:`daskem.kernels.fused.pattern_order`,
+a linear-time counting sort) and, block by block, factorises each run of
+rows with one pattern once for every component, all the block's runs with
+the same q side by side; when patterns are nearly unique (50 % of 16
+features missing at random) that is one factorisation per row, with no
+Python loop per pattern.  ``P_k e_k`` of every row and component is one
+matrix product about the mixture's mean ``c``, the holes filled by ``c``
+(the product of the complete rows' size); where a component lies so far
+from ``c`` that the fill's terms would cancel beyond
+:data:`MAX_FILL_AMPLIFICATION` ulps, the product also takes the pattern and
+e is 0 where missing.  The expected complete-data statistics are sums over
+rows, as without missing values: ``N_k``, ``Σ r (x̂ − r_k)`` and
+``Σ r ((x̂ − r_k)(x̂ − r_k)ᵀ + C_k)``, the last a matrix product per component
+plus each run's conditional covariance once, about the points ``r_k`` of the
+chunk's block kernel.
 
 Every covariance type goes through full precision matrices (diagonal ones for
 diag and spherical, where the conditional mean is μ_m).  Rows with no
-observed value carry no information: the callers leave them out.
+observed value carry no information: they weigh 0, score ``log p = 0`` and
+take the weights as responsibilities.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from daskem.kernels import fused
-from daskem.kernels.gaussian import GaussianParams
-
-#: Rows per call of the compiled loop: its (b, K, d) and (K, b, d) arrays stay within a few MB.
-BLOCK_ROWS = 2048
+from daskem.kernels.gaussian import LOG_2PI, GaussianParams, block_rows
 
 
 def _precisions(params: GaussianParams) -> np.ndarray:
     """Every component's precision as a (K, d, d) matrix."""
     k, d = params.n_components, params.n_features
     if params.covariance_type == "full":
-        return params.precisions
+        return np.ascontiguousarray(params.precisions)
     if params.covariance_type == "tied":
         return np.broadcast_to(params.precisions, (k, d, d)).copy()
     diagonals = params.precisions if params.covariance_type == "diag" else np.repeat(params.precisions[:, None], d, 1)
     return diagonals[:, :, None] * np.eye(d)
-
-
-def _by_pattern(missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The rows of ``missing`` (n, d) booleans sorted by pattern, and each sorted row's pattern id.
-
-    Each row is packed into bytes and compared as one value (far faster than
-    ``np.unique(axis=0)`` on the booleans).
-    """
-    packed = np.packbits(missing, axis=1)
-    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-    _, ids = np.unique(keys, return_inverse=True)
-    order = np.argsort(ids.ravel(), kind="stable")
-    return order, ids.ravel()[order]
-
-
-@dataclass(frozen=True, eq=False)
-class _Block:
-    """One block of rows with missing values under every component (rows in pattern order)."""
-
-    rows: np.ndarray  # (b,) indices of the rows among those given
-    log_prob: np.ndarray  # (K, b) log α_k + log p_k(x_o)
-    centred: np.ndarray  # (K, b, d) x̂_k − c_k: the row completed by component k's conditional mean
-    resp: np.ndarray  # (K, b) w r
-
-
-class _Sums:
-    """Running ``N_k`` (K,), ``Σ w r (x̂ − c)`` (K, d) and ``Σ w r C`` (K, d, d)."""
-
-    def __init__(self, n_components: int, n_features: int) -> None:
-        self.nk = np.zeros(n_components)
-        self.s1 = np.zeros((n_components, n_features))
-        self.conditional = np.zeros((n_components, n_features, n_features))
-
-
-def _blocks(X: np.ndarray, missing: np.ndarray, params: GaussianParams, reference: np.ndarray,
-            weights: np.ndarray | None, sums: _Sums) -> Iterator[_Block]:
-    """The rows of X (n, d) float64 with missing values (``missing`` (n, d)) but not only missing
-    values, block by block, sorted by pattern; their sums go to ``sums``."""
-    precisions, means = _precisions(params), params.means
-    n_components, d = means.shape
-    offsets = np.log(params.weights) + 0.5 * np.linalg.slogdet(precisions)[1]
-    stacked = np.ascontiguousarray(precisions.transpose(1, 0, 2).reshape(d, n_components * d))
-    pmu = np.einsum("kij,kj->ki", precisions, means)
-    order, pattern = _by_pattern(missing)
-    for start in range(0, len(order), BLOCK_ROWS):
-        rows = order[start : start + BLOCK_ROWS]
-        gaps, x = missing[rows], X[rows]
-        px0 = (np.where(gaps, 0.0, x) @ stacked).reshape(len(rows), n_components, d)
-        log_prob = np.empty((n_components, len(rows)))
-        centred = np.empty((n_components, len(rows), d))
-        resp = np.empty((n_components, len(rows)))
-        fused.missing_rows(x, gaps, pattern[start : start + BLOCK_ROWS], px0, means, pmu, precisions, offsets,
-                           reference, np.ones(len(rows)) if weights is None else weights[rows], log_prob, centred,
-                           resp, sums.nk, sums.s1, sums.conditional)
-        yield _Block(rows, log_prob, centred, resp)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,64 +65,97 @@ class MissingStatistics:
     """The E-step's sums over rows with missing values (see :func:`statistics`)."""
 
     log_prob_norm: np.ndarray  # (n,) log p(x_o) of each row
+    n_missing: np.ndarray  # (n,) missing values of each row
     nk: np.ndarray  # (K,)
     s1: np.ndarray  # (K, d)
     s2: np.ndarray  # (K, d, d)
+    low: np.ndarray  # (d,) least observed value of each feature (inf where none)
+    high: np.ndarray  # (d,) greatest (−inf where none)
+
+
+#: The largest ``max_k Σ_j P_k,jj (μ_kj − c_j)²`` at which holes are filled by ``c`` (a product half the
+#: size): the fill's terms cancel in the quadratic forms, losing that many ulps, at most ~1e-12 of
+#: a log-density (as the block kernels' bound, :class:`daskem.kernels.estep._ExpandedKernel`);
+#: beyond, each component's δ is masked to 0 where missing, exact however far the means lie.
+MAX_FILL_AMPLIFICATION = 1e4
+
+
+def fill_amplification(params: GaussianParams) -> float:
+    """``max_k Σ_j P_k,jj (μ_kj − c_j)²``: how many ulps filling the holes with the mixture's mean ``c`` may lose."""
+    centre = params.weights @ params.means
+    diagonals = np.diagonal(_precisions(params), axis1=1, axis2=2)
+    return float((diagonals * (params.means - centre) ** 2).sum(axis=1).max())
+
+
+def _pass(X: np.ndarray, params: GaussianParams, reference: np.ndarray, weights: np.ndarray | None,
+          log_prob: np.ndarray, imputed: np.ndarray) -> MissingStatistics:
+    """One compiled pass of :func:`daskem.kernels.fused.missing_e_step` over rows X (n, d)."""
+    n_components, d = params.means.shape
+    precisions = _precisions(params)
+    centre = params.weights @ params.means
+    shifted = params.means - centre
+    masked = fill_amplification(params) > MAX_FILL_AMPLIFICATION
+    if masked:
+        products = np.concatenate([precisions, -precisions * shifted[:, np.newaxis, :]], axis=2)
+    else:
+        products = np.concatenate([precisions, -(precisions @ shifted[:, :, np.newaxis])], axis=2)
+    products = np.ascontiguousarray(products.transpose(2, 0, 1).reshape(-1, n_components * d))  # (terms, K·d)
+    log_weights = np.log(params.weights)
+    offsets = log_weights + 0.5 * (np.linalg.slogdet(precisions)[1] - d * LOG_2PI)
+    n_missing, order = np.empty(len(X), np.int64), np.empty(len(X), np.int64)
+    fused.pattern_order(X, n_missing, order)
+    sorted_weights = np.ones(len(X)) if weights is None else weights[order]
+    sorted_weights[n_missing[order] == d] = 0.0  # rows with nothing observed carry no information
+    sums = MissingStatistics(np.empty(len(X)), n_missing, np.zeros(n_components), np.zeros((n_components, d)),
+                             np.zeros((n_components, d, d)), np.full(d, np.inf), np.full(d, -np.inf))
+    fused.missing_e_step(
+        X, order, n_missing, centre, products, masked, shifted, np.ascontiguousarray(precisions.transpose(1, 2, 0)),
+        params.means - reference, log_weights, offsets, sorted_weights, fused.RESPONSIBILITY_FLOOR[np.float64],
+        block_rows(n_components, d), sums.log_prob_norm, log_prob, imputed, params.means, sums.nk, sums.s1, sums.s2,
+        sums.low, sums.high,
+    )
+    return sums
+
+
+#: "No such output" for :func:`daskem.kernels.fused.missing_e_step`.
+_NONE = np.empty((0, 0))
 
 
 def statistics(
-    X: np.ndarray, missing: np.ndarray, params: GaussianParams, reference: np.ndarray, weights: np.ndarray | None,
+    X: np.ndarray, params: GaussianParams, reference: np.ndarray, weights: np.ndarray | None
 ) -> MissingStatistics:
-    """Expected complete-data statistics of rows X (n, d) float64 with missing values, about ``reference``.
+    """Expected complete-data statistics of rows X (n, d) with missing values (NaN), about ``reference``.
 
     Parameters
     ----------
-    missing : (n, d) where X is missing; no row is missing everywhere.
-    reference : (K, d) the points ``c_k`` the moments are taken about.
+    X : (n, d) float32 or float64, NaN where missing.
+    reference : (K, d) the points ``r_k`` the moments are taken about.
     weights : (n,) row weights, or None for ones.
 
     Returns
     -------
-    MissingStatistics: ``log p(x_o)`` of each row, ``N_k = Σ w r``,
-    ``s1_k = Σ w r (x̂_k − c_k)``, ``s2_k = Σ w r ((x̂_k − c_k)(x̂_k − c_k)ᵀ + C_k)``
-    (full (K, d, d)), with x̂_k the row completed by component k's conditional
-    mean and C_k its conditional covariance in the missing block.
+    MissingStatistics: ``log p(x_o)`` of each row, its count of missing values,
+    ``N_k = Σ w r``, ``s1_k = Σ w r (x̂_k − r_k)``,
+    ``s2_k = Σ w r ((x̂_k − r_k)(x̂_k − r_k)ᵀ + C_k)`` (full (K, d, d)), with x̂_k
+    the row completed by component k's conditional mean and C_k its
+    conditional covariance in the missing block, and the observed range of
+    each feature.  Rows with nothing observed weigh 0.
     """
-    n_components, d = params.means.shape
-    sums = _Sums(n_components, d)
-    log_prob_norm, s2 = np.zeros(len(X)), np.zeros((n_components, d, d))
-    for block in _blocks(X, missing, params, reference, weights, sums):
-        log_prob_norm[block.rows] = _log_sum_exp(block.log_prob)
-        s2 += np.matmul((block.resp[:, :, None] * block.centred).transpose(0, 2, 1), block.centred)
-    return MissingStatistics(log_prob_norm, sums.nk, sums.s1, s2 + sums.conditional)
+    return _pass(X, params, reference, weights, _NONE, _NONE)
 
 
-def log_prob(X: np.ndarray, missing: np.ndarray, params: GaussianParams) -> np.ndarray:
-    """``log α_k + log p_k(x_o)`` (K, n) of rows X (n, d) with missing values (``missing`` (n, d)),
-    none missing everywhere."""
+def log_prob(X: np.ndarray, params: GaussianParams) -> np.ndarray:
+    """``log α_k + log p_k(x_o)`` (K, n) of rows X (n, d) with missing values (NaN): ``log α_k``
+    for rows with nothing observed."""
     result = np.empty((params.n_components, len(X)))
-    sums = _Sums(*params.means.shape)
-    for block in _blocks(X, missing, params, params.means, None, sums):
-        result[:, block.rows] = block.log_prob
+    _pass(X, params, params.means, None, result, _NONE)
     return result
 
 
-def impute(X: np.ndarray, missing: np.ndarray, params: GaussianParams) -> np.ndarray:
-    """Rows X (n, d) with each missing value (``missing`` (n, d)) replaced by its conditional
-    expectation under the mixture, ``Σ_k r_k E[x_m | x_o, k]`` with r the responsibilities given
-    the observed values; rows with nothing observed take the mixture's mean ``Σ_k α_k μ_k``."""
-    empty = missing.all(axis=1)
-    imputed = np.where(empty[:, None], params.weights @ params.means, X)
-    partial = np.flatnonzero(~empty)
-    sums = _Sums(*params.means.shape)
-    for block in _blocks(X[partial], missing[partial], params, np.zeros_like(params.means), None, sums):
-        rows = partial[block.rows]
-        imputed[rows] = np.where(missing[rows], np.einsum("kb,kbd->bd", block.resp, block.centred), X[rows])
+def impute(X: np.ndarray, params: GaussianParams) -> np.ndarray:
+    """Rows X (n, d) with each missing value (NaN) replaced by its conditional expectation under the
+    mixture, ``Σ_k r_k E[x_m | x_o, k]`` with r the responsibilities given the observed values;
+    rows with nothing observed take the mixture's mean ``Σ_k α_k μ_k``."""
+    imputed = np.empty(X.shape)
+    _pass(X, params, params.means, None, _NONE, imputed)
     return imputed
-
-
-def _log_sum_exp(log_prob: np.ndarray) -> np.ndarray:
-    """``log Σ_k exp`` over the first axis of (K, b)."""
-    peak = log_prob.max(axis=0)
-    return peak + np.log(np.exp(log_prob - peak).sum(axis=0))
-
