@@ -643,8 +643,7 @@ def missing_e_step(  # noqa: PLR0913 (one compiled call per chunk)
     lp_buffer = np.empty(n_components * block_rows)
     norm = np.empty(block_rows)
     moment = np.empty((n_features, n_features))
-    gathered = np.empty((n_features, n_components))
-    solved = np.empty((n_features, n_components))
+    gathered = np.empty(n_features)
     # The block's runs of rows with one pattern (see _block_runs), how many there are of each q,
     # and their factors (see _factorise_runs), grown as needed.
     runs = np.empty((block_rows, _RUN_WHERE + n_features), np.int64)
@@ -673,7 +672,19 @@ def missing_e_step(  # noqa: PLR0913 (one compiled call per chunk)
         np.dot(terms, products, pe)
         centred = centred_buffer[: pe.size].reshape(n_components, b, n_features)
         lp = lp_buffer[: n_components * b].reshape(n_components, b)
-        for r in range(b):
+        runs_found = _block_runs(X, order, start, b, n_missing, runs, counts)
+        for q in range(1, n_features):  # every run's factors, the runs of one q side by side
+            sq_offset[q + 1] = sq_offset[q] + q * q * counts[q] * n_components
+            vector_offset[q + 1] = vector_offset[q] + q * counts[q] * n_components
+        factors = _grown(factors, sq_offset[n_features])
+        inverses = _grown(inverses, sq_offset[n_features])
+        reciprocals = _grown(reciprocals, vector_offset[n_features])
+        log_dets = _grown(log_dets, vector_offset[n_features])
+        work = _grown(work, vector_offset[n_features])
+        _factorise_runs(precisions_t, runs, runs_found, counts, sq_offset, vector_offset, factors, inverses,
+                        reciprocals, log_dets, work)
+        run = 0
+        for r in range(b):  # each row's work while its products are in the first-level cache
             i = order[start + r]
             if n_missing[i] == n_features:  # nothing observed: p = 1, responsibilities α, nothing learnt
                 for k in range(n_components):
@@ -693,33 +704,24 @@ def missing_e_step(  # noqa: PLR0913 (one compiled call per chunk)
                         total += e * pe[r, base + j]
                         centred[k, r, j] = e + moment_offsets[k, j]
                 lp[k, r] = offsets[k] - 0.5 * total
-        runs_found = _block_runs(X, order, start, b, n_missing, runs, counts)
-        for q in range(1, n_features):  # every run's factors, the runs of one q side by side
-            sq_offset[q + 1] = sq_offset[q] + q * q * counts[q] * n_components
-            vector_offset[q + 1] = vector_offset[q] + q * counts[q] * n_components
-        factors = _grown(factors, sq_offset[n_features])
-        inverses = _grown(inverses, sq_offset[n_features])
-        reciprocals = _grown(reciprocals, vector_offset[n_features])
-        log_dets = _grown(log_dets, vector_offset[n_features])
-        work = _grown(work, vector_offset[n_features])
-        _factorise_runs(precisions_t, runs, runs_found, counts, sq_offset, vector_offset, factors, inverses,
-                        reciprocals, log_dets, work)
-        for run in range(runs_found):  # the missing coordinates, row by row
-            q, group, size = runs[run, _RUN_Q], runs[run, _RUN_GROUP], counts[runs[run, _RUN_Q]]
-            where = runs[run, _RUN_WHERE:]
+            if n_missing[i] == 0:
+                continue
+            while runs[run, _RUN_STOP] <= r:  # the row's run: runs are in row order
+                run += 1
+            q, group, where = runs[run, _RUN_Q], runs[run, _RUN_GROUP], runs[run, _RUN_WHERE:]
             base, vector = sq_offset[q] + group * n_components, vector_offset[q] + group * n_components
-            stride = size * n_components  # between one entry of a factor and the next
-            for r in range(runs[run, _RUN_START], runs[run, _RUN_STOP]):
+            stride = counts[q] * n_components  # between one entry of a factor and the next
+            for k in range(n_components):  # one component at a time: loops over K alone cost ~4 ns each
                 for a in range(q):
-                    for k in range(n_components):
-                        gathered[a, k] = pe[r, k * n_features + where[a]]
-                _solve(factors, reciprocals, base, vector, stride, q, gathered, solved)
-                for k in range(n_components):
-                    total = log_dets[vector + k] - q * log_2pi
-                    for a in range(q):  # Q = eᵀ P e − gᵀ P_mm⁻¹ g; x̂_m − μ_m = e_m − P_mm⁻¹ g
-                        total -= gathered[a, k] * solved[a, k]
-                        centred[k, r, where[a]] -= solved[a, k]
-                    lp[k, r] -= 0.5 * total
+                    gathered[a] = pe[r, k * n_features + where[a]]
+                total = log_dets[vector + k] - q * log_2pi
+                for a in range(q):  # Q = eᵀ P e − gᵀ P_mm⁻¹ g; x̂_m − μ_m = e_m − P_mm⁻¹ g
+                    solved = 0.0
+                    for c in range(q):
+                        solved += inverses[base + (a * q + c) * stride + k] * gathered[c]
+                    total -= gathered[a] * solved
+                    centred[k, r, where[a]] -= solved
+                lp[k, r] -= 0.5 * total
         for r in range(b):
             for k in range(log_prob.shape[0]):
                 log_prob[k, order[start + r]] = lp[k, r]
@@ -874,30 +876,6 @@ def _factorise_runs(precisions_t, runs, found, counts, sq_offset, vector_offset,
                     for e in range(n):
                         out[e] += mta[e] * mtc[e]
                 inverse[c, a] = out
-
-
-@numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
-def _solve(factors, reciprocals, base, vector, stride, q, gathered, solved):  # noqa: ANN001, ANN202 (numba types)
-    """``solved[:q]`` ← ``P_mm⁻¹ g`` for ``g = gathered[:q]`` (q, K), every component at once, by a run's
-    factors (see :func:`_factorise_runs`): entry (a, t) of L at ``factors[base + (a·q + t)·stride + k]``,
-    the reciprocal of L_aa at ``reciprocals[vector + a·stride + k]``."""
-    n_components = solved.shape[1]
-    for a in range(q):
-        for k in range(n_components):
-            solved[a, k] = gathered[a, k]
-        for t in range(a):
-            entry = base + (a * q + t) * stride
-            for k in range(n_components):
-                solved[a, k] -= factors[entry + k] * solved[t, k]
-        for k in range(n_components):
-            solved[a, k] *= reciprocals[vector + a * stride + k]
-    for a in range(q - 1, -1, -1):
-        for t in range(a + 1, q):
-            entry = base + (t * q + a) * stride
-            for k in range(n_components):
-                solved[a, k] -= factors[entry + k] * solved[t, k]
-        for k in range(n_components):
-            solved[a, k] *= reciprocals[vector + a * stride + k]
 
 
 @numba.njit(nogil=True, fastmath=_FASTMATH, error_model="numpy", cache=True)
