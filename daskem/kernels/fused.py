@@ -592,28 +592,29 @@ def missing_e_step(  # noqa: PLR0913 (one compiled call per chunk)
 
     Rows are taken in ``order`` (from :func:`pattern_order`), so that each run
     of rows with one pattern factorises the q × q missing block of every
-    component's precision once.  A block is held transposed, as in
-    :func:`whitened_statistics`, so that all but the missing coordinates' work
-    runs over the block's rows: ``P_k e_k`` of every row and component is one
+    component's precision once (:func:`_factorise_runs`, a block's runs of
+    one q side by side).  ``P_k e_k`` of every row and component is one
     matrix product with the block's terms, ``e_k = x̃ − (μ_k − c)`` with
-    ``x̃ = x − c`` and 0 where missing; with ``masked`` the terms are
-    ``[x̃, o]`` (o = 1 where observed) and ``e_k`` is 0 where missing (δ),
-    else ``[x̃, 1]``, half the product, and ``e_k`` holds ``c − μ_k`` there.
+    ``x̃ = x − c`` and 0 where missing: with ``masked`` the terms are
+    ``[x̃, o]`` (o = 1 where observed) and ``e_k`` is 0 where missing, else
+    ``[x̃, 1]``, half the product, and ``e_k`` holds ``c − μ_k`` there.
     Either way ``Q = eᵀ P e − gᵀ P_mm⁻¹ g`` with ``g = (P e)_m`` (the Schur
     complement does not depend on what fills the holes) and
     ``x̂_m − μ_m = e_m − P_mm⁻¹ g``; the fill's terms cancel in Q, so
     unmasked loses about ``Σ_j P_jj (μ_j − c_j)²`` ulps (see
-    :data:`daskem.kernels.missing.MAX_FILL_AMPLIFICATION`).  Row by row run
-    only the triangular solves, over components; the responsibilities, the
-    moments and each run's conditional covariances follow per block.
+    :data:`daskem.kernels.missing.MAX_FILL_AMPLIFICATION`).  One pass over
+    the block's rows takes each row's quadratic forms and then its missing
+    coordinates' conditional means from its run's ``P_mm⁻¹``; the
+    responsibilities, each run's conditional covariance and the moments (K
+    products, as in :func:`whitened_statistics`) follow per block.
 
     Parameters
     ----------
     X : (n, d) rows, float32 or float64, NaN where missing.
     order, n_missing : (n,) int64 from :func:`pattern_order`.
     centre : (d,) float64, the point ``c``.
-    products : (K·d, 2d) float64, rows ``k·d … k·d + d − 1`` ``[P_k, −P_k diag(μ_k − c)]``
-        (masked), or (K·d, d + 1) ``[P_k, −P_k (μ_k − c)]``.
+    products : (2d, K·d) float64, column ``k·d + l`` ``[P_k[:, l]; −(μ_k − c) ∘ P_k[:, l]]``
+        (masked), or (d + 1, K·d) ``[P_k[:, l]; −(P_k (μ_k − c))_l]``.
     masked : which of the two.
     shifted : (K, d) ``μ_k − c``.
     precisions_t : (d, d, K) float64, the precisions ``P_k[j, l]`` at ``[j, l, k]``.
@@ -629,7 +630,7 @@ def missing_e_step(  # noqa: PLR0913 (one compiled call per chunk)
         ``Σ_k r_k (μ_kj + x̂_kj − r_kj)`` — with ``moment_offsets`` 0, its conditional
         expectation under the mixture (``Σ_k α_k μ_kj`` where nothing is observed).
     means : (K, d) float64, the ``μ_k``.
-    nk, s1, t : (K,), (K·d,), (K, d, d) float64, incremented (when neither output above is
+    nk, s1, t : (K,), (K, d), (K, d, d) float64, incremented (when neither output above is
         asked for) by ``Σ w r``, ``Σ w r (x̂_k − r_k)`` and ``Σ w r ((x̂_k − r_k)(x̂_k − r_k)ᵀ + C_k)``:
         x̂_k the row completed by component k's conditional mean, C_k its conditional covariance.
     low, high : (d,) float64, lowered and raised to each column's least and greatest observed value.
