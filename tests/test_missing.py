@@ -166,6 +166,8 @@ def test_rows_in_any_order_give_the_same_statistics(monkeypatch, n_features):
         n_missing[:] = np.isnan(rows).sum(axis=1)
         order[:] = np.random.default_rng(8).permutation(len(rows))
 
+    np.testing.assert_array_equal(grouped.low, np.nanmin(X, axis=0))  # the observed values' range
+    np.testing.assert_array_equal(grouped.high, np.nanmax(X, axis=0))
     monkeypatch.setattr(fused, "pattern_order", shuffled)
     mixed = missing_values.statistics(X, params, params.means, None)
     np.testing.assert_allclose(mixed.log_prob_norm, grouped.log_prob_norm, rtol=1e-13)
