@@ -162,9 +162,12 @@ def test_rows_in_any_order_give_the_same_statistics(monkeypatch, n_features):
     X, params = holed(7, n_samples=300, n_features=n_features), start(7, "full", n_features)
     grouped = missing_values.statistics(X, params, params.means, None)
 
-    def shuffled(rows, n_missing, order):
-        n_missing[:] = np.isnan(rows).sum(axis=1)
-        order[:] = np.random.default_rng(8).permutation(len(rows))
+    grouping = fused.pattern_order
+
+    def shuffled(rows, order, n_missing, patterns):  # the rows' counts and buckets, rows in a random order
+        grouping(rows, order, n_missing, patterns)
+        permutation = np.random.default_rng(8).permutation(len(rows))
+        order[:], n_missing[:], patterns[:] = order[permutation], n_missing[permutation], patterns[permutation]
 
     np.testing.assert_array_equal(grouped.low, np.nanmin(X, axis=0))  # the observed values' range
     np.testing.assert_array_equal(grouped.high, np.nanmax(X, axis=0))

@@ -102,17 +102,19 @@ def _pass(X: np.ndarray, params: GaussianParams, reference: np.ndarray, weights:
     products = np.ascontiguousarray(products.transpose(2, 0, 1).reshape(-1, n_components * d))  # (terms, K·d)
     log_weights = np.log(params.weights)
     offsets = log_weights + 0.5 * (np.linalg.slogdet(precisions)[1] - d * LOG_2PI)
-    n_missing, order = np.empty(len(X), np.int64), np.empty(len(X), np.int64)
-    fused.pattern_order(X, n_missing, order)
+    order, n_missing, patterns = (np.empty(len(X), np.int64) for _ in range(3))
+    fused.pattern_order(X, order, n_missing, patterns)
     sorted_weights = np.ones(len(X)) if weights is None else weights[order]
-    sorted_weights[n_missing[order] == d] = 0.0  # rows with nothing observed carry no information
-    sums = MissingStatistics(np.empty(len(X)), n_missing, np.zeros(n_components), np.zeros((n_components, d)),
+    sorted_weights[n_missing == d] = 0.0  # rows with nothing observed carry no information
+    row_missing = np.empty_like(n_missing)
+    row_missing[order] = n_missing
+    sums = MissingStatistics(np.empty(len(X)), row_missing, np.zeros(n_components), np.zeros((n_components, d)),
                              np.zeros((n_components, d, d)), np.full(d, np.inf), np.full(d, -np.inf))
     fused.missing_e_step(
-        X, order, n_missing, centre, products, masked, shifted, np.ascontiguousarray(precisions.transpose(1, 2, 0)),
-        params.means - reference, log_weights, offsets, sorted_weights, fused.RESPONSIBILITY_FLOOR[np.float64],
-        block_rows(n_components, d), sums.log_prob_norm, log_prob, imputed, params.means, sums.nk, sums.s1, sums.s2,
-        sums.low, sums.high,
+        X, order, n_missing, patterns, centre, products, masked, shifted,
+        np.ascontiguousarray(precisions.transpose(1, 2, 0)), params.means - reference, log_weights, offsets,
+        sorted_weights, fused.RESPONSIBILITY_FLOOR[np.float64], block_rows(n_components, d), sums.log_prob_norm,
+        log_prob, imputed, params.means, sums.nk, sums.s1, sums.s2, sums.low, sums.high,
     )
     return sums
 
