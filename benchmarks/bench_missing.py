@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--n-features", type=int, default=16)
     parser.add_argument("--n-components", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=3, help="M: iterations timed per fit")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved runs (a shared machine: more, steadier)")
     parser.add_argument("--fractions", type=fractions, default=[0.05, 0.2, 0.5],
                         help="fractions of values missing, comma-separated, each in (0, 1)")
     parser.add_argument("--workdir", type=Path, default=None, help="where to write the Zarr stores")
