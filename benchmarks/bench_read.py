@@ -5,7 +5,10 @@ are written to Zarr stores with several codecs.  For each the script prints
 the compression ratio and the time to decode one chunk, then fits K
 components from the same start (``tol=0``) to the rows in memory and to each
 store (page-cached after the first read), interleaved, and prints the median
-seconds per iteration and the ratio store ÷ memory.
+seconds per iteration and the ratio store ÷ memory.  Last, the cost of the
+CRC32C checksum that ``daskem generate`` writes: the median, over the runs,
+of each run's ratio checksummed ÷ plain uncompressed store (the two fits of a
+run follow each other, so slow spells of a shared machine hit both).
 
     python benchmarks/bench_read.py                   # 400,000 × 16 float64, K = 8
     python benchmarks/bench_read.py --dtype float32
@@ -23,13 +26,15 @@ from pathlib import Path
 import numpy as np
 import zarr
 from bench_vs_sklearn import initial_parameters
-from zarr.codecs import BloscCodec, ZstdCodec
+from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 import daskem
 from daskem.kernels.gaussian import random_mixture, sample
 
+PLAIN, CHECKSUMMED = "none", "none + crc32c (generate)"
 CODECS = {
-    "none (generate)": None,
+    PLAIN: None,
+    CHECKSUMMED: Crc32cCodec(),
     "zstd (Zarr's default)": ZstdCodec(level=0),
     "blosc lz4 bitshuffle": BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle"),
     "blosc lz4, no shuffle": BloscCodec(cname="lz4", clevel=5, shuffle="noshuffle"),
@@ -77,6 +82,10 @@ def main() -> None:
     print(f"{'input':<34} {'s/iteration':>12} {'÷ memory':>9}")
     for name, seconds in times.items():
         print(f"{name:<34} {statistics.median(seconds):12.3f} {statistics.median(seconds) / memory:9.2f}")
+    paired = [checked / plain for checked, plain in zip(times[CHECKSUMMED], times[PLAIN])]
+    print()
+    print(f"checksum cost, {CHECKSUMMED} ÷ {PLAIN} per run: median {statistics.median(paired):.3f} "
+          f"(runs {', '.join(f'{ratio:.3f}' for ratio in paired)})")
 
 
 def timed(work) -> float:

@@ -19,10 +19,17 @@ from daskem.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimator import GaussianMixture
 from daskem.mixture import __version__
 from daskem.models import load
-from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, DaskemError, DataScaleWarning
+from daskem.exceptions import (
+    AbsentChunksWarning,
+    ComponentCollapseWarning,
+    ConvergenceWarning,
+    DaskemError,
+    DataScaleWarning,
+)
 from daskem.selection import Selection, select
 
 __all__ = [
+    "AbsentChunksWarning",
     "BernoulliMixture",
     "ComponentCollapseWarning",
     "ConvergenceWarning",

@@ -39,13 +39,16 @@ import xarray as xr
 from daskem.engine import EMState, RunState
 from daskem.families.base import Family, Params
 from daskem.exceptions import DaskemError
-from daskem.model_io import params_from_dataset, params_to_dataset
+from daskem.model_io import checksum_encoding, params_from_dataset, params_to_dataset
 from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
-from daskem.storage import is_remote, location
+from daskem.storage import escape, is_remote, location
 
 FORMAT = "daskem.checkpoint/2"
 FINGERPRINT_ROWS = 64
 #: Names daskem writes in a checkpoint folder besides LATEST and the marker: stores and temporaries.
+_STORE = re.compile(r"iteration-\d{6}\.zarr")
+#: The most of ``LATEST`` read (it holds one store's name).
+_MAX_LATEST_BYTES = 64
 _WRITTEN = re.compile(r"iteration-\d{6}\.zarr|\.iteration-\d{6}\.zarr\.tmp-[0-9a-f]{12}|\.LATEST\.tmp-[0-9a-f]{12}")
 
 
@@ -119,7 +122,19 @@ class Checkpoint:
         latest = self.folder / "LATEST"
         if not latest.exists():
             return None
-        path = self.folder / latest.read_text().strip()
+        damaged = (f"the checkpoint folder {str(self.folder)!r} is damaged: ", "; daskem follows nothing out of a "
+                   "checkpoint folder: use another --checkpoint folder")
+        escapes = escape(self.folder, "LATEST")
+        if escapes:
+            raise CheckpointError(f"{damaged[0]}its LATEST: {escapes}{damaged[1]}")
+        with latest.open("rb") as file:  # a name, at most: a LATEST of gigabytes is not read whole
+            name = file.read(_MAX_LATEST_BYTES).decode(errors="replace").strip()
+        escapes = escape(self.folder, name) or (
+            None if _STORE.fullmatch(name) else "that is not a checkpoint store (iteration-NNNNNN.zarr)")
+        if escapes:
+            shown = name if len(name) <= 40 else name[:40] + "…"
+            raise CheckpointError(f"{damaged[0]}its LATEST names {shown!r}, and {escapes}{damaged[1]}")
+        path = self.folder / name
         try:
             attrs = dict(xr.open_zarr(str(path), consolidated=False).attrs)
         except (OSError, ValueError, KeyError) as error:
@@ -175,7 +190,8 @@ class Checkpoint:
                 groups["last-pass"] = params_to_dataset(family, params, np.empty(0),
                                                         {"mean_log_likelihood": mean_log_likelihood})
             for group, ds in groups.items():
-                ds.to_zarr(str(temporary), group=group, mode="a", zarr_format=3, consolidated=False)
+                ds.to_zarr(str(temporary), group=group, mode="a", zarr_format=3, consolidated=False,
+                           encoding=checksum_encoding(ds))
             publish(temporary, self.folder / name, "checkpoint")
             _replace_text(self.folder / "LATEST", name + "\n")
         except OSError as error:

@@ -34,7 +34,8 @@ from daskem.jobs import parse_integers, run_job
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
 from daskem.models import load
-from daskem.storage import location
+from daskem.redaction import RedactingFormatter, redact, redact_all, remember
+from daskem.storage import escape, location
 
 #: A local path or an fsspec URL, passed on as typed (pathlib would turn s3://b into s3:/b).
 LOCATION = click.Path(path_type=str)
@@ -53,42 +54,55 @@ def main(ctx: click.Context, quiet: bool, log_level: str | None, as_json: bool) 
     """Fit Gaussian mixture models by EM on Zarr data larger than memory."""
     level = log_level or ("warning" if quiet or as_json else "info")
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.setFormatter(RedactingFormatter("%(message)s"))  # tracebacks of --log-level debug too
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+    logging.lastResort.setFormatter(RedactingFormatter())  # other libraries' warnings, where no handler takes them
     ctx.ensure_object(dict).update(json=as_json, progress=level in ("debug", "info"))
 
 
 def _one_line_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn daskem's errors and warnings into one-line messages on stderr."""
+    """Turn daskem's errors and warnings into one-line messages on stderr, every credential that the
+    command's arguments hold redacted (see :mod:`daskem.redaction`)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                return command(*args, **kwargs)
-            except DaskemError as error:
-                raise click.ClickException(str(error)) from None
-            except MemoryError:
-                raise click.ClickException(
-                    "out of memory; use smaller chunks (--chunk-rows) or a machine or cluster with more memory"
-                ) from None
-            except OSError as error:  # the disk or the network, outside daskem's own checks
-                where = f"{error.filename}: " if error.filename else ""
-                raise click.ClickException(f"{where}{error.strerror or error}") from None
-            except Exception as error:
-                logger.debug("unexpected error", exc_info=True)
-                raise click.ClickException(
-                    f"unexpected {type(error).__name__}: {' '.join(str(error).split())} (a bug in daskem: please "
-                    "report it; --log-level debug shows where it happened)"
-                ) from None
-            finally:
-                for warning in caught:
-                    click.echo(f"warning: {warning.message}", err=True)
+        for value in [*args, *kwargs.values()]:
+            remember(value)
+        try:
+            return _reported(command, *args, **kwargs)
+        except click.ClickException as error:
+            error.message = redact(error.message)
+            raise
 
     return wrapper
+
+
+def _reported(command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``command``; its errors as one-line ``click.ClickException`` s, its warnings as lines on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            return command(*args, **kwargs)
+        except DaskemError as error:
+            raise click.ClickException(str(error)) from None
+        except MemoryError:
+            raise click.ClickException(
+                "out of memory; use smaller chunks (--chunk-rows) or a machine or cluster with more memory"
+            ) from None
+        except OSError as error:  # the disk or the network, outside daskem's own checks
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error}") from None
+        except Exception as error:
+            logger.debug("unexpected error", exc_info=True)
+            raise click.ClickException(
+                f"unexpected {type(error).__name__}: {' '.join(str(error).split())} (a bug in daskem: please "
+                "report it; --log-level debug shows where it happened)"
+            ) from None
+        finally:
+            for warning in caught:
+                click.echo(redact(f"warning: {warning.message}"), err=True)
 
 
 def _cluster_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -122,9 +136,9 @@ def _progress(local: bool) -> Iterator[None]:
 def _emit(report: dict[str, Any], as_text: Callable[[dict[str, Any]], str]) -> None:
     """Print a report: JSON with --json, else as text."""
     if click.get_current_context().obj["json"]:
-        click.echo(json.dumps(report, default=_jsonable))
+        click.echo(json.dumps(redact_all(report), default=_jsonable))
     else:
-        click.echo(as_text(report))
+        click.echo(redact(as_text(report)))
 
 
 def _jsonable(value: Any) -> Any:
@@ -141,6 +155,9 @@ _overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace --out if it exists (only ever a daskem output of the same kind).")
 _chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
                                   help="Rows per chunk (default: from the store).")
+_strict_chunks_option = click.option(
+    "--strict-chunks", is_flag=True,
+    help="Refuse a store that lacks chunk files (default: read them as the fill value, with a warning).")
 
 
 def _dim_names(ctx: click.Context, param: click.Parameter, value: str | None) -> str | tuple[str, ...] | None:
@@ -179,6 +196,7 @@ def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="k-means++, k-means||, kmeans, random or random_from_data."),
         click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True),
         _chunk_rows_option,
+        _strict_chunks_option,
         click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISIONS[0], show_default=True,
                      help="auto: float32 arithmetic for float32 data; float64: always float64."),
         click.option("--sample-weight", default=None, help="Array of the Zarr group holding row weights."),
@@ -244,7 +262,8 @@ def fit_text(report: dict[str, Any]) -> str:
               if report["passes"] else "no pass (the checkpoint held a finished fit)")
     rows = [
         ("data", f"{source}  ({data['rows']:,} rows × {data['features']} features, {data['dtype']}, "
-                 f"{data['chunks']} chunk(s))"),
+                 f"{data['chunks']} chunk(s)" + (f"; {data['absent_chunks']:,} stored chunk(s) absent, read as "
+                                                 "the fill value" if data["absent_chunks"] else "") + ")"),
         ("model", model["description"]),
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'NOT converged'}, "
                        f"tol {report['tol']:g})"),
@@ -334,6 +353,7 @@ def _model_on_data(name: str, what: str, out: str) -> Callable[[Callable[..., An
             click.option("--variable", "-v", default=None, help=f"Array of the Zarr group to {what}."),
             click.option("--out", "-o", type=LOCATION, required=True, help=out),
             _chunk_rows_option,
+            _strict_chunks_option,
             _overwrite_option,
             _one_line_errors,
             _cluster_option,
@@ -346,20 +366,20 @@ def _model_on_data(name: str, what: str, out: str) -> Callable[[Callable[..., An
 @_model_on_data("predict", "score", "Zarr store for label, responsibility and log_likelihood of every row.")
 @_dims_options
 def predict_command(model_path: Path, path: str, variable: str | None, out: Path, chunk_rows: int | None,
-                    overwrite: bool, **dims: Any) -> None:
+                    strict_chunks: bool, overwrite: bool, **dims: Any) -> None:
     """Score the rows of DATA with the model saved at MODEL, chunk by chunk, into --out."""
     report = commands.predict(model_path, path, variable=variable, out=out, chunk_rows=chunk_rows,
-                              overwrite=overwrite, dims=dims)
+                              overwrite=overwrite, dims=dims, strict_chunks=strict_chunks)
     _emit(report, lambda r: f"wrote label, responsibility and log_likelihood of {r['rows']:,} rows "
                             f"to {r['out']} in {r['seconds']:.1f} s")
 
 
 @_model_on_data("impute", "impute", "Zarr store for the rows, each missing value replaced (array X).")
 def impute_command(model_path: Path, path: str, variable: str | None, out: Path, chunk_rows: int | None,
-                   overwrite: bool) -> None:
+                   strict_chunks: bool, overwrite: bool) -> None:
     """Replace each missing value (NaN) of DATA by its conditional expectation under MODEL, into --out."""
     report = commands.impute(model_path, path, variable=variable, out=out, chunk_rows=chunk_rows,
-                             overwrite=overwrite)
+                             overwrite=overwrite, strict_chunks=strict_chunks)
     _emit(report, lambda r: f"wrote {r['rows']:,} rows, each missing value imputed, to {r['out']} (variable X) "
                             f"in {r['seconds']:.1f} s")
 
@@ -368,12 +388,13 @@ def impute_command(model_path: Path, path: str, variable: str | None, out: Path,
 @click.argument("model_path", metavar="MODEL", type=LOCATION)
 @click.argument("path", metavar="DATA", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
+@_strict_chunks_option
 @_dims_options
 @_one_line_errors
 @_cluster_option
-def score_command(model_path: Path, path: str, variable: str | None, **dims: Any) -> None:
+def score_command(model_path: Path, path: str, variable: str | None, strict_chunks: bool, **dims: Any) -> None:
     """Print the mean log-likelihood per row of DATA under the model saved at MODEL."""
-    _emit(commands.score(model_path, path, variable=variable, dims=dims),
+    _emit(commands.score(model_path, path, variable=variable, dims=dims, strict_chunks=strict_chunks),
           lambda r: f"{r['mean_log_likelihood']:.10g}")
 
 
@@ -436,6 +457,10 @@ def plot_selection(selection_path: Path, out: Path, overwrite: bool) -> None:
 
     where = location(selection_path)
     table_path = where / "table.csv" if where.is_dir() else where
+    escapes = escape(where, "table.csv") if where.is_dir() else None
+    if escapes:
+        raise DaskemError(f"{str(where)!r} is not a daskem selection: {escapes}; daskem follows nothing out of "
+                          "a selection folder: give the folder daskem select wrote")
     if not table_path.exists():
         raise DaskemError(f"no selection table at {str(table_path)!r}; give the folder daskem select wrote")
 
@@ -496,6 +521,7 @@ def info_text(report: dict[str, Any]) -> str:
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'not converged'})"),
         ("log-likelihood", f"{model['lower_bound']:.6f} per row"),
         ("daskem version", report["daskem_version"]),
+        *(("leftover", left) for left in report["leftovers"]),
     ]
     return _table(rows) + "\n\n" + _components_table(model)
 

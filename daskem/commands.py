@@ -20,11 +20,12 @@ import xarray as xr
 from daskem.engine import IterationInfo, one_blas_thread
 from daskem.generate import generate as generate_data
 from daskem.generate import truth_path
-from daskem.inputs import as_row_chunked, as_rows
+from daskem.inputs import as_row_chunked, as_rows, check_stored_chunks
 from daskem.mixture import BaseMixture, __version__
 from daskem.model_io import read_dataset, write_dataset
 from daskem.models import estimator, from_dataset, load
-from daskem.outputs import Output, reserved
+from daskem.outputs import Output, leftovers, reserved
+from daskem.redaction import redact
 from daskem.selection import select as select_models
 
 
@@ -51,12 +52,13 @@ def model_summary(model: BaseMixture) -> dict[str, Any]:
     }
 
 
-def _data_summary(path: str, variable: str | None, settings: dict[str, Any]) -> dict[str, Any]:
-    """Shape, dtype and chunks of data that a fit has just read (rows after any stacking by ``sample_dim``)."""
+def _data_summary(path: str, variable: str | None, settings: dict[str, Any], model: BaseMixture) -> dict[str, Any]:
+    """Shape, dtype and chunks of data that a fit of ``model`` has just read (rows after any stacking by
+    ``sample_dim``), and how many of their stored chunks were absent (read as the fill value)."""
     rows = as_rows(path, variable, sample_dim=settings.get("sample_dim"), feature_dim=settings.get("feature_dim"))
     data = as_row_chunked(rows, None if rows is not path else variable, chunk_rows=settings.get("chunk_rows"))
     return {"path": str(path), "variable": variable, "rows": int(data.shape[0]), "features": int(data.shape[1]),
-            "dtype": str(data.dtype), "chunks": int(data.numblocks[0])}
+            "dtype": str(data.dtype), "chunks": int(data.numblocks[0]), "absent_chunks": int(model.n_absent_chunks_)}
 
 
 def generate(path: str | Path, *, overwrite: bool = False, **settings: Any) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def fit(
             model.save(out, overwrite=overwrite)
     pass_seconds = {info.iteration: info.seconds for info in iterations}  # runs share each pass
     em_seconds, passes = sum(pass_seconds.values()), len(pass_seconds)
-    data = _data_summary(path, variable, settings)
+    data = _data_summary(path, variable, settings, model)
     return {
         "command": "fit",
         "data": data,
@@ -123,7 +125,7 @@ def select(
             selection.save(out, overwrite=overwrite)
     return {
         "command": "select",
-        "data": _data_summary(path, variable, settings),
+        "data": _data_summary(path, variable, settings, selection.best_),
         "criterion": criterion,
         "table": selection.table.to_dict(orient="records"),
         "best": model_summary(selection.best_),
@@ -136,13 +138,15 @@ def select(
 def predict(
     model_path: str | Path, path: str, *, variable: str | None = None, out: str | Path,
     chunk_rows: int | None = None, overwrite: bool = False, dims: dict[str, Any] | None = None,
+    strict_chunks: bool = False,
 ) -> dict[str, Any]:
     """``daskem predict``: labels, responsibilities and log-likelihood of every row, to Zarr.
 
-    ``dims``: ``sample_dim`` and ``feature_dim`` for the data (see :class:`GaussianMixture`).
+    ``dims``: ``sample_dim`` and ``feature_dim`` for the data; ``strict_chunks``: refuse data whose store
+    lacks chunks (see :class:`GaussianMixture`).
     """
     with reserved([Output.of(out, "scores", "--out")], [model_path, path], overwrite=overwrite):
-        model = load(model_path).set_params(chunk_rows=chunk_rows, **(dims or {}))
+        model = load(model_path).set_params(chunk_rows=chunk_rows, strict_chunks=strict_chunks, **(dims or {}))
         scores = model.score_dataset(path, variable=variable)
         start = time.perf_counter()
         with one_blas_thread():
@@ -154,18 +158,21 @@ def predict(
 
 def impute(
     model_path: str | Path, path: str, *, variable: str | None = None, out: str | Path,
-    chunk_rows: int | None = None, overwrite: bool = False,
+    chunk_rows: int | None = None, overwrite: bool = False, strict_chunks: bool = False,
 ) -> dict[str, Any]:
     """``daskem impute``: the rows of the data with each missing value replaced by its conditional
-    expectation under the model, chunk by chunk, to the Zarr array ``X`` at ``out``."""
+    expectation under the model, chunk by chunk, to the Zarr array ``X`` at ``out`` (``strict_chunks``:
+    refuse data whose store lacks chunks)."""
     with reserved([Output.of(out, "data", "--out")], [model_path, path], overwrite=overwrite):
         model = load(model_path).set_params(chunk_rows=chunk_rows)
+        check_stored_chunks(path, variable, strict=strict_chunks)
         rows = as_row_chunked(path, variable, chunk_rows=chunk_rows)
         imputed = model.impute(rows)
         data = xr.Dataset(
             {"X": (("sample", "feature"), imputed, {"long_name": "rows with each missing value replaced by its "
                                                    "conditional expectation under the model", "units": "1"})},
-            attrs={"description": f"{path} ({variable or 'its rows'}) imputed by the daskem model {model_path}"},
+            attrs={"description": redact(f"{path} ({variable or 'its rows'}) imputed by the daskem model "
+                                         f"{model_path}")},
         )
         start = time.perf_counter()
         with one_blas_thread():
@@ -175,10 +182,11 @@ def impute(
 
 
 def score(
-    model_path: str | Path, path: str, *, variable: str | None = None, dims: dict[str, Any] | None = None
+    model_path: str | Path, path: str, *, variable: str | None = None, dims: dict[str, Any] | None = None,
+    strict_chunks: bool = False,
 ) -> dict[str, Any]:
     """``daskem score``: the mean log-likelihood per row of the data under a saved model."""
-    model = load(model_path).set_params(**(dims or {}))
+    model = load(model_path).set_params(strict_chunks=strict_chunks, **(dims or {}))
     with one_blas_thread():
         mean = model.score(path, variable=variable)
     return {"command": "score", "model": str(model_path), "data": str(path), "variable": variable,
@@ -186,12 +194,12 @@ def score(
 
 
 def info(path: str | Path) -> dict[str, Any]:
-    """``daskem info``: a saved model."""
+    """``daskem info``: a saved model, and what interrupted writes of it left beside it."""
     with read_dataset(path) as ds:
         model = from_dataset(ds, f"the model file {str(path)!r}")
         written_by = str(ds.attrs.get("daskem_version", "unknown"))
     return {"command": "info", "path": str(path), "model": model_summary(model), "daskem_version": written_by,
-            "reader_version": __version__}
+            "reader_version": __version__, "leftovers": leftovers(path)}
 
 
 def picture(

@@ -44,12 +44,15 @@ _SHARED_PARAMETERS = """
         the responsibility-weighted mean of the rows where its feature is
         observed.  Rows with nothing observed are left out.  "error": NaN is
         refused.
+    strict_chunks : bool, default False
+        Refuse a Zarr store that lacks chunk files instead of reading them as
+        the fill value with a warning (as for :class:`daskem.GaussianMixture`).
 
     Attributes
     ----------
     weights_ : (K,) ndarray
     means_ : (K, d) ndarray
-    converged_, n_iter_, lower_bound_, history_, reseeded_, n_features_in_, feature_names_in_
+    converged_, n_iter_, lower_bound_, history_, reseeded_, n_features_in_, feature_names_in_, n_absent_chunks_
         As for :class:`daskem.GaussianMixture`.
 """
 
@@ -88,6 +91,7 @@ class BernoulliMixture(BaseMixture):
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
         missing: str = MISSING[0],
+        strict_chunks: bool = False,
     ) -> None:
         # scikit-learn's rule: each argument kept, unchanged, under its own name
         vars(self).update((name, value) for name, value in locals().items() if name != "self")
@@ -126,6 +130,7 @@ class PoissonMixture(BaseMixture):
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
         missing: str = MISSING[0],
+        strict_chunks: bool = False,
     ) -> None:
         # scikit-learn's rule: each argument kept, unchanged, under its own name
         vars(self).update((name, value) for name, value in locals().items() if name != "self")

@@ -90,6 +90,16 @@ class GaussianMixture(BaseMixture):
         observed coordinates; :meth:`impute` fills the holes.  Every start
         handles holes (see :mod:`daskem.initialization`).  "error": NaN is
         refused.  Infinite values are refused either way.
+    strict_chunks : bool, default False
+        For Zarr inputs: whether a store that lacks chunk files is refused.
+        Zarr reads an absent chunk as the array's fill value (it does not
+        store chunks equal to it), so by default absent chunks are counted
+        (``n_absent_chunks_``) and said in an
+        :class:`~daskem.exceptions.AbsentChunksWarning`; with a NaN fill value
+        their rows are missing values.  True: a
+        :class:`~daskem.exceptions.CorruptDataError` naming how many chunks and
+        which rows are absent, before any pass.  The store is listed once per
+        ``fit`` (and per ``predict``, ``score``, … of a path).
 
     Attributes
     ----------
@@ -112,6 +122,10 @@ class GaussianMixture(BaseMixture):
     feature_names_in_ : (n_features_in_,) ndarray of str
         The column names of a pandas or Dask DataFrame fitted on (only then),
         checked at predict and kept in the model file.
+    n_absent_chunks_ : int
+        Stored chunks of a Zarr input (and of weights read from its group)
+        that were absent, read as the fill value; 0 for other inputs.  Kept in
+        the model file.
     """
 
     def __init__(
@@ -136,6 +150,7 @@ class GaussianMixture(BaseMixture):
         sample_dim: str | tuple[str, ...] | None = None,
         feature_dim: str | None = None,
         missing: str = MISSING[0],
+        strict_chunks: bool = False,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -156,6 +171,7 @@ class GaussianMixture(BaseMixture):
         self.sample_dim = sample_dim
         self.feature_dim = feature_dim
         self.missing = missing
+        self.strict_chunks = strict_chunks
 
     FAMILY = GaussianFamily
     SETTINGS = (*BaseMixture.SETTINGS, "precision")

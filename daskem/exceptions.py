@@ -11,9 +11,22 @@ from __future__ import annotations
 from sklearn.exceptions import ConvergenceWarning as _SklearnConvergenceWarning
 from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 
+from daskem.redaction import redact
+
 
 class DaskemError(Exception):
-    """Base class of the errors that daskem raises on purpose."""
+    """Base class of the errors that daskem raises on purpose; their messages are redacted
+    (see :mod:`daskem.redaction`), so no credential written into a URL reaches them."""
+
+    def __new__(cls, *args: object, **kwargs: object) -> DaskemError:
+        return super().__new__(cls, *_redacted(args), **kwargs)
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*_redacted(args))
+
+
+def _redacted(args: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(redact(a) if isinstance(a, str) else a for a in args)
 
 
 class InputError(DaskemError, ValueError):
@@ -62,7 +75,9 @@ class ConvergenceWarning(_SklearnConvergenceWarning):
 
 
 class OutputExistsError(DaskemError, FileExistsError):
-    """The output path exists and overwriting was not asked for."""
+    """The output path exists and overwriting was not asked for (``output``: the Output, where known)."""
+
+    output: object = None
 
 
 class DataScaleWarning(UserWarning):
@@ -71,3 +86,7 @@ class DataScaleWarning(UserWarning):
 
 class ComponentCollapseWarning(UserWarning):
     """A component lost (nearly) all its weight and was restarted or left empty."""
+
+
+class AbsentChunksWarning(UserWarning):
+    """Chunk files of the data's Zarr store are absent, so their rows read as the array's fill value."""

@@ -187,7 +187,8 @@ INIT_METHODS = (*SAMPLE_METHODS, "k-means||")
 
 
 def draw_sample(
-    X: da.Array, sample_weight: da.Array | None, n_rows: int, rng: np.random.Generator, missing: bool = False
+    X: da.Array, sample_weight: da.Array | None, n_rows: int, rng: np.random.Generator, missing: bool = False,
+    families: Sequence[Family] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """A uniform random sample of at most ``n_rows`` distinct rows, in row order.
 
@@ -217,6 +218,8 @@ def draw_sample(
     minimum = np.min(rows, axis=0, initial=np.inf, where=~gaps)
     maximum = np.max(rows, axis=0, initial=-np.inf, where=~gaps)
     raise_unobserved(minimum, maximum, f" in the {len(rows)} rows sampled to initialise")
+    for family in families:  # each family's own words for a value outside its domain, before the generic check
+        family.check_sample(rows, index)
     check_magnitude(minimum, maximum)
     return rows, np.where(gaps.all(axis=1), 0.0, w)
 
@@ -409,7 +412,8 @@ def initial_params(
     from_sample = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params in SAMPLE_METHODS]
     if from_sample:
         rows, weights = draw_sample(X, sample_weight, sample_rows, rng,
-                                    missing=any(specs[i].family.takes_missing for i in from_sample))
+                                    missing=any(specs[i].family.takes_missing for i in from_sample),
+                                    families=list(dict.fromkeys(specs[i].family for i in from_sample)))
         rows = mean_filled(rows, weights)
         positive = int(np.count_nonzero(weights > 0))
         assignments: dict[tuple, np.ndarray] = {}

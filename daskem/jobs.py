@@ -46,14 +46,15 @@ from daskem import commands
 from daskem.checkpoint import remove_checkpoints
 from daskem.cluster import load_config, running_on
 from daskem.estimator import PRECISIONS
-from daskem.exceptions import DaskemError
+from daskem.exceptions import DaskemError, OutputExistsError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
 from daskem.families.registry import FAMILIES
 from daskem.initialization import INIT_METHODS
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
-from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, output_kind, reserved
+from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, check_outputs, output_kind, reserved
+from daskem.redaction import redact_all, remember
 from daskem.storage import is_remote, location
 from daskem.yaml_files import describe, read_mapping
 
@@ -124,6 +125,8 @@ class _EMSettings(_Strict):
     random_state: int | None = 0
     chunk_rows: PositiveInt | None = None
     precision: Precision = PRECISIONS[0]
+    #: Refuse a data store that lacks chunk files (see GaussianMixture's strict_chunks).
+    strict_chunks: bool = False
 
 
 class Fit(_EMSettings):
@@ -243,6 +246,7 @@ def _resolve(document: dict[str, Any], folder: Path, date: str) -> dict[str, Any
             parent = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and isinstance(parent.get(keys[-1]), str):
             value = parent[keys[-1]].replace("{date}", date)
+            remember(value)
             parent[keys[-1]] = value if "://" in value else str(folder / Path(value).expanduser())
     return document
 
@@ -265,8 +269,12 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
     planned = job.planned_outputs()
     data = job.data
     started = _now()
-    with reserved(planned, [path, data.path, job.cluster], overwrite=job.overwrite, replaceable=owned,
-                  make_parents=True):  # the job's own runs/{date}/ folders
+    checks = {"overwrite": job.overwrite, "replaceable": owned, "make_parents": True}  # the job's runs/{date}/
+    try:
+        check_outputs(planned, [path, data.path, job.cluster], **checks)
+    except OutputExistsError as error:
+        raise JobError(_not_owned(path, report_path, error.output)) from None
+    with reserved(planned, [path, data.path, job.cluster], **checks):
         if force and job.checkpoint is not None:
             remove_checkpoints(job.checkpoint)
         _write_json(ledger, {"outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"}})
@@ -282,11 +290,24 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
                   "outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"},
                   KIND_ATTRIBUTE: "report"}
         with atomic_path(report_path, "report", overwrite=True, label="outputs.report") as temporary:
-            temporary.write_text(json.dumps(report, indent=2) + "\n")
+            temporary.write_text(json.dumps(redact_all(report), indent=2) + "\n")
         ledger.unlink(missing_ok=True)
         if job.checkpoint is not None:
             remove_checkpoints(job.checkpoint)
     return report
+
+
+def _not_owned(job: Any, report: Any, output: Output) -> str:
+    """Why the existing ``output`` of the job file ``job`` is not known to be its own: what its report says."""
+    if not report.exists():
+        state = "does not exist"
+    elif output_kind(report) != "report":
+        state = "is not a daskem job report (damaged or edited)"
+    else:
+        state = "does not list it"
+    return (f"job file {str(job)!r}: {output} exists, and the job's report {str(report)!r} {state}, so daskem "
+            "cannot tell that it is this job's own output; check it, then set overwrite: true in the job file to "
+            "replace it, or give the job other outputs")
 
 
 def _now() -> str:
@@ -313,9 +334,10 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
                                     out=job.outputs.selection, checkpoint=job.checkpoint, overwrite=True)
         stages = [stage]
         if job.outputs.scores is not None:
+            settings = job.fit or job.select
             stages.append(commands.predict(job.model_path(), data.path, variable=data.variable,
-                                           out=job.outputs.scores, chunk_rows=(job.fit or job.select).chunk_rows,
-                                           overwrite=True, dims=data.dims()))
+                                           out=job.outputs.scores, chunk_rows=settings.chunk_rows,
+                                           overwrite=True, dims=data.dims(), strict_chunks=settings.strict_chunks))
     return stages
 
 
@@ -329,10 +351,11 @@ def _listed_outputs(path: Any) -> list[str]:
 
 
 def _write_json(path: Any, document: dict[str, Any]) -> None:
-    """Write a small JSON file atomically (a rename, or one PUT on an object store)."""
+    """Write a small JSON file atomically (a rename, or one PUT on an object store), redacted."""
+    text = json.dumps(redact_all(document), indent=2) + "\n"
     if is_remote(path):
-        path.write_text(json.dumps(document, indent=2) + "\n")
+        path.write_text(text)
         return
     temporary = path.with_name(f"{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n")
+    temporary.write_text(text)
     os.replace(temporary, path)

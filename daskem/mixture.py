@@ -36,6 +36,7 @@ from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random
 from daskem.inputs import (
     as_row_chunked,
     as_rows,
+    check_stored_chunks,
     feature_names,
     fit_inputs,
     in_memory_rows,
@@ -77,10 +78,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     A subclass names its :attr:`FAMILY` and takes, besides the settings of
     :attr:`SETTINGS` and ``weights_init``, ``means_init``, ``random_state``,
-    ``warm_start``, ``verbose``, ``sample_dim`` and ``feature_dim``, the
-    family's own settings under their names (``covariance_type`` and
-    ``reg_covar``; ``min_probability``; …) and its other initial arrays
-    (``precisions_init``).  It may override :meth:`_float32`.
+    ``warm_start``, ``verbose``, ``sample_dim``, ``feature_dim`` and
+    ``strict_chunks``, the family's own settings under their names
+    (``covariance_type`` and ``reg_covar``; ``min_probability``; …) and its
+    other initial arrays (``precisions_init``).  It may override :meth:`_float32`.
     """
 
     #: The component family.
@@ -165,7 +166,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self._check_settings()
         rows, (results,) = fit_together([self], X, variable, sample_weight, checkpoint=checkpoint,
                                         callbacks=callbacks)
-        self._set_fitted(best_run(results), self._family(), rows.n_features, rows.names)
+        self._set_fitted(best_run(results), self._family(), rows)
         if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
             last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
             warnings.warn(
@@ -207,10 +208,10 @@ class BaseMixture(DensityMixin, BaseEstimator):
         settings["warm_start_from"] = None if warm is None else params_digest(family, warm)
         return settings
 
-    def _set_fitted(self, result: EMResult, family: Family, n_features: int, names: np.ndarray | None = None) -> None:
+    def _set_fitted(self, result: EMResult, family: Family, rows: FittedRows) -> None:
         self._params, self._fitted_family = result.params, family
-        if names is not None:
-            self.feature_names_in_ = names
+        if rows.names is not None:
+            self.feature_names_in_ = rows.names
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         self.converged_ = result.converged
@@ -219,7 +220,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
         self.history_ = result.history
         self.reseeded_ = result.reseeded
         self.n_missing_values_, self.n_incomplete_rows_, self.n_empty_rows_ = result.missing
-        self.n_features_in_ = n_features
+        self.n_absent_chunks_ = rows.n_absent_chunks
+        self.n_features_in_ = rows.n_features
 
     def fit_predict(
         self, X: Any, y: None = None, *, variable: str | None = None, sample_weight: Any = None
@@ -241,6 +243,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
             raise InputError(f"n_init must be at most {MAX_RUNS} (random starts run together), got {self.n_init}")
         if self.chunk_rows is not None and (not is_int(self.chunk_rows) or self.chunk_rows < 1):
             raise InputError(f"chunk_rows must be a positive integer, got {self.chunk_rows!r}")
+        if not isinstance(self.strict_chunks, (bool, np.bool_)):
+            raise InputError(f"strict_chunks must be True or False, got {self.strict_chunks!r}")
         if not (
             self.random_state is None
             or is_int(self.random_state)
@@ -355,6 +359,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     ) -> Any:
         """Apply a per-row kernel: in memory for NumPy input, lazily otherwise."""
         params, family = self.params, self._fitted_family
+        check_stored_chunks(X, variable, strict=self.strict_chunks)
         X, variable = self._rows(X, variable)
         rows = in_memory_rows(X, variable)
         if rows is not None:
@@ -381,6 +386,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         all three.
         """
         params, family = self.params, self._fitted_family
+        check_stored_chunks(X, variable, strict=self.strict_chunks)
         X, variable = self._rows(X, variable)
         data = as_row_chunked(X, variable, chunk_rows=self.chunk_rows)
         self._check_features(X, data.shape[1])
@@ -459,6 +465,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             "converged": int(self.converged_),
             "lower_bound": float(self.lower_bound_),
             **{name.rstrip("_"): int(getattr(self, name)) for name in MISSING_COUNTS},
+            "n_absent_chunks": int(self.n_absent_chunks_),
             **{name: _attribute(getattr(self, name)) for name in self.FILE_SETTINGS},
             "daskem_version": __version__,
         }
@@ -488,6 +495,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         model.reseeded_ = []
         for name in MISSING_COUNTS:
             setattr(model, name, attrs.get(name.rstrip("_"), 0))
+        model.n_absent_chunks_ = attrs.get("n_absent_chunks", 0)
         model.n_features_in_ = params.n_features
         names = stored_feature_names(ds)
         if names is not None:
@@ -500,10 +508,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
 @dataclass(frozen=True)
 class FittedRows:
-    """What models were fitted on: the number of features and their names (None when unnamed)."""
+    """What models were fitted on: the number of features, their names (None when unnamed), and how
+    many stored chunks of the data (and of weights read from the same store) were absent."""
 
     n_features: int
     names: np.ndarray | None
+    n_absent_chunks: int
 
 
 def fit_together(
@@ -516,7 +526,7 @@ def fit_together(
     The models share the settings of a pass and of the loop — ``tol``,
     ``max_iter``, ``n_init``, ``init_params``, ``random_state``,
     ``chunk_rows``, ``split_every``, ``sample_dim``, ``feature_dim``,
-    ``verbose`` — taken from the first; each has its own family, size, initial
+    ``strict_chunks``, ``verbose`` — taken from the first; each has its own family, size, initial
     arrays and warm start.  Returns the rows' description and each model's
     ``n_init`` results, in order.  A checkpoint records every model's
     settings and resumes only when they all match.
@@ -524,6 +534,7 @@ def fit_together(
     lead = models[0]
     source, (X, data, weights) = X, fit_inputs(X, variable, sample_weight, sample_dim=lead.sample_dim,
                                                feature_dim=lead.feature_dim, chunk_rows=lead.chunk_rows)
+    absent = check_stored_chunks(source, variable, sample_weight, strict=lead.strict_chunks)
     n_samples, n_features = data.shape
     largest = max(model.n_components for model in models)
     if n_samples < largest:
@@ -555,7 +566,8 @@ def fit_together(
         results = run_em(blocks, starts, tol=lead.tol, max_iter=lead.max_iter, split_every=lead.split_every,
                          callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
     runs = len(results) // len(models)
-    return FittedRows(n_features, feature_names(X)), [results[i : i + runs] for i in range(0, len(results), runs)]
+    fitted = FittedRows(n_features, feature_names(X), absent)
+    return fitted, [results[i : i + runs] for i in range(0, len(results), runs)]
 
 
 # ------------------------------------------------------------------ helpers

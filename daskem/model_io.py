@@ -15,7 +15,9 @@ A model file is an ``xarray.Dataset`` with
 - attributes ``model`` (``daskem.GaussianMixture``, ``daskem.BernoulliMixture``,
   …), ``family``, the family's settings (``covariance_type`` and ``reg_covar``;
   ``min_probability``; ``min_rate``), ``format_version``, ``n_iter``,
-  ``converged`` (0/1), ``lower_bound``, the fit settings and ``daskem_version``.
+  ``converged`` (0/1), ``lower_bound``, the counts of missing values and of
+  absent chunks of the data (``n_absent_chunks``), the fit settings and
+  ``daskem_version``.
 
 The precision Cholesky factors are derived from the covariances on load, so
 nothing derivable is stored.  Files are never pickled.  A file is trusted only
@@ -38,11 +40,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.abc.codec import BytesBytesCodec
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
 from daskem.families.base import Family, Params
-from daskem.families.registry import family_class
-from daskem.outputs import KIND_ATTRIBUTE, atomic_path, interrupted_write_note, output_kind
+from daskem.families.registry import FAMILIES, family_class
+from daskem.outputs import KIND_ATTRIBUTE, atomic_path, describe, interrupted_write_note, output_kind
 from daskem.storage import incomplete_kind, is_remote, location
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
@@ -136,9 +140,17 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
         A covariance is not positive definite (naming the component).
     """
     name = ds.attrs.get("family", "gaussian")
-    if not isinstance(name, str) or ds.attrs.get("model") != model_kind(name) or not {"weights", "means"} <= set(ds):
+    model = ds.attrs.get("model")
+    if model is None or not {"weights", "means"} <= set(ds):
         missing = [v for v in ("weights", "means") if v not in ds]
         raise ModelFileError(f"{source} is not a daskem model file (missing {missing or 'the model attribute'})")
+    if not str(model).startswith("daskem."):
+        raise ModelFileError(f"{source} is not a daskem model file (its model attribute is {model!r})")
+    if not isinstance(name, str) or model != model_kind(name):
+        raise ModelFileError(
+            f"{source} is damaged or edited: its attribute family is {name!r} but its attribute model is "
+            f"{model!r}, which disagree; write the model again (daskem fit … --out)"
+        )
     version = ds.attrs.get("format_version", 1)  # files from before the version was recorded
     if not _is_integer(version):
         raise ModelFileError(f"{source} has format_version {version!r}, not an integer")
@@ -153,6 +165,12 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
     except InputError as error:
         raise ModelFileError(f"{source}: {error}") from None
     expected = family.dims()
+    foreign = sorted((_model_arrays() - set(expected)) & set(ds.data_vars))
+    if foreign:
+        raise ModelFileError(
+            f"{source} is damaged or edited: it holds {', '.join(foreign)}, which a {family.label} model does not "
+            f"have, so its family ({name!r}) does not match its arrays; write the model again (daskem fit … --out)"
+        )
     for variable, dims in expected.items():
         if variable not in ds:
             raise ModelFileError(f"{source} is not a daskem model file (a {family.label} model has {variable})")
@@ -201,6 +219,11 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
     return family, family.from_variables(arrays, source)
 
 
+def _model_arrays() -> set[str]:
+    """The names of the parameter arrays of every family (with its default settings)."""
+    return {name for kind in FAMILIES.values() for name in kind().dims()}
+
+
 def params_history(ds: xr.Dataset) -> np.ndarray:
     """The history (n_iter,) of a model Dataset checked by :func:`params_from_dataset` (empty if absent)."""
     return ds["history"].values.astype(np.float64) if "history" in ds else np.empty(0)
@@ -215,6 +238,7 @@ _ATTRIBUTES = {
     "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
     "max_iter": (int, 0), "n_init": (int, 1), "init_params": (str, None), "random_state": (int, None),
     "precision": (str, None), "n_missing_values": (int, 0), "n_incomplete_rows": (int, 0), "n_empty_rows": (int, 0),
+    "n_absent_chunks": (int, 0),
 }
 
 
@@ -260,7 +284,8 @@ def write_dataset(
 
     Zarr, or netCDF when the suffix is .nc; all or nothing; the kind is
     recorded in the attribute ``daskem_output``.  ``encoding`` (Zarr only)
-    is xarray's per-variable encoding, such as ``compressors``.
+    is xarray's per-variable encoding, such as ``compressors``; every Zarr
+    array is written with a checksum (see :func:`checksum_encoding`).
     """
     ds = ds.assign_attrs({KIND_ATTRIBUTE: kind})
     if is_netcdf(path) and is_remote(location(path)):
@@ -274,8 +299,32 @@ def write_dataset(
             # warning; every array's own metadata is written too, for readers that ignore it.
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", "Consolidated metadata is currently not part", UserWarning)
-                ds.to_zarr(str(temporary), mode="w-", zarr_format=3, consolidated=True, encoding=encoding)
+                ds.to_zarr(str(temporary), mode="w-", zarr_format=3, consolidated=True,
+                           encoding=checksum_encoding(ds, encoding))
     return location(path)
+
+
+def checksum_encoding(ds: xr.Dataset, encoding: dict[Any, dict[str, Any]] | None = None) -> dict[Any, dict[str, Any]]:
+    """xarray's Zarr encoding of every variable of ``ds``: ``encoding``'s, with a ``crc32c`` codec last.
+
+    Each stored chunk then ends in the CRC32C of its bytes, which every Zarr 3
+    reader checks, so a damaged chunk is an error instead of wrong values.  The
+    compressors before it are those ``encoding`` names, else the variable's
+    own (from the store it was read from), else Zarr's default (Zstandard).
+    """
+    result = {}
+    for name, variable in ds.variables.items():
+        given = (encoding or {}).get(name, {})
+        compressors = given.get("compressors", variable.encoding.get("compressors", "auto"))
+        if compressors is None:
+            compressors = ()
+        elif isinstance(compressors, str):  # "auto"
+            compressors = (ZstdCodec(),)
+        elif isinstance(compressors, (BytesBytesCodec, dict)):
+            compressors = (compressors,)
+        codecs = tuple(compressors)
+        result[name] = {**given, "compressors": codecs if codecs[-1:] == (Crc32cCodec(),) else (*codecs, Crc32cCodec())}
+    return result
 
 
 def read_dataset(path: str | os.PathLike) -> xr.Dataset:
@@ -286,9 +335,13 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
     if is_remote(path) and incomplete_kind(path) is not None:
         raise InputNotFoundError(f"{str(path)!r} holds an interrupted write, not a whole output; "
                                  "write it again (the next write of this path replaces it)")
-    if output_kind(path) == "selection":
+    kind = output_kind(path)
+    if kind == "selection":
         raise ModelFileError(f"{str(path)!r} is a daskem selection, not a model; its best model is "
                              f"{str(path / 'best.zarr')!r}")
+    if kind not in (None, "model"):
+        raise ModelFileError(f"{str(path)!r} is a daskem {kind}, not a model file; give a model that daskem fit "
+                             "--out (or select --out: its best.zarr) wrote")
     try:
         if is_netcdf(path):
             return xr.open_dataset(path)
@@ -297,7 +350,8 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
     except ModelFileError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ModelFileError(f"cannot read {str(path)!r} as a daskem model file ({error})") from None
+        raise ModelFileError(f"cannot read {str(path)!r} as a daskem model file: it is {describe(path)} "
+                             f"({error})") from None
 
 
 def _check_stored_size(path: Any) -> None:

@@ -176,7 +176,8 @@ def _netcdf_attributes(path: Path) -> dict:
         return dict(ds.attrs)
 
 
-def _describe(path: Any) -> str:
+def describe(path: Any) -> str:
+    """What the existing ``path`` is, in words: "a daskem model", "a Zarr store not written by daskem", …"""
     kind = output_kind(path)
     if kind is not None:
         return f"a daskem {kind}"
@@ -266,8 +267,8 @@ def check_outputs(
             if relation is not None:
                 raise OutputError(f"{first} {relation} {second}: give each output a path of its own")
     for output in outputs:
+        _check_folder(output, make_parents)  # first: on an object store, whether it can be reached at all
         _check_existing(output, overwrite or key(output.path) in replaceable_paths)
-        _check_folder(output, make_parents)
 
 
 def _check_existing(output: Output, overwrite: bool) -> None:
@@ -276,15 +277,17 @@ def _check_existing(output: Output, overwrite: bool) -> None:
         return  # an incomplete write of the same output is cleaned up when the output is reserved
     if output.kind == "checkpoint":
         if not is_checkpoint_folder(path):
-            raise OutputError(f"{output} is {_describe(path)}; checkpoints go only into a new folder, an empty "
+            raise OutputError(f"{output} is {describe(path)}; checkpoints go only into a new folder, an empty "
                               "one, or a daskem checkpoint folder: choose another path")
         return
     found = output_kind(path)
     if found != output.kind:
-        raise OutputError(f"{output} exists and is {_describe(path)}, not a daskem {output.kind}; daskem "
+        raise OutputError(f"{output} exists and is {describe(path)}, not a daskem {output.kind}; daskem "
                           f"replaces only its own {output.kind} outputs, even with overwrite: choose another path")
     if not overwrite:
-        raise OutputExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
+        error = OutputExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
+        error.output = output
+        raise error
 
 
 def _check_folder(output: Output, make_parents: bool = False) -> None:
@@ -319,13 +322,15 @@ def _lock_path(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _locked(output: Output) -> Iterator[bool]:
-    """Hold the lock of ``output``; yields whether this call took it (False when this thread holds it already).
+def _locked(output: Output) -> Iterator[str | None]:
+    """Hold the lock of ``output``.
 
+    Yields None when this thread holds it already, else what a stale lock
+    file said of its gone owner ("HOST PID"; "" when there was none).
     Object stores have no locks: there, a second writer of the same output is not detected.
     """
     if is_remote(output.path):
-        yield True
+        yield ""
         return
     lock = _lock_path(output.path)
     me = threading.get_ident()
@@ -334,13 +339,13 @@ def _locked(output: Output) -> Iterator[bool]:
         if holder is not None and holder != me:
             raise OutputBusyError(f"{output} is being written by another thread of this process")
     if holder == me:
-        yield False
+        yield None
         return
-    descriptor = _acquire(lock, output)
+    descriptor, stale = _acquire(lock, output)
     with _held_guard:
         _held[lock] = me
     try:
-        yield True
+        yield stale
     finally:
         with _held_guard:
             del _held[lock]
@@ -350,8 +355,9 @@ def _locked(output: Output) -> Iterator[bool]:
             os.close(descriptor)
 
 
-def _acquire(lock: Path, output: Output) -> int | None:
-    """Take the lock file with ``flock``; None where the file system has no locks."""
+def _acquire(lock: Path, output: Output) -> tuple[int | None, str]:
+    """Take the lock file with ``flock``: its descriptor (None where the file system has no locks), and what
+    the file said of an earlier owner that died holding it ("HOST PID"; "" when the file was new)."""
     global _warned_no_locks
     if fcntl is None:  # pragma: no cover - not POSIX
         return None
@@ -365,7 +371,7 @@ def _acquire(lock: Path, output: Output) -> int | None:
         except BlockingIOError:
             os.close(descriptor)
             raise OutputBusyError(
-                f"{output} is being written by another daskem process (it holds {str(lock)!r}); "
+                f"{output} is being written by another daskem process ({_owner(lock)} holds {str(lock)!r}); "
                 "wait for it to finish, or write elsewhere"
             ) from None
         except OSError as error:
@@ -378,15 +384,43 @@ def _acquire(lock: Path, output: Output) -> int | None:
                                "cannot be detected there", lock.parent)
             with contextlib.suppress(OSError):
                 os.unlink(lock)
-            return None
+            return None, ""
         # The holder we waited for may have unlinked the file: lock the one at the path.
         try:
             if os.stat(lock).st_ino == os.fstat(descriptor).st_ino:
-                os.write(descriptor, f"{os.uname().nodename} {os.getpid()}\n".encode())
-                return descriptor
+                stale = os.pread(descriptor, 256, 0).decode(errors="replace").strip()
+                os.ftruncate(descriptor, 0)
+                os.pwrite(descriptor, f"{os.uname().nodename} {os.getpid()}\n".encode(), 0)
+                return descriptor, stale
         except FileNotFoundError:
             pass
         os.close(descriptor)
+
+
+def _owner(lock: Path) -> str:
+    """Who a lock file says holds it ("process PID on HOST"), as far as it can be read."""
+    try:
+        host, pid = lock.read_text().split()
+    except (OSError, ValueError):
+        return "a process"
+    return f"process {pid} on {host}"
+
+
+def _lock_is_stale(lock: Path) -> bool:
+    """Whether the lock file ``lock`` is held by no process (its owner died, leaving it)."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return False
+    try:
+        descriptor = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)  # closing releases a lock taken here
+    return True
 
 
 # ------------------------------------------------------------- reservations
@@ -418,8 +452,9 @@ def reserved(
         for output in sorted(outputs, key=lambda o: str(o.path)):  # one order: no deadlock between writers
             if not is_remote(output.path):
                 _make_parents(output, created)
-            if stack.enter_context(_locked(output)):
-                _clean_leftovers(output)
+            stale = stack.enter_context(_locked(output))
+            if stale is not None:
+                _clean_leftovers(output, stale)
         # Again, now that no other daskem writer can interfere and leftovers are undone.
         check_outputs(outputs, inputs, **checks)
         yield
@@ -461,28 +496,56 @@ def _leftovers(path: Any) -> tuple[list[Any], list[Path]]:
             sorted((p for p in entries if p.name.startswith(aside)), key=lambda p: p.lstat().st_mtime))
 
 
-def _clean_leftovers(output: Output) -> None:
-    """Undo what an interrupted write of ``output`` left (its lock is held)."""
+def _clean_leftovers(output: Output, stale_lock: str = "") -> None:
+    """Undo what an interrupted write of ``output`` left (its lock is held), and say so in one line.
+
+    ``stale_lock``: what the lock file said of its gone owner ("HOST PID"), if it was left.
+    """
     path = output.path
+    done = []
+    if stale_lock:
+        host, _, pid = stale_lock.partition(" ")
+        done.append(f"removed a stale lock of process {pid or '?'} on {host} (gone)")
     if is_remote(path) and incomplete_kind(path) == output.kind:
         remove_path(path)
-        logger.warning("removed the incomplete %s that an interrupted write left at %s", output.kind, path)
+        done.append(f"removed the incomplete {output.kind} there")
     temporary, aside = _leftovers(path)
     if aside and not os.path.lexists(path):
         os.rename(aside.pop(), path)
-        logger.warning("restored %s: an interrupted write had moved it aside", path)
+        done.append("restored the previous version an interrupted write had moved aside")
     for leftover in temporary + aside:
         remove_path(leftover)
     if temporary or aside:
-        logger.warning("removed %d temporary file(s) that an interrupted write of %s left", len(temporary + aside),
-                       path)
+        done.append(f"removed {len(temporary + aside)} temporary file(s)")
+    if done:
+        logger.warning("cleaned up after an interrupted write of %s: %s", path, "; ".join(done))
+
+
+def leftovers(path: str | os.PathLike) -> list[str]:
+    """What interrupted writes left beside ``path`` (lock, temporaries, a version moved aside), described."""
+    path = location(path)
+    temporary, aside = _leftovers(path)
+    found = [f"{str(p)!r}: the temporary of an interrupted write (the next write of this path removes it)"
+             for p in temporary]
+    found += [f"{str(p)!r}: the previous version, moved aside by an interrupted write (the next write of this "
+              "path restores it if the path is gone, or removes it)" for p in aside]
+    if not is_remote(path):
+        lock = _lock_path(path)
+        if os.path.isfile(lock):
+            found.append(f"{str(lock)!r}: " + (f"a stale lock ({_owner(lock)} is gone; the next write of this "
+                                               "path removes it)" if _lock_is_stale(lock) else
+                                               f"held by {_owner(lock)}, which is writing this path now"))
+    if is_remote(path) and incomplete_kind(path) is not None:
+        found.append(f"{str(path)!r}: an incomplete {incomplete_kind(path)} (an interrupted write)")
+    return found
 
 
 def interrupted_write_note(path: Any) -> str:
-    """A hint for a missing ``path`` whose previous version an interrupted write moved aside."""
+    """A hint for a missing ``path``: what interrupted writes of it left, if anything (see :func:`leftovers`)."""
     _, aside = _leftovers(location(path))
     if not aside:
-        return ""
+        left = leftovers(path)
+        return f"; beside it, {'; '.join(left)}" if left else ""
     return (f"; an interrupted write left its previous version in {str(aside[-1])!r}, which the next write "
             "of this path restores (or rename it back yourself)")
 

@@ -95,6 +95,7 @@ def select(
     precision: str = PRECISIONS[0],
     sample_dim: str | tuple[str, ...] | None = None,
     feature_dim: str | None = None,
+    strict_chunks: bool = False,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
     checkpoint: str | os.PathLike | None = None,
 ) -> Selection:
@@ -111,7 +112,7 @@ def select(
     criterion : "bic" or "aic" (lower is better), computed from the
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
     tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision, sample_dim,
-    feature_dim, missing : as for :class:`GaussianMixture`, shared by all candidates
+    feature_dim, strict_chunks, missing : as for :class:`GaussianMixture`, shared by all candidates
         (``reg_covar``, ``precision`` and ``missing`` by the Gaussian ones).
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
@@ -148,7 +149,8 @@ def select(
             stacklevel=2,
         )
     shared = dict(tol=tol, max_iter=max_iter, n_init=n_init, init_params=init_params, random_state=random_state,
-                  chunk_rows=chunk_rows, split_every=split_every, sample_dim=sample_dim, feature_dim=feature_dim)
+                  chunk_rows=chunk_rows, split_every=split_every, sample_dim=sample_dim, feature_dim=feature_dim,
+                  strict_chunks=strict_chunks)
     models = [estimator_for(family, k, **shared, **({"precision": precision} if family.name == "gaussian" else {}))
               for k, family in shapes]
     for model in models:
@@ -162,7 +164,7 @@ def select(
     rows = []
     for model, (k, family), runs in zip(models, shapes, results):
         best = best_run(runs)
-        model._set_fitted(best, family, n_features, fitted_rows.names)
+        model._set_fitted(best, family, fitted_rows)
         p = family.n_parameters(k, n_features)
         log_likelihood = best.lower_bound * best.weight_sum
         rows.append({

@@ -20,9 +20,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from daskem.exceptions import DaskemError
+from daskem.redaction import redact, remember
 
 #: Packages that provide common URL schemes (fsspec names them in its error, but not the extra).
 _EXTRAS = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs", "az": "azure", "abfs": "azure", "abfss": "azure"}
+#: Schemes whose file systems do not read credentials from the URL (``user:password@`` is taken for
+#: part of the bucket name): a URL of theirs with credentials in it is refused before any request.
+_NO_URL_CREDENTIALS = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "memory"})
+#: Where the refusal points to.
+CREDENTIALS_HINT = (
+    "pass credentials through the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+    "GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY, ...), a profile (AWS_PROFILE), or fsspec's "
+    "storage_options in its configuration file (~/.config/fsspec/s3.json); see the README's object storage section"
+)
 #: The object every Zarr store (v3) is opened through; written last, it commits the store.
 ZARR_METADATA = "zarr.json"
 #: Marks a folder on an object store that daskem is copying into place (it holds the output's kind).
@@ -46,10 +56,14 @@ def is_remote(path: Any) -> bool:
 def location(path: str | os.PathLike) -> Any:
     """``path`` as a ``pathlib.Path`` (local, made absolute) or a ``upath.UPath`` (a URL).
 
+    Credentials written into a URL are remembered, so that no message shows
+    them (see :mod:`daskem.redaction`).
+
     Raises
     ------
     StorageError
-        The URL's scheme is unknown, or needs a package that is not installed.
+        The URL's scheme is unknown, or needs a package that is not installed,
+        or it holds credentials its file system does not read.
     """
     if isinstance(path, Path):
         return Path(os.path.abspath(path))
@@ -60,7 +74,11 @@ def location(path: str | os.PathLike) -> Any:
         return Path(os.path.abspath(path.removeprefix("file://")))
     from upath import UPath
 
+    remember(path)
     scheme = path.split("://", 1)[0]
+    if scheme.lower() in _NO_URL_CREDENTIALS and redact(path) != path:
+        raise StorageError(f"{redact(path)!r}: credentials written into a {scheme}:// URL are not read from it "
+                           f"(and daskem never prints them); {CREDENTIALS_HINT}")
     try:
         url = UPath(path)
         url.fs  # noqa: B018 - imports the implementation now, not halfway through a command
@@ -83,6 +101,27 @@ def key(path: Any) -> PurePosixPath:
     return PurePosixPath(f"/::{protocol}") / path.path.strip("/")
 
 
+def missing_bucket(path: Any) -> str | None:
+    """Why the URL ``path`` cannot be reached — its bucket (first path component) does not exist, or the
+    store cannot be listed — or None when the bucket is there (or the URL's store has no buckets: HTTP)."""
+    protocol = path.protocol if isinstance(path.protocol, str) else path.protocol[0]
+    if protocol in ("http", "https"):
+        return None
+    bucket = path.path.strip("/").split("/", 1)[0]
+    if not bucket:
+        return f"it names no bucket: give {protocol}://BUCKET/PATH"
+    path.fs.invalidate_cache()  # what other processes wrote since this one last listed
+    try:
+        found = path.fs.exists(bucket)
+    except Exception as error:  # noqa: BLE001 - each client raises its own types (botocore's are no OSError)
+        if "credential" in type(error).__name__.lower():
+            return f"no credentials were found for it ({error}); {CREDENTIALS_HINT}"
+        return f"cannot reach it ({type(error).__name__}: {error})"
+    if not found:
+        return f"the bucket {bucket!r} does not exist (or these credentials cannot see it)"
+    return None
+
+
 def check_bucket(path: Any) -> None:
     """Refuse a URL whose bucket (its first path component) does not exist: daskem creates none.
 
@@ -91,15 +130,30 @@ def check_bucket(path: Any) -> None:
     StorageError
         The bucket does not exist, or cannot be listed with these credentials.
     """
-    bucket = path.path.strip("/").split("/", 1)[0]
-    path.fs.invalidate_cache()  # what other processes wrote since this one last listed
-    try:
-        found = path.fs.exists(bucket)
-    except OSError as error:
-        raise StorageError(f"cannot reach {str(path)!r}: {error}") from None
-    if not found:
-        raise StorageError(f"cannot write {str(path)!r}: the bucket {bucket!r} does not exist (or these "
-                           "credentials cannot see it); daskem creates no buckets: create it first")
+    missing = missing_bucket(path)
+    if missing:
+        raise StorageError(f"cannot write {str(path)!r}: {missing}; daskem creates no buckets: create it first")
+
+
+def escape(folder: Any, name: str) -> str | None:
+    """How ``folder / name`` — a name daskem read from a file and is about to follow — would leave
+    ``folder``, or None when it stays inside.
+
+    ``name`` must be one plain name (no separator, not ``.`` or ``..``); on a
+    local disk, neither the path nor anything under it may be a symbolic link.
+    """
+    if not name or name in (".", "..") or any(c in name for c in "/\\\0"):
+        return f"{name!r} is not a name inside the folder"
+    path = folder / name
+    if is_remote(path):
+        return None
+    for root, folders, files in os.walk(path) if os.path.isdir(path) and not os.path.islink(path) else ():
+        linked = next((entry for entry in folders + files if os.path.islink(os.path.join(root, entry))), None)
+        if linked is not None:
+            return f"{os.path.join(root, linked)!r} inside it is a symbolic link"
+    if os.path.islink(path):
+        return f"{str(path)!r} is a symbolic link (to {os.readlink(path)!r})"
+    return None
 
 
 def commit_order(files: list[str], root: str) -> list[str]:

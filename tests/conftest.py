@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -57,6 +61,32 @@ def write_zarr(path: Path, X: np.ndarray, chunk_rows: int, name: str = "X") -> P
     group = zarr.open_group(path, mode="w")
     group.create_array(name, data=X, chunks=(chunk_rows, X.shape[1]))
     return path
+
+
+@contextlib.contextmanager
+def s3_server(bucket: str) -> Iterator[Any]:
+    """An S3 server (moto's) on 127.0.0.1 holding one empty ``bucket``, reached through the environment
+    (``AWS_ENDPOINT_URL``) as any S3-compatible store is; yields an s3fs file system on it."""
+    from moto.server import ThreadedMotoServer
+    import s3fs
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    environment = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in environment.items():
+                patch.setenv(name, value)
+            s3fs.S3FileSystem.clear_instance_cache()
+            fs = s3fs.S3FileSystem()
+            fs.mkdir(bucket)
+            yield fs
+            s3fs.S3FileSystem.clear_instance_cache()
+    finally:
+        server.stop()
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:

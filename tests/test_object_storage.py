@@ -8,7 +8,6 @@ reach any S3-compatible store.  ``memory://`` serves the tests that break a copy
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import daskem
 from daskem.cli import main
 from daskem.storage import INCOMPLETE_MARKER, commit_order, location
 
-from conftest import make_mixture_data, write_zarr
+from conftest import make_mixture_data, s3_server, write_zarr
 
 pytest.importorskip("s3fs", reason="s3fs is part of the test install")
 pytest.importorskip("moto.server", reason="moto is part of the test install")
@@ -33,24 +32,8 @@ FIT = ["-v", "X", "-k", "3", "--max-iter", "20"]
 @pytest.fixture(scope="module")
 def s3():
     """An S3 server on 127.0.0.1 holding one empty bucket; yields an s3fs file system on it."""
-    from moto.server import ThreadedMotoServer
-    import s3fs
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    environment = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in environment.items():
-            patch.setenv(name, value)
-        s3fs.S3FileSystem.clear_instance_cache()
-        fs = s3fs.S3FileSystem()
-        fs.mkdir(BUCKET)
+    with s3_server(BUCKET) as fs:
         yield fs
-        s3fs.S3FileSystem.clear_instance_cache()
-    server.stop()
 
 
 @pytest.fixture(scope="module")

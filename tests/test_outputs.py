@@ -154,7 +154,7 @@ def job(project: Path, extra: str = "", model: str = "out/model.zarr", scores: s
         ("", "notes", "out/scores.zarr", "outputs.model '{p}/notes' exists and is a folder that is not"),
         ("overwrite: true", "notes", "out/scores.zarr", "not a daskem model"),
         ("", "job.yaml", "out/scores.zarr", "is the input"),
-        ("", "model.zarr", "out/scores.zarr", "exists; pass overwrite=True"),
+        ("", "model.zarr", "out/scores.zarr", "exists, and the job's report"),
         ("checkpoint: out", "out/model.zarr", "out/scores.zarr", "is inside checkpoint"),
     ],
 )
@@ -192,7 +192,7 @@ def test_a_crashed_job_replaces_its_own_outputs_on_the_rerun(project, monkeypatc
     assert run_job(path, force=True)["status"] == "done"  # --force replaces the job's own outputs
     (project / "out" / "report.json").unlink()
     code, stderr = run(project, "run", str(path))  # not this job's any more: they are just existing models
-    assert code == 1 and "exists; pass overwrite=True" in stderr
+    assert code == 1 and "report.json' does not exist" in stderr and "overwrite: true" in stderr
 
 
 def test_a_failed_job_leaves_nothing_behind(project):

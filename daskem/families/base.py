@@ -167,6 +167,11 @@ class Family(ABC):
         the row's observed values (whatever the ``missing`` setting), float64; rows with nothing
         observed take the mixture's mean.  Values outside the domain are refused as in :meth:`e_step`."""
 
+    def check_sample(self, rows: np.ndarray, index: np.ndarray) -> None:
+        """Refuse rows (m, d) sampled to initialise — rows ``index`` (m,) of the data, NaN where missing —
+        that hold a value outside the family's domain, naming its row and feature (none by default: the
+        sample's magnitude check and the first pass's checks serve)."""
+
     def check_first_pass(self, stats: Statistics) -> None:
         """Refuse data the family cannot fit, from the first pass's statistics (nothing by default)."""
 

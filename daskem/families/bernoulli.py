@@ -42,8 +42,9 @@ class BernoulliFamily(ProductFamily):
     def row_terms(self, X: np.ndarray) -> None:
         return None
 
-    def check_rows(self, X: np.ndarray, first_row: int) -> None:
-        raise_outside(X, fused.first_not_binary(X), first_row, "a Bernoulli mixture takes 0 or 1 only")
+    def check_rows(self, X: np.ndarray, first_row: int, rows: np.ndarray | None = None) -> None:
+        raise_outside(X, fused.first_not_binary(X), first_row, "a Bernoulli mixture takes 0 or 1 only (mark an "
+                      "unknown value as NaN, a missing value)", rows)
 
     def floor(self, means: np.ndarray) -> np.ndarray:
         return np.clip(means, self.min_probability, 1.0 - self.min_probability)

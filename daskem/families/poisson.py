@@ -50,9 +50,11 @@ class PoissonFamily(ProductFamily):
         fused.log_factorial_sums(X, LOG_FACTORIALS, sums)
         return -sums
 
-    def check_rows(self, X: np.ndarray, first_row: int) -> None:
+    def check_rows(self, X: np.ndarray, first_row: int, rows: np.ndarray | None = None) -> None:
         raise_outside(X, fused.first_not_count(X), first_row,
-                      "a Poisson mixture takes non-negative whole numbers (counts) only")
+                      f"a Poisson mixture takes counts only: whole numbers from 0 to {fused.MAX_COUNT:.0f} "
+                      "(2**53, float64's last exact whole number); a huge or negative value is often a placeholder "
+                      "for an unknown one: mark those as NaN (missing values)", rows)
 
     def floor(self, means: np.ndarray) -> np.ndarray:
         return np.maximum(means, self.min_rate)

@@ -108,8 +108,14 @@ class ProductFamily(Family):
         """``c(x)`` (n,) of each row, or None where it is 0."""
 
     @abstractmethod
-    def check_rows(self, X: np.ndarray, first_row: int) -> None:
-        """Raise :class:`~daskem.exceptions.InputError` naming the first value outside the family's domain."""
+    def check_rows(self, X: np.ndarray, first_row: int, rows: np.ndarray | None = None) -> None:
+        """Raise :class:`~daskem.exceptions.DomainError` naming the first value of X (n, d) outside the
+        family's domain (its row: ``first_row`` + its position, or ``rows[position]`` when given)."""
+
+    def check_sample(self, rows: np.ndarray, index: np.ndarray) -> None:
+        """The rows (m, d) sampled to initialise (NaN for missing values), rows ``index`` (m,) of the data,
+        checked against the family's domain (see :meth:`check_rows`)."""
+        self.check_rows(np.where(np.isnan(rows), 0.0, rows), 0, index)
 
     @abstractmethod
     def floor(self, means: np.ndarray) -> np.ndarray:
@@ -314,12 +320,16 @@ class ProductFamily(Family):
 
 
 
-def raise_outside(X: np.ndarray, index: int, first_row: int, domain: str) -> None:
+def raise_outside(
+    X: np.ndarray, index: int, first_row: int, domain: str, rows: np.ndarray | None = None
+) -> None:
     """Raise :class:`DomainError` for the value at flat ``index`` of X (n, d) (−1: none), naming its row
-    and feature; ``domain`` says what the family takes."""
+    and feature; ``domain`` says what the family takes.  ``rows`` (n,): the rows' indices in the data when
+    they are not ``first_row, first_row + 1, …`` (a sample)."""
     if index >= 0:
         row, feature = divmod(index, X.shape[1])
-        raise DomainError(f"row {first_row + row}, feature {feature} holds {float(X[row, feature])!r}; {domain}")
+        where = int(rows[row]) if rows is not None else first_row + row
+        raise DomainError(f"row {where}, feature {feature} holds {float(X[row, feature])!r}; {domain}")
 
 
 def _weights_and_means(

@@ -501,18 +501,22 @@ def first_not_binary(X: np.ndarray) -> int:
     return -1
 
 
+#: Largest count a Poisson mixture takes: 2**53, beyond which float64 holds no longer every whole number.
+MAX_COUNT = 2.0**53
+
+
 @numba.njit(nogil=True, error_model="numpy", cache=True)
 def first_not_count(X: np.ndarray) -> int:
-    """Flat index of the first value of X (n, d) that is not a finite whole number ≥ 0, −1 if none."""
+    """Flat index of the first value of X (n, d) that is not a whole number in [0, ``MAX_COUNT``], −1 if none."""
     n_features = X.shape[1]
     for i in range(X.shape[0]):
         good = True
         for j in range(n_features):  # no branch per value, as in first_not_binary
-            good &= (X[i, j] >= 0.0) & (X[i, j] < np.inf) & (X[i, j] == np.floor(X[i, j]))
+            good &= (X[i, j] >= 0.0) & (X[i, j] <= MAX_COUNT) & (X[i, j] == np.floor(X[i, j]))
         if not good:
             for j in range(n_features):
                 value = X[i, j]
-                if not (value >= 0.0 and value < np.inf and value == np.floor(value)):
+                if not (value >= 0.0 and value <= MAX_COUNT and value == np.floor(value)):
                     return i * n_features + j
     return -1
 
