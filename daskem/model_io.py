@@ -47,7 +47,7 @@ from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
 from daskem.families.base import Family, Params
 from daskem.families.registry import FAMILIES, family_class
 from daskem.outputs import KIND_ATTRIBUTE, atomic_path, describe, interrupted_write_note, output_kind
-from daskem.storage import incomplete_kind, is_remote, location
+from daskem.storage import incomplete_kind, is_remote, location, missing_bucket
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 #: The layout written here; files from a newer daskem are refused, not misread.
@@ -331,6 +331,9 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
     """Open a Dataset written by :func:`write_dataset`, lazily (values are read on use)."""
     path = location(path)
     if not path.exists():
+        bucket = missing_bucket(path) if is_remote(path) else None
+        if bucket:
+            raise InputNotFoundError(f"cannot read {str(path)!r}: {bucket}")
         raise InputNotFoundError(f"no such file or directory: {str(path)!r}{interrupted_write_note(path)}")
     if is_remote(path) and incomplete_kind(path) is not None:
         raise InputNotFoundError(f"{str(path)!r} holds an interrupted write, not a whole output; "

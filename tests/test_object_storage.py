@@ -137,6 +137,10 @@ def test_a_missing_bucket_is_refused_and_created_by_no_one(s3, s3_store):
     stderr = fails("fit", s3_store, *FIT, "--out", "s3://no-such-bucket/model.zarr")
     assert "the bucket 'no-such-bucket' does not exist" in stderr
     assert "no-such-bucket" not in [b.rstrip("/") for b in s3.ls("")]
+    for command in (["fit", "s3://no-such-bucket/data.zarr", *FIT], ["score", "s3://no-such-bucket/m.zarr",
+                                                                     s3_store, "-v", "X"]):
+        stderr = fails(*command)  # an input too is named for what is missing: its bucket
+        assert "the bucket 'no-such-bucket' does not exist" in stderr, stderr
 
 
 @pytest.mark.parametrize("url", ["foo://bucket/model.zarr", "s3:/bucket/model.zarr"])
