@@ -343,8 +343,8 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
         raise ModelFileError(f"{str(path)!r} is a daskem selection, not a model; its best model is "
                              f"{str(path / 'best.zarr')!r}")
     if kind not in (None, "model"):
-        raise ModelFileError(f"{str(path)!r} is a daskem {kind}, not a model file; give a model that daskem fit "
-                             "--out (or select --out: its best.zarr) wrote")
+        raise ModelFileError(f"{str(path)!r} is a daskem {kind} output, not a daskem model file; give a model "
+                             "that daskem fit --out (or select --out: its best.zarr) wrote")
     try:
         if is_netcdf(path):
             return xr.open_dataset(path)

@@ -266,6 +266,19 @@ def test_another_file_given_where_a_model_belongs_is_named_for_what_it_is(tmp_pa
     assert CliRunner().invoke(main, ["--quiet", "fit", str(data), *FIT, "--out", str(model)]).exit_code == 0
     assert CliRunner().invoke(main, ["--quiet", "predict", str(model), str(data), "-v", "X", "--out",
                                      str(scores)]).exit_code == 0
-    assert "is a daskem scores, not a model file" in fails("info", str(scores))
+    assert "is a daskem scores output, not a daskem model file" in fails("info", str(scores))
     assert "it is a Zarr store not written by daskem" in fails("score", str(data), str(data), "-v", "X")
     assert "it is a folder that is not a daskem output" in fails("info", str(tmp_path))
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "poisson"])
+def test_a_model_relabelled_whole_is_refused_when_its_values_leave_the_familys_domain(tmp_path, family):
+    X = make_mixture_data(n_samples=300, n_features=2, n_components=2, seed=4)  # means below 0
+    daskem.GaussianMixture(2, max_iter=3, random_state=0).fit(X).save(tmp_path / "model.zarr")
+    group = zarr.open_group(tmp_path / "model.zarr", mode="r+")
+    del group["covariances"]
+    for name in ("covariance_type", "reg_covar"):
+        group.attrs.pop(name, None)
+    _set_attributes(tmp_path / "model.zarr", family=family, model=f"daskem.{family.capitalize()}Mixture")
+    with pytest.raises(ModelFileError, match="relabelled from another family"):
+        daskem.load(tmp_path / "model.zarr")

@@ -295,9 +295,11 @@ class ProductFamily(Family):
         """The parameters, once the means are found within the floor (as every fit leaves them)."""
         means = arrays["means"]
         if not np.array_equal(self.floor(means), means):
+            low, high = self.floor(np.array([-np.inf, np.inf]))
             raise ModelFileError(
                 f"{source}: means holds {self.means_are} from {means.min():g} to {means.max():g}, outside "
-                f"the range a {self.label} mixture with {self.settings()} keeps them in"
+                f"[{low:.12g}, {high:.12g}], where a {self.label} mixture keeps them: the file is damaged, edited or "
+                "relabelled from another family; write the model again (daskem fit … --out)"
             )
         return MeanParams(arrays["weights"], means)
 
