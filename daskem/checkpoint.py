@@ -150,6 +150,9 @@ class Checkpoint:
                 "fit the same data, or use another --checkpoint folder"
             )
         saved = attrs.get("settings", {})
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"cannot read the checkpoint {str(path)!r} (its settings are {saved!r}, not a "
+                                  "mapping); use another --checkpoint folder")
         changed = [f"{key} {saved.get(key)!r} → {value!r}" for key, value in self.settings.items()
                    if saved.get(key) != value]
         if changed:
@@ -159,15 +162,16 @@ class Checkpoint:
             )
         source = f"the checkpoint {str(path)!r}"
         try:
+            iteration = _count(attrs["iteration"], "iteration")
             runs = [_run_from_dataset(_group(path, f"run-{i:04d}"), source)
-                    for i in range(int(attrs["n_runs"]))]
+                    for i in range(_count(attrs["n_runs"], "n_runs"))]
             last = _group(path, "last-pass")
+            last_pass = (params_from_dataset(last, source), _log_likelihood(last.attrs["mean_log_likelihood"]))
         except DaskemError:
             raise
-        except (OSError, ValueError, KeyError) as error:
-            raise CheckpointError(f"cannot read {source} ({error})") from None
-        last_pass = (params_from_dataset(last, source), float(last.attrs["mean_log_likelihood"]))
-        return EMState(int(attrs["iteration"]), runs, last_pass)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise CheckpointError(f"cannot read {source} ({error}); use another --checkpoint folder") from None
+        return EMState(iteration, runs, last_pass)
 
     def save(self, state: EMState) -> None:
         """Write ``state`` as the latest checkpoint, atomically, and drop older ones.
@@ -284,6 +288,20 @@ def _run_to_dataset(run: RunState) -> xr.Dataset:
     return ds
 
 
+def _count(value: Any, name: str) -> int:
+    """``value`` (a checkpoint attribute called ``name``) as an integer >= 0; ValueError otherwise."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0):
+        raise ValueError(f"{name} is {value!r}, not an integer >= 0")
+    return int(value)
+
+
+def _log_likelihood(value: Any) -> float:
+    """``value`` (a mean log-likelihood read from a checkpoint) as a float, finite or −inf; ValueError otherwise."""
+    if not (isinstance(value, numbers.Real) and not isinstance(value, bool)) or np.isnan(value) or value == np.inf:
+        raise ValueError(f"a mean log-likelihood is {value!r}, not a number (or -inf)")
+    return float(value)
+
+
 def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
     family, params = params_from_dataset(ds, source)
     reseeds_left = ds["reseeds_left"].values
@@ -291,7 +309,7 @@ def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
         family=family,
         params=params,
         weight_sum=float(ds.attrs["weight_sum"]),
-        previous=float(ds["previous"].values),
+        previous=_log_likelihood(ds["previous"].values.item()),
         converged=bool(ds.attrs["converged"]),
         history=ds["history"].values.tolist(),
         reseeded=[tuple(int(v) for v in row) for row in ds["reseeded"].values],

@@ -430,6 +430,9 @@ def as_rows(X: Any, variable: str | None = None, *, sample_dim: SampleDim = None
                              f"opened with xarray); X is a {type(X).__name__}")
         return X
     dims = [str(d) for d in X.dims]
+    if not (sample_dim is None or isinstance(sample_dim, (str, Sequence))):
+        raise InputError(f"sample_dim must name a dimension or a sequence of them, like ('y', 'x'); "
+                         f"got {sample_dim!r}")
     samples = [sample_dim] if isinstance(sample_dim, str) else list(sample_dim or ())
     repeated = list(dict.fromkeys(d for d in samples if samples.count(d) > 1))
     if repeated:

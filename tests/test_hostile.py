@@ -225,6 +225,8 @@ def test_repeated_dimension_names_are_refused_by_name(tmp_path):
         daskem.GaussianMixture(2, sample_dim=("y", "y")).fit(image, variable="cube")
     assert "more than once" in fails("fit", str(tmp_path / "image.zarr"), "-v", "cube", "-k", "2",
                                      "--sample-dim", "y,y")
+    with pytest.raises(InputError, match="sample_dim must name a dimension or a sequence of them"):
+        daskem.GaussianMixture(2, sample_dim=5).fit(image, variable="cube")
 
 
 def test_an_array_inside_a_subgroup_is_found_and_a_wrong_name_lists_the_nested_arrays(tmp_path):
@@ -282,3 +284,22 @@ def test_a_model_relabelled_whole_is_refused_when_its_values_leave_the_familys_d
     _set_attributes(tmp_path / "model.zarr", family=family, model=f"daskem.{family.capitalize()}Mixture")
     with pytest.raises(ModelFileError, match="relabelled from another family"):
         daskem.load(tmp_path / "model.zarr")
+
+
+@pytest.mark.parametrize("group, attribute, value", [
+    ("", "iteration", "abc"), ("", "iteration", -5), ("", "n_runs", "x"), ("", "settings", "nope"),
+    ("run-0000", "previous", float("nan")), ("last-pass", "mean_log_likelihood", "zz"),
+])
+def test_a_checkpoint_with_a_tampered_value_is_refused_in_one_line(tmp_path, group, attribute, value):
+    X = make_mixture_data(n_samples=600, n_features=2, n_components=2, seed=3)
+    folder = tmp_path / "checkpoint"
+    model = daskem.GaussianMixture(2, max_iter=2, tol=0, random_state=0)
+    with pytest.warns(daskem.ConvergenceWarning):
+        model.fit(X, checkpoint=folder)
+    store = folder / (folder / "LATEST").read_text().strip()
+    if attribute == "previous":  # a variable of the run, not an attribute
+        zarr.open_group(store / group, mode="r+")[attribute][...] = value
+    else:
+        zarr.open_group(store / group, mode="r+").attrs[attribute] = value
+    with pytest.raises(CheckpointError, match="use another --checkpoint folder"):
+        daskem.GaussianMixture(2, max_iter=2, tol=0, random_state=0).fit(X, checkpoint=folder)
