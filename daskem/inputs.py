@@ -30,6 +30,7 @@ from zarr.codecs import BytesCodec, Crc32cCodec
 from zarr.codecs.bytes import Endian
 from zarr.core.sync import sync
 
+from daskem import chunk_index
 from daskem.exceptions import (
     AbsentChunksWarning,
     CorruptDataError,
@@ -127,7 +128,7 @@ class ZarrRows:
     def __init__(self, array: zarr.Array, location: str) -> None:
         self.array, self.location = array, location
         self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
-        self.plain = _PlainChunks.of(array)
+        self.plain = _PlainChunks.of(array, location)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if self.plain is not None:
@@ -175,15 +176,17 @@ class _PlainChunks:
     checking at every pass would pay at every iteration.
     """
 
-    def __init__(self, array: zarr.Array, folder: str, trailer_bytes: int) -> None:
-        self.array, self.folder, self.trailer_bytes = array, folder, trailer_bytes
+    def __init__(self, array: zarr.Array, folder: str, trailer_bytes: int, location: str = "the data") -> None:
+        self.array, self.folder, self.trailer_bytes, self.location = array, folder, trailer_bytes, location
+        self.index = chunk_index.load(array) if trailer_bytes else None  # where each chunk belongs
         self.chunk_rows = array.chunks[0]
         self.row_bytes = array.dtype.itemsize * math.prod(array.shape[1:])
         self.checked: set[tuple[int, int, int]] = set()  # (chunk, inode, mtime) of files that passed
 
     @classmethod
-    def of(cls, array: zarr.Array) -> _PlainChunks | None:
-        """The plain reader of ``array``, or None when its layout needs Zarr's own."""
+    def of(cls, array: zarr.Array, location: str = "the data") -> _PlainChunks | None:
+        """The plain reader of ``array`` (``location`` names it in messages), or None when its layout needs
+        Zarr's own."""
         metadata = array.metadata
         codecs = getattr(metadata, "codecs", ())
         checksum = tuple(codecs[1:]) == (Crc32cCodec(),)
@@ -196,7 +199,7 @@ class _PlainChunks:
         )
         if not plain:
             return None
-        return cls(array, os.path.join(str(array.store.root), array.path), trailer_bytes=4 * checksum)
+        return cls(array, os.path.join(str(array.store.root), array.path), 4 * checksum, location)
 
     def read(self, key: Any) -> np.ndarray | None:
         """The rows ``key`` (a slice of rows, all features) selects, or None to leave them to Zarr."""
@@ -245,8 +248,20 @@ class _PlainChunks:
         crc = google_crc32c.extend(google_crc32c.extend(google_crc32c.value(head), target), tail[:-4])
         if crc != int.from_bytes(tail[-4:], "little"):
             return False  # Zarr's read names the damaged chunk
+        other = self.index.misplaced(chunk, crc) if self.index is not None else None
+        if other is not None:  # whole, but another chunk's: Zarr's read would take it
+            raise CorruptDataError(
+                f"cannot read {self.location}: the stored chunk of {self._rows(chunk)} holds {self._rows(other)} "
+                "(its checksum is theirs, as daskem recorded it when it wrote them): chunk files were swapped or "
+                "copied over; rewrite the data"
+            )
         self.checked.add(identity)
         return True
+
+    def _rows(self, chunk: int) -> str:
+        """``rows 100–199``: the rows of stored chunk ``chunk``."""
+        first = chunk * self.chunk_rows
+        return f"rows {first}–{min(first + self.chunk_rows, self.array.shape[0]) - 1}"
 
 
 def _row_range(index: Any, n_rows: int) -> tuple[int, int]:

@@ -43,6 +43,7 @@ import zarr
 from zarr.abc.codec import BytesBytesCodec
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from daskem import chunk_index
 from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
 from daskem.families.base import Family, Params
 from daskem.families.registry import FAMILIES, family_class
@@ -301,6 +302,7 @@ def write_dataset(
                 warnings.filterwarnings("ignore", "Consolidated metadata is currently not part", UserWarning)
                 ds.to_zarr(str(temporary), mode="w-", zarr_format=3, consolidated=True,
                            encoding=checksum_encoding(ds, encoding))
+            chunk_index.record(str(temporary))  # where each chunk belongs, for rows read from their files
     return location(path)
 
 

@@ -149,3 +149,61 @@ def test_fits_on_checksummed_rows_are_bitwise_those_on_plain_rows(tmp_path, chun
         for name in ("weights_", "means_", "covariances_", "history_"):
             np.testing.assert_array_equal(getattr(fits[layout], name), getattr(fits["plain"], name),
                                           err_msg=f"{layout}: {name}")
+
+
+# ------------------------------------------------------------ chunks in the wrong place
+
+
+@pytest.fixture
+def generated(tmp_path) -> Path:
+    """Rows written by daskem generate: 1,000 × 3 in 4 chunk files of 250 rows, indexed."""
+    result = CliRunner().invoke(main, ["--quiet", "generate", str(tmp_path / "g.zarr"), "--n-samples", "1000",
+                                       "--n-features", "3", "--chunk-rows", "250"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "g.zarr" / "X" / "daskem-chunks.json").is_file()
+    return tmp_path / "g.zarr"
+
+
+def _fit(store: Path, *more: str):
+    return CliRunner().invoke(main, ["--quiet", "fit", str(store), "-v", "X", "-k", "2", "--max-iter", "2", *more])
+
+
+def test_swapped_chunk_files_are_refused_naming_where_each_belongs(generated, tmp_path):
+    chunks = generated / "X" / "c"
+    os.rename(chunks / "1" / "0", tmp_path / "aside")
+    os.rename(chunks / "2" / "0", chunks / "1" / "0")
+    os.rename(tmp_path / "aside", chunks / "2" / "0")
+    result = _fit(generated, "--out", str(tmp_path / "model.zarr"))
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.output
+    assert ("the stored chunk of rows 250–499 holds rows 500–749" in result.stderr
+            or "the stored chunk of rows 500–749 holds rows 250–499" in result.stderr)
+    assert "swapped or copied over" in result.stderr and not (tmp_path / "model.zarr").exists()
+
+
+def test_a_chunk_file_copied_over_another_is_refused(generated):
+    chunks = generated / "X" / "c"
+    (chunks / "3" / "0").write_bytes((chunks / "0" / "0").read_bytes())
+    with pytest.raises(CorruptDataError, match="the stored chunk of rows 750–999 holds rows 0–249"):
+        daskem.GaussianMixture(2, max_iter=2).fit(str(generated), variable="X")
+
+
+def test_rows_edited_in_place_are_read_without_a_false_alarm(generated):
+    array = zarr.open_array(generated / "X", mode="r+")
+    edited = np.asarray(array[:]).copy()
+    edited[300:310] += 1.0  # Zarr rewrites the chunk of rows 250–499, with a new checksum of its own
+    array[300:310] = edited[300:310]
+    np.testing.assert_array_equal(open_rows(generated, "X").compute(), edited)
+    assert _fit(generated).exit_code == 0
+
+
+def test_an_index_that_belongs_to_other_rows_is_ignored(generated, tmp_path):
+    other = tmp_path / "other.zarr"
+    assert CliRunner().invoke(main, ["--quiet", "generate", str(other), "--n-samples", "1000", "--n-features", "3",
+                                     "--chunk-rows", "250", "--seed", "5"]).exit_code == 0
+    (other / "X" / "daskem-chunks.json").write_bytes((generated / "X" / "daskem-chunks.json").read_bytes())
+    assert _fit(other).exit_code == 0  # no chunk of other.zarr carries a checksum recorded there
+    shape_changed = generated / "X" / "daskem-chunks.json"
+    shape_changed.write_text(shape_changed.read_text().replace("[1000, 3]", "[2000, 3]"))
+    chunks = generated / "X" / "c"
+    (chunks / "3" / "0").write_bytes((chunks / "0" / "0").read_bytes())
+    assert _fit(generated).exit_code == 0  # recorded for another shape: no evidence either way
