@@ -101,8 +101,8 @@ def _reported(command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
                 "report it; --log-level debug shows where it happened)"
             ) from None
         finally:
-            for warning in caught:
-                click.echo(redact(f"warning: {warning.message}"), err=True)
+            for message in dict.fromkeys(str(warning.message) for warning in caught):  # each once
+                click.echo(redact(f"warning: {message}"), err=True)
 
 
 def _cluster_option(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -215,7 +215,10 @@ def load_job(path: str | os.PathLike, date: str | None = None) -> Job:
     problems = []
     if "://" not in job.data.path and not Path(job.data.path).exists():
         problems.append(f"data.path {job.data.path!r} does not exist")
-    if job.cluster is not None:
+    if job.cluster is not None and "://" in job.cluster:
+        problems.append(f"cluster {job.cluster!r} is a URL; a cluster config is a local YAML file (see "
+                        "cluster_configs/): give its path")
+    elif job.cluster is not None:
         try:
             load_config(job.cluster)
         except DaskemError as error:

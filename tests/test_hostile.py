@@ -303,3 +303,25 @@ def test_a_checkpoint_with_a_tampered_value_is_refused_in_one_line(tmp_path, gro
         zarr.open_group(store / group, mode="r+").attrs[attribute] = value
     with pytest.raises(CheckpointError, match="use another --checkpoint folder"):
         daskem.GaussianMixture(2, max_iter=2, tol=0, random_state=0).fit(X, checkpoint=folder)
+
+
+def test_a_cluster_config_given_as_a_url_in_a_job_file_is_named(tmp_path, data):
+    (tmp_path / "job.yaml").write_text(textwrap.dedent(f"""
+        data: {{path: {data}, variable: X}}
+        fit: {{n_components: 2}}
+        cluster: memory://configs/cluster.yaml
+        outputs: {{model: model.zarr, report: report.json}}
+    """))
+    assert "is a URL; a cluster config is a local YAML file" in fails("run", str(tmp_path / "job.yaml"))
+
+
+def test_a_warning_raised_by_two_stages_of_one_command_is_said_once(tmp_path, data):
+    (data / "X" / "c" / "1" / "0").unlink()  # an absent chunk: the fit and the scoring of a job both read it
+    (tmp_path / "job.yaml").write_text(textwrap.dedent(f"""
+        data: {{path: {data}, variable: X}}
+        fit: {{n_components: 2, max_iter: 3}}
+        outputs: {{model: model.zarr, scores: scores.zarr, report: report.json}}
+    """))
+    result = CliRunner().invoke(main, ["--quiet", "run", str(tmp_path / "job.yaml")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("chunks of") == 1, result.stderr
