@@ -406,21 +406,23 @@ def _owner(lock: Path) -> str:
     return f"process {pid} on {host}"
 
 
-def _lock_is_stale(lock: Path) -> bool:
-    """Whether the lock file ``lock`` is held by no process (its owner died, leaving it)."""
-    if fcntl is None:  # pragma: no cover - not POSIX
-        return False
+def _lock_state(lock: Path) -> str:
+    """What the lock file ``lock`` is: stale (its process, on this machine, is gone) or held, in words.
+
+    Told from the process it names, never by taking the lock: a look must not make a starting writer
+    find the lock busy.
+    """
+    owner = _owner(lock)
     try:
-        descriptor = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)  # closing releases a lock taken here
-    return True
+        host, pid = lock.read_text().split()
+        if host != os.uname().nodename:
+            return f"a lock of {owner}, another machine: whether it still runs cannot be told from here"
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return f"a stale lock ({owner} is gone; the next write of this path removes it)"
+    except (OSError, ValueError):
+        pass  # alive but not ours to signal (PermissionError), or unreadable
+    return f"held by {owner}, which is writing this path now"
 
 
 # ------------------------------------------------------------- reservations
@@ -532,9 +534,7 @@ def leftovers(path: str | os.PathLike) -> list[str]:
     if not is_remote(path):
         lock = _lock_path(path)
         if os.path.isfile(lock):
-            found.append(f"{str(lock)!r}: " + (f"a stale lock ({_owner(lock)} is gone; the next write of this "
-                                               "path removes it)" if _lock_is_stale(lock) else
-                                               f"held by {_owner(lock)}, which is writing this path now"))
+            found.append(f"{str(lock)!r}: {_lock_state(lock)}")
     if is_remote(path) and incomplete_kind(path) is not None:
         found.append(f"{str(path)!r}: an incomplete {incomplete_kind(path)} (an interrupted write)")
     return found
