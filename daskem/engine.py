@@ -187,7 +187,9 @@ class IterationInfo:
 
     ``mean_log_likelihood`` (nats per unit weight) belongs to the parameters
     the iteration started from; ``params`` are the ones its M-step produced;
-    ``reseeded`` lists the (component, row) restarts it made.
+    ``reseeded`` lists the (component, row) restarts it made; ``remaining``
+    estimates how much the mean log-likelihood may still gain (nats per unit
+    weight; NaN while it cannot be told, see :func:`remaining_gain`).
     """
 
     iteration: int
@@ -197,6 +199,29 @@ class IterationInfo:
     params: Params
     candidate: int = 0
     reseeded: tuple[tuple[int, int], ...] = ()
+    remaining: float = float("nan")
+
+
+def remaining_gain(history: Sequence[float]) -> float:
+    """Aitken's estimate of the gain still to come after the last of the mean log-likelihoods ``history``
+    (n,) of successive EM iterations, in the same units (McLachlan & Krishnan, *The EM Algorithm and
+    Extensions*, §4.9).
+
+    EM converges linearly: near the optimum each change is the previous one
+    times a rate c < 1, so with the last changes Δₜ and Δₜ₋₁, c = Δₜ / Δₜ₋₁
+    and the changes still to come add up to Δₜ · c / (1 − c).  NaN with
+    fewer than three values, or while the changes do not shrink that way (a
+    rise after a restart, a change that grows); 0 once a change is 0.
+    """
+    if len(history) < 3:
+        return float("nan")
+    last, before = history[-1] - history[-2], history[-2] - history[-3]
+    if last == 0:
+        return 0.0
+    if not (last > 0 and before > 0 and last < before):
+        return float("nan")
+    rate = last / before
+    return last * rate / (1.0 - rate)
 
 
 @dataclass(frozen=True, eq=False)
@@ -365,7 +390,8 @@ def run_em(
                         ComponentCollapseWarning,
                         stacklevel=2,
                     )
-                info = IterationInfo(iteration, stats.mean_log_likelihood, change, seconds, runs[i].params, i, reseeded)
+                info = IterationInfo(iteration, stats.mean_log_likelihood, change, seconds, runs[i].params, i,
+                                     reseeded, remaining_gain(runs[i].history))
                 for callback in callbacks:
                     callback(info)
             _log_iteration(iteration, [runs[i] for i in active], seconds, len(runs))
@@ -406,9 +432,10 @@ def _log_iteration(iteration: int, runs: list[RunState], seconds: float, total: 
     if total == 1:
         run = runs[0]
         change = run.history[-1] - (run.history[-2] if len(run.history) > 1 else -np.inf)
+        remaining = remaining_gain(run.history)
         logger.info(
-            "iteration %4d  mean log-likelihood %.8g  change %.3g  %.2f s",
-            iteration, run.history[-1], change, seconds,
+            "iteration %4d  mean log-likelihood %.8g  change %.3g  to go %s  %.2f s",
+            iteration, run.history[-1], change, "?" if np.isnan(remaining) else f"~{remaining:.2g}", seconds,
         )
     else:
         logger.info(
