@@ -50,10 +50,17 @@ def record(store: str) -> None:
             sync(_record(array))
 
 
-async def _record(array: zarr.Array) -> None:
-    grid = _grid(array)
+def stored_keys(array: zarr.Array) -> list[tuple[tuple[int, ...], str]]:
+    """The grid position and store key of every object that holds a chunk (a shard, when sharded) of
+    ``array``, in the order of the grid (C order)."""
     prefix = f"{array.path}/" if array.path else ""
-    keys = [prefix + array.metadata.encode_chunk_key(tuple(p)) for p in np.ndindex(*grid)]
+    return [(position, prefix + array.metadata.encode_chunk_key(position))
+            for position in np.ndindex(*_grid(array))]
+
+
+async def _record(array: zarr.Array) -> None:
+    prefix = f"{array.path}/" if array.path else ""
+    keys = [key for _, key in stored_keys(array)]
     limit = asyncio.Semaphore(_CONCURRENT_READS)
 
     async def trailer(key: str) -> int | None:
@@ -108,4 +115,5 @@ def load(array: zarr.Array) -> ChunkIndex | None:
 
 
 def _grid(array: zarr.Array) -> tuple[int, ...]:
-    return tuple(-(-size // step) for size, step in zip(array.shape, array.chunks))
+    """How many stored objects (shards, when sharded, else chunks) ``array`` has along each axis."""
+    return tuple(-(-size // step) for size, step in zip(array.shape, array.shards or array.chunks))

@@ -9,7 +9,6 @@ heavy work, with a message that says what is wrong and what to do.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import sys
@@ -79,16 +78,15 @@ def open_zarr_array(path: PathLike, variable: str | None = None) -> zarr.Array:
         ``path`` is not a Zarr store, or is a group and no ``variable`` is given.
     """
     location = os.fspath(path) if not hasattr(path, "fs") else str(path)
-    if is_url(location):
-        url = storage_location(location)  # StorageError: an unknown scheme, or its package is missing
-        missing = missing_bucket(url)
-        if missing:
-            raise InputNotFoundError(f"cannot read {location!r}: {missing}")
-    elif not os.path.exists(location):
+    url = storage_location(location) if is_url(location) else None  # StorageError: an unknown scheme, …
+    if url is None and not os.path.exists(location):
         raise InputNotFoundError(f"no such file or directory: {location!r}")
     try:
         node = zarr.open(location, mode="r")
     except Exception as error:  # zarr raises several types for "not a store"
+        missing = missing_bucket(url) if url is not None else None  # asked only to explain the failure
+        if missing:
+            raise InputNotFoundError(f"cannot read {location!r}: {missing}") from None
         raise InputError(f"{location!r} is not a readable Zarr store ({error})") from None
     if isinstance(node, zarr.Array):
         return node
@@ -326,12 +324,9 @@ def check_stored_chunks(X: Any, variable: str | None = None, sample_weight: Any 
 def absent_chunks(array: zarr.Array) -> tuple[list[tuple[int, ...]], int]:
     """The grid positions of the stored chunks of ``array`` (its shards, when sharded) that are absent
     from its store, in order, and how many it has, from one listing of the store."""
-    prefix = f"{array.path}/" if array.path else ""
-    stored = sync(_listed_keys(array.store, prefix))
-    grid = [-(-size // step) for size, step in zip(array.shape, array.shards or array.chunks)]
-    absent = [position for position in itertools.product(*map(range, grid))
-              if prefix + array.metadata.encode_chunk_key(position) not in stored]
-    return absent, math.prod(grid)
+    stored = sync(_listed_keys(array.store, f"{array.path}/" if array.path else ""))
+    keys = chunk_index.stored_keys(array)
+    return [position for position, key in keys if key not in stored], len(keys)
 
 
 async def _listed_keys(store: Store, prefix: str) -> set[str]:

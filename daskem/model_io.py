@@ -306,7 +306,9 @@ def write_dataset(
     return location(path)
 
 
-def checksum_encoding(ds: xr.Dataset, encoding: dict[Any, dict[str, Any]] | None = None) -> dict[Any, dict[str, Any]]:
+def checksum_encoding(
+    ds: xr.Dataset, encoding: dict[Any, dict[str, Any]] | None = None
+) -> dict[Any, dict[str, Any]]:
     """xarray's Zarr encoding of every variable of ``ds``: ``encoding``'s, with a ``crc32c`` codec last.
 
     Each stored chunk then ends in the CRC32C of its bytes, which every Zarr 3
@@ -325,7 +327,8 @@ def checksum_encoding(ds: xr.Dataset, encoding: dict[Any, dict[str, Any]] | None
         elif isinstance(compressors, (BytesBytesCodec, dict)):
             compressors = (compressors,)
         codecs = tuple(compressors)
-        result[name] = {**given, "compressors": codecs if codecs[-1:] == (Crc32cCodec(),) else (*codecs, Crc32cCodec())}
+        checksummed = codecs if codecs[-1:] == (Crc32cCodec(),) else (*codecs, Crc32cCodec())
+        result[name] = {**given, "compressors": checksummed}
     return result
 
 
