@@ -72,15 +72,16 @@ def main() -> None:
             zarr.open_group(path, mode="w").create_array("X", data=rows.astype(np.float64),
                                                          chunks=(CHUNK_ROWS, d), compressors=None)
             runs[name] = lambda m, estimator=estimator, path=path, means=means: quietly(
-                estimator(k, tol=0, max_iter=m, weights_init=np.full(k, 1.0 / k), means_init=means).fit, str(path),
-                variable="X")
+                estimator(k, tol=0, max_iter=m, acceleration="none", weights_init=np.full(k, 1.0 / k),
+                          means_init=means).fit, str(path), variable="X")
             if args.pomegranate_python:
                 np.save(Path(folder) / f"{name}.npy", rows.astype(np.float64))
                 np.save(Path(folder) / f"{name}-means.npy", means)
                 pomegranate[name] = (Path(folder) / f"{name}.npy", Path(folder) / f"{name}-means.npy")
 
         runs["diag Gaussian"] = lambda m: quietly(
-            daskem.GaussianMixture(k, covariance_type="diag", tol=0, max_iter=m, **inits).fit, str(gaussian_path),
+            daskem.GaussianMixture(k, covariance_type="diag", tol=0, max_iter=m, acceleration="none",
+                                   **inits).fit, str(gaussian_path),
             variable="X")
         for run in runs.values():  # compile and warm the page cache
             run(1)

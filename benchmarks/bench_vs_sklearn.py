@@ -138,7 +138,7 @@ def fit_daskem(path, inits, iterations, precision="auto"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", daskem.ConvergenceWarning)
         return daskem.GaussianMixture(len(inits["weights_init"]), tol=0, max_iter=iterations, precision=precision,
-                                      **inits).fit(path, variable="X")
+                                      acceleration="none", **inits).fit(path, variable="X")
 
 
 if __name__ == "__main__":

@@ -67,7 +67,8 @@ def main() -> None:
         def daskem_fit(iterations: int, dtype: str) -> float:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", daskem.ConvergenceWarning)
-                model = daskem.GaussianMixture(args.n_components, tol=0, max_iter=iterations, **inits)
+                model = daskem.GaussianMixture(args.n_components, tol=0, max_iter=iterations, acceleration="none",
+                                               **inits)
                 return timed(lambda: model.fit(str(paths[dtype]), variable="X"))[0]
 
         fits = {"Spark ML": lambda m: spark_fit(m), "daskem float64": lambda m: daskem_fit(m, "float64"),

@@ -1,8 +1,9 @@
 """Layer 4: checkpoints of an EM run, so a killed driver can resume exactly.
 
 After every iteration the whole :class:`~daskem.engine.EMState` — every run's
-parameters, history, restarts and convergence, and the parameters the last
-pass evaluated with their log-likelihood — goes to a new Zarr store
+parameters, history, restarts, convergence and place in its SQUAREM cycle
+(with the cycle's second parameter set, its anchor), and the parameters the
+last pass evaluated with their log-likelihood — goes to a new Zarr store
 ``iteration-NNNNNN.zarr`` in the checkpoint folder (written under a temporary
 name and renamed), then the small file ``LATEST`` is atomically replaced to
 point at it, then older stores are removed.  A kill at any moment leaves
@@ -36,20 +37,26 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from daskem.engine import EMState, RunState
+from daskem.engine import CHECK, SECOND, START, EMState, RunState
 from daskem.families.base import Family, Params
 from daskem.exceptions import DaskemError
 from daskem.model_io import checksum_encoding, params_from_dataset, params_to_dataset
 from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
 from daskem.storage import escape, is_remote, location
 
-FORMAT = "daskem.checkpoint/2"
+#: 3: runs record their SQUAREM cycle (phase, anchor, step, step_max, gap, gap_from, near).  A format-2
+#: checkpoint is refused rather than read with a fresh cycle: an accelerated run stopped mid-cycle
+#: would resume from another point, and not end as the uninterrupted fit.
+FORMAT = "daskem.checkpoint/3"
 FINGERPRINT_ROWS = 64
 #: Names daskem writes in a checkpoint folder besides LATEST and the marker: stores and temporaries.
 _STORE = re.compile(r"iteration-\d{6}\.zarr")
 #: The most of ``LATEST`` read (it holds one store's name).
 _MAX_LATEST_BYTES = 64
 _WRITTEN = re.compile(r"iteration-\d{6}\.zarr|\.iteration-\d{6}\.zarr\.tmp-[0-9a-f]{12}|\.LATEST\.tmp-[0-9a-f]{12}")
+#: A run's SQUAREM cycle, but its phase, near count and anchor: 0-d float64 variables of the run's Dataset
+#: (NaN and inf, which JSON attributes cannot hold, among their values; see :class:`~daskem.engine.RunState`).
+_CYCLE_FLOATS = ("step", "step_max", "gap", "gap_from")
 
 
 class CheckpointError(DaskemError, ValueError):
@@ -163,8 +170,7 @@ class Checkpoint:
         source = f"the checkpoint {str(path)!r}"
         try:
             iteration = _count(attrs["iteration"], "iteration")
-            runs = [_run_from_dataset(_group(path, f"run-{i:04d}"), source)
-                    for i in range(_count(attrs["n_runs"], "n_runs"))]
+            runs = [_run_from_store(path, f"run-{i:04d}", source) for i in range(_count(attrs["n_runs"], "n_runs"))]
             last = _group(path, "last-pass")
             last_pass = (params_from_dataset(last, source), _log_likelihood(last.attrs["mean_log_likelihood"]))
         except DaskemError:
@@ -188,7 +194,11 @@ class Checkpoint:
             root = xr.Dataset(attrs={"format": FORMAT, "iteration": state.iteration, "n_runs": len(state.runs),
                                      "settings": self.settings, "data": self.data})
             root.to_zarr(str(temporary), mode="w-", zarr_format=3, consolidated=False)
-            groups = {f"run-{i:04d}": _run_to_dataset(run) for i, run in enumerate(state.runs)}
+            groups = {}
+            for i, run in enumerate(state.runs):
+                groups[f"run-{i:04d}"] = _run_to_dataset(run)
+                if run.anchor is not None:
+                    groups[f"run-{i:04d}-anchor"] = params_to_dataset(run.family, run.anchor, np.empty(0), {})
             if state.last_pass is not None:
                 (family, params), mean_log_likelihood = state.last_pass
                 groups["last-pass"] = params_to_dataset(family, params, np.empty(0),
@@ -278,13 +288,17 @@ def _group(path: Any, group: str) -> xr.Dataset:
 
 
 def _run_to_dataset(run: RunState) -> xr.Dataset:
+    """The Dataset of a run, but for its anchor (its own group, see :meth:`Checkpoint.save`)."""
     ds = params_to_dataset(run.family, run.params, np.asarray(run.history), {})
     reseeds_left = run.reseeds_left if run.reseeds_left is not None else np.full(run.params.n_components, -1)
     ds["reseeds_left"] = ("component", np.asarray(reseeds_left, dtype=np.int64))
     ds["reseeded"] = (("restart", "event"), np.asarray(run.reseeded, dtype=np.int64).reshape(-1, 3))
     ds["warned"] = ("warned", np.asarray(sorted(run.warned), dtype=np.int64))
     ds["previous"] = ((), np.float64(run.previous))  # may be -inf, which JSON attributes cannot hold
-    ds.attrs |= {"weight_sum": run.weight_sum, "converged": int(run.converged), "missing_counts": list(run.missing)}
+    for name in _CYCLE_FLOATS:  # NaN and inf too
+        ds[name] = ((), np.float64(getattr(run, name)))
+    ds.attrs |= {"weight_sum": run.weight_sum, "converged": int(run.converged), "missing_counts": list(run.missing),
+                 "phase": int(run.phase), "near": int(run.near), "anchor": int(run.anchor is not None)}
     return ds
 
 
@@ -302,7 +316,34 @@ def _log_likelihood(value: Any) -> float:
     return float(value)
 
 
+def _run_from_store(path: Any, group: str, source: str) -> RunState:
+    """The run stored in ``group`` of the checkpoint at ``path``, with its anchor (group ``<group>-anchor``)."""
+    ds = _group(path, group)
+    run = _run_from_dataset(ds, source)
+    if _count(ds.attrs["anchor"], "anchor"):
+        run.anchor = params_from_dataset(_group(path, f"{group}-anchor"), source)[1]
+    if run.phase != START and run.anchor is None:
+        raise ValueError(f"{group} stands in phase {run.phase} of its SQUAREM cycle, without the anchor it needs")
+    return run
+
+
+def _cycle(ds: xr.Dataset) -> dict[str, Any]:
+    """The SQUAREM cycle stored in a run's Dataset, its anchor aside; ValueError where it cannot be one."""
+    cycle: dict[str, Any] = {name: float(ds[name].values.item()) for name in _CYCLE_FLOATS}
+    cycle["phase"] = _count(ds.attrs["phase"], "phase")
+    cycle["near"] = _count(ds.attrs["near"], "near")
+    if cycle["phase"] not in (START, SECOND, CHECK):
+        raise ValueError(f"phase is {cycle['phase']}, not {START}, {SECOND} or {CHECK}")
+    for name in ("step", "step_max"):
+        if not 1.0 <= cycle[name] < np.inf:
+            raise ValueError(f"{name} is {cycle[name]!r}, not a number >= 1")
+    if cycle["gap"] < 0 or cycle["gap_from"] == np.inf:  # NaN passes: not told yet
+        raise ValueError(f"gap is {cycle['gap']!r} as of {cycle['gap_from']!r}, which cannot be")
+    return cycle
+
+
 def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
+    """The run stored in ``ds``, but for its anchor (see :func:`_run_from_store`)."""
     family, params = params_from_dataset(ds, source)
     reseeds_left = ds["reseeds_left"].values
     return RunState(
@@ -316,4 +357,5 @@ def _run_from_dataset(ds: xr.Dataset, source: str) -> RunState:
         reseeds_left=None if (reseeds_left < 0).all() else reseeds_left,
         warned={int(v) for v in ds["warned"].values},
         missing=tuple(int(v) for v in ds.attrs.get("missing_counts", (0, 0, 0))),
+        **_cycle(ds),
     )

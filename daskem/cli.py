@@ -23,6 +23,7 @@ from typing import Any
 import click
 
 from daskem import commands
+from daskem.acceleration import ACCELERATIONS
 from daskem.cluster import running_on
 from daskem.estimator import PRECISIONS
 from daskem.exceptions import DaskemError
@@ -32,7 +33,7 @@ from daskem.families.registry import FAMILIES
 from daskem.generate import DEFAULT_CHUNK_ROWS
 from daskem.jobs import parse_integers, run_job
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
+from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
 from daskem.models import load
 from daskem.redaction import RedactingFormatter, redact, redact_all, remember
 from daskem.storage import escape, location
@@ -192,6 +193,9 @@ def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--missing", type=click.Choice(MISSING), default=MISSING[0], show_default=True,
                      help="What NaN means: error, or nan (a missing value, fitted exactly)."),
         click.option("--max-iter", type=click.IntRange(min=1), default=MAX_ITER, show_default=True),
+        click.option("--acceleration", type=click.Choice(ACCELERATIONS), default=ACCELERATION, show_default=True,
+                     help="squarem: accelerated EM (fewer passes); none: textbook EM, one EM step per pass, "
+                          "for step-by-step comparison with scikit-learn."),
         click.option("--init-params", default=INIT_PARAMS, show_default=True,
                      help="k-means++, k-means||, kmeans, random or random_from_data."),
         click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True),

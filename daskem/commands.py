@@ -98,6 +98,7 @@ def fit(
         "data": data,
         "model": model_summary(model),
         "tol": model.tol,
+        "acceleration": model.acceleration,
         "seconds": seconds,
         "initialisation_seconds": seconds - em_seconds,
         "passes": passes,

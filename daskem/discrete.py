@@ -16,7 +16,7 @@ from daskem.engine import DEFAULT_SPLIT_EVERY
 from daskem.families.base import MISSING
 from daskem.families.bernoulli import MIN_PROBABILITY, BernoulliFamily
 from daskem.families.poisson import MIN_RATE, PoissonFamily
-from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
+from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 
 __all__ = ["BernoulliMixture", "PoissonMixture"]
 
@@ -24,10 +24,13 @@ _SHARED_PARAMETERS = """
     n_components : int, default 1
         Number of mixture components K.
     tol : float, default 1e-3
-        Convergence threshold on the change of the mean log-likelihood per row
-        (per unit weight when weighted; nats) between two iterations.
+        Convergence threshold in nats per row; what it bounds depends on
+        ``acceleration``, as for :class:`daskem.GaussianMixture`.
     max_iter : int, default 100
-        Most EM iterations; each reads the data once (0 keeps the start).
+        Most EM iterations: passes over the data (0 keeps the start).
+    acceleration : {"squarem", "none"}, default "squarem"
+        Accelerated EM (fewer passes) or textbook EM, one EM step per pass,
+        as for :class:`daskem.GaussianMixture`.
     n_init : int, default 1
         Number of initialisations, advancing together; the best lower bound is kept.
     init_params : {"k-means++", "k-means||", "kmeans", "random", "random_from_data"}
@@ -78,6 +81,7 @@ class BernoulliMixture(BaseMixture):
         *,
         tol: float = TOL,
         max_iter: int = MAX_ITER,
+        acceleration: str = ACCELERATION,
         n_init: int = N_INIT,
         init_params: str = INIT_PARAMS,
         weights_init: Any = None,
@@ -117,6 +121,7 @@ class PoissonMixture(BaseMixture):
         *,
         tol: float = TOL,
         max_iter: int = MAX_ITER,
+        acceleration: str = ACCELERATION,
         n_init: int = N_INIT,
         init_params: str = INIT_PARAMS,
         weights_init: Any = None,

@@ -28,6 +28,7 @@ import numpy as np
 from dask.delayed import Delayed
 from threadpoolctl import threadpool_limits
 
+from daskem.acceleration import ACCELERATIONS, NEAR_CYCLES, REMAINING_FRACTION, extrapolate, next_step_max, remaining_after
 from daskem.exceptions import ComponentCollapseWarning, DataChangedError
 from daskem.families.base import Family, Params, Statistics
 
@@ -183,10 +184,12 @@ def statistics_pass(
 
 @dataclass(frozen=True, eq=False)
 class IterationInfo:
-    """What one EM iteration did for one candidate, as passed to callbacks.
+    """What one pass over the data (an iteration) did for one candidate, as passed to callbacks.
 
     ``mean_log_likelihood`` (nats per unit weight) belongs to the parameters
-    the iteration started from; ``params`` are the ones its M-step produced;
+    the pass started from (the last one again where the pass refused an
+    extrapolated point, see :mod:`daskem.acceleration`); ``params`` are the
+    ones the fit stands at after it (see :attr:`RunState.fitted`);
     ``reseeded`` lists the (component, row) restarts it made; ``remaining``
     estimates how much the mean log-likelihood may still gain (nats per unit
     weight; NaN while it cannot be told, see :func:`remaining_gain`).
@@ -229,12 +232,13 @@ class EMResult:
     """Outcome of EM for one candidate.
 
     ``history`` (n_iter,) holds the mean log-likelihood per unit weight (nats)
-    at the start of each iteration; ``lower_bound`` is its last entry;
+    at the start of each pass (see :class:`IterationInfo`); ``lower_bound`` is its last entry;
     ``weight_sum`` is the total weight of the rows (their number when
     unweighted); ``reseeded`` lists (iteration, component, row) for every
     restart; ``missing`` counts the values missing, the rows with a missing
     value and the rows with nothing observed (left out), as the last pass saw
-    them.
+    them; ``run`` is the run's final state, which a warm start continues
+    (see :meth:`RunState.continued`).
     """
 
     params: Params
@@ -244,6 +248,7 @@ class EMResult:
     weight_sum: float
     reseeded: list[tuple[int, int, int]] = field(default_factory=list)
     missing: tuple[int, int, int] = (0, 0, 0)
+    run: RunState | None = None
 
     @property
     def lower_bound(self) -> float:
@@ -251,9 +256,22 @@ class EMResult:
         return float(self.history[-1]) if len(self.history) else -np.inf
 
 
+#: Where a run stands in a SQUAREM cycle (see :mod:`daskem.acceleration`): its next pass starts from
+#: θ₀, from θ₁ = F(θ₀), or from an extrapolated point θ′ to check (θ₂ held to fall back on).
+START, SECOND, CHECK = 0, 1, 2
+
+
 @dataclass(eq=False)
 class RunState:
-    """The state of one candidate while EM iterates: everything a restart needs."""
+    """The state of one candidate while EM iterates: everything a restart needs.
+
+    ``params`` are those the next pass starts from.  Under acceleration,
+    ``phase`` is where the SQUAREM cycle stands, ``anchor`` holds θ₀ (phase
+    SECOND) or θ₂ (phase CHECK), ``step`` the step length of the point to
+    check, ``step_max`` the current bound on it, ``gap`` the estimated gain
+    still to come as of mean log-likelihood ``gap_from``, and ``near`` how
+    many cycles in a row found the fit near the optimum.
+    """
 
     family: Family
     params: Params
@@ -265,20 +283,36 @@ class RunState:
     reseeds_left: np.ndarray | None = None
     warned: set[int] = field(default_factory=set)
     missing: tuple[int, int, int] = (0, 0, 0)
+    phase: int = START
+    anchor: Params | None = None
+    step: float = 1.0
+    step_max: float = 1.0
+    gap: float = np.nan
+    gap_from: float = np.nan
+    near: int = 0
 
-    def step(self, stats: Statistics, tol: float, iteration: int) -> tuple[float, tuple]:
-        """Take one M-step; return the change of log-likelihood and the restarts made.
+    def step_em(self, stats: Statistics, tol: float, iteration: int, acceleration: str) -> tuple[float, tuple]:
+        """Take the M-step of a pass (or refuse the point it checked); return the change of log-likelihood
+        and the restarts made.
 
-        The change is from the previous iteration's log-likelihood (inf on the
-        first).  After a restart the next iteration cannot converge, whatever
-        its change.
+        The change is from the previous pass's log-likelihood (inf on the
+        first).  After a restart the next pass cannot converge, whatever its
+        change.  A refused extrapolated point records the last log-likelihood
+        again (the fit never stood there) and falls back to θ₂.
         """
         if self.reseeds_left is None:
             self.reseeds_left = np.full(self.params.n_components, MAX_RESEEDS)
         current = stats.mean_log_likelihood
         self.weight_sum, self.missing = stats.weight_sum, tuple(stats.missing)
+        if self.phase == CHECK and not current >= self.previous:  # previous: θ₁'s log-likelihood
+            self.history.append(self.previous)
+            self.params, self.anchor, self.phase = self.anchor, None, START
+            self.step_max = next_step_max(self.step_max, self.step, kept=False)
+            return 0.0, ()
         change = current - (self.history[-1] if self.history else -np.inf)
-        converged = abs(current - self.previous) < tol  # previous is -inf after a restart
+        gain = current - self.previous  # previous is -inf after a restart; a warm start's is the last fit's
+        converged = abs(gain) < tol
+        evaluated = self.params
         self.params, reseeded = self.family.m_step(stats, may_reseed=self.reseeds_left > 0)
         self.history.append(current)
         for component, row in reseeded:
@@ -295,12 +329,56 @@ class RunState:
             )
         # A restart moves the parameters by far more than tol: never converge on it.
         self.previous = -np.inf if reseeded else current
-        self.converged = converged and not reseeded
+        if acceleration == "none":
+            self.converged = converged and not reseeded
+        elif reseeded:  # a restart starts a new cycle
+            self.phase, self.anchor, self.gap, self.near = START, None, np.nan, 0
+        else:
+            self._squarem(evaluated, gain, tol)
         return change, tuple(reseeded)
 
+    def _squarem(self, evaluated: Params, gain: float, tol: float) -> None:
+        """Advance the SQUAREM cycle after the M-step from ``evaluated`` (now ``params`` is F(evaluated)),
+        whose log-likelihood is ``gain`` above the last pass's."""
+        if self.phase != SECOND:  # evaluated is a cycle's θ₀: a start, or a checked point kept
+            if self.phase == CHECK:
+                self.step_max = next_step_max(self.step_max, self.step, kept=True)
+            self.phase, self.anchor = SECOND, evaluated
+            return
+        theta0, theta1, theta2 = self.anchor, evaluated, self.params
+        self.gap = remaining_after(gain, self.history[-1] - gain, self.family, theta0, theta1, theta2)
+        self.gap_from = self.history[-1]
+        near = gain < tol and self.gap < tol * REMAINING_FRACTION
+        self.near = self.near + 1 if near else 0
+        self.converged = self.near >= NEAR_CYCLES
+        point, self.step = extrapolate(self.family, theta0, theta1, theta2, self.step_max)
+        if self.converged or self.step == 1.0 or point is None:  # the next cycle starts from θ₂
+            self.step_max = next_step_max(self.step_max, self.step, kept=point is not None)
+            self.phase, self.anchor = START, None
+        else:
+            self.phase, self.anchor, self.params = CHECK, theta2, point
+
+    def remaining(self, acceleration: str) -> float:
+        """The estimated gain of mean log-likelihood still to come (NaN while it cannot be told)."""
+        if acceleration == "none":
+            return remaining_gain(self.history)
+        return max(0.0, self.gap - (self.history[-1] - self.gap_from)) if np.isfinite(self.gap) else np.nan
+
+    @property
+    def fitted(self) -> Params:
+        """Where the fit stands: ``params``, or while a point waits to be checked, the EM point θ₂ it was
+        extrapolated from."""
+        return self.anchor if self.phase == CHECK else self.params
+
+    def continued(self) -> RunState:
+        """A run that goes on from this one where a warm start continues it: the same point and SQUAREM
+        cycle, a fresh history and fresh restarts (as a new fit's)."""
+        return RunState(self.family, self.params, previous=self.previous, phase=self.phase, anchor=self.anchor,
+                        step=self.step, step_max=self.step_max, gap=self.gap, gap_from=self.gap_from, near=self.near)
+
     def result(self) -> EMResult:
-        return EMResult(self.params, len(self.history), self.converged, np.asarray(self.history),
-                        self.weight_sum, list(self.reseeded), self.missing)
+        return EMResult(self.fitted, len(self.history), self.converged, np.asarray(self.history),
+                        self.weight_sum, list(self.reseeded), self.missing, self)
 
 
 @dataclass(eq=False)
@@ -324,6 +402,7 @@ def run_em(
     *,
     tol: float,
     max_iter: int,
+    acceleration: str = ACCELERATIONS[0],
     split_every: int = DEFAULT_SPLIT_EVERY,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
     on_iteration: Callable[[EMState], None] | None = None,
@@ -339,9 +418,15 @@ def run_em(
     starts : each candidate's family and initial parameters, or the
         :class:`EMState` of an interrupted run to resume (ending bitwise as it
         would have).
-    tol : a candidate stops when the change of its mean log-likelihood per
-        unit weight (nats) between two iterations is below ``tol``.
-    max_iter : at most this many iterations (E-step + M-step each).
+    tol : under ``acceleration="none"`` a candidate stops when the change of
+        its mean log-likelihood per unit weight (nats) between two passes is
+        below ``tol``; under ``"squarem"`` when an EM step gained less than
+        ``tol`` and the gain still to come is estimated below
+        ``tol × REMAINING_FRACTION`` (see :mod:`daskem.acceleration`).
+    max_iter : at most this many passes over the data.
+    acceleration : ``"squarem"`` (the default) or ``"none"``, textbook EM:
+        one EM step (E-step + M-step) per pass.  Either way each pass
+        evaluates one point per candidate and records one log-likelihood.
     callbacks : called after every iteration of every candidate with an
         :class:`IterationInfo`.
     on_iteration : called with the :class:`EMState` after every iteration
@@ -354,6 +439,8 @@ def run_em(
     rows with a :class:`ComponentCollapseWarning`, at most ``MAX_RESEEDS``
     times each.
     """
+    if acceleration not in ACCELERATIONS:
+        raise ValueError(f"acceleration={acceleration!r} is not one of {ACCELERATIONS}")
     resumed = isinstance(starts, EMState)
     state = starts if resumed else EMState(0, [RunState(family, params) for family, params in starts])
     runs = state.runs
@@ -382,7 +469,7 @@ def run_em(
                     family.check_first_pass(stats)
             state.last_pass = (candidates[0], batch[0].mean_log_likelihood)
             for i, stats in zip(active, batch):
-                change, reseeded = runs[i].step(stats, tol, iteration)
+                change, reseeded = runs[i].step_em(stats, tol, iteration, acceleration)
                 for component, row in reseeded:
                     warnings.warn(
                         f"component {component} collapsed at iteration {iteration}; restarted at "
@@ -390,11 +477,11 @@ def run_em(
                         ComponentCollapseWarning,
                         stacklevel=2,
                     )
-                info = IterationInfo(iteration, stats.mean_log_likelihood, change, seconds, runs[i].params, i,
-                                     reseeded, remaining_gain(runs[i].history))
+                info = IterationInfo(iteration, runs[i].history[-1], change, seconds, runs[i].fitted, i,
+                                     reseeded, runs[i].remaining(acceleration))
                 for callback in callbacks:
                     callback(info)
-            _log_iteration(iteration, [runs[i] for i in active], seconds, len(runs))
+            _log_iteration(iteration, [runs[i] for i in active], seconds, len(runs), acceleration)
             active = [i for i in active if not runs[i].converged]
             state.iteration = iteration
             if on_iteration is not None:
@@ -428,11 +515,11 @@ def best_run(results: Sequence[EMResult]) -> EMResult:
     return best
 
 
-def _log_iteration(iteration: int, runs: list[RunState], seconds: float, total: int) -> None:
+def _log_iteration(iteration: int, runs: list[RunState], seconds: float, total: int, acceleration: str) -> None:
     if total == 1:
         run = runs[0]
         change = run.history[-1] - (run.history[-2] if len(run.history) > 1 else -np.inf)
-        remaining = remaining_gain(run.history)
+        remaining = run.remaining(acceleration)
         logger.info(
             "iteration %4d  mean log-likelihood %.8g  change %.3g  to go %s  %.2f s",
             iteration, run.history[-1], change, "?" if np.isnan(remaining) else f"~{remaining:.2g}", seconds,

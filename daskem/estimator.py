@@ -10,7 +10,7 @@ from daskem.engine import DEFAULT_SPLIT_EVERY
 from daskem.exceptions import InputError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
-from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
+from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 
 __all__ = ["GaussianMixture"]
 
@@ -32,13 +32,24 @@ class GaussianMixture(BaseMixture):
     covariance_type : {"full", "tied", "diag", "spherical"}, default "full"
         Structure of the component covariances.
     tol : float, default 1e-3
-        Convergence threshold on the change of the mean log-likelihood per row
-        (per unit weight when weighted; nats) between two iterations.
+        Convergence threshold, in nats per row (per unit weight when
+        weighted).  With ``acceleration="none"``, on the change of the mean
+        log-likelihood between two passes, as scikit-learn.  With
+        ``"squarem"``, the fit stops once an EM step gains less than ``tol``
+        and the gain still to come is estimated below ``tol / 100``, in two
+        SQUAREM cycles in a row: the default stops within about 1e-4 of the
+        optimum, where scikit-learn's rule can stop 0.03 short when
+        components overlap.
     reg_covar : float, default 1e-6
         Non-negative number added to the variances.
     max_iter : int, default 100
-        Most EM iterations; each reads the data once.  0 keeps the initial
+        Most EM iterations: passes over the data.  0 keeps the initial
         parameters (``n_iter_`` 0, ``lower_bound_`` −inf), as scikit-learn.
+    acceleration : {"squarem", "none"}, default "squarem"
+        "squarem": accelerated EM (SQUAREM, see :mod:`daskem.acceleration`),
+        typically 2–4× fewer passes where components overlap, never a lower
+        log-likelihood from pass to pass.  "none": textbook EM, one EM step
+        per pass — for step-by-step comparison with scikit-learn.
     n_init : int, default 1
         Number of initialisations; the run with the best lower bound is kept.
         All runs advance together, reading the data once per iteration.
@@ -136,6 +147,7 @@ class GaussianMixture(BaseMixture):
         tol: float = TOL,
         reg_covar: float = REG_COVAR,
         max_iter: int = MAX_ITER,
+        acceleration: str = ACCELERATION,
         n_init: int = N_INIT,
         init_params: str = INIT_PARAMS,
         weights_init: Any = None,
@@ -157,6 +169,7 @@ class GaussianMixture(BaseMixture):
         self.tol = tol
         self.reg_covar = reg_covar
         self.max_iter = max_iter
+        self.acceleration = acceleration
         self.n_init = n_init
         self.init_params = init_params
         self.weights_init = weights_init

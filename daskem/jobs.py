@@ -43,6 +43,7 @@ from pydantic import (
 )
 
 from daskem import commands
+from daskem.acceleration import ACCELERATIONS
 from daskem.checkpoint import remove_checkpoints
 from daskem.cluster import load_config, running_on
 from daskem.estimator import PRECISIONS
@@ -52,7 +53,7 @@ from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
 from daskem.families.registry import FAMILIES
 from daskem.initialization import INIT_METHODS
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
+from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
 from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, check_outputs, output_kind, reserved
 from daskem.redaction import redact_all, remember
 from daskem.storage import is_remote, location
@@ -63,6 +64,7 @@ FamilyName = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
 Missing = Literal[MISSING]  # type: ignore[valid-type]
 InitMethod = Literal[INIT_METHODS]  # type: ignore[valid-type]
+Acceleration = Literal[ACCELERATIONS]  # type: ignore[valid-type]
 
 
 #: Most integers a list like "1-10,20" may hold.
@@ -121,6 +123,8 @@ class _EMSettings(_Strict):
     reg_covar: NonNegativeFloat = REG_COVAR
     missing: Missing = MISSING[0]
     max_iter: PositiveInt = MAX_ITER
+    #: "squarem" (accelerated EM) or "none" (textbook EM, one EM step per pass); see GaussianMixture's acceleration.
+    acceleration: Acceleration = ACCELERATION
     init_params: InitMethod = INIT_PARAMS
     random_state: int | None = 0
     chunk_rows: PositiveInt | None = None

@@ -29,6 +29,7 @@ import xarray as xr
 from sklearn.base import BaseEstimator, DensityMixin
 
 from daskem.checkpoint import checkpointing, comparable_seed, params_digest
+from daskem.acceleration import ACCELERATIONS, NEAR_CYCLES, REMAINING_FRACTION
 from daskem.engine import MAX_RUNS, Blocks, EMResult, EMState, IterationInfo, RunState, best_run, run_em
 from daskem.exceptions import ConvergenceWarning, InputError, ModelFileError, NotFittedError
 from daskem.families.base import Family, Params
@@ -69,6 +70,7 @@ MISSING_COUNTS = ("n_missing_values_", "n_incomplete_rows_", "n_empty_rows_")
 # signatures, select, the command line and job files read them.
 TOL = 1e-3
 MAX_ITER = 100
+ACCELERATION = ACCELERATIONS[0]
 N_INIT = 1
 INIT_PARAMS = "k-means++"
 
@@ -87,8 +89,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
     #: The component family.
     FAMILY: type[Family]
     #: The settings that shape a fit, besides the family's: a checkpoint resumes only when they match.
-    SETTINGS: tuple[str, ...] = ("n_components", "tol", "max_iter", "n_init", "init_params", "chunk_rows",
-                                 "split_every")
+    SETTINGS: tuple[str, ...] = ("n_components", "tol", "max_iter", "acceleration", "n_init", "init_params",
+                                 "chunk_rows", "split_every")
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -168,10 +170,16 @@ class BaseMixture(DensityMixin, BaseEstimator):
                                         callbacks=callbacks)
         self._set_fitted(best_run(results), self._family(), rows)
         if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
-            last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
+            if self.acceleration == "none":
+                last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
+                why = f"last change of the mean log-likelihood {last_change:.3g} >= tol={self.tol:g}"
+            else:
+                remaining = self._last_run.remaining(self.acceleration)
+                why = ("the gain still to come, estimated "
+                       + ("from too few passes" if np.isnan(remaining) else f"at {remaining:.3g} per row")
+                       + f", is not yet below {self.tol * REMAINING_FRACTION:g} in {NEAR_CYCLES} cycles in a row")
             warnings.warn(
-                f"EM did not converge in {self.max_iter} iterations (last change of the mean "
-                f"log-likelihood {last_change:.3g} >= tol={self.tol:g}); "
+                f"EM did not converge in {self.max_iter} iterations ({why}); "
                 "increase max_iter or tol, or try other initial parameters",
                 ConvergenceWarning,
                 stacklevel=2,
@@ -191,6 +199,14 @@ class BaseMixture(DensityMixin, BaseEstimator):
             )
         return last
 
+    def _warm_run(self, family: Family, params: Params) -> RunState:
+        """The run a warm start from ``params`` continues: under SQUAREM the last fit's own, its cycle
+        included (so fits of a few passes each add up to one fit); else a new run from ``params``."""
+        last = getattr(self, "_last_run", None)
+        if self.acceleration == "squarem" and last is not None and last.family == family and last.fitted is params:
+            return last.continued()
+        return RunState(family, params, previous=self._last_change_reference())
+
     def _last_change_reference(self) -> float:
         """What a warm start's first change of log-likelihood is measured from: the last fit's
         lower bound, unless its last iteration restarted a component (then −inf, as within a fit)."""
@@ -209,7 +225,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         return settings
 
     def _set_fitted(self, result: EMResult, family: Family, rows: FittedRows) -> None:
-        self._params, self._fitted_family = result.params, family
+        self._params, self._fitted_family, self._last_run = result.params, family, result.run
         if rows.names is not None:
             self.feature_names_in_ = rows.names
         elif hasattr(self, "feature_names_in_"):
@@ -235,6 +251,8 @@ class BaseMixture(DensityMixin, BaseEstimator):
         if self.init_params not in INIT_METHODS:
             raise InputError(f"init_params={self.init_params!r} is not supported; choose one of {INIT_METHODS}")
         check_number(self, "tol", 0.0)
+        if self.acceleration not in ACCELERATIONS:
+            raise InputError(f"acceleration={self.acceleration!r} is not supported; choose one of {ACCELERATIONS}")
         for name, low in (("max_iter", 0), ("n_init", 1), ("split_every", 2)):
             value = getattr(self, name)
             if not is_int(value) or value < low:
@@ -447,7 +465,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
     # ------------------------------------------------------------- model files
 
     #: Settings of the estimator (besides the family's) that model files record.
-    FILE_SETTINGS: tuple[str, ...] = ("tol", "max_iter", "n_init", "init_params")
+    FILE_SETTINGS: tuple[str, ...] = ("tol", "max_iter", "acceleration", "n_init", "init_params")
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
         """Write the model to Zarr (or netCDF for a .nc suffix), atomically.
@@ -524,7 +542,7 @@ def fit_together(
     one read of the data per iteration for every run still iterating.
 
     The models share the settings of a pass and of the loop — ``tol``,
-    ``max_iter``, ``n_init``, ``init_params``, ``random_state``,
+    ``max_iter``, ``acceleration``, ``n_init``, ``init_params``, ``random_state``,
     ``chunk_rows``, ``split_every``, ``sample_dim``, ``feature_dim``,
     ``strict_chunks``, ``verbose`` — taken from the first; each has its own family, size, initial
     arrays and warm start.  Returns the rows' description and each model's
@@ -556,15 +574,16 @@ def fit_together(
         if starts is not None:
             logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
         elif warm[0] is not None:  # continues the last fit, also in telling when it converges
-            starts = EMState(0, [RunState(families[0], warm[0], previous=lead._last_change_reference())])
+            starts = EMState(0, [lead._warm_run(families[0], warm[0])])
         else:
             specs = [InitSpec(model.n_components, family, lead.init_params, given)
                      for model, family, given in zip(models, families, inits) for _ in range(lead.n_init)]
             starts = [(spec.family, params) for spec, params in zip(specs, initial_params(
                 data, weights, specs, rng=random_generator(lead.random_state), split_every=lead.split_every))]
         blocks = Blocks.of(data, weights, float32=any(model._float32() for model in models))
-        results = run_em(blocks, starts, tol=lead.tol, max_iter=lead.max_iter, split_every=lead.split_every,
-                         callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
+        results = run_em(blocks, starts, tol=lead.tol, max_iter=lead.max_iter, acceleration=lead.acceleration,
+                         split_every=lead.split_every, callbacks=callbacks,
+                         on_iteration=saved.save if saved is not None else None)
     runs = len(results) // len(models)
     fitted = FittedRows(n_features, feature_names(X), absent)
     return fitted, [results[i : i + runs] for i in range(0, len(results), runs)]

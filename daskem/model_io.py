@@ -237,7 +237,8 @@ def _is_integer(value: Any) -> bool:
 #: Attributes of a model file: name → (type, smallest value or None).
 _ATTRIBUTES = {
     "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
-    "max_iter": (int, 0), "n_init": (int, 1), "init_params": (str, None), "random_state": (int, None),
+    "max_iter": (int, 0), "acceleration": (str, None), "n_init": (int, 1), "init_params": (str, None),
+    "random_state": (int, None),
     "precision": (str, None), "n_missing_values": (int, 0), "n_incomplete_rows": (int, 0), "n_empty_rows": (int, 0),
     "n_absent_chunks": (int, 0),
 }

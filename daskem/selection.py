@@ -27,7 +27,7 @@ from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
 from daskem.families.registry import family_class
-from daskem.mixture import INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
+from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
 from daskem.models import estimator_for
 from daskem.outputs import atomic_path
 
@@ -88,6 +88,7 @@ def select(
     reg_covar: float = REG_COVAR,
     missing: str = MISSING[0],
     max_iter: int = MAX_ITER,
+    acceleration: str = ACCELERATION,
     init_params: str = INIT_PARAMS,
     random_state: int | np.random.Generator | np.random.RandomState | None = None,
     chunk_rows: int | None = None,
@@ -114,6 +115,9 @@ def select(
     tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision, sample_dim,
     feature_dim, strict_chunks, missing : as for :class:`GaussianMixture`, shared by all candidates
         (``reg_covar``, ``precision`` and ``missing`` by the Gaussian ones).
+    acceleration : "squarem" (the default: accelerated EM, fewer passes) or
+        "none" (textbook EM, one EM step per pass), as for
+        :class:`GaussianMixture`; shared by all candidates.
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
         :mod:`daskem.checkpoint`).
@@ -148,9 +152,9 @@ def select(
             UserWarning,
             stacklevel=2,
         )
-    shared = dict(tol=tol, max_iter=max_iter, n_init=n_init, init_params=init_params, random_state=random_state,
-                  chunk_rows=chunk_rows, split_every=split_every, sample_dim=sample_dim, feature_dim=feature_dim,
-                  strict_chunks=strict_chunks)
+    shared = dict(tol=tol, max_iter=max_iter, acceleration=acceleration, n_init=n_init, init_params=init_params,
+                  random_state=random_state, chunk_rows=chunk_rows, split_every=split_every, sample_dim=sample_dim,
+                  feature_dim=feature_dim, strict_chunks=strict_chunks)
     models = [estimator_for(family, k, **shared, **({"precision": precision} if family.name == "gaussian" else {}))
               for k, family in shapes]
     for model in models:

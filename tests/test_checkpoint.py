@@ -3,6 +3,8 @@ checkpoint folders never take the user's files with them."""
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,7 +19,9 @@ from click.testing import CliRunner
 
 import daskem
 from daskem import engine
-from daskem.checkpoint import CheckpointError, comparable_seed, remove_checkpoints
+from daskem.checkpoint import Checkpoint, CheckpointError, comparable_seed, remove_checkpoints
+from daskem.families.gaussian import GaussianFamily
+from daskem.kernels.gaussian import GaussianParams
 from daskem.cli import main
 from daskem.exceptions import DataChangedError, InputError
 from daskem.model_io import ModelFileError
@@ -291,3 +295,116 @@ def test_a_selection_resumes_after_a_crash(tmp_path, data):
     with pytest.raises(CheckpointError, match="other settings"):
         daskem.select(data, [1, 2], ["full", "diag"], random_state=0, tol=1e-6, max_iter=30, chunk_rows=1000,
                       checkpoint=tmp_path)
+
+
+# ------------------------------------------------------------ accelerated runs
+
+
+def overlapping_squares(n_samples: int = 3000, seed: int = 0) -> np.ndarray:
+    """Rows (n, 2) from 4 unit Gaussians one standard deviation apart: slow EM, which SQUAREM
+    extrapolates, and whose steps it sometimes refuses."""
+    rng = np.random.default_rng(seed)
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    return rng.standard_normal((n_samples, 2)) + centres[rng.integers(4, size=n_samples)]
+
+
+@pytest.mark.parametrize(("case", "n_components", "tol", "n_iter"), [("squares", 4, 0, 30), ("data", 3, 1e-4, 60)])
+def test_an_accelerated_fit_resumes_bitwise_after_a_kill_at_every_pass(tmp_path, monkeypatch, data, case,
+                                                                        n_components, tol, n_iter):
+    """A kill right after the save of pass k (the KILLER's "after-save") leaves the folder as it stands
+    then: a copy of it is taken for every k, and each copy resumed by a new fit.  With tol = 0 the fit
+    runs to max_iter; with tol = 1e-4 it converges, after cycles found near the optimum (``near``)."""
+    X = overlapping_squares() if case == "squares" else data
+
+    def fit(**kwargs):
+        gm = daskem.GaussianMixture(n_components, random_state=0, tol=tol, max_iter=n_iter,
+                                    chunk_rows=1000)
+        assert gm.acceleration == "squarem"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", daskem.ConvergenceWarning)
+            return gm.fit(X, **kwargs)
+
+    uninterrupted = fit()
+    assert uninterrupted.converged_ == (tol > 0)  # converging: before max_iter
+    assert uninterrupted.n_iter_ < n_iter if tol else uninterrupted.n_iter_ == n_iter
+    n_iter = uninterrupted.n_iter_
+    steps = np.diff(uninterrupted.history_)
+    assert (steps >= 0).all() and (steps == 0).any()  # it extrapolated, and refused a step (phase CHECK)
+    save = Checkpoint.save
+
+    def save_and_copy(self, state):
+        save(self, state)
+        shutil.copytree(self.folder, tmp_path / f"killed-after-{state.iteration}")
+
+    monkeypatch.setattr(Checkpoint, "save", save_and_copy)
+    assert_bitwise_equal(fit(checkpoint=tmp_path / "checkpoint"), uninterrupted)
+    monkeypatch.setattr(Checkpoint, "save", lambda self, state: None)  # the resumes need not write (time)
+    stored = []
+    for k in range(1, n_iter):
+        folder = tmp_path / f"killed-after-{k}"
+        store = folder / (folder / "LATEST").read_text().strip()
+        assert store.name == f"iteration-{k:06d}.zarr"
+        run = zarr.open_group(store / "run-0000", mode="r").attrs
+        stored.append((run["phase"], run["near"]))
+        assert (store / "run-0000-anchor").exists() == (run["phase"] != engine.START)
+        seen = []
+        resumed = fit(checkpoint=folder, callbacks=[seen.append])
+        assert seen[0].iteration == k + 1, k  # it did not start over
+        assert_bitwise_equal(resumed, uninterrupted)
+    assert {engine.START, engine.SECOND, engine.CHECK} <= {phase for phase, _ in stored}
+    assert any(near for _, near in stored) == (tol > 0)
+
+
+def small_gaussian(shift: float = 0.0) -> GaussianParams:
+    return GaussianParams.from_covariances(np.array([0.25, 0.75]), np.array([[0.0, 1.0], [2.0, 3.0]]) + shift,
+                                           np.array([np.eye(2), [[2.0, 0.5], [0.5, 1.0]]]))
+
+
+def assert_same_params(a: GaussianParams, b: GaussianParams) -> None:
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize(
+    ("phase", "gap", "gap_from"),
+    [(engine.SECOND, np.nan, np.nan), (engine.CHECK, np.inf, -3.25), (engine.CHECK, 1e-7, -3.0),
+     (engine.START, np.nan, -2.5)],
+)
+def test_a_run_state_mid_cycle_reads_back_as_written(tmp_path, phase, gap, gap_from):
+    family = GaussianFamily()
+    anchor = None if phase == engine.START else small_gaussian(0.5)
+    run = engine.RunState(family, small_gaussian(), weight_sum=3000.0, previous=-3.5, history=[-4.0, -3.5, -3.5],
+                          phase=phase, anchor=anchor, step=2.75, step_max=4.0, gap=gap, gap_from=gap_from, near=1)
+    checkpoint = Checkpoint(tmp_path / "checkpoint", {"tol": 0}, "data")
+    checkpoint.save(engine.EMState(3, [run], ((family, small_gaussian()), -3.5)))
+    (loaded,) = checkpoint.load().runs
+    assert (loaded.phase, loaded.step, loaded.step_max, loaded.near) == (phase, 2.75, 4.0, 1)
+    assert loaded.history == [-4.0, -3.5, -3.5]
+    np.testing.assert_array_equal([loaded.gap, loaded.gap_from], [gap, gap_from])  # NaN and inf too
+    assert_same_params(loaded.params, run.params)
+    if anchor is None:
+        assert loaded.anchor is None
+        assert not (tmp_path / "checkpoint" / "iteration-000003.zarr" / "run-0000-anchor").exists()
+    else:
+        assert_same_params(loaded.anchor, anchor)
+
+
+def test_a_checkpoint_mid_cycle_without_its_anchor_or_of_format_2_is_refused(tmp_path):
+    family = GaussianFamily()
+    run = engine.RunState(family, small_gaussian(), history=[-4.0, -3.5], phase=engine.CHECK, anchor=small_gaussian(1))
+    checkpoint = Checkpoint(tmp_path, {"tol": 0}, "data")
+    checkpoint.save(engine.EMState(2, [run], ((family, small_gaussian()), -3.5)))
+    store = zarr.open_group(tmp_path / "iteration-000002.zarr", mode="r+")
+    store["run-0000"].attrs["anchor"] = 0
+    with pytest.raises(CheckpointError, match="run-0000 stands in phase 2 of its SQUAREM cycle, without the anchor"):
+        checkpoint.load()
+    store.attrs["format"] = "daskem.checkpoint/2"  # written before runs recorded their cycle
+    with pytest.raises(CheckpointError, match=r"format 'daskem.checkpoint/2', expected 'daskem.checkpoint/3'"):
+        checkpoint.load()
+
+
+def test_every_field_of_a_run_state_is_checkpointed():
+    """A field added to RunState fails this until checkpoint.py saves it (and this list names it)."""
+    saved = {"family", "params", "weight_sum", "previous", "converged", "history", "reseeded", "reseeds_left",
+             "warned", "missing", "phase", "anchor", "step", "step_max", "gap", "gap_from", "near"}
+    assert {field.name for field in dataclasses.fields(engine.RunState)} == saved

@@ -155,3 +155,49 @@ def test_the_library_only_logs_through_its_logger():
     offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
                  if p.name != "cli.py" and re.search(r"(?<![\w.])print\(|sys\.stdout", p.read_text())]
     assert offenders == []
+
+
+@pytest.fixture(scope="module")
+def few_rows(tmp_path_factory):
+    from conftest import make_mixture_data, write_zarr
+
+    X = make_mixture_data(n_samples=400, n_features=2, n_components=3, seed=6, separation=4.0)
+    return write_zarr(tmp_path_factory.mktemp("acceleration") / "data.zarr", X, chunk_rows=100)
+
+
+@pytest.fixture(scope="module")
+def estimator_fits(few_rows):
+    """The fits of GaussianMixture (the command line's seed 0) on ``few_rows``: textbook and by default."""
+    fits = {"none": daskem.GaussianMixture(3, acceleration="none", random_state=0),
+            "squarem": daskem.GaussianMixture(3, random_state=0)}
+    fits = {name: model.fit(str(few_rows), variable="X") for name, model in fits.items()}
+    assert not np.array_equal(fits["none"].history_, fits["squarem"].history_)  # the setting shows on this data
+    return fits
+
+
+@pytest.mark.parametrize("acceleration", ["none", "squarem", None])
+def test_fit_acceleration_fits_as_the_estimator_does(few_rows, estimator_fits, tmp_path, acceleration):
+    import json
+
+    out = tmp_path / "model.zarr"
+    option = [] if acceleration is None else ["--acceleration", acceleration]
+    result = CliRunner().invoke(main, ["--json", "fit", str(few_rows), "-v", "X", "-k", "3", *option,
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    expected = acceleration or "squarem"  # the default
+    assert json.loads(result.stdout)["acceleration"] == expected
+    model, alone = daskem.load(out), estimator_fits[expected]
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(alone, name))
+
+
+@pytest.mark.parametrize("command", [["fit", "-k", "3"], ["select", "-k", "2,3"]])
+def test_acceleration_option_refuses_other_values_and_is_documented(few_rows, command):
+    result = CliRunner().invoke(main, [command[0], str(few_rows), "-v", "X", *command[1:], "--acceleration", "fast"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "Invalid value for '--acceleration': 'fast' is not one of 'squarem', 'none'." in result.stderr
+    helped = CliRunner().invoke(main, [command[0], "--help"], terminal_width=200)
+    line = next(line for line in helped.stdout.splitlines() if "--acceleration" in line)
+    assert "[squarem|none]" in line and "[default: squarem]" in line
+    assert ("squarem: accelerated EM (fewer passes); none: textbook EM, one EM step per pass, for step-by-step "
+            "comparison with scikit-learn") in line

@@ -139,8 +139,8 @@ def test_integer_weights_fit_as_repeated_rows(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_a_warm_start_continues_where_the_last_fit_stopped(name):
     X = rows(name)
-    straight = fitted(name, X, max_iter=6)
-    warm = model(name, max_iter=3, warm_start=True)
+    straight = fitted(name, X, max_iter=6, acceleration="none")
+    warm = model(name, max_iter=3, warm_start=True, acceleration="none")
     for _ in range(2):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -115,6 +115,48 @@ outputs: {selection: out/selection, scores: out/scores.zarr, report: out/report.
     assert xr.open_zarr(folder / "out" / "scores.zarr", consolidated=False).sizes["sample"] == 3000
 
 
+@pytest.fixture
+def few_rows(tmp_path) -> Path:
+    X = make_mixture_data(n_samples=400, n_features=2, n_components=3, seed=6, separation=4.0)
+    return write_zarr(tmp_path / "data.zarr", X, chunk_rows=100)
+
+
+def test_a_fit_job_with_acceleration_none_fits_as_the_command_line_does(few_rows):
+    folder = few_rows.parent
+    path = job_file(folder, """
+data: {path: data.zarr, variable: X}
+fit: {n_components: 3, acceleration: none}
+outputs: {model: job.zarr, report: report.json}
+""")
+    report = run_job(path)
+    assert report["settings"]["fit"]["acceleration"] == "none" and report["stages"][0]["acceleration"] == "none"
+    for acceleration in ("none", "squarem"):
+        result = CliRunner().invoke(main, ["fit", str(few_rows), "-v", "X", "-k", "3", "--acceleration", acceleration,
+                                           "--out", str(folder / f"{acceleration}.zarr")])
+        assert result.exit_code == 0, result.output
+    job, textbook, accelerated = (daskem.load(folder / name) for name in ("job.zarr", "none.zarr", "squarem.zarr"))
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_array_equal(getattr(job, name), getattr(textbook, name))
+    assert not np.array_equal(job.history_, accelerated.history_)
+    assert load_job(job_file(folder, "data: {path: data.zarr}\nfit: {n_components: 3}\n"
+                                     "outputs: {model: m.zarr, report: r.json}\n")).fit.acceleration == "squarem"
+
+
+def test_a_select_job_passes_acceleration_to_its_candidates(few_rows):
+    folder = few_rows.parent
+    path = job_file(folder, """
+data: {path: data.zarr, variable: X}
+select: {n_components: [3], acceleration: none}
+outputs: {selection: selection, report: report.json}
+""")
+    report = run_job(path)
+    assert report["settings"]["select"]["acceleration"] == "none"
+    alone = daskem.GaussianMixture(3, acceleration="none", random_state=0).fit(str(few_rows), variable="X")
+    np.testing.assert_array_equal(daskem.load(folder / "selection" / "best.zarr").history_, alone.history_)
+    accelerated = daskem.GaussianMixture(3, random_state=0).fit(str(few_rows), variable="X")
+    assert not np.array_equal(alone.history_, accelerated.history_)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -131,6 +173,10 @@ outputs: {selection: out/selection, scores: out/scores.zarr, report: out/report.
         ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr}\n", "outputs.report: Field required"),
         ("data: {path: data.zarr}\nselect: {n_components: 1-x}\noutputs: {selection: s, report: r.json}\n",
          "n_components '1-x' is not a list like 3, 1-10"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2, acceleration: fast}\n"
+         "outputs: {model: m.zarr, report: r.json}\n", "fit.acceleration: Input should be 'squarem' or 'none'"),
+        ("data: {path: data.zarr}\nselect: {n_components: 1-3, acceleration: off}\n"
+         "outputs: {selection: s, report: r.json}\n", "select.acceleration: Input should be 'squarem' or 'none'"),
         ("data: {path: data.zarr}\nfit: {n_components: 2}\ncluster: nowhere.yaml\n"
          "outputs: {model: m.zarr, report: r.json}\n", "cannot read cluster config"),
         ("data: [", "is not valid YAML"),

@@ -106,11 +106,11 @@ def textbook_em(X: np.ndarray, params: GaussianParams, iterations: int, weights=
     return alpha, means, full, np.array(history)
 
 
-def fit(X, params: GaussianParams, chunks, iterations: int, weights=None) -> daskem.GaussianMixture:
+def fit(X, params: GaussianParams, chunks, iterations: int, weights=None, **settings) -> daskem.GaussianMixture:
     model = daskem.GaussianMixture(
         params.n_components, covariance_type=params.covariance_type, tol=0.0, max_iter=iterations,
         reg_covar=REG_COVAR, missing="nan", weights_init=params.weights, means_init=params.means,
-        precisions_init=params.precisions)
+        precisions_init=params.precisions, **settings)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", ComponentCollapseWarning)  # starts drawn at random, not fitted
@@ -129,7 +129,7 @@ def test_em_with_missing_values_is_textbook_em(covariance_type, chunks):
     X, params = holed(0), start(0, covariance_type)
     weights = np.random.default_rng(2).uniform(0.5, 2.0, size=len(X))
     alpha, means, full, history = textbook_em(X, params, 6, weights)
-    model = fit(X, params, chunks, 6, weights)
+    model = fit(X, params, chunks, 6, weights, acceleration="none")
     assert_close(model.weights_, alpha, "weights")
     assert_close(model.means_, means, "means")
     assert_close(model.params.full_covariances(), full, "covariances")
@@ -359,7 +359,8 @@ def test_product_families_with_missing_values_are_textbook_em(family, chunks):
                                                 1 - floor if family == "bernoulli" else np.inf)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = estimator(3, tol=0, max_iter=6, missing="nan", weights_init=weights0, means_init=means0).fit(
+        model = estimator(3, tol=0, max_iter=6, acceleration="none", missing="nan", weights_init=weights0,
+                          means_init=means0).fit(
             da.from_array(X, chunks=(chunks, -1)))
     assert_close(model.weights_, alpha, "weights")
     assert_close(model.means_, means, "means")

@@ -102,3 +102,49 @@ def test_cli_select_refuses_bad_ranges(tmp_path, data, text):
     assert result.exit_code == 2 and "--n-components" in result.stderr
     if "000" in text:  # a billion, or more than a thousand: counted before anything is expanded
         assert "holds more than 1000 integers" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def few_rows() -> np.ndarray:
+    return make_mixture_data(n_samples=400, n_features=2, n_components=3, seed=6, separation=4.0)
+
+
+def test_select_passes_acceleration_to_every_candidate(few_rows):
+    settings = dict(random_state=0, tol=1e-5)
+    textbook = select(few_rows, [3, 4], ["full", "diag"], acceleration="none", **settings)
+    default = select(few_rows, [3, 4], ["full", "diag"], **settings)
+    assert [m.acceleration for m in textbook.models] == ["none"] * 4
+    assert [m.acceleration for m in default.models] == ["squarem"] * 4
+    # the first candidate starts from the random numbers of a fit of its own (test_a_candidate_equals_its_own_fit)
+    for selection, acceleration in ((textbook, "none"), (default, "squarem")):
+        first = next(m for m in selection.models if (m.n_components, m.covariance_type) == (3, "full"))
+        alone = daskem.GaussianMixture(3, acceleration=acceleration, **settings).fit(few_rows)
+        np.testing.assert_array_equal(first.history_, alone.history_)
+        np.testing.assert_array_equal(first.means_, alone.means_)
+    for shared, accelerated in zip(textbook.models, default.models):
+        assert not np.array_equal(shared.history_, accelerated.history_)  # the setting reaches every candidate
+    # a selection of one candidate is its textbook fit
+    for k, covariance_type in [(3, "diag"), (3, "tied")]:
+        only = select(few_rows, [k], [covariance_type], acceleration="none", **settings).best_
+        alone = daskem.GaussianMixture(k, covariance_type=covariance_type, acceleration="none", **settings)
+        np.testing.assert_array_equal(only.history_, alone.fit(few_rows).history_)
+
+
+def test_select_refuses_an_unknown_acceleration(few_rows):
+    with pytest.raises(InputError, match=r"acceleration='fast' is not supported; choose one of \('squarem', 'none'\)"):
+        select(few_rows, [2], acceleration="fast")
+
+
+def test_cli_select_acceleration_selects_as_the_library_does(tmp_path, few_rows):
+    path = write_zarr(tmp_path / "data.zarr", few_rows, 100)
+    settings = dict(random_state=0, tol=1e-5)
+    for acceleration in ("none", "squarem"):
+        out = tmp_path / acceleration
+        result = CliRunner().invoke(main, ["select", str(path), "-v", "X", "-k", "3,4", "--covariance-types",
+                                           "full,diag", "--tol", "1e-5", "--acceleration", acceleration,
+                                           "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        library = select(str(path), [3, 4], ["full", "diag"], variable="X", acceleration=acceleration, **settings)
+        pd.testing.assert_frame_equal(pd.read_csv(out / "table.csv"), library.table, check_exact=True)
+        np.testing.assert_array_equal(daskem.load(out / "best.zarr").history_, library.best_.history_)
+    assert not pd.read_csv(tmp_path / "none" / "table.csv").equals(pd.read_csv(tmp_path / "squarem" / "table.csv"))

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from daskem.exceptions import InputError
+from daskem.exceptions import DaskemError, InputError
 
 #: A family's parameters for one candidate mixture (for Gaussians a
 #: :class:`~daskem.kernels.gaussian.GaussianParams`); opaque to the engine.
@@ -174,6 +174,56 @@ class Family(ABC):
 
     def check_first_pass(self, stats: Statistics) -> None:
         """Refuse data the family cannot fit, from the first pass's statistics (nothing by default)."""
+
+    # ------------------------------------------------------------ extrapolating (accelerated EM)
+
+    def expectations(self, params: Params, reference: Params) -> dict[str, np.ndarray]:
+        """The parameters as the expected sufficient statistics per unit weight that their M-step would come
+        from, taken about ``reference``'s means (so that they stay exact far from the origin): for each
+        array of :meth:`dims`, ``α_k`` for the weights and ``α_k (μ_k − μ_ref,k)`` for the means; families
+        with other arrays add them.  Affine combinations of these are combinations of the statistics."""
+        weights = params.weights
+        return {"weights": weights, "means": weights[:, np.newaxis] * (params.means - reference.means)}
+
+    def from_expectations(self, arrays: dict[str, np.ndarray], reference: Params) -> Params | None:
+        """The parameters whose :meth:`expectations` about ``reference`` are ``arrays`` (weights summing to
+        1), or None where they leave the parameter space: a weight not above 0, or arrays that
+        :meth:`combined` refuses (a covariance not positive definite, a probability outside [0, 1])."""
+        weights = arrays["weights"]
+        if not (all(np.isfinite(array).all() for array in arrays.values()) and weights.min() > 0):
+            return None
+        centred = arrays["means"] / weights[:, np.newaxis]
+        values = {"weights": weights / weights.sum(), "means": reference.means + centred,
+                  **self.own_from_expectations(arrays, weights, centred)}
+        try:
+            return self.combined(values)
+        except DaskemError:
+            return None
+
+    def own_from_expectations(self, arrays: dict[str, np.ndarray], weights: np.ndarray,
+                              centred: np.ndarray) -> dict[str, np.ndarray]:
+        """The family's own arrays (besides weights and means) from :meth:`expectations` ``arrays``, given
+        the weights (K,) and the means less the reference's (K, d) they hold (none by default)."""
+        return {}
+
+    def combined(self, arrays: dict[str, np.ndarray]) -> Params:
+        """The parameters of a combination's arrays (weights positive and summing to 1), as
+        :meth:`from_variables` checks a model file's; raise a :class:`~daskem.exceptions.DaskemError`
+        where they leave the parameter space."""
+        return self.from_variables(arrays, "an extrapolated EM step")
+
+    def step_scales(self, params: Params) -> dict[str, np.ndarray]:
+        """For each array of :meth:`expectations`, the scale (broadcastable to it) that a change of it is
+        measured in near ``params``, so that changes of arrays in different units compare.
+
+        Each is ``1/√`` of the diagonal of the Fisher information of one row
+        in those coordinates: ``√α_k`` for the weights, ``√(α_k σ²_kj)`` for
+        the means (σ² from :meth:`variances`); families with other arrays add
+        them.  Scales do not move with the data's origin, so neither does an
+        accelerated fit.
+        """
+        weights = params.weights
+        return {"weights": np.sqrt(weights), "means": np.sqrt(weights[:, np.newaxis] * self.variances(params))}
 
     # ------------------------------------------------------------ counting
 

@@ -87,6 +87,53 @@ class GaussianFamily(Family):
         """Refuse data that no Gaussian mixture density exists for (see :meth:`GaussianStats.check_spread`)."""
         stats.check_spread(self.reg_covar)
 
+    def expectations(self, params: GaussianParams, reference: GaussianParams) -> dict[str, np.ndarray]:
+        """The base's, and for covariances ``α_k (Σ_k + m_k m_kᵀ)`` with ``m_k = μ_k − μ_ref,k`` (tied:
+        ``Σ + Σ_k α_k m_k m_kᵀ``; diag: the diagonals; spherical: their mean)."""
+        arrays = super().expectations(params, reference)
+        weights, covariances = params.weights, params.covariances
+        centred = params.means - reference.means
+        if self.covariance_type == "full":
+            arrays["covariances"] = weights[:, np.newaxis, np.newaxis] * (
+                covariances + centred[:, :, np.newaxis] * centred[:, np.newaxis, :])
+        elif self.covariance_type == "tied":
+            arrays["covariances"] = covariances + np.einsum("k,ki,kj->ij", weights, centred, centred)
+        elif self.covariance_type == "diag":
+            arrays["covariances"] = weights[:, np.newaxis] * (covariances + centred**2)
+        else:
+            arrays["covariances"] = weights * (covariances + (centred**2).mean(axis=1))
+        return arrays
+
+    def own_from_expectations(self, arrays: dict[str, np.ndarray], weights: np.ndarray,
+                              centred: np.ndarray) -> dict[str, np.ndarray]:
+        """Covariances from :meth:`expectations`, undoing each form."""
+        second = arrays["covariances"]
+        if self.covariance_type == "full":
+            covariances = (second / weights[:, np.newaxis, np.newaxis]
+                           - centred[:, :, np.newaxis] * centred[:, np.newaxis, :])
+        elif self.covariance_type == "tied":
+            covariances = second - np.einsum("k,ki,kj->ij", weights, centred, centred)
+        elif self.covariance_type == "diag":
+            covariances = second / weights[:, np.newaxis] - centred**2
+        else:
+            covariances = second / weights - (centred**2).mean(axis=1)
+        return {"covariances": covariances}
+
+    def step_scales(self, params: GaussianParams) -> dict[str, np.ndarray]:
+        """The base scales, and for covariances ``√(2 α_k) σ_ki σ_kj`` (σ: each one's standard deviations;
+        tied: ``√2 σ_i σ_j``; spherical: ``√(2 α_k / d) σ²_k``)."""
+        scales = super().step_scales(params)
+        weights, covariances, kind = params.weights, params.covariances, self.covariance_type
+        if kind in ("full", "tied"):
+            sd = np.sqrt(np.diagonal(covariances, axis1=-2, axis2=-1))
+            share = weights[:, np.newaxis, np.newaxis] if kind == "full" else 1.0
+            scales["covariances"] = np.sqrt(2.0 * share) * sd[..., :, np.newaxis] * sd[..., np.newaxis, :]
+        elif kind == "diag":
+            scales["covariances"] = np.sqrt(2.0 * weights[:, np.newaxis]) * covariances
+        else:
+            scales["covariances"] = np.sqrt(2.0 * weights / params.n_features) * covariances
+        return scales
+
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return gaussian.n_parameters(n_components, n_features, self.covariance_type)
 

@@ -303,6 +303,13 @@ class ProductFamily(Family):
             )
         return MeanParams(arrays["weights"], means)
 
+    def combined(self, arrays: dict[str, np.ndarray]) -> MeanParams:
+        """Means inside the family's domain, kept within the floor as an M-step keeps them (a combination
+        of floored means lands a rounding off it); others are refused."""
+        if not self._in_range(arrays["means"]):
+            raise ModelFileError("an extrapolated EM step leaves the family's domain")
+        return MeanParams(arrays["weights"], self.floor(arrays["means"]))
+
     def random_params(self, n_components: int, n_features: int, rng: np.random.Generator) -> MeanParams:
         """:meth:`random_means` within the floor, and weights from a Dirichlet(5, …, 5) (no tiny component)."""
         means = self.floor(self.random_means(n_components, n_features, rng))
