@@ -53,7 +53,8 @@ def _squared_norm(scales: dict[str, np.ndarray], change: dict[str, np.ndarray]) 
     return total
 
 
-def _cycle(family: Family, theta0: Params, theta1: Params, theta2: Params) -> tuple[list[dict], float, float, float]:
+def _cycle(family: Family, theta0: Params, theta1: Params,
+           theta2: Params) -> tuple[list[dict], float, float, float]:
     """The three points as :meth:`Family.expectations` about θ₀, and ‖r‖², ‖v‖² and ‖θ₂ − θ₁‖² in
     θ₀'s :meth:`Family.step_scales`."""
     scales = family.step_scales(theta0)

@@ -28,7 +28,8 @@ import numpy as np
 from dask.delayed import Delayed
 from threadpoolctl import threadpool_limits
 
-from daskem.acceleration import ACCELERATIONS, NEAR_CYCLES, REMAINING_FRACTION, extrapolate, next_step_max, remaining_after
+from daskem.acceleration import (ACCELERATIONS, NEAR_CYCLES, REMAINING_FRACTION, extrapolate, next_step_max,
+                                 remaining_after)
 from daskem.exceptions import ComponentCollapseWarning, DataChangedError
 from daskem.families.base import Family, Params, Statistics
 
