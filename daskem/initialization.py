@@ -2,9 +2,15 @@
 
 Methods (``init_params``):
 
-- ``"k-means++"`` (default): on a bounded random sample of rows, the best (least
-  inertia) of a few k-means++ seedings, each refined by a few Lloyd steps; the
-  hard assignment gives the weights, means and covariances.
+- ``"k-means++"`` (default): on a bounded random sample of rows.  Up to
+  ``JUDGED_MAX_COMPONENTS`` components, a judged start: k-means++ seedings
+  refined by a few Lloyd steps on a smaller part of the sample, half in the
+  data's units and half sphered, each started as a mixture and run a few
+  accelerated EM passes there; the one that climbs highest wins, but not a
+  fit with a component on fewer than d + 1 rows (see :func:`_judged`).  Above
+  that, the best (least inertia) of a few seedings on the whole sample.  The
+  winner's hard assignment of the sample gives the weights, means and
+  covariances.
 - ``"kmeans"``: Lloyd to convergence on the sample from one k-means++ seeding.
 - ``"random"``: random responsibilities on the sample (as scikit-learn).
 - ``"random_from_data"``: K sample rows as means (for Gaussians, covariances
@@ -25,7 +31,9 @@ corrects; rows with nothing observed weigh nothing.
 The sample (at most ``DEFAULT_SAMPLE_ROWS`` rows, read chunk by chunk, only the
 sample held) is drawn once for all candidates; the k-means|| passes of all
 candidates are shared too.  Candidates that differ only in covariance type
-share their clustering, and so do candidates of different families.
+share their clustering, and so do candidates of different families; a judged
+start is judged once for each family, under the first candidate's settings
+(so the covariance types of a selection share one judgment).
 Parameters the user gives (``weights_init``, ``means_init``, ``precisions_init``)
 replace the estimated ones, as in scikit-learn; when all are given the data
 are not read at all.
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,8 +52,10 @@ import dask
 import dask.array as da
 import numpy as np
 
-from daskem.engine import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce, one_blas_thread
-from daskem.exceptions import InputError, NonFiniteDataError
+from daskem.acceleration import ACCELERATIONS
+from daskem.engine import (DEFAULT_SPLIT_EVERY, Blocks, RunState, compute_one_thread_blas, map_reduce,
+                           one_blas_thread)
+from daskem.exceptions import ComponentCollapseWarning, InputError, NonFiniteDataError
 from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite, raise_unobserved
 from daskem.families.base import Family, Params
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
@@ -55,8 +66,17 @@ logger = logging.getLogger("daskem")
 DEFAULT_SAMPLE_ROWS = 50_000
 #: Lloyd steps after each k-means++ seeding.
 LLOYD_STEPS = 10
-#: k-means++ seedings tried; the one with least inertia wins.
+#: k-means++ seedings tried; the one with least inertia wins (but see ``JUDGED_MAX_COMPONENTS``).
 SEEDINGS = 4
+#: Components up to which the k-means++ start is judged: on at most ``JUDGING_ROWS`` of the sampled rows, it
+#: tries ``SEEDINGS`` seedings in the data's units and as many in sphered units, and keeps the one from which
+#: ``JUDGING_PASSES`` accelerated EM passes reach the highest log-likelihood (see :func:`_judged`).
+JUDGED_MAX_COMPONENTS = 16
+JUDGING_ROWS = 4000
+JUDGING_PASSES = 30
+JUDGING_TOL = 1e-4
+#: The least variance sphering divides by, relative to the largest (a constant feature is left as it is).
+SPHERING_FLOOR = 1e-12
 #: Rows × centres of a k-means++ seeding, at most (what K=64 costs on the default sample), and
 #: the least rows a centre it may seed on.  On 50,000 sampled rows at K=256, seeding on 12,500
 #: gave the same inertia after Lloyd's steps (medians of 6 seeds, clusters apart or overlapping),
@@ -143,20 +163,85 @@ def _no_progress(what: str) -> None:
 def _best_kmeans_plusplus(
     X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, step: Callable[[str], None] = _no_progress
 ) -> np.ndarray:
-    """Labels (n,) of the best of :func:`seedings` k-means++ seedings refined by ``LLOYD_STEPS``.
+    """Labels (n,) of the best (least inertia) of :func:`seedings` k-means++ seedings refined by ``LLOYD_STEPS``.
 
     ``step`` is called after each seeding, with what was done.
     """
-    best_labels, best_inertia = None, np.inf
+    found = []  # (inertia, labels) of each seeding
     count = seedings(k)
     for i in range(count):
-        seeds = _seeding_rows(len(X), k, rng)
-        with one_blas_thread():  # Lloyd's threads each run their own products
-            _, labels, inertia = lloyd(X, kmeans_plusplus(X[seeds], k, rng, w[seeds]), LLOYD_STEPS, weights=w)
-        if inertia < best_inertia:
-            best_labels, best_inertia = labels, inertia
+        found.append(_kmeans_plusplus(X, w, k, rng)[1:])
         step(f"seeding {i + 1} of {count} and {LLOYD_STEPS} Lloyd steps")
-    return best_labels
+    return min(found, key=lambda pair: pair[0])[1]
+
+
+def _kmeans_plusplus(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, float, np.ndarray]:
+    """One k-means++ seeding of rows X (n, d) refined by ``LLOYD_STEPS``: centres (K, d), inertia, labels (n,)."""
+    seeds = _seeding_rows(len(X), k, rng)
+    with one_blas_thread():  # Lloyd's threads each run their own products
+        centres, labels, inertia = lloyd(X, kmeans_plusplus(X[seeds], k, rng, w[seeds]), LLOYD_STEPS, weights=w)
+    return centres, inertia, labels
+
+
+@dataclass(frozen=True, eq=False)
+class _Clustering:
+    """A k-means clustering of rows mapped by ``transform`` (d, d) (x ↦ x · transform): its centres (K, d)
+    there, and the labels (m,) of the rows it was fitted on."""
+
+    transform: np.ndarray
+    centres: np.ndarray
+    labels: np.ndarray
+
+    def assign(self, X: np.ndarray) -> np.ndarray:
+        """Label (n,) of each row of X (n, d): its nearest centre, in these units."""
+        return np.argmin(squared_distances(X @ self.transform, self.centres), axis=1)
+
+
+def _judged_candidates(
+    X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, step: Callable[[str], None] = _no_progress,
+) -> list[_Clustering]:
+    """``2 × SEEDINGS`` k-means++ seedings of rows X (n, d) refined by ``LLOYD_STEPS``, for :func:`_judged` to
+    pick from: half in the data's units, half in sphered units (the rows' covariance made the identity, so
+    that neither a feature's scale nor the correlation of features hides the clusters).
+
+    ``step`` is called after each seeding, with what was done.
+    """
+    values, vectors = np.linalg.eigh(np.atleast_2d(np.cov(X.T, aweights=w, bias=True)))
+    # (rows that are all alike have no covariance to undo: they are left as they are, and refused later)
+    values = np.maximum(values, values.max() * SPHERING_FLOOR) if values.max() > 0 else np.ones_like(values)
+    units = [np.eye(X.shape[1]), vectors / np.sqrt(values)]
+    clusterings = []
+    count = SEEDINGS * len(units)
+    for i in range(count):
+        transform = units[i % len(units)]
+        centres, _, labels = _kmeans_plusplus(X @ transform, w, k, rng)
+        clusterings.append(_Clustering(transform, centres, labels))
+        step(f"seeding {i + 1} of {count} and {LLOYD_STEPS} Lloyd steps")
+    return clusterings
+
+
+def _judged(X: np.ndarray, observed: np.ndarray, w: np.ndarray, clusterings: Sequence[_Clustering],
+            spec: InitSpec) -> _Clustering:
+    """The one of ``clusterings`` (of rows X (n, d), weights w (n,)) from whose start EM climbs highest on the
+    same rows as ``observed`` (X before :func:`mean_filled`: NaN where a value is missing).
+
+    Each start runs ``JUDGING_PASSES`` accelerated EM passes (fewer if it converges at ``JUDGING_TOL``).
+    The highest mean log-likelihood wins, the first on a tie, but a fit that leaves a component fewer than
+    d + 1 rows' worth of weight loses to any that does not: its likelihood is high only because that
+    component closes in on a few rows (a spurious maximum, McLachlan & Peel 2000, §3.10).
+    """
+    runs = [RunState(spec.family, _estimate(X, c.labels, w, spec)) for c in clusterings]
+    with warnings.catch_warnings(), one_blas_thread():
+        warnings.simplefilter("ignore", ComponentCollapseWarning)  # a judging run's restarts are its own affair
+        for iteration in range(1, JUDGING_PASSES + 1):
+            for run in runs:
+                if not run.converged:
+                    run.step_em(spec.family.chunk_statistics(observed, run.params, 0, w), JUDGING_TOL,
+                                iteration, ACCELERATIONS[0])
+    least_rows = (X.shape[1] + 1) * w.sum() / np.count_nonzero(w)  # d + 1 average rows' weight
+    return clusterings[min(range(len(runs)), key=lambda i: (runs[i].fitted.weights.min() * runs[i].weight_sum
+                                                           < least_rows, -runs[i].history[-1]))]
 
 
 def _kmeans(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -414,9 +499,13 @@ def initial_params(
         rows, weights = draw_sample(X, sample_weight, sample_rows, rng,
                                     missing=any(specs[i].family.takes_missing for i in from_sample),
                                     families=list(dict.fromkeys(specs[i].family for i in from_sample)))
-        rows = mean_filled(rows, weights)
+        given_rows, rows = rows, mean_filled(rows, weights)
         positive = int(np.count_nonzero(weights > 0))
-        assignments: dict[tuple, np.ndarray] = {}
+        # A judged start clusters, and races its candidates, on at most JUDGING_ROWS of the sample.
+        judging = slice(None) if JUDGING_ROWS >= len(rows) else np.sort(rng.choice(len(rows), JUDGING_ROWS,
+                                                                                   replace=False))
+        found: dict[tuple, np.ndarray | list[_Clustering]] = {}  # per start: an assignment, or ones to judge
+        chosen: dict[tuple, np.ndarray] = {}  # the assignment kept, per start and kind of family
         for i in from_sample:
             spec = specs[i]
             if positive < spec.n_components:
@@ -424,23 +513,16 @@ def initial_params(
                     f"the sample drawn to initialise holds {positive} rows of positive weight, fewer "
                     f"than n_components={spec.n_components}"
                 )
-            if starts[i] not in assignments:
-                # Announced, step by step, when it may take a while (K × sample rows): a long start is never
-                # silent.
-                long = spec.n_components * len(rows) >= LONG_INIT_WORK
-                progress = _Progress(f"initialisation ({spec.init_params}, {spec.n_components} components)",
-                                     seedings(spec.n_components) if spec.init_params == "k-means++" else 1, long)
-                logger.log(progress.level, "initialising %d components with %s on %d sampled rows",
-                           spec.n_components, spec.init_params, len(rows))
-                if spec.init_params == "k-means++":
-                    assignments[starts[i]] = _best_kmeans_plusplus(rows, weights, spec.n_components, rng,
-                                                                   progress.step)
-                else:
-                    method = SAMPLE_METHODS[spec.init_params]
-                    assignments[starts[i]] = method(rows, weights, spec.n_components, rng)
-                logger.log(progress.level, "initialised %d components in %.2f s", spec.n_components,
-                           time.perf_counter() - progress.start)
-            estimated[i] = _estimate(rows, assignments[starts[i]], weights, spec)
+            if starts[i] not in found:
+                found[starts[i]] = _sample_start(rows, weights, spec, rng, judging)
+            key = (starts[i], type(spec.family))  # judged under this spec's settings; a selection's covariance
+            # types share the judgment, as they share the clustering: else each would pay for its own
+            if key not in chosen:
+                start = found[starts[i]]
+                observed = given_rows if spec.family.takes_missing else rows
+                chosen[key] = start if isinstance(start, np.ndarray) else _judged(
+                    rows[judging], observed[judging], weights[judging], start, spec).assign(rows)
+            estimated[i] = _estimate(rows, chosen[key], weights, spec)
     parallel = [i for i, s in enumerate(specs) if not s.fully_given and s.init_params == "k-means||"]
     if parallel:
         data = Blocks.of(X, sample_weight)
@@ -452,6 +534,28 @@ def initial_params(
                                  split_every, progress.step)
         estimated.update(zip(parallel, found))
     return [spec.family.with_given(estimated.get(i), spec.given) for i, spec in enumerate(specs)]
+
+
+def _sample_start(rows: np.ndarray, weights: np.ndarray, spec: InitSpec, rng: np.random.Generator,
+                  judging: np.ndarray | slice) -> np.ndarray | list[_Clustering]:
+    """The sample's assignment (see ``SAMPLE_METHODS``) for a start, or for a judged k-means++ start
+    (K ≤ ``JUDGED_MAX_COMPONENTS``) the clusterings of its ``judging`` rows to judge (see :func:`_judged`).
+
+    Announced, step by step, when it may take a while (K × sample rows): a long start is never silent.
+    """
+    k, method = spec.n_components, spec.init_params
+    judged = method == "k-means++" and 1 < k <= JUDGED_MAX_COMPONENTS
+    steps = (2 * SEEDINGS if judged else seedings(k)) if method == "k-means++" else 1
+    progress = _Progress(f"initialisation ({method}, {k} components)", steps, k * len(rows) >= LONG_INIT_WORK)
+    logger.log(progress.level, "initialising %d components with %s on %d sampled rows", k, method, len(rows))
+    if judged:
+        start = _judged_candidates(rows[judging], weights[judging], k, rng, progress.step)
+    elif method == "k-means++":
+        start = _best_kmeans_plusplus(rows, weights, k, rng, progress.step)
+    else:
+        start = SAMPLE_METHODS[method](rows, weights, k, rng)
+    logger.log(progress.level, "initialised %d components in %.2f s", k, time.perf_counter() - progress.start)
+    return start
 
 
 def _shared_starts(specs: Sequence[InitSpec]) -> list[tuple[int, str, int]]:

@@ -56,6 +56,22 @@ def initial_parameters(
     }
 
 
+def reg_covar_dip(model: Any) -> float:
+    """How far a fitted GaussianMixture's mean log-likelihood may fall from one pass to the next.
+
+    With ``reg_covar`` = ε > 0 an M-step's covariance S + εI maximises Q − (ε/2) Σ_k n_k tr(Σ_k⁻¹), not Q, so
+    EM raises the log-likelihood only up to that penalty's change: a pass may lower it by as much as
+    (ε/2) Σ_k w_k tr(Σ_k⁻¹) (the traces of the precisions it leaves).  Bounded here with the fit's last
+    precisions, twice over (the passes that dip are near the end, their precisions near the last), plus
+    rounding (1e-12 of the log-likelihood).  With ε = 0 EM never lowers it (scikit-learn's own monotonicity
+    test sets reg_covar=0 for this reason).
+    """
+    P, d = np.asarray(model.precisions_), model.means_.shape[1]
+    traces = {"full": lambda: np.trace(P, axis1=1, axis2=2), "tied": lambda: np.trace(P),
+              "diag": lambda: P.sum(axis=1), "spherical": lambda: P * d}[model.covariance_type]()
+    return model.reg_covar * float(np.max(traces)) + 1e-12 * float(np.abs(model.history_).max())
+
+
 def write_zarr(path: Path, X: np.ndarray, chunk_rows: int, name: str = "X") -> Path:
     """Write X as array ``name`` of a Zarr group at ``path``, chunked by rows."""
     group = zarr.open_group(path, mode="w")

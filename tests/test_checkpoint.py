@@ -27,7 +27,7 @@ from daskem.exceptions import DataChangedError, InputError
 from daskem.model_io import ModelFileError
 from daskem.outputs import CHECKPOINT_MARKER, OutputError, OutputWriteError
 
-from conftest import make_mixture_data, snapshot, write_zarr
+from conftest import make_mixture_data, reg_covar_dip, snapshot, write_zarr
 
 
 class Crash(Exception):
@@ -329,7 +329,8 @@ def test_an_accelerated_fit_resumes_bitwise_after_a_kill_at_every_pass(tmp_path,
     assert uninterrupted.n_iter_ < n_iter if tol else uninterrupted.n_iter_ == n_iter
     n_iter = uninterrupted.n_iter_
     steps = np.diff(uninterrupted.history_)
-    assert (steps >= 0).all() and (steps == 0).any()  # it extrapolated, and refused a step (phase CHECK)
+    # it extrapolated, and refused a step (phase CHECK)
+    assert (steps >= -reg_covar_dip(uninterrupted)).all() and (steps == 0).any()
     save = Checkpoint.save
 
     def save_and_copy(self, state):
