@@ -22,8 +22,9 @@ with its defaults (full covariance, k-means++ start, SQUAREM, ``tol=1e-3``) but
 with its default start (k-means on all rows, one seeding) run to convergence
 (``tol=1e-8``, ``max_iter=10000``, so that scikit-learn's stopping rule does
 not count against it).  A fit is *degenerate* when a component holds fewer
-than d + 1 rows' worth of responsibility: its covariance is singular but for
-``reg_covar`` and its likelihood a spurious maximum (see :func:`degenerate`).
+than d + 1 rows' worth of responsibility or its covariance has an eigenvalue
+below 10 × ``reg_covar``: its covariance is singular but for ``reg_covar`` and
+its likelihood a spurious maximum (see :func:`degenerate`).
 The best-known optimum of a data set at K is the highest mean log-likelihood
 (``score(X)``, nats per row) of all its fits that are not degenerate, by
 either library; a fit *reaches* it when it is not degenerate and its own is
@@ -53,6 +54,7 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem
+from daskem.families.gaussian import FLOOR_FACTOR
 from daskem.generate import generate
 
 #: (rows, features, components, covariance type, iterations M per timed fit): K=16 is the largest K whose start
@@ -89,10 +91,15 @@ def real_data(package: str, item: str, columns: list[str]) -> np.ndarray:
 
 
 def degenerate(model, X: np.ndarray) -> bool:
-    """Whether a full-covariance fit holds a component on fewer than d + 1 rows' worth of responsibility: its
-    covariance is singular but for ``reg_covar``, and its likelihood, however high, is a spurious maximum
-    (McLachlan & Peel 2000, §3.10), not an optimum a user wants."""
-    return bool(np.min(model.weights_) * len(X) < X.shape[1] + 1)
+    """Whether a full-covariance fit is degenerate: a component holds fewer than d + 1 rows' worth of
+    responsibility, or its covariance has an eigenvalue below ``FLOOR_FACTOR × reg_covar`` (10: see
+    ``daskem.families.gaussian``).  Either way its
+    covariance is singular but for ``reg_covar``, and its likelihood, however high, a spurious maximum
+    (McLachlan & Peel 2000, §3.10) that grows without bound as ``reg_covar`` → 0, not an optimum a user
+    wants: iris at K=5 has one on rows that share a petal width, geyser on durations rounded to a minute."""
+    thin = np.min(model.weights_) * len(X) < X.shape[1] + 1
+    flat = np.linalg.eigvalsh(model.covariances_).min() < FLOOR_FACTOR * model.reg_covar  # full covariances
+    return bool(thin or flat)
 
 
 def real_table(seeds: int = REAL_SEEDS, names: list[str] | None = None) -> list[dict]:

@@ -73,7 +73,7 @@ SEEDINGS = 4
 #: ``JUDGING_PASSES`` accelerated EM passes reach the highest log-likelihood (see :func:`_judged`).
 JUDGED_MAX_COMPONENTS = 16
 JUDGING_ROWS = 4000
-JUDGING_PASSES = 30
+JUDGING_PASSES = 60
 JUDGING_TOL = 1e-4
 #: The least variance sphering divides by, relative to the largest (a constant feature is left as it is).
 SPHERING_FLOOR = 1e-12
@@ -227,9 +227,10 @@ def _judged(X: np.ndarray, observed: np.ndarray, w: np.ndarray, clusterings: Seq
     same rows as ``observed`` (X before :func:`mean_filled`: NaN where a value is missing).
 
     Each start runs ``JUDGING_PASSES`` accelerated EM passes (fewer if it converges at ``JUDGING_TOL``).
-    The highest mean log-likelihood wins, the first on a tie, but a fit that leaves a component fewer than
-    d + 1 rows' worth of weight loses to any that does not: its likelihood is high only because that
-    component closes in on a few rows (a spurious maximum, McLachlan & Peel 2000, §3.10).
+    The highest mean log-likelihood wins, the first on a tie, but a spurious fit loses to any that is not:
+    one that leaves a component fewer than d + 1 rows' worth of weight, or one the family finds at its floor
+    (:meth:`~daskem.families.base.Family.at_floor`).  Its likelihood is high only because a component
+    closes in on a few rows or on rows that share a value (a spurious maximum, McLachlan & Peel 2000, §3.10).
     """
     runs = [RunState(spec.family, _estimate(X, c.labels, w, spec)) for c in clusterings]
     with warnings.catch_warnings(), one_blas_thread():
@@ -240,8 +241,11 @@ def _judged(X: np.ndarray, observed: np.ndarray, w: np.ndarray, clusterings: Seq
                     run.step_em(spec.family.chunk_statistics(observed, run.params, 0, w), JUDGING_TOL,
                                 iteration, ACCELERATIONS[0])
     least_rows = (X.shape[1] + 1) * w.sum() / np.count_nonzero(w)  # d + 1 average rows' weight
-    return clusterings[min(range(len(runs)), key=lambda i: (runs[i].fitted.weights.min() * runs[i].weight_sum
-                                                           < least_rows, -runs[i].history[-1]))]
+
+    def spurious(run: RunState) -> bool:
+        return bool(run.fitted.weights.min() * run.weight_sum < least_rows or spec.family.at_floor(run.fitted).any())
+
+    return clusterings[min(range(len(runs)), key=lambda i: (spurious(runs[i]), -runs[i].history[-1]))]
 
 
 def _kmeans(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:

@@ -197,3 +197,82 @@ def test_a_long_kmeans_parallel_start_reports_each_pass_by_name(caplog, monkeypa
     assert len(steps) == passes and all(m.startswith("initialisation (k-means||): ") for m in steps)
     assert [m.split("(step ")[1].split(",")[0] for m in steps] == [f"{i} of {passes}" for i in range(1, passes + 1)]
     assert "oversampling round 1 of" in steps[1] and "moments of the initial assignment" in steps[-1]
+
+
+# ------------------------------------------------------------------ the judged start
+
+
+def _clustering(labels: np.ndarray, d: int):
+    from daskem.initialization import _Clustering
+
+    return _Clustering(np.eye(d), np.zeros((labels.max() + 1, d)), labels)
+
+
+def test_the_judge_keeps_the_start_that_climbs_highest_not_the_first(monkeypatch):
+    """Two groups apart along a minor direction of rows dominated by a common size: a start split by size
+    comes first, the start split by group second; one judging pass already tells them apart."""
+    import daskem.initialization as initialization
+
+    rng = np.random.default_rng(0)
+    group = rng.integers(2, size=600)
+    size, minor = np.ones(5) / np.sqrt(5), np.array([1.0, -1.0, 0.0, 0.0, 0.0]) / np.sqrt(2)
+    X = rng.normal(0, 10, (600, 1)) * size + (3.0 * group - 1.5)[:, None] * minor + rng.normal(0, 0.5, (600, 5))
+    by_size = (X @ size > np.median(X @ size)).astype(int)
+    candidates = [_clustering(by_size, 5), _clustering(group, 5)]
+    monkeypatch.setattr(initialization, "JUDGING_PASSES", 1)
+    w = np.ones(len(X))
+    chosen = initialization._judged(X, X, w, candidates, InitSpec(2, GaussianFamily()))
+    assert chosen is candidates[1]
+
+
+def test_the_judge_passes_over_a_spurious_fit_however_high(monkeypatch):
+    """Ten identical rows beside a blob: a start that gives them a component of their own scores far
+    higher (its covariance is reg_covar · I), but it is a spurious maximum, at the family's floor, and
+    loses to a start that is not (judged after one pass: longer, EM from the other start finds the spike
+    too, and then the higher of two spurious fits wins)."""
+    import daskem.initialization as initialization
+
+    rng = np.random.default_rng(1)
+    X = np.vstack([rng.normal(size=(200, 2)), np.full((10, 2), 5.0)])
+    spike = np.r_[np.ones(200, dtype=int), np.zeros(10, dtype=int)]
+    halves = np.r_[(X[:200, 0] > 0).astype(int), np.ones(10, dtype=int)]
+    family, w = GaussianFamily(), np.ones(len(X))
+    spec = InitSpec(2, family)
+    scores = {}
+    for name, labels in (("spike", spike), ("halves", halves)):
+        params = initialization._estimate(X, labels, w, spec)
+        scores[name] = family.chunk_statistics(X, params, 0, None).mean_log_likelihood
+        assert family.at_floor(params).tolist() == ([True, False] if name == "spike" else [False, False])
+    assert scores["spike"] > scores["halves"] + 1.0
+    candidates = [_clustering(spike, 2), _clustering(halves, 2)]
+    monkeypatch.setattr(initialization, "JUDGING_PASSES", 1)
+    assert initialization._judged(X, X, w, candidates, spec) is candidates[1]
+
+
+def test_only_an_unbounded_likelihood_has_a_floor():
+    """Gaussian: a covariance eigenvalue below FLOOR_FACTOR × reg_covar (none at reg_covar=0); the product
+    families' likelihoods are bounded, so no component of theirs is ever at the floor."""
+    from daskem.families.bernoulli import BernoulliFamily
+    from daskem.families.gaussian import FLOOR_FACTOR
+    from daskem.kernels.gaussian import GaussianParams
+
+    covariances = np.stack([np.eye(2), np.diag([1.0, 0.9 * FLOOR_FACTOR * 1e-6])])
+    params = GaussianParams.from_covariances(np.array([0.5, 0.5]), np.zeros((2, 2)), covariances, "full")
+    assert GaussianFamily(reg_covar=1e-6).at_floor(params).tolist() == [False, True]
+    assert GaussianFamily(reg_covar=0.0).at_floor(params).tolist() == [False, False]
+    bernoulli = BernoulliFamily()
+    assert not bernoulli.at_floor(bernoulli.random_params(3, 4, np.random.default_rng(0))).any()
+
+
+def test_a_selection_judges_each_start_once_for_all_covariance_types(monkeypatch, separated):
+    """Covariance types share the clustering and its judgment: one judgment per K, not per candidate."""
+    import daskem.initialization as initialization
+
+    calls = []
+    original = initialization._judged
+    monkeypatch.setattr(initialization, "_judged", lambda *a, **k: calls.append(a[-1].n_components) or original(*a, **k))
+    specs = [InitSpec(k, GaussianFamily(t)) for k in (2, 3) for t in ("full", "diag", "spherical")]
+    found = initial_params(da.from_array(separated, chunks=(1000, 3)), None, specs, rng=np.random.default_rng(0))
+    assert calls == [2, 3]
+    for a, b in ((0, 1), (0, 2), (3, 4)):  # one clustering: the same means
+        np.testing.assert_array_equal(found[a].means, found[b].means)

@@ -282,6 +282,12 @@ class Family(ABC):
 
     # ------------------------------------------------------------ sampling and summaries
 
+    def at_floor(self, params: Params) -> np.ndarray:
+        """Which components (K,) booleans have a shape the family's floor sets rather than the data: a
+        likelihood that grows without bound as the floor falls (a spurious maximum, closed in on a few rows
+        or on rows that share a value).  None, unless a family's likelihood is unbounded (see Gaussian's)."""
+        return np.zeros(params.n_components, dtype=bool)
+
     @abstractmethod
     def variances(self, params: Params) -> np.ndarray:
         """The variance (K, d) of each feature under each component, in the features' units squared."""

@@ -31,6 +31,8 @@ COVARIANCE_DIMS = {
 COVARIANCE_TYPE = "full"
 REG_COVAR = 1e-6
 
+#: A covariance eigenvalue below this many times ``reg_covar`` is the regulariser's, not the data's.
+FLOOR_FACTOR = 10
 #: How far a covariance in a model file may be from symmetric, relative to its largest entry.
 SYMMETRY_TOLERANCE = 1e-10
 
@@ -199,6 +201,11 @@ class GaussianFamily(Family):
     def random_params(self, n_components: int, n_features: int, rng: np.random.Generator) -> GaussianParams:
         """See :func:`~daskem.kernels.gaussian.random_mixture` (always full covariances)."""
         return gaussian.random_mixture(n_components, n_features, rng)
+
+    def at_floor(self, params: GaussianParams) -> np.ndarray:
+        """Components whose covariance has an eigenvalue below ``FLOOR_FACTOR × reg_covar``: held up by
+        ``reg_covar``, not by the data (collapsed onto one row, or onto rows that share a value)."""
+        return np.linalg.eigvalsh(params.full_covariances()).min(axis=1) < FLOOR_FACTOR * self.reg_covar
 
     def variances(self, params: GaussianParams) -> np.ndarray:
         return np.diagonal(params.full_covariances(), axis1=1, axis2=2).copy()

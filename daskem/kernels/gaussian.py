@@ -187,12 +187,12 @@ def precision_cholesky(covariances: np.ndarray, covariance_type: str = "full") -
                 "check the data for values too large to square, or rescale the features"
             )
         try:
-            lower = scipy.linalg.cholesky(covariance, lower=True)
+            lower = scipy.linalg.cholesky(covariance, lower=True, check_finite=False)  # (checked above)
         except np.linalg.LinAlgError:
             raise CovarianceError(
                 f"the covariance of {_which(covariance_type, k)} is not positive definite: {_NOT_PD_ADVICE}"
             ) from None
-        result[k] = scipy.linalg.solve_triangular(lower, identity, lower=True).T
+        result[k] = scipy.linalg.solve_triangular(lower, identity, lower=True, check_finite=False).T
     return result.reshape(covariances.shape)
 
 
