@@ -6,8 +6,8 @@ Methods (``init_params``):
   ``JUDGED_MAX_COMPONENTS`` components, a judged start: k-means++ seedings
   refined by a few Lloyd steps on a smaller part of the sample, half in the
   data's units and half sphered, each started as a mixture and run a few
-  accelerated EM passes there; the one that climbs highest wins, but not a
-  fit with a component on fewer than d + 1 rows (see :func:`_judged`).  Above
+  accelerated EM passes there; the one that climbs highest wins, unless it
+  is spurious (see :func:`_judged`).  Above
   that, the best (least inertia) of a few seedings on the whole sample.  The
   winner's hard assignment of the sample gives the weights, means and
   covariances.
@@ -243,7 +243,8 @@ def _judged(X: np.ndarray, observed: np.ndarray, w: np.ndarray, clusterings: Seq
     least_rows = (X.shape[1] + 1) * w.sum() / np.count_nonzero(w)  # d + 1 average rows' weight
 
     def spurious(run: RunState) -> bool:
-        return bool(run.fitted.weights.min() * run.weight_sum < least_rows or spec.family.at_floor(run.fitted).any())
+        thin = run.fitted.weights.min() * run.weight_sum < least_rows
+        return bool(thin or spec.family.at_floor(run.fitted).any())
 
     return clusterings[min(range(len(runs)), key=lambda i: (spurious(runs[i]), -runs[i].history[-1]))]
 
@@ -505,7 +506,7 @@ def initial_params(
                                     families=list(dict.fromkeys(specs[i].family for i in from_sample)))
         given_rows, rows = rows, mean_filled(rows, weights)
         positive = int(np.count_nonzero(weights > 0))
-        # A judged start clusters, and races its candidates, on at most JUDGING_ROWS of the sample.
+        # A judged start clusters, and judges its candidates, on at most JUDGING_ROWS of the sample.
         judging = slice(None) if JUDGING_ROWS >= len(rows) else np.sort(rng.choice(len(rows), JUDGING_ROWS,
                                                                                    replace=False))
         found: dict[tuple, np.ndarray | list[_Clustering]] = {}  # per start: an assignment, or ones to judge

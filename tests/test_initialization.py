@@ -270,7 +270,8 @@ def test_a_selection_judges_each_start_once_for_all_covariance_types(monkeypatch
 
     calls = []
     original = initialization._judged
-    monkeypatch.setattr(initialization, "_judged", lambda *a, **k: calls.append(a[-1].n_components) or original(*a, **k))
+    monkeypatch.setattr(initialization, "_judged",
+                        lambda *a, **k: calls.append(a[-1].n_components) or original(*a, **k))
     specs = [InitSpec(k, GaussianFamily(t)) for k in (2, 3) for t in ("full", "diag", "spherical")]
     found = initial_params(da.from_array(separated, chunks=(1000, 3)), None, specs, rng=np.random.default_rng(0))
     assert calls == [2, 3]
