@@ -1,7 +1,7 @@
 """Layer 5: the ``daskem`` command line (also ``python -m daskem`` and ``dask em``).
 
 Commands: ``generate`` (synthetic data), ``fit``, ``select``, ``predict``,
-``score``, ``info``, ``run`` (a job file) and ``plot``.  Each calls a function
+``score``, ``impute``, ``info``, ``run`` (a job file) and ``plot``.  Each calls a function
 of :mod:`daskem.commands` and prints its report as tables, or as JSON with
 ``--json``.  Progress goes to stderr: a bar per pass on the local scheduler,
 the dashboard link and a line per iteration on a cluster.  Bad input ends the
@@ -52,7 +52,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 @click.option("--json", "as_json", is_flag=True, help="Print each result as one JSON document on stdout.")
 @click.pass_context
 def main(ctx: click.Context, quiet: bool, log_level: str | None, as_json: bool) -> None:
-    """Fit Gaussian mixture models by EM on Zarr data larger than memory."""
+    """Fit mixture models (Gaussian, Bernoulli, Poisson) by EM on Zarr data larger than memory."""
     level = log_level or ("warning" if quiet or as_json else "info")
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter("%(message)s"))  # tracebacks of --log-level debug too

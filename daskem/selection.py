@@ -114,7 +114,7 @@ def select(
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
     tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision, sample_dim,
     feature_dim, strict_chunks, missing : as for :class:`GaussianMixture`, shared by all candidates
-        (``reg_covar``, ``precision`` and ``missing`` by the Gaussian ones).
+        (``reg_covar`` and ``precision`` by the Gaussian ones, ``missing`` by every family).
     acceleration : "squarem" (the default: accelerated EM, fewer passes) or
         "none" (textbook EM, one EM step per pass), as for
         :class:`GaussianMixture`; shared by all candidates.
@@ -136,7 +136,7 @@ def select(
     if isinstance(families, str) or isinstance(covariance_types, str):
         raise InputError("families and covariance_types are lists of names, such as ['gaussian', 'bernoulli']")
     kinds = [family_class(name) for name in dict.fromkeys(families)]
-    candidate_families = [GaussianFamily(t, reg_covar, missing) if kind is GaussianFamily else kind()
+    candidate_families = [GaussianFamily(t, reg_covar, missing) if kind is GaussianFamily else kind(missing=missing)
                           for kind in kinds for t in (dict.fromkeys(covariance_types) if kind is GaussianFamily
                                                       else [None])]
     shapes = list(itertools.product(sorted({int(k) for k in sizes}), candidate_families))

@@ -149,3 +149,16 @@ def test_cli_select_acceleration_selects_as_the_library_does(tmp_path, few_rows)
         pd.testing.assert_frame_equal(pd.read_csv(out / "table.csv"), library.table, check_exact=True)
         np.testing.assert_array_equal(daskem.load(out / "best.zarr").history_, library.best_.history_)
     assert not pd.read_csv(tmp_path / "none" / "table.csv").equals(pd.read_csv(tmp_path / "squarem" / "table.csv"))
+
+
+@pytest.mark.parametrize("family", ["gaussian", "bernoulli", "poisson"])
+def test_select_honours_missing_for_every_family(family):
+    """missing="error" refuses NaN for every family, as fit does; the default fits around it."""
+    from daskem.exceptions import NonFiniteDataError
+
+    X = (np.random.default_rng(0).random((300, 4)) > 0.5).astype(float)
+    X[3, 1] = np.nan
+    with pytest.raises(NonFiniteDataError, match="first seen at row 3"):
+        select(X, [2], families=[family], missing="error", random_state=0)
+    selection = select(X, [2], families=[family], random_state=0)
+    assert selection.best_.missing == "nan" and np.isfinite(selection.table["log_likelihood"]).all()

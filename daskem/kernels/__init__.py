@@ -8,5 +8,7 @@
   that turns summed statistics into parameters;
 - :mod:`daskem.kernels.checks` — checks of rows, weights and ranges;
 - :mod:`daskem.kernels.kmeans` — k-means++ seeding and Lloyd steps on an
-  in-memory sample, used to initialise EM.
+  in-memory sample, used to initialise EM;
+- :mod:`daskem.kernels.missing` — the exact Gaussian E-step of rows with
+  missing values (NaN), by missingness pattern.
 """

@@ -538,7 +538,7 @@ def chunk_statistics(
     The moments are taken about reference points known before the pass — the
     current means for full and tied covariances (as rounded into the whitening
     product, see :class:`_WhitenedKernel`), their weighted average ``c`` for
-    diag and spherical (see :class:`_DiagonalKernel`) — and accumulated in
+    diag and spherical (see :class:`_ExpandedKernel`) — and accumulated in
     float64.
 
     Parameters
@@ -570,7 +570,7 @@ def chunk_statistics(
     Raises
     ------
     NonFiniteDataError
-        If the chunk holds NaN or infinite values.
+        If the chunk holds infinite values, or NaN where ``missing`` is false.
     InputError
         If a weight is negative or not finite.
     """
