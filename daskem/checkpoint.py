@@ -40,6 +40,7 @@ import xarray as xr
 from daskem.engine import CHECK, SECOND, START, EMState, RunState
 from daskem.families.base import Family, Params
 from daskem.exceptions import DaskemError
+from daskem.kernels.checks import is_integer
 from daskem.model_io import checksum_encoding, params_from_dataset, params_to_dataset
 from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
 from daskem.storage import escape, is_remote, location
@@ -92,7 +93,7 @@ def comparable_seed(random_state: Any) -> int | str | None:
     """
     if random_state is None:
         return None
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+    if is_integer(random_state):
         return int(random_state)
     return "a Generator"
 
@@ -304,7 +305,7 @@ def _run_to_dataset(run: RunState) -> xr.Dataset:
 
 def _count(value: Any, name: str) -> int:
     """``value`` (a checkpoint attribute called ``name``) as an integer >= 0; ValueError otherwise."""
-    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0):
+    if not (is_integer(value) and value >= 0):
         raise ValueError(f"{name} is {value!r}, not an integer >= 0")
     return int(value)
 

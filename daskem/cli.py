@@ -35,6 +35,7 @@ from daskem.jobs import parse_integers, run_job
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
 from daskem.models import load
+from daskem.outputs import SELECTION_TABLE
 from daskem.redaction import RedactingFormatter, redact, redact_all, remember
 from daskem.storage import escape, location
 
@@ -460,8 +461,8 @@ def plot_selection(selection_path: Path, out: Path, overwrite: bool) -> None:
     from daskem import plots
 
     where = location(selection_path)
-    table_path = where / "table.csv" if where.is_dir() else where
-    escapes = escape(where, "table.csv") if where.is_dir() else None
+    table_path = where / SELECTION_TABLE if where.is_dir() else where
+    escapes = escape(where, SELECTION_TABLE) if where.is_dir() else None
     if escapes:
         raise DaskemError(f"{str(where)!r} is not a daskem selection: {escapes}; daskem follows nothing out of "
                           "a selection folder: give the folder daskem select wrote")

@@ -54,7 +54,8 @@ from daskem.families.registry import FAMILIES
 from daskem.initialization import INIT_METHODS
 from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
-from daskem.outputs import KIND_ATTRIBUTE, Output, atomic_path, check_outputs, output_kind, reserved
+from daskem.outputs import (KIND_ATTRIBUTE, SELECTION_MODEL, Output, atomic_path, check_outputs, output_kind,
+                            reserved)
 from daskem.redaction import redact_all, remember
 from daskem.storage import is_remote, location
 from daskem.yaml_files import describe, read_mapping
@@ -189,7 +190,7 @@ class Job(_Strict):
 
     def model_path(self) -> str:
         """Where the model the job produces lies (a select job's best model)."""
-        return self.outputs.model or str(location(self.outputs.selection) / "best.zarr")
+        return self.outputs.model or str(location(self.outputs.selection) / SELECTION_MODEL)
 
     def planned_outputs(self) -> list[Output]:
         """Everything the job writes, the checkpoint folder included."""

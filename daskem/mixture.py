@@ -45,6 +45,7 @@ from daskem.inputs import (
     row_coordinate,
     stacked_dims,
 )
+from daskem.kernels.checks import is_integer
 from daskem.model_io import (
     described,
     model_attributes,
@@ -246,7 +247,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         return self.fit(X, variable=variable, sample_weight=sample_weight).predict(X, variable=variable)
 
     def _check_settings(self) -> None:
-        if not is_int(self.n_components) or self.n_components < 1:
+        if not is_integer(self.n_components) or self.n_components < 1:
             raise InputError(f"n_components must be an integer >= 1, got {self.n_components!r}")
         if self.init_params not in INIT_METHODS:
             raise InputError(f"init_params={self.init_params!r} is not supported; choose one of {INIT_METHODS}")
@@ -255,17 +256,17 @@ class BaseMixture(DensityMixin, BaseEstimator):
             raise InputError(f"acceleration={self.acceleration!r} is not supported; choose one of {ACCELERATIONS}")
         for name, low in (("max_iter", 0), ("n_init", 1), ("split_every", 2)):
             value = getattr(self, name)
-            if not is_int(value) or value < low:
+            if not is_integer(value) or value < low:
                 raise InputError(f"{name} must be an integer >= {low}, got {value!r}")
         if self.n_init > MAX_RUNS:
             raise InputError(f"n_init must be at most {MAX_RUNS} (random starts run together), got {self.n_init}")
-        if self.chunk_rows is not None and (not is_int(self.chunk_rows) or self.chunk_rows < 1):
+        if self.chunk_rows is not None and (not is_integer(self.chunk_rows) or self.chunk_rows < 1):
             raise InputError(f"chunk_rows must be a positive integer, got {self.chunk_rows!r}")
         if not isinstance(self.strict_chunks, (bool, np.bool_)):
             raise InputError(f"strict_chunks must be True or False, got {self.strict_chunks!r}")
         if not (
             self.random_state is None
-            or is_int(self.random_state)
+            or is_integer(self.random_state)
             or isinstance(self.random_state, (np.random.Generator, np.random.RandomState))
         ):
             raise InputError(
@@ -315,7 +316,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         y : (n_samples,) int64 component labels.
         """
         params = self.params
-        if not is_int(n_samples) or n_samples < 1:
+        if not is_integer(n_samples) or n_samples < 1:
             raise InputError(f"Invalid value for 'n_samples': {n_samples!r}; sample draws an integer >= 1 of rows")
         return self._fitted_family.sample(params, n_samples, random_generator(self.random_state))
 
@@ -487,7 +488,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
             **{name: _attribute(getattr(self, name)) for name in self.FILE_SETTINGS},
             "daskem_version": __version__,
         }
-        if is_int(self.random_state):
+        if is_integer(self.random_state):
             attrs["random_state"] = int(self.random_state)
         return params_to_dataset(self._fitted_family, params, self.history_, attrs,
                                  getattr(self, "feature_names_in_", None))
@@ -618,7 +619,7 @@ def _score_block(
 
 def _attribute(value: Any) -> int | float | str:
     """A setting as a model file's attribute: a Python int, float or str."""
-    if is_int(value):
+    if is_integer(value):
         return int(value)
     return float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else str(value)
 
@@ -628,10 +629,6 @@ def check_number(estimator: BaseMixture, name: str, low: float) -> None:
     value = getattr(estimator, name)
     if not isinstance(value, numbers.Real) or not math.isfinite(value) or value < low:
         raise InputError(f"{name} must be a finite number >= {low:g}, got {value!r}")
-
-
-def is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _pass_progress(verbose: int) -> contextlib.AbstractContextManager:

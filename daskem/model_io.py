@@ -47,7 +47,9 @@ from daskem import chunk_index
 from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
 from daskem.families.base import Family, Params
 from daskem.families.registry import FAMILIES, family_class
-from daskem.outputs import KIND_ATTRIBUTE, atomic_path, describe, interrupted_write_note, output_kind
+from daskem.kernels.checks import is_integer
+from daskem.outputs import (KIND_ATTRIBUTE, SELECTION_MODEL, atomic_path, describe, interrupted_write_note,
+                            output_kind)
 from daskem.storage import incomplete_kind, is_remote, location, missing_bucket
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
@@ -153,7 +155,7 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
             f"{model!r}, which disagree; write the model again (daskem fit … --out)"
         )
     version = ds.attrs.get("format_version", 1)  # files from before the version was recorded
-    if not _is_integer(version):
+    if not is_integer(version):
         raise ModelFileError(f"{source} has format_version {version!r}, not an integer")
     if version > FORMAT_VERSION:
         raise ModelFileError(
@@ -230,10 +232,6 @@ def params_history(ds: xr.Dataset) -> np.ndarray:
     return ds["history"].values.astype(np.float64) if "history" in ds else np.empty(0)
 
 
-def _is_integer(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 #: Attributes of a model file: name → (type, smallest value or None).
 _ATTRIBUTES = {
     "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
@@ -260,9 +258,9 @@ def model_attributes(ds: xr.Dataset, source: str = "the model file") -> dict[str
         if kind is str:
             ok = isinstance(value, str)
         elif kind is bool:
-            ok = _is_integer(value) and value in (0, 1) or isinstance(value, (bool, np.bool_))
+            ok = is_integer(value) and value in (0, 1) or isinstance(value, (bool, np.bool_))
         elif kind is int:
-            ok = _is_integer(value)
+            ok = is_integer(value)
         else:
             ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
                 name == "lower_bound" or math.isfinite(value))
@@ -347,7 +345,7 @@ def read_dataset(path: str | os.PathLike) -> xr.Dataset:
     kind = output_kind(path)
     if kind == "selection":
         raise ModelFileError(f"{str(path)!r} is a daskem selection, not a model; its best model is "
-                             f"{str(path / 'best.zarr')!r}")
+                             f"{str(path / SELECTION_MODEL)!r}")
     if kind not in (None, "model"):
         raise ModelFileError(f"{str(path)!r} is a daskem {kind} output, not a daskem model file; give a model "
                              "that daskem fit --out (or select --out: its best.zarr) wrote")

@@ -72,8 +72,9 @@ KINDS = ("model", "scores", "data", "selection", "report", "picture", "checkpoin
 KIND_ATTRIBUTE = "daskem_output"
 #: The file that marks a folder as a daskem checkpoint folder.
 CHECKPOINT_MARKER = ".daskem-checkpoint.json"
-#: What a selection folder holds, exactly.
-SELECTION_FILES = frozenset({"table.csv", "best.zarr"})
+#: What a selection folder holds, exactly: its table of candidates and its best model.
+SELECTION_TABLE, SELECTION_MODEL = "table.csv", "best.zarr"
+SELECTION_FILES = frozenset({SELECTION_TABLE, SELECTION_MODEL})
 #: Largest JSON file read to recognise a report.
 _MAX_REPORT_BYTES = 16 * 2**20
 
@@ -133,7 +134,7 @@ def output_kind(path: Any) -> str | None:
             if (path / "zarr.json").is_file():
                 return _kind_from_attributes(_zarr_attributes(path))
             names = {p.name for p in path.iterdir()}
-            if names == SELECTION_FILES and output_kind(path / "best.zarr") == "model":
+            if names == SELECTION_FILES and output_kind(path / SELECTION_MODEL) == "model":
                 return "selection"
             return None
         if path.is_file():

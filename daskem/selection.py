@@ -11,7 +11,6 @@ initialisation passes), not the sum.
 from __future__ import annotations
 
 import itertools
-import numbers
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -27,9 +26,10 @@ from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
 from daskem.families.registry import family_class
+from daskem.kernels.checks import is_integer
 from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
 from daskem.models import estimator_for
-from daskem.outputs import atomic_path
+from daskem.outputs import SELECTION_MODEL, SELECTION_TABLE, atomic_path
 
 CRITERIA = ("bic", "aic")
 #: Most candidates one selection fits (numbers of components × covariance types).
@@ -69,9 +69,9 @@ class Selection:
         """
         with atomic_path(folder, "selection", overwrite=overwrite, label="folder") as temporary:
             temporary.mkdir()
-            with (temporary / "table.csv").open("w") as table:
+            with (temporary / SELECTION_TABLE).open("w") as table:
                 self.table.to_csv(table, index=False)
-            self.best_.save(temporary / "best.zarr")
+            self.best_.save(temporary / SELECTION_MODEL)
 
 
 def select(
@@ -131,7 +131,7 @@ def select(
     sizes = list(itertools.islice(n_components, MAX_CANDIDATES + 1))
     if len(sizes) > MAX_CANDIDATES:
         raise InputError(f"n_components lists more than {MAX_CANDIDATES} numbers; select among fewer")
-    if not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in sizes):
+    if not all(is_integer(k) for k in sizes):
         raise InputError(f"n_components must be integers, got {sizes!r}")
     if isinstance(families, str) or isinstance(covariance_types, str):
         raise InputError("families and covariance_types are lists of names, such as ['gaussian', 'bernoulli']")

@@ -99,10 +99,13 @@ class Family(ABC):
     #: not comparable, nor their BIC or AIC.
     discrete: ClassVar[bool] = False
 
+    #: How a family reads NaN: "nan" (a missing value) or "error" (refused); each family's constructor sets it.
+    missing: str = "error"
+
     @property
     def takes_missing(self) -> bool:
         """Whether NaN marks a missing value (else it is refused)."""
-        return False
+        return self.missing == "nan"
 
     # ------------------------------------------------------------ identity
 

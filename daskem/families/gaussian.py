@@ -55,10 +55,6 @@ class GaussianFamily(Family):
         self.missing = missing
 
     @property
-    def takes_missing(self) -> bool:
-        return self.missing == "nan"
-
-    @property
     def label(self) -> str:
         return self.covariance_type
 

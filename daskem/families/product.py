@@ -29,14 +29,10 @@ from daskem.families.base import Family, MixtureStatistics
 from daskem.kernels import fused
 from daskem.kernels.checks import check_weights
 from daskem.kernels.estep import normalise
+from daskem.kernels.gaussian import NK_FLOOR  # the Gaussian M-step's floor, the same for every family
 
 #: Bytes of a block's (K, b) log densities: a cache-sized block.
 BLOCK_BYTES = 2**20
-#: Added to each component's responsibility sum, so that an empty component divides by a
-#: tiny number rather than by zero (as the Gaussian M-step does).
-NK_FLOOR = 10.0 * np.finfo(np.float64).eps
-
-
 @dataclass(frozen=True, eq=False)
 class MeanParams:
     """Parameters of a mixture of product components: weights (K,) summing to 1, and
@@ -94,10 +90,6 @@ class ProductFamily(Family):
     """
 
     discrete = True
-
-    @property
-    def takes_missing(self) -> bool:
-        return self.missing == "nan"
 
     @abstractmethod
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:

@@ -34,8 +34,8 @@ from daskem.exceptions import CovarianceError
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 LOG_2PI = float(np.log(2.0 * np.pi))
-# Added to each component's responsibility sum, as scikit-learn does, so that an
-# empty component divides by a tiny number rather than by zero.
+#: Added to each component's responsibility sum, as scikit-learn does, so that an
+#: empty component divides by a tiny number rather than by zero (every family's M-step uses it).
 NK_FLOOR = 10.0 * np.finfo(np.float64).eps
 
 _NOT_PD_ADVICE = (
