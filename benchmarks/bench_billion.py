@@ -36,7 +36,7 @@ import zarr
 from distributed import Client, LocalCluster
 
 import daskem
-from daskem.generate import generate, truth_path
+from daskem.app.generate import generate, truth_path
 
 N_FEATURES, N_COMPONENTS, CHUNK_ROWS = 8, 4, 500_000
 BASELINE_ROWS = 10_000_000

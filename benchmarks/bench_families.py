@@ -34,7 +34,7 @@ import zarr
 from bench_vs_sklearn import dgemm_rate, initial_parameters
 
 import daskem
-from daskem.generate import generate
+from daskem.app.generate import generate
 
 CHUNK_ROWS = 50_000
 

@@ -54,11 +54,11 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem
+from daskem.app.generate import generate
 from daskem.families.gaussian import FLOOR_FACTOR
-from daskem.generate import generate
 
 #: (rows, features, components, covariance type, iterations M per timed fit): K=16 is the largest K whose start
-#: is judged by short EM runs (``daskem.initialization.JUDGED_MAX_COMPONENTS``), the costliest such start.
+#: is judged by short EM runs (``daskem.engine.initialization.JUDGED_MAX_COMPONENTS``), the costliest such start.
 CASES = [(200_000, 8, 256, "diag", 4), (200_000, 8, 16, "full", 4), (400_000, 16, 2000, "full", 1)]
 #: The case of ``--many-rows N``: (features, components, covariance type, iterations M), float32 rows.
 MANY_ROWS_CASE = (8, 8, "full", 2)

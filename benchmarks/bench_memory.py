@@ -23,8 +23,8 @@ from pathlib import Path
 from distributed import Client, LocalCluster
 
 import daskem
-from daskem.generate import generate
-from daskem.inputs import as_row_chunked
+from daskem.app.generate import generate
+from daskem.io.inputs import as_row_chunked
 
 
 def main() -> None:

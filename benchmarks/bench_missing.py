@@ -37,7 +37,7 @@ from bench_vs_sklearn import initial_parameters
 from scipy.optimize import linear_sum_assignment
 
 import daskem
-from daskem.generate import generate
+from daskem.app.generate import generate
 from daskem.kernels.gaussian import random_mixture, sample
 
 CHUNK_ROWS = 50_000

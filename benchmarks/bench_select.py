@@ -18,9 +18,9 @@ import warnings
 from pathlib import Path
 
 import daskem
-from daskem.generate import generate
+from daskem.app.generate import generate
+from daskem.estimators.selection import select
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.selection import select
 
 
 def main() -> None:

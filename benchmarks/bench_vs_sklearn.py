@@ -26,7 +26,7 @@ import zarr
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem
-from daskem.generate import generate
+from daskem.app.generate import generate
 
 
 def main() -> None:

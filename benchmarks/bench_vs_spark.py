@@ -34,7 +34,7 @@ from bench_passes import first_within, median_or_over, traced_fit
 from bench_vs_sklearn import dgemm_rate, initial_parameters, timed
 
 import daskem
-from daskem.generate import generate
+from daskem.app.generate import generate
 
 
 def main() -> None:

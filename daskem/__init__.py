@@ -1,24 +1,25 @@
 """daskem: mixture models (Gaussian, Bernoulli, Poisson) fitted by EM on data larger than memory.
 
-Layers, each importing only those above it:
+The folders are the layers; each imports only from its own and those listed before it (a test
+reads every import: ``tests/test_layers.py``):
 
-1. :mod:`daskem.kernels` — pure NumPy E-step, statistics, M-step and data checks.
-2. :mod:`daskem.stats`, :mod:`daskem.families` — the component families behind
-   one contract, and their summable statistics (the reduction's value type).
-3. :mod:`daskem.engine`, :mod:`daskem.initialization` — Dask graphs and the EM loop.
-4. :mod:`daskem.outputs` (where daskem may write), :mod:`daskem.inputs`,
-   :mod:`daskem.model_io`, :mod:`daskem.checkpoint`, :mod:`daskem.generate` —
-   data and state in and out.
-5. :mod:`daskem.mixture` (what every estimator shares), :mod:`daskem.estimator`,
-   :mod:`daskem.discrete`, :mod:`daskem.models`, :mod:`daskem.selection`, :mod:`daskem.cluster`,
-   :mod:`daskem.commands`, :mod:`daskem.jobs`, :mod:`daskem.plots`,
-   :mod:`daskem.cli` — the interfaces.
+0. :mod:`daskem.exceptions`, :mod:`daskem.redaction`, :mod:`daskem.version` — errors, credentials
+   kept out of messages, the version.
+1. :mod:`daskem.kernels` — NumPy and numba: E-step, statistics, M-step, checks (no Dask, no I/O).
+2. :mod:`daskem.families` — the component families behind one contract, and their statistics.
+3. :mod:`daskem.engine` — Dask passes, the EM loop, acceleration, initialisation.
+4. :mod:`daskem.io` — inputs, outputs, model files, checkpoints, storage.
+5. :mod:`daskem.estimators` — the scikit-learn estimators, their settings, ``select``, ``load``.
+6. :mod:`daskem.app` — the command line, job files, cluster configs, pictures.
+
+See ``docs/design.md`` for the map: one line per module, and where the E-step, the reduction and
+the M-step are.
 """
 
-from daskem.discrete import BernoulliMixture, PoissonMixture
-from daskem.estimator import GaussianMixture
-from daskem.mixture import __version__
-from daskem.models import load
+from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
+from daskem.estimators.gaussian import GaussianMixture
+from daskem.estimators.registry import load
+from daskem.estimators.selection import Selection, select
 from daskem.exceptions import (
     AbsentChunksWarning,
     ComponentCollapseWarning,
@@ -26,7 +27,7 @@ from daskem.exceptions import (
     DaskemError,
     DataScaleWarning,
 )
-from daskem.selection import Selection, select
+from daskem.version import __version__
 
 __all__ = [
     "AbsentChunksWarning",

@@ -1,3 +1,3 @@
-from daskem.cli import main
+from daskem.app.cli import main
 
 main(prog_name="daskem")

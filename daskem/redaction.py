@@ -1,4 +1,4 @@
-"""Layer 0: the one redaction that every text daskem shows or writes passes through.
+"""The one redaction that every text daskem shows or writes passes through.
 
 A credential can be written into a URL (``s3://KEY:SECRET@bucket/…``,
 ``https://host/data.zarr?sig=…&X-Amz-Credential=…``).  :func:`redact` hides

@@ -83,8 +83,8 @@ def write_zarr(path: Path, X: np.ndarray, chunk_rows: int, name: str = "X") -> P
 def s3_server(bucket: str) -> Iterator[Any]:
     """An S3 server (moto's) on 127.0.0.1 holding one empty ``bucket``, reached through the environment
     (``AWS_ENDPOINT_URL``) as any S3-compatible store is; yields an s3fs file system on it."""
-    from moto.server import ThreadedMotoServer
     import s3fs
+    from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

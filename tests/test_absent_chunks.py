@@ -11,14 +11,13 @@ import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
+from conftest import make_mixture_data, write_zarr
 
 import daskem
-from daskem.cli import main
+from daskem.app.cli import main
+from daskem.app.jobs import run_job
 from daskem.exceptions import AbsentChunksWarning, CorruptDataError
-from daskem.inputs import check_stored_chunks
-from daskem.jobs import run_job
-
-from conftest import make_mixture_data, write_zarr
+from daskem.io.inputs import check_stored_chunks
 
 SETTINGS = {"random_state": 0, "max_iter": 10, "tol": 0.0}  # tol 0: every fit makes max_iter passes
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -49,11 +48,11 @@ def absent_warnings(caught: list[warnings.WarningMessage]) -> list[str]:
 
 def test_absent_chunks_are_said_once_counted_and_saved_in_the_model(tmp_path, X, monkeypatch):
     path = store_lacking(tmp_path, X)
-    import daskem.inputs
+    import daskem.io.inputs
 
     listings = []
-    real = daskem.inputs.absent_chunks
-    monkeypatch.setattr(daskem.inputs, "absent_chunks", lambda array: listings.append(array.path) or real(array))
+    real = daskem.io.inputs.absent_chunks
+    monkeypatch.setattr(daskem.io.inputs, "absent_chunks", lambda array: listings.append(array.path) or real(array))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = daskem.GaussianMixture(2, **SETTINGS).fit(path, variable="X")

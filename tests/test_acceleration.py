@@ -1,4 +1,4 @@
-"""Accelerated EM (SQUAREM, daskem/acceleration.py): the extrapolation, the cycle, the passes, the stop.
+"""Accelerated EM (SQUAREM, daskem/engine/acceleration.py): the extrapolation, the cycle, the passes, the stop.
 
 The monotone log-likelihood of SQUAREM fits is checked with hypothesis in
 tests/test_properties.py (Gaussians, every covariance type) and
@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 from hypothesis import given, reject, settings
 from hypothesis import strategies as st
+from strategies import FAMILIES
 
 import daskem
-from daskem.acceleration import extrapolate, remaining_after
-from daskem.engine import Blocks, run_em
+from daskem.engine.acceleration import extrapolate, remaining_after
+from daskem.engine.em import run_em
+from daskem.engine.passes import Blocks
 from daskem.exceptions import ConvergenceWarning, CovarianceError
 from daskem.families.bernoulli import BernoulliFamily
 from daskem.families.gaussian import GaussianFamily
 from daskem.families.poisson import PoissonFamily
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-
-from strategies import FAMILIES
 
 
 def overlapping(n: int = 3000, seed: int = 0, spacing: float = 1.0) -> np.ndarray:

@@ -16,18 +16,17 @@ import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
+from conftest import make_mixture_data, reg_covar_dip, snapshot, write_zarr
 
 import daskem
-from daskem import engine
-from daskem.checkpoint import Checkpoint, CheckpointError, comparable_seed, remove_checkpoints
-from daskem.families.gaussian import GaussianFamily
-from daskem.kernels.gaussian import GaussianParams
-from daskem.cli import main
+from daskem.app.cli import main
+from daskem.engine import em as engine
 from daskem.exceptions import DataChangedError, InputError
-from daskem.model_io import ModelFileError
-from daskem.outputs import CHECKPOINT_MARKER, OutputError, OutputWriteError
-
-from conftest import make_mixture_data, reg_covar_dip, snapshot, write_zarr
+from daskem.families.gaussian import GaussianFamily
+from daskem.io.checkpoints import Checkpoint, CheckpointError, comparable_seed, remove_checkpoints
+from daskem.io.model_files import ModelFileError
+from daskem.io.outputs import CHECKPOINT_MARKER, OutputError, OutputWriteError
+from daskem.kernels.gaussian import GaussianParams
 
 
 class Crash(Exception):
@@ -230,8 +229,8 @@ def test_removing_checkpoints_deletes_only_what_daskem_wrote(tmp_path, data):
 
 KILLER = textwrap.dedent("""
     import os, signal, sys
-    import daskem.checkpoint as checkpoint, daskem.outputs as outputs
-    from daskem.cli import main
+    import daskem.io.checkpoints as checkpoint, daskem.io.outputs as outputs
+    from daskem.app.cli import main
 
     where, at = sys.argv[1], int(sys.argv[2])
     save, publish = checkpoint.Checkpoint.save, checkpoint.publish
@@ -399,8 +398,8 @@ def test_a_checkpoint_mid_cycle_without_its_anchor_or_of_format_2_is_refused(tmp
     store["run-0000"].attrs["anchor"] = 0
     with pytest.raises(CheckpointError, match="run-0000 stands in phase 2 of its SQUAREM cycle, without the anchor"):
         checkpoint.load()
-    store.attrs["format"] = "daskem.checkpoint/2"  # written before runs recorded their cycle
-    with pytest.raises(CheckpointError, match=r"format 'daskem.checkpoint/2', expected 'daskem.checkpoint/3'"):
+    store.attrs["format"] = "daskem.io.checkpoints/2"  # written before runs recorded their cycle
+    with pytest.raises(CheckpointError, match=r"format 'daskem.io.checkpoints/2', expected 'daskem.io.checkpoints/3'"):
         checkpoint.load()
 
 

@@ -11,17 +11,16 @@ import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
+from conftest import make_mixture_data
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
 import daskem
-from daskem import commands
-from daskem.cli import main
+from daskem.app import commands
+from daskem.app.cli import main
+from daskem.app.generate import generate, truth_path
 from daskem.exceptions import CorruptDataError, ModelFileError
-from daskem.generate import generate, truth_path
-from daskem.inputs import ZarrRows, open_rows
-from daskem.model_io import read_dataset, write_dataset
-
-from conftest import make_mixture_data
+from daskem.io.inputs import ZarrRows, open_rows
+from daskem.io.model_files import read_dataset, write_dataset
 
 X = make_mixture_data(n_samples=1030, n_features=3, n_components=2, seed=7)
 LAYOUTS = {"plain + crc32c": [Crc32cCodec()], "zstd + crc32c": [ZstdCodec(), Crc32cCodec()], "plain": None}

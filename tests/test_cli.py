@@ -13,7 +13,7 @@ import zarr
 from click.testing import CliRunner
 
 import daskem
-from daskem.cli import main
+from daskem.app.cli import main
 
 
 @pytest.fixture(scope="module")

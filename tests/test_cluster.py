@@ -19,12 +19,11 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import make_mixture_data, write_zarr
 
 import daskem
-from daskem.cli import main
-from daskem.cluster import KINDS, ClusterConfigError, LocalProcesses, connect, load_config
-
-from conftest import make_mixture_data, write_zarr
+from daskem.app.cli import main
+from daskem.app.cluster import KINDS, ClusterConfigError, LocalProcesses, connect, load_config
 
 CONFIGS = Path(__file__).parents[1] / "cluster_configs"
 DASK = str(Path(sys.executable).parent / "dask")
@@ -148,7 +147,7 @@ def test_jobqueue_settings_reach_the_job_script_and_the_site_config_fills_the_re
     ("kind: kubernetes\nimage: i\nadapt: {minimum: 1, maximum: 9}\n", ("adapt", {"minimum": 1, "maximum": 9})),
 ])
 def test_clusters_are_sized_in_the_units_of_their_library(tmp_path, monkeypatch, text, call):
-    import daskem.cluster
+    import daskem.app.cluster
 
     calls = []
 
@@ -162,8 +161,8 @@ def test_clusters_are_sized_in_the_units_of_their_library(tmp_path, monkeypatch,
         def adapt(self, **bounds):
             calls.append(("adapt", bounds))
 
-    monkeypatch.setattr(daskem.cluster, "_allowed_class", lambda kind: Recording)
-    daskem.cluster._start_remote(load_config(write(tmp_path, text)))
+    monkeypatch.setattr(daskem.app.cluster, "_allowed_class", lambda kind: Recording)
+    daskem.app.cluster._start_remote(load_config(write(tmp_path, text)))
     assert calls == [call]
 
 

@@ -1,6 +1,6 @@
 """What every registered family's estimator must do, checked the same way for each.
 
-Parametrised over :data:`daskem.models.ESTIMATORS`: a family that registers an
+Parametrised over :data:`daskem.estimators.registry.ESTIMATORS`: a family that registers an
 estimator and rows (``strategies.ROWS``) gets all of it — model files, bitwise
 resume, the same bits on every scheduler, weights as repeated rows, domain
 errors, sampling, information criteria, selection across families, the
@@ -18,17 +18,16 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from conftest import write_zarr
 from sklearn.base import clone
+from strategies import ROWS
 
 import daskem
-from daskem.checkpoint import CheckpointError, remove_checkpoints
-from daskem.cli import main
+from daskem.app.cli import main
+from daskem.estimators.registry import ESTIMATORS
 from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, InputError, ModelFileError
 from daskem.families.registry import FAMILIES
-from daskem.models import ESTIMATORS
-
-from conftest import write_zarr
-from strategies import ROWS
+from daskem.io.checkpoints import CheckpointError, remove_checkpoints
 
 NAMES = list(ESTIMATORS)
 
@@ -286,7 +285,7 @@ def test_gaussian_settings_given_to_another_family_are_refused(tmp_path):
 
 
 def test_a_job_file_fits_another_family(tmp_path):
-    from daskem.jobs import run_job
+    from daskem.app.jobs import run_job
 
     write_zarr(tmp_path / "data.zarr", rows("bernoulli"), chunk_rows=300)
     job = tmp_path / "job.yaml"

@@ -8,13 +8,12 @@ import numpy as np
 import pytest
 import xarray as xr
 import zarr
+from conftest import initial_parameters, make_mixture_data, reg_covar_dip, write_zarr
 
 import daskem
 from daskem.exceptions import InputError, InputNotFoundError, NonFiniteDataError, NotFittedError
 from daskem.kernels import estep
 from daskem.kernels.gaussian import GaussianParams
-
-from conftest import initial_parameters, make_mixture_data, reg_covar_dip, write_zarr
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +71,7 @@ def test_fit_returns_self_and_fitted_attributes(data):
 
 
 def test_small_store_chunks_are_merged_into_larger_dask_chunks(tmp_path, store):
-    from daskem.inputs import MIN_CHUNKS, as_row_chunked
+    from daskem.io.inputs import MIN_CHUNKS, as_row_chunked
 
     # 200 stored chunks of 100 rows: merged, but into no fewer than MIN_CHUNKS chunks (one per
     # core), well below the size target.
@@ -110,7 +109,7 @@ def test_random_state_makes_fits_reproducible(data):
 
 
 def test_finds_the_true_components(tmp_path):
-    from daskem.generate import generate
+    from daskem.app.generate import generate
 
     truth = generate(tmp_path / "d.zarr", n_samples=20_000, n_features=5, n_components=4, seed=3, chunk_rows=3000)
     model = daskem.GaussianMixture(4, random_state=0).fit(str(tmp_path / "d.zarr"), variable="X")
@@ -132,8 +131,8 @@ def test_explicit_initial_parameters_are_honoured(data):
 
 
 def test_partial_initial_parameters_override_the_estimate(data):
+    from daskem.engine.initialization import InitSpec, initial_params
     from daskem.families.gaussian import GaussianFamily
-    from daskem.initialization import InitSpec, initial_params
 
     means = initial_parameters(data, 3)["means_init"]
 

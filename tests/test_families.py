@@ -19,12 +19,12 @@ import pytest
 from hypothesis import given, reject
 from hypothesis import strategies as st
 from scipy.special import gammaln, logsumexp
+from strategies import FAMILIES, Problem, family_problems
 
-from daskem.engine import Blocks, run_em, statistics_pass
+from daskem.engine.em import run_em
+from daskem.engine.passes import Blocks, statistics_pass
 from daskem.exceptions import ComponentCollapseWarning, DomainError
 from daskem.families.product import MeanParams
-
-from strategies import FAMILIES, Problem, family_problems
 
 NAMES = list(FAMILIES)
 

@@ -20,11 +20,11 @@ from click.testing import CliRunner
 import daskem
 
 pytestmark = pytest.mark.filterwarnings("ignore:Consolidated metadata:UserWarning")
-from daskem.checkpoint import CheckpointError
-from daskem.cli import main
-from daskem.exceptions import DomainError, InputError, InputNotFoundError, ModelFileError
-
 from conftest import make_mixture_data, snapshot, write_zarr
+
+from daskem.app.cli import main
+from daskem.exceptions import DomainError, InputError, InputNotFoundError, ModelFileError
+from daskem.io.checkpoints import CheckpointError
 
 
 def fails(*arguments: str) -> str:
@@ -125,7 +125,7 @@ def test_a_job_report_names_only_the_jobs_own_outputs_and_tampering_is_named(tmp
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from daskem.outputs import atomic_path
+    from daskem.io.outputs import atomic_path
     with atomic_path(sys.argv[1], "model", overwrite=True) as temporary:
         temporary.mkdir()
         (temporary / "zarr.json").write_text("{}")

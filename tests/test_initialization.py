@@ -5,14 +5,13 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 import pytest
-
-import daskem
-from daskem.exceptions import ComponentCollapseWarning
-from daskem.families.gaussian import GaussianFamily
-from daskem.initialization import INIT_METHODS, KMEANS_PARALLEL_ROUNDS, InitSpec, initial_params
-
 from conftest import initial_parameters, make_mixture_data
 from test_engine import CountingArray
+
+import daskem
+from daskem.engine.initialization import INIT_METHODS, KMEANS_PARALLEL_ROUNDS, InitSpec, initial_params
+from daskem.exceptions import ComponentCollapseWarning
+from daskem.families.gaussian import GaussianFamily
 
 METHODS = list(INIT_METHODS)
 
@@ -57,7 +56,7 @@ def test_kmeans_methods_find_separated_clusters(separated, method):
 def test_large_k_seeds_on_a_subset_of_the_sample_and_still_finds_every_cluster(monkeypatch):
     """Above SEEDING_WORK rows × centres, k-means++ seeds on a random subset (≥ 48 rows a centre);
     Lloyd's steps on every sampled row still give each of 40 separated clusters its own component."""
-    import daskem.initialization as initialization
+    import daskem.engine.initialization as initialization
 
     rng = np.random.default_rng(5)
     truth = rng.normal(scale=1000.0, size=(40, 2))  # centres ≥ 100 spreads apart (131 for this seed)
@@ -146,9 +145,9 @@ def test_collapsed_component_restarts_at_the_worst_row():
 
 
 def test_a_component_past_its_restarts_is_kept_empty_with_a_warning(monkeypatch):
-    import daskem.engine
+    import daskem.engine.em
 
-    monkeypatch.setattr(daskem.engine, "MAX_RESEEDS", 0)
+    monkeypatch.setattr(daskem.engine.em, "MAX_RESEEDS", 0)
     X = np.random.default_rng(1).normal(size=(400, 2))
     means = np.array([[0.0, 0.0], [1e3, 1e3]])
     with pytest.warns(ComponentCollapseWarning, match="component 1 collapsed again at iteration 1 after 0 restarts"):
@@ -164,7 +163,7 @@ def test_many_components_start_quickly_and_say_so(caplog):
     every component rows of its own."""
     import dask.array as da
 
-    from daskem.initialization import InitSpec, initial_params, seedings
+    from daskem.engine.initialization import InitSpec, initial_params, seedings
 
     assert [seedings(k) for k in (2, 64, 100, 128, 300)] == [4, 4, 2, 2, 1]
     X = np.random.default_rng(0).normal(size=(40_000, 3))
@@ -182,10 +181,10 @@ def test_many_components_start_quickly_and_say_so(caplog):
 def test_a_long_kmeans_parallel_start_reports_each_pass_by_name(caplog, monkeypatch):
     import dask.array as da
 
-    import daskem.initialization
-    from daskem.initialization import KMEANS_PARALLEL_ROUNDS, InitSpec, initial_params
+    import daskem.engine.initialization
+    from daskem.engine.initialization import KMEANS_PARALLEL_ROUNDS, InitSpec, initial_params
 
-    monkeypatch.setattr(daskem.initialization, "LONG_INIT_WORK", 1000)  # this small start counts as long
+    monkeypatch.setattr(daskem.engine.initialization, "LONG_INIT_WORK", 1000)  # this small start counts as long
     X = np.random.default_rng(1).normal(size=(4000, 2))
     caplog.set_level("INFO", logger="daskem")
     initial_params(da.from_array(X, chunks=(1000, 2)), None, [InitSpec(3, GaussianFamily("full"), "k-means||")],
@@ -203,7 +202,7 @@ def test_a_long_kmeans_parallel_start_reports_each_pass_by_name(caplog, monkeypa
 
 
 def _clustering(labels: np.ndarray, d: int):
-    from daskem.initialization import _Clustering
+    from daskem.engine.initialization import _Clustering
 
     return _Clustering(np.eye(d), np.zeros((labels.max() + 1, d)), labels)
 
@@ -211,7 +210,7 @@ def _clustering(labels: np.ndarray, d: int):
 def test_the_judge_keeps_the_start_that_climbs_highest_not_the_first(monkeypatch):
     """Two groups apart along a minor direction of rows dominated by a common size: a start split by size
     comes first, the start split by group second; one judging pass already tells them apart."""
-    import daskem.initialization as initialization
+    import daskem.engine.initialization as initialization
 
     rng = np.random.default_rng(0)
     group = rng.integers(2, size=600)
@@ -230,7 +229,7 @@ def test_the_judge_passes_over_a_spurious_fit_however_high(monkeypatch):
     higher (its covariance is reg_covar · I), but it is a spurious maximum, at the family's floor, and
     loses to a start that is not (judged after one pass: longer, EM from the other start finds the spike
     too, and then the higher of two spurious fits wins)."""
-    import daskem.initialization as initialization
+    import daskem.engine.initialization as initialization
 
     rng = np.random.default_rng(1)
     X = np.vstack([rng.normal(size=(200, 2)), np.full((10, 2), 5.0)])
@@ -266,7 +265,7 @@ def test_only_an_unbounded_likelihood_has_a_floor():
 
 def test_a_selection_judges_each_start_once_for_all_covariance_types(monkeypatch, separated):
     """Covariance types share the clustering and its judgment: one judgment per K, not per candidate."""
-    import daskem.initialization as initialization
+    import daskem.engine.initialization as initialization
 
     calls = []
     original = initialization._judged

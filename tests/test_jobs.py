@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import datetime
-import logging
-import sys
-import subprocess
-import shlex
-
 import json
+import logging
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from conftest import make_mixture_data, write_zarr
 
 import daskem
-from daskem.cli import main
-from daskem.jobs import JobError, load_job, run_job
-
-from conftest import make_mixture_data, write_zarr
+from daskem.app.cli import main
+from daskem.app.jobs import JobError, load_job, run_job
 
 ROOT = Path(__file__).parents[1]
 
@@ -74,9 +72,9 @@ def test_a_fit_job_runs_once_then_is_done(folder):
 
 def test_a_crashed_job_resumes_and_ends_bitwise_as_an_uninterrupted_one(folder, monkeypatch):
     path = job_file(folder, FIT_JOB)
-    import daskem.engine
+    import daskem.engine.em
 
-    real_run_em = daskem.engine.run_em
+    real_run_em = daskem.engine.em.run_em
 
     def crash_after_four(*args, on_iteration=None, **kwargs):
         def save_then_crash(state):
@@ -85,7 +83,7 @@ def test_a_crashed_job_resumes_and_ends_bitwise_as_an_uninterrupted_one(folder, 
                 raise KeyboardInterrupt  # the driver dies
         return real_run_em(*args, on_iteration=save_then_crash, **kwargs)
 
-    monkeypatch.setattr(daskem.mixture, "run_em", crash_after_four)
+    monkeypatch.setattr(daskem.estimators.base, "run_em", crash_after_four)
     with pytest.raises(KeyboardInterrupt):
         run_job(path, date="2026-01-03")
     night = folder / "runs" / "2026-01-03"
@@ -238,8 +236,8 @@ def prefect_flow():
 
 
 def test_a_forced_run_that_crashes_is_resumed_by_the_next_run_not_taken_for_done(folder, monkeypatch):
-    from daskem import commands
-    from daskem.checkpoint import Checkpoint
+    from daskem.app import commands
+    from daskem.io.checkpoints import Checkpoint
 
     path = job_file(folder, FIT_JOB)
     with pytest.warns(daskem.ConvergenceWarning):
@@ -276,8 +274,8 @@ def test_the_prefect_flow_runs_a_job_locally_and_logs_to_prefect(folder, prefect
 
 
 def test_a_retry_of_a_forced_prefect_run_resumes_from_its_checkpoint(folder, prefect_flow, monkeypatch):
-    from daskem import commands
-    from daskem.checkpoint import Checkpoint
+    from daskem.app import commands
+    from daskem.io.checkpoints import Checkpoint
 
     path = job_file(folder, FIT_JOB)
     assert prefect_flow.daskem_job(str(path), date="2026-02-02")["status"] == "done"

@@ -6,15 +6,14 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import make_mixture_data
 from scipy.stats import multivariate_normal
 
 from daskem.exceptions import CovarianceError, NonFiniteDataError
+from daskem.families.gaussian import GaussianFamily, GaussianStats
 from daskem.kernels import estep, fused, gaussian
 from daskem.kernels.gaussian import GaussianParams
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, squared_distances
-from daskem.stats import GaussianStats
-
-from conftest import make_mixture_data
 
 
 def random_params(n_components: int, n_features: int, seed: int = 0, shift: float = 0.0) -> GaussianParams:
@@ -270,8 +269,7 @@ def test_moments_stay_accurate_however_far_apart_the_components(covariance_type,
                        estep._WhitenedKernel if separation < 4000 and covariance_type in ("full", "tied") else
                        estep._DifferencesKernel)
     assert type(estep._kernel(params)) is expected_kernel
-    stats = GaussianStats.from_chunk(X, params)
-    fitted, _ = stats.m_step(reg_covar=0.0)
+    fitted, _ = GaussianFamily(covariance_type, reg_covar=0.0).m_step(GaussianStats.from_chunk(X, params))
     # The exact M-step, two passes over the rows in float64.
     resp = np.exp(estep.e_step(X, params)[1])
     nk = resp.sum(axis=0)
@@ -299,8 +297,9 @@ def test_float32_kernels_agree_with_float64_on_the_same_rows(covariance_type, se
     params = GaussianParams.from_covariances(np.array([0.4, 0.6]), means, variances, covariance_type)
     assert type(estep._kernel(params, np.float32)) is (
         estep._ExpandedKernel if separation < 40 else estep._DifferencesKernel)
-    fast, _ = GaussianStats.from_chunk(X, params).m_step(reg_covar=0.0)
-    exact, _ = GaussianStats.from_chunk(X.astype(np.float64), params).m_step(reg_covar=0.0)
+    family = GaussianFamily(covariance_type, reg_covar=0.0)
+    fast, _ = family.m_step(GaussianStats.from_chunk(X, params))
+    exact, _ = family.m_step(GaussianStats.from_chunk(X.astype(np.float64), params))
     # float32 rounding of the terms and of per-block sums, ~1e-7 of scale; 1e-5 is the float32
     # path's promise.
     np.testing.assert_allclose(fast.covariances, exact.covariances, rtol=0, atol=1e-5 * np.abs(exact.covariances).max())

@@ -20,16 +20,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import gammaln, logsumexp
 from sklearn.base import clone
+from strategies import chunkings
 
 import daskem
-from daskem.engine import Blocks, statistics_pass
+from daskem.engine.passes import Blocks, statistics_pass
 from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, NonFiniteDataError
 from daskem.families.gaussian import GaussianFamily
 from daskem.kernels import fused
 from daskem.kernels import missing as missing_values
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, sample
-
-from strategies import chunkings
 
 REG_COVAR = 1e-6
 
@@ -290,11 +289,10 @@ def test_a_fit_counts_the_missing_values_and_leaves_empty_rows_out(tmp_path):
 
 def test_the_command_line_and_job_files_fit_data_with_holes(tmp_path):
     from click.testing import CliRunner
-
-    from daskem.cli import main
-    from daskem.jobs import run_job
-
     from conftest import write_zarr
+
+    from daskem.app.cli import main
+    from daskem.app.jobs import run_job
 
     X = holed(7, n_samples=2000)
     write_zarr(tmp_path / "data.zarr", X, chunk_rows=500)
@@ -438,10 +436,9 @@ def test_product_families_impute_the_expected_value(family):
 
 def test_daskem_impute_writes_the_completed_rows(tmp_path):
     from click.testing import CliRunner
-
-    from daskem.cli import main
-
     from conftest import write_zarr
+
+    from daskem.app.cli import main
 
     X = holed(12, n_samples=1000)
     write_zarr(tmp_path / "data.zarr", X, chunk_rows=300)
@@ -479,9 +476,9 @@ def test_a_feature_never_observed_is_refused_by_name():
 
 def test_pictures_of_data_with_holes(tmp_path):
     pytest.importorskip("matplotlib")
-    from daskem import plots
-
     from conftest import write_zarr
+
+    from daskem.app import plots
 
     X = holed(14, n_samples=1000)
     write_zarr(tmp_path / "data.zarr", X, chunk_rows=250)

@@ -10,12 +10,11 @@ import pytest
 import xarray as xr
 import zarr
 from click.testing import CliRunner
+from conftest import make_mixture_data, write_zarr
 
 import daskem
-from daskem.cli import main
+from daskem.app.cli import main
 from daskem.exceptions import DaskemError, InputError, InputNotFoundError, OutputExistsError
-
-from conftest import make_mixture_data, write_zarr
 
 
 @pytest.fixture(scope="module")

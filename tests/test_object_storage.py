@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from conftest import make_mixture_data, s3_server, write_zarr
 
 import daskem
-from daskem.cli import main
-from daskem.storage import INCOMPLETE_MARKER, commit_order, location
-
-from conftest import make_mixture_data, s3_server, write_zarr
+from daskem.app.cli import main
+from daskem.io.storage import INCOMPLETE_MARKER, commit_order, location
 
 pytest.importorskip("s3fs", reason="s3fs is part of the test install")
 pytest.importorskip("moto.server", reason="moto is part of the test install")

@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
+from conftest import make_mixture_data, snapshot, write_zarr
 
 import daskem
-from daskem.cli import main
+from daskem.app.cli import main
+from daskem.app.jobs import run_job
 from daskem.exceptions import OutputExistsError
-from daskem.jobs import run_job
-from daskem.outputs import Output, OutputBusyError, OutputError, output_kind, reserved
-
-from conftest import make_mixture_data, snapshot, write_zarr
+from daskem.io.outputs import Output, OutputBusyError, OutputError, output_kind, reserved
 
 pytest.importorskip("matplotlib", reason="matplotlib is part of the test install")
 
@@ -174,7 +173,7 @@ def test_a_job_replaces_an_existing_model_with_overwrite_true(project):
 
 def test_a_crashed_job_replaces_its_own_outputs_on_the_rerun(project, monkeypatch):
     path = job(project, "checkpoint: out/checkpoint")
-    from daskem import commands
+    from daskem.app import commands
 
     real_predict = commands.predict
 

@@ -6,13 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import make_mixture_data, write_zarr
 
 import daskem
-from daskem.cli import main
-from daskem import plots
-from daskem.plots import projection
-
-from conftest import make_mixture_data, write_zarr
+from daskem.app import plots
+from daskem.app.cli import main
+from daskem.app.plots import projection
 
 pytest.importorskip("matplotlib", reason="matplotlib is part of the test install")
 PNG = b"\x89PNG\r\n\x1a\n"

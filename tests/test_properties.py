@@ -9,16 +9,16 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+from conftest import make_mixture_data
 from hypothesis import given, reject
 from hypothesis import strategies as st
 
-from daskem.engine import Blocks, run_em, statistics_pass, sum_batches
+from daskem.engine.em import run_em
+from daskem.engine.passes import Blocks, statistics_pass, sum_batches
 from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, CovarianceError
 from daskem.families.gaussian import GaussianFamily
+from daskem.families.gaussian import GaussianStats
 from daskem.kernels.gaussian import GaussianParams
-from daskem.stats import GaussianStats
-
-from conftest import make_mixture_data
 
 
 def params_for(X: np.ndarray, n_components: int, seed: int) -> GaussianParams:

@@ -12,7 +12,7 @@ import dask.array as da
 import numpy as np
 from click.testing import CliRunner
 
-from daskem.cli import main
+from daskem.app.cli import main
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()

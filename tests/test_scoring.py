@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-
-import daskem
-from daskem.cli import main
-
 from conftest import make_mixture_data
 from test_engine import CountingArray
+
+import daskem
+from daskem.app.cli import main
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,16 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 import pytest
+import xarray as xr
 from click.testing import CliRunner
+from conftest import make_mixture_data, s3_server, write_zarr
 
 import daskem
-from daskem.cli import main
+from daskem.app.cli import main
 from daskem.exceptions import DaskemError, InputError, NotFittedError
-from daskem.outputs import OutputWriteError
+from daskem.io.outputs import OutputWriteError
 from daskem.redaction import HIDDEN, redact, redact_all
-
-from conftest import make_mixture_data, s3_server, write_zarr
 
 pytest.importorskip("s3fs", reason="s3fs is part of the test install")
 pytest.importorskip("moto.server", reason="moto is part of the test install")

@@ -7,14 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
-import daskem
-from daskem.cli import main
-from daskem.exceptions import InputError
-from daskem.selection import select
-
 from conftest import make_mixture_data, write_zarr
 from test_engine import CountingArray
+
+import daskem
+from daskem.app.cli import main
+from daskem.estimators.selection import select
+from daskem.exceptions import InputError
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ import warnings
 import dask.array as da
 import numpy as np
 import pandas as pd
-import xarray as xr
 import pytest
+import xarray as xr
+from conftest import make_mixture_data, reg_covar_dip, write_zarr
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
@@ -19,9 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 
 import daskem
 from daskem.exceptions import InputError
-from daskem.model_io import write_dataset
-
-from conftest import make_mixture_data, reg_covar_dip, write_zarr
+from daskem.io.model_files import write_dataset
 
 #: scikit-learn checks that daskem does not pass, each with its reason.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {

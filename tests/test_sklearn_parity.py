@@ -19,12 +19,11 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import initial_parameters, make_mixture_data, write_zarr
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem
-
-from conftest import initial_parameters, make_mixture_data, write_zarr
 
 N_ITER = 20
 N_COMPONENTS = 3

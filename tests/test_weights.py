@@ -7,11 +7,10 @@ import dask.array as da
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import initial_parameters, make_mixture_data, write_zarr
 
 import daskem
 from daskem.exceptions import InputError
-
-from conftest import initial_parameters, make_mixture_data, write_zarr
 
 COVARIANCE_TYPES = ["full", "tied", "diag", "spherical"]
 

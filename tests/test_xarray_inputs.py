@@ -13,7 +13,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 import daskem
-from daskem.cli import main
+from daskem.app.cli import main
 from daskem.exceptions import InputError
 
 CENTRES = np.array([[0.0, 0.0, 0.0], [6.0, 6.0, 0.0], [0.0, 6.0, 6.0]])

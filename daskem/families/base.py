@@ -4,7 +4,7 @@ A mixture's E-step needs only each component's log density; its M-step for
 the weights is always ``α_k = N_k / N``; everything else — the statistics a
 chunk returns, the M-step of the components' own parameters, how a collapsed
 component restarts, what to check on the data — belongs to the family.  The
-engine (:mod:`daskem.engine`) runs EM through this contract alone.
+engine (:mod:`daskem.engine.em`) runs EM through this contract alone.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from daskem.families.base import MISSING, check_missing
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
 
-
 #: The default floor of the probabilities.
 MIN_PROBABILITY = 1e-10
 

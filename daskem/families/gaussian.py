@@ -9,16 +9,17 @@ module puts them behind the family interface.  A model file holds
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
 from daskem.exceptions import InputError, ModelFileError
-from daskem.families.base import MISSING, Family, check_missing
+from daskem.families.base import MISSING, Family, MixtureStatistics, check_missing
 from daskem.kernels import estep, gaussian
 from daskem.kernels import missing as missing_values
-from daskem.kernels.checks import raise_non_finite, raise_non_finite_log_likelihood
-from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape
-from daskem.stats import GaussianStats
+from daskem.kernels.checks import check_ranges, raise_non_finite, raise_non_finite_log_likelihood
+from daskem.kernels.estep import ChunkStatistics, chunk_statistics
+from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape, m_step_arrays, reseed
 
 #: Dimensions of ``covariances`` in a model file, for each covariance type.
 COVARIANCE_DIMS = {
@@ -35,6 +36,54 @@ REG_COVAR = 1e-6
 FLOOR_FACTOR = 10
 #: How far a covariance in a model file may be from symmetric, relative to its largest entry.
 SYMMETRY_TOLERANCE = 1e-10
+
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianStats(ChunkStatistics, MixtureStatistics):
+    """Summed statistics of some rows under the parameters of one iteration: a value type with ``+``.
+
+    The sums of :class:`~daskem.kernels.estep.ChunkStatistics` — log-likelihood,
+    weight sum, row count, ``nk``, ``s1``, ``s2`` about the ``reference``
+    points of the pass, the K worst-explained rows and the range of each
+    feature.  Statistics of disjoint chunks add up (associatively and
+    commutatively) to the statistics of their union, so any reduction tree
+    gives the same sums; the M-step (:meth:`GaussianFamily.m_step`) only needs
+    the total.
+    """
+
+    @classmethod
+    def from_chunk(
+        cls,
+        X: np.ndarray,
+        params: GaussianParams,
+        first_row: int = 0,
+        sample_weight: np.ndarray | None = None,
+        missing: bool = False,
+    ) -> GaussianStats:
+        """Statistics of one chunk of rows X (n, d) under ``params`` (the E-step); ``missing``: whether NaN
+        marks a missing value."""
+        return cls(**vars(chunk_statistics(X, params, first_row, sample_weight, missing)))
+
+    def __add__(self, other: GaussianStats) -> GaussianStats:
+        if other.reference is not self.reference and not np.array_equal(other.reference, self.reference):
+            raise ValueError("cannot add statistics taken about different reference points")
+        worst_log_prob, worst_index, worst_rows = self.worst_of_both(other)
+        return GaussianStats(
+            log_likelihood=self.log_likelihood + other.log_likelihood,
+            weight_sum=self.weight_sum + other.weight_sum,
+            n_samples=self.n_samples + other.n_samples,
+            nk=self.nk + other.nk,
+            s1=self.s1 + other.s1,
+            s2=self.s2 + other.s2,
+            reference=self.reference,
+            worst_log_prob=worst_log_prob,
+            worst_index=worst_index,
+            worst_rows=worst_rows,
+            minimum=np.minimum(self.minimum, other.minimum),
+            maximum=np.maximum(self.maximum, other.maximum),
+            missing=self.missing_of_both(other),
+        )
 
 
 class GaussianFamily(Family):
@@ -65,8 +114,32 @@ class GaussianFamily(Family):
     ) -> GaussianStats:
         return GaussianStats.from_chunk(X, params, first_row, sample_weight, self.takes_missing)
 
-    def m_step(self, stats: GaussianStats, may_reseed: np.ndarray) -> tuple[GaussianParams, list[tuple[int, int]]]:
-        return stats.m_step(self.reg_covar, may_reseed)
+    def m_step(self, stats: GaussianStats, may_reseed: np.ndarray | None = None
+               ) -> tuple[GaussianParams, list[tuple[int, int]]]:
+        """New parameters from summed statistics (the M-step).
+
+        Collapsed components (see :meth:`GaussianStats.collapsed`) that
+        ``may_reseed`` (a (K,) boolean mask; all when None) allows restart at
+        the rows the current parameters explain worst (see
+        :func:`daskem.kernels.gaussian.reseed`).
+
+        Returns
+        -------
+        params : the new parameters.
+        reseeded : (component, row index) of each restarted component.
+        """
+        kind = self.covariance_type
+        weights, means, covariances = m_step_arrays(stats.nk, stats.s1, stats.s2, stats.reference, self.reg_covar,
+                                                    kind)
+        collapsed = stats.collapsed()
+        if may_reseed is not None:
+            collapsed = collapsed[may_reseed[collapsed]]
+        collapsed = collapsed[: len(stats.worst_index)]
+        if collapsed.size:
+            weights, means, covariances = reseed(weights, means, covariances, kind, collapsed,
+                                                 stats.worst_rows[: collapsed.size])
+        params = GaussianParams.from_covariances(weights, means, covariances, kind)
+        return params, list(zip(collapsed.tolist(), stats.worst_index[: collapsed.size].tolist()))
 
     def e_step(self, X: np.ndarray, params: GaussianParams, first_row: int) -> tuple[np.ndarray, np.ndarray]:
         log_prob_norm, log_resp = estep.e_step(X, params, self.takes_missing)
@@ -82,8 +155,13 @@ class GaussianFamily(Family):
         return missing_values.impute(X, params)
 
     def check_first_pass(self, stats: GaussianStats) -> None:
-        """Refuse data that no Gaussian mixture density exists for (see :meth:`GaussianStats.check_spread`)."""
-        stats.check_spread(self.reg_covar)
+        """Refuse data that no Gaussian mixture density exists for, from the range of each feature.
+
+        See :func:`daskem.kernels.checks.check_ranges` (constant features,
+        identical rows, values float64 cannot square; a warning where
+        ``reg_covar`` swamps a feature).
+        """
+        check_ranges(stats.minimum, stats.maximum, stats.n_samples, self.reg_covar)
 
     def expectations(self, params: GaussianParams, reference: GaussianParams) -> dict[str, np.ndarray]:
         """The base's, and for covariances ``α_k (Σ_k + m_k m_kᵀ)`` with ``m_k = μ_k − μ_ref,k`` (tied:

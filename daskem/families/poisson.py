@@ -17,7 +17,6 @@ from daskem.families.base import MISSING, check_missing
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
 
-
 #: ``log k!`` for k = 0 … 65,535 (512 KiB), as ``gammaln(k + 1)`` gives it.
 LOG_FACTORIALS = gammaln(np.arange(2**16) + 1.0)
 

@@ -1,9 +1,9 @@
-"""Layer 5: what every mixture estimator shares (:class:`BaseMixture`).
+"""What every mixture estimator shares (:class:`BaseMixture`).
 
 Fitting (initial parameters, checkpoints, warm starts, ``n_init`` runs that
 advance together), prediction and scoring (in memory or lazily, to Zarr), the
 information criteria and model files are the same for every component family;
-a family's estimator (:class:`daskem.estimator.GaussianMixture`, …) adds its
+a family's estimator (:class:`daskem.estimators.gaussian.GaussianMixture`, …) adds its
 settings, its start and its model-file layout through the hooks below.
 """
 
@@ -19,7 +19,6 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import dask
@@ -28,13 +27,14 @@ import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator, DensityMixin
 
-from daskem.checkpoint import checkpointing, comparable_seed, params_digest
-from daskem.acceleration import ACCELERATIONS, NEAR_CYCLES, REMAINING_FRACTION
-from daskem.engine import MAX_RUNS, Blocks, EMResult, EMState, IterationInfo, RunState, best_run, run_em
+from daskem.engine.acceleration import ACCELERATIONS, NEAR_CYCLES, REMAINING_FRACTION
+from daskem.engine.em import MAX_RUNS, EMResult, EMState, IterationInfo, RunState, best_run, run_em
+from daskem.engine.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
+from daskem.engine.passes import Blocks
 from daskem.exceptions import ConvergenceWarning, InputError, ModelFileError, NotFittedError
 from daskem.families.base import Family, Params
-from daskem.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
-from daskem.inputs import (
+from daskem.io.checkpoints import checkpointing, comparable_seed, params_digest
+from daskem.io.inputs import (
     as_row_chunked,
     as_rows,
     check_stored_chunks,
@@ -45,8 +45,7 @@ from daskem.inputs import (
     row_coordinate,
     stacked_dims,
 )
-from daskem.kernels.checks import is_integer
-from daskem.model_io import (
+from daskem.io.model_files import (
     described,
     model_attributes,
     params_from_dataset,
@@ -55,11 +54,8 @@ from daskem.model_io import (
     stored_feature_names,
     write_dataset,
 )
-
-try:
-    __version__ = version("daskem")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from daskem.kernels.checks import is_integer
+from daskem.version import __version__
 
 logger = logging.getLogger("daskem")
 
@@ -156,11 +152,11 @@ class BaseMixture(DensityMixin, BaseEstimator):
             xarray — or the name of a variable beside ``variable``.  Integer
             weights fit as if rows were repeated.
         callbacks : called after each iteration of each run with an
-            :class:`daskem.engine.IterationInfo`.
+            :class:`daskem.engine.em.IterationInfo`.
         checkpoint : a folder for a checkpoint after every iteration.  If it
             holds one from an interrupted fit of the same data with the same
             settings, the fit resumes from it and ends bitwise as the
-            uninterrupted fit would have (see :mod:`daskem.checkpoint`).
+            uninterrupted fit would have (see :mod:`daskem.io.checkpoints`).
 
         Returns
         -------
@@ -359,7 +355,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
         return -2 * self.score(X, variable=variable) * n_samples + 2 * self._n_parameters()
 
     def _rows(self, X: Any, variable: str | None) -> tuple[Any, str | None]:
-        """X as :func:`daskem.inputs.as_rows` sees it with this model's dims, and the variable still to pick."""
+        """X as :func:`daskem.io.inputs.as_rows` sees it with this model's dims, and the variable still to pick."""
         rows = as_rows(X, variable, sample_dim=self.sample_dim, feature_dim=self.feature_dim)
         return (X, variable) if rows is X else (rows, None)
 
@@ -472,12 +468,12 @@ class BaseMixture(DensityMixin, BaseEstimator):
         """Write the model to Zarr (or netCDF for a .nc suffix), atomically.
 
         An existing ``path`` is replaced only with ``overwrite=True``, and only
-        if it is a daskem model (see :mod:`daskem.outputs`).
+        if it is a daskem model (see :mod:`daskem.io.outputs`).
         """
         write_dataset(self.to_dataset(), path, "model", overwrite=overwrite, label="path")
 
     def to_dataset(self) -> xr.Dataset:
-        """The fitted model as an :class:`xarray.Dataset` (see :mod:`daskem.model_io`)."""
+        """The fitted model as an :class:`xarray.Dataset` (see :mod:`daskem.io.model_files`)."""
         params = self.params
         attrs = {
             "n_iter": int(self.n_iter_),
@@ -495,7 +491,7 @@ class BaseMixture(DensityMixin, BaseEstimator):
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, source: str = "the model file") -> BaseMixture:
-        """The model stored in a Dataset made by :meth:`to_dataset`, checked (see :mod:`daskem.model_io`)."""
+        """The model stored in a Dataset made by :meth:`to_dataset`, checked (see :mod:`daskem.io.model_files`)."""
         family, params = params_from_dataset(ds, source)
         if family.name != cls.FAMILY.name:
             raise ModelFileError(f"{source} holds a {family.name} mixture, not one for {cls.__name__}; "

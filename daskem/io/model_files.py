@@ -1,4 +1,4 @@
-"""Layer 4: fitted models as xarray Datasets, written atomically, validated on load.
+"""Fitted models as xarray Datasets, written atomically, validated on load.
 
 A model file is an ``xarray.Dataset`` with
 
@@ -43,14 +43,20 @@ import zarr
 from zarr.abc.codec import BytesBytesCodec
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
-from daskem import chunk_index
 from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
 from daskem.families.base import Family, Params
 from daskem.families.registry import FAMILIES, family_class
+from daskem.io import chunk_index
+from daskem.io.outputs import (
+    KIND_ATTRIBUTE,
+    SELECTION_MODEL,
+    atomic_path,
+    describe,
+    interrupted_write_note,
+    output_kind,
+)
+from daskem.io.storage import incomplete_kind, is_remote, location, missing_bucket
 from daskem.kernels.checks import is_integer
-from daskem.outputs import (KIND_ATTRIBUTE, SELECTION_MODEL, atomic_path, describe, interrupted_write_note,
-                            output_kind)
-from daskem.storage import incomplete_kind, is_remote, location, missing_bucket
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 #: The layout written here; files from a newer daskem are refused, not misread.
@@ -280,7 +286,7 @@ def write_dataset(
     ds: xr.Dataset, path: str | os.PathLike, kind: str, *, overwrite: bool = False, label: str = "output",
     encoding: dict[str, dict[str, Any]] | None = None,
 ) -> Any:
-    """Write ``ds`` as a daskem output of ``kind`` (see :mod:`daskem.outputs`).
+    """Write ``ds`` as a daskem output of ``kind`` (see :mod:`daskem.io.outputs`).
 
     Zarr, or netCDF when the suffix is .nc; all or nothing; the kind is
     recorded in the attribute ``daskem_output``.  ``encoding`` (Zarr only)

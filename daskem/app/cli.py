@@ -1,8 +1,8 @@
-"""Layer 5: the ``daskem`` command line (also ``python -m daskem`` and ``dask em``).
+"""The ``daskem`` command line (also ``python -m daskem`` and ``dask em``).
 
 Commands: ``generate`` (synthetic data), ``fit``, ``select``, ``predict``,
 ``score``, ``impute``, ``info``, ``run`` (a job file) and ``plot``.  Each calls a function
-of :mod:`daskem.commands` and prints its report as tables, or as JSON with
+of :mod:`daskem.app.commands` and prints its report as tables, or as JSON with
 ``--json``.  Progress goes to stderr: a bar per pass on the local scheduler,
 the dashboard link and a line per iteration on a cluster.  Bad input ends the
 command with a one-line ``Error: …`` and exit code 1.
@@ -22,22 +22,23 @@ from typing import Any
 
 import click
 
-from daskem import commands
-from daskem.acceleration import ACCELERATIONS
-from daskem.cluster import running_on
-from daskem.estimator import PRECISIONS
+from daskem.app import commands
+from daskem.app.cluster import running_on
+from daskem.app.generate import DEFAULT_CHUNK_ROWS
+from daskem.app.jobs import parse_integers, run_job
+from daskem.engine.acceleration import ACCELERATIONS
+from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL
+from daskem.estimators.gaussian import PRECISIONS
+from daskem.estimators.registry import load
 from daskem.exceptions import DaskemError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
 from daskem.families.registry import FAMILIES
-from daskem.generate import DEFAULT_CHUNK_ROWS
-from daskem.jobs import parse_integers, run_job
+from daskem.io.outputs import SELECTION_TABLE
+from daskem.io.storage import escape, location
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
-from daskem.models import load
-from daskem.outputs import SELECTION_TABLE
 from daskem.redaction import RedactingFormatter, redact, redact_all, remember
-from daskem.storage import escape, location
+from daskem.version import __version__
 
 #: A local path or an fsspec URL, passed on as typed (pathlib would turn s3://b into s3:/b).
 LOCATION = click.Path(path_type=str)
@@ -443,7 +444,7 @@ def plot_group() -> None:
 @_one_line_errors
 def plot_convergence(model_path: Path, out: Path, overwrite: bool) -> None:
     """The convergence trace of the model saved at MODEL."""
-    from daskem import plots
+    from daskem.app import plots
 
     report = commands.picture(lambda: plots.convergence(load(model_path)), out, inputs=[model_path],
                               overwrite=overwrite)
@@ -458,7 +459,7 @@ def plot_selection(selection_path: Path, out: Path, overwrite: bool) -> None:
     """BIC and AIC curves of a selection (its folder, or its table.csv)."""
     import pandas as pd
 
-    from daskem import plots
+    from daskem.app import plots
 
     where = location(selection_path)
     table_path = where / SELECTION_TABLE if where.is_dir() else where
@@ -490,7 +491,7 @@ def plot_selection(selection_path: Path, out: Path, overwrite: bool) -> None:
 def plot_components(model_path: Path, path: str, variable: str | None, features: str | None, sample_rows: int,
                     out: Path, overwrite: bool) -> None:
     """The components of MODEL as ellipses over a sample of the rows of DATA, in 2-D."""
-    from daskem import plots
+    from daskem.app import plots
 
     chosen = None
     if features is not None:

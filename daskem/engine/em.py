@@ -1,10 +1,9 @@
-"""Layer 3: Dask graphs over row chunks, and the EM loop.
+"""The EM loop.
 
-Each EM iteration builds one Dask graph: the E-step kernel mapped over the row
-chunks — once per chunk, for every candidate mixture still iterating — and a
-tree reduction of their statistics with a fixed fan-in, computed on whatever
-scheduler is active (local threads by default, a ``distributed.Client`` when
-one exists).  The M-step runs on the driver.  The pass that computes the
+Each EM iteration is one pass (:mod:`daskem.engine.passes`): the E-step mapped
+over the row chunks — once per chunk, for every candidate mixture still
+iterating — and a tree reduction of their statistics.  The M-step runs on the
+driver (:meth:`RunState.advance`, through the family's ``m_step``).  The pass that computes the
 statistics for the next parameters also gives the log-likelihood of the
 current ones, so each iteration reads the data once, however many candidates
 (random starts, numbers of components, covariance types) advance together.
@@ -16,24 +15,25 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import dask
-import dask.array as da
 import numpy as np
-from dask.delayed import Delayed
-from threadpoolctl import threadpool_limits
 
-from daskem.acceleration import (ACCELERATIONS, NEAR_CYCLES, REMAINING_FRACTION, extrapolate, next_step_max,
-                                 remaining_after)
+from daskem.engine.acceleration import (
+    ACCELERATIONS,
+    NEAR_CYCLES,
+    REMAINING_FRACTION,
+    extrapolate,
+    next_step_max,
+    remaining_after,
+)
+from daskem.engine.passes import DEFAULT_SPLIT_EVERY, Blocks, Candidate, one_blas_thread, statistics_pass
 from daskem.exceptions import ComponentCollapseWarning, DataChangedError
 from daskem.families.base import Family, Params, Statistics
 
-DEFAULT_SPLIT_EVERY = 8
 #: Most candidate runs that iterate together (random starts × candidates); each costs a
 #: kernel call per chunk and per pass.
 MAX_RUNS = 10_000
@@ -43,153 +43,13 @@ MAX_RESEEDS = 2
 logger = logging.getLogger("daskem")
 
 
-@dataclass(frozen=True)
-class Blocks:
-    """The row chunks of a data set as lazy blocks, with their weights and first rows."""
-
-    rows: list[Delayed]
-    weights: list[Delayed | None]
-    first_rows: list[int]
-    #: The dtype chunk functions get the rows in: float64, or float32 for float32 data
-    #: fitted in float32 arithmetic (see :func:`daskem.kernels.estep.compute_dtype`).
-    dtype: type = np.float64
-
-    @classmethod
-    def of(cls, X: da.Array, sample_weight: da.Array | None = None, *, float32: bool = False) -> Blocks:
-        """Blocks of an (N, d) array chunked along rows only, and of (N,) weights.
-
-        With ``float32``, float32 rows are handed over as they are; anything
-        else is converted to float64.
-        """
-        if X.ndim != 2 or X.numblocks[1] != 1:
-            raise ValueError("expected a 2-D array chunked along rows only")
-        rows = list(X.to_delayed().ravel())
-        if sample_weight is None:
-            weights: list[Delayed | None] = [None] * len(rows)
-        else:
-            weights = list(sample_weight.rechunk((X.chunks[0],)).to_delayed().ravel())
-        first_rows = np.concatenate([[0], np.cumsum(X.chunks[0])[:-1]]).astype(int).tolist()
-        return cls(rows, weights, first_rows, np.float32 if float32 and X.dtype == np.float32 else np.float64)
-
-
-def one_blas_thread() -> threadpool_limits:
-    """A context in which BLAS runs one thread per task.
-
-    The kernels' matrix products are small (d × d), so BLAS threads only
-    oversubscribe the cores that Dask already keeps busy: limiting them makes
-    a local fit about twice as fast.  (Distributed workers already run with
-    one BLAS thread.)
-    """
-    return threadpool_limits(limits=1, user_api="blas")
-
-
-def compute_one_thread_blas(*graphs: Delayed) -> tuple:
-    """Compute lazy values on the active scheduler, within :func:`one_blas_thread`."""
-    with one_blas_thread():
-        return dask.compute(*graphs)
-
-
-def map_reduce(
-    data: Blocks, chunk_fn: Callable, combine: Callable, *shared: Any, split_every: int = DEFAULT_SPLIT_EVERY
-) -> Delayed:
-    """One lazy pass over the data: ``chunk_fn`` per chunk, ``combine`` over a fixed tree.
-
-    ``chunk_fn(rows, weights, first_row, *shared)`` gets each chunk's rows
-    (n, d) in ``data.dtype``, its weights (n,) or None, and the index of its
-    first row; ``shared`` is shipped once to all tasks.
-    """
-    return pass_template(data, chunk_fn, combine, split_every)(shared)
-
-
-class _Shared:
-    """What every task of a pass shares (its parameters), held so that Dask ships it as one opaque value."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: tuple) -> None:
-        self.value = value
-
-
-def pass_template(
-    data: Blocks, chunk_fn: Callable, combine: Callable, split_every: int = DEFAULT_SPLIT_EVERY
-) -> Callable[[tuple], Delayed]:
-    """Passes of :func:`map_reduce` over ``data``: a function of what their tasks share.
-
-    Building a pass's graph with ``dask.delayed`` — merging every chunk's
-    graph and hashing the arguments into keys — took 3.7 ms of a 23 ms pass
-    (diag, K=8, 400,000 × 8), with every core idle.  Here the graph of the
-    rows is materialised once, and each pass adds its tasks to it as plain
-    tasks under keys of its own (a distributed scheduler must never take one
-    pass's results for another's).
-    """
-    rows_graph: dict = {}
-    for block in [*data.rows, *(w for w in data.weights if w is not None)]:
-        rows_graph.update(block.__dask_graph__())
-
-    def with_shared(shared: tuple) -> Delayed:
-        token = uuid.uuid4().hex
-        graph = dict(rows_graph)
-        shared_key = f"daskem-shared-{token}"
-        graph[shared_key] = _Shared(tuple(shared))
-        keys = []
-        for i, (rows, weights, first_row) in enumerate(zip(data.rows, data.weights, data.first_rows)):
-            keys.append((f"daskem-chunk-{token}", i))
-            graph[keys[-1]] = (_apply, chunk_fn, rows.key, None if weights is None else weights.key, first_row,
-                               data.dtype, shared_key)
-        level = 0
-        while len(keys) > 1:  # a fixed tree: groups of split_every, level by level, in order
-            groups = [keys[i : i + split_every] for i in range(0, len(keys), split_every)]
-            keys = [(f"daskem-combine-{token}", level, j) for j in range(len(groups))]
-            graph.update({key: (combine, group) for key, group in zip(keys, groups)})
-            level += 1
-        return Delayed(keys[0], graph)
-
-    return with_shared
-
-
-def _apply(
-    chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, dtype: type, shared: _Shared
-) -> Any:
-    return chunk_fn(np.asarray(rows, dtype=dtype), weights, first_row, *shared.value)
-
-
-#: One candidate mixture of a pass: its family and its parameters.
-Candidate = tuple[Family, Params]
-
-
-def _batch_statistics(
-    rows: np.ndarray, weights: np.ndarray | None, first_row: int, candidates: Sequence[Candidate]
-) -> tuple[Statistics, ...]:
-    """The E-step: one chunk's statistics under every candidate (one read of the chunk)."""
-    return tuple(family.chunk_statistics(rows, params, first_row, weights) for family, params in candidates)
-
-
-def sum_batches(parts: Sequence[tuple[Statistics, ...]]) -> tuple[Statistics, ...]:
-    """The reduction: add batches of statistics element by element, left to right (a fixed order)."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = tuple(a + b for a, b in zip(total, part))
-    return total
-
-
-def statistics_pass(
-    data: Blocks, split_every: int = DEFAULT_SPLIT_EVERY
-) -> Callable[[Sequence[Candidate]], Delayed]:
-    """Lazy passes over ``data``: E-step statistics of every chunk under every candidate given.
-
-    Each pass gives a lazy tuple with one family :class:`~daskem.families.base.Statistics` per candidate.
-    """
-    template = pass_template(data, _batch_statistics, sum_batches, split_every)
-    return lambda candidates: template((tuple(candidates),))
-
-
 @dataclass(frozen=True, eq=False)
 class IterationInfo:
     """What one pass over the data (an iteration) did for one candidate, as passed to callbacks.
 
     ``mean_log_likelihood`` (nats per unit weight) belongs to the parameters
     the pass started from (the last one again where the pass refused an
-    extrapolated point, see :mod:`daskem.acceleration`); ``params`` are the
+    extrapolated point, see :mod:`daskem.engine.acceleration`); ``params`` are the
     ones the fit stands at after it (see :attr:`RunState.fitted`);
     ``reseeded`` lists the (component, row) restarts it made; ``remaining``
     estimates how much the mean log-likelihood may still gain (nats per unit
@@ -257,7 +117,7 @@ class EMResult:
         return float(self.history[-1]) if len(self.history) else -np.inf
 
 
-#: Where a run stands in a SQUAREM cycle (see :mod:`daskem.acceleration`): its next pass starts from
+#: Where a run stands in a SQUAREM cycle (see :mod:`daskem.engine.acceleration`): its next pass starts from
 #: θ₀, from θ₁ = F(θ₀), or from an extrapolated point θ′ to check (θ₂ held to fall back on).
 START, SECOND, CHECK = 0, 1, 2
 
@@ -423,7 +283,7 @@ def run_em(
         its mean log-likelihood per unit weight (nats) between two passes is
         below ``tol``; under ``"squarem"`` when an EM step gained less than
         ``tol`` and the gain still to come is estimated below
-        ``tol × REMAINING_FRACTION`` (see :mod:`daskem.acceleration`).
+        ``tol × REMAINING_FRACTION`` (see :mod:`daskem.engine.acceleration`).
     max_iter : at most this many passes over the data.
     acceleration : ``"squarem"`` (the default) or ``"none"``, textbook EM:
         one EM step (E-step + M-step) per pass.  Either way each pass

@@ -1,4 +1,4 @@
-"""Layer 4: where daskem may write — outputs that can never destroy their inputs.
+"""Where daskem may write — outputs that can never destroy their inputs.
 
 Every file or folder daskem writes goes through :func:`reserved` (and
 :func:`atomic_path`, which uses it), which enforces four rules before any
@@ -27,7 +27,7 @@ No folder is created above an output unless the caller asks (a job's
 ``runs/{date}/``); those are removed again if the command fails before
 writing anything into them.
 
-Outputs may be fsspec URLs (see :mod:`daskem.storage`): rule 1 compares URLs
+Outputs may be fsspec URLs (see :mod:`daskem.io.storage`): rule 1 compares URLs
 as paths on their store; rule 3 does not hold there (object stores have no
 locks); rule 4 becomes a copy into place with the commit object last, the
 target marked incomplete until then.
@@ -49,7 +49,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from daskem.exceptions import DaskemError, OutputExistsError
-from daskem.storage import (
+from daskem.io.storage import (
     check_bucket,
     incomplete_kind,
     is_remote,
@@ -98,7 +98,7 @@ class Output:
     ``label`` appears in messages: ``"--out"``, ``"outputs.model"``, ``"checkpoint"``.
     """
 
-    path: Any  # a pathlib.Path, or a upath.UPath for a URL (see daskem.storage)
+    path: Any  # a pathlib.Path, or a upath.UPath for a URL (see daskem.io.storage)
     kind: str
     label: str = "output"
 
@@ -563,7 +563,7 @@ def atomic_path(
     The output is reserved for the block (see :func:`reserved`).  A failed
     block leaves neither a partial output nor a temporary behind, and an
     existing output as it was (on an object store: as it was, or removed,
-    if the copy into place fails; see :func:`daskem.storage.publish_remote`).
+    if the copy into place fails; see :func:`daskem.io.storage.publish_remote`).
     For a URL the temporary is a ``upath.UPath`` on the same store; pass
     ``str(temporary)`` to writers that take URLs.
 
@@ -590,7 +590,7 @@ def atomic_path(
 def publish(source: Any, target: Any, kind: str) -> None:
     """Rename ``source`` onto ``target``; an existing folder is moved aside first, then deleted.
 
-    On an object store, copy it into place instead (see :func:`daskem.storage.publish_remote`).
+    On an object store, copy it into place instead (see :func:`daskem.io.storage.publish_remote`).
     """
     if is_remote(target):
         publish_remote(source, target, kind)

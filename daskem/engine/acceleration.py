@@ -16,7 +16,7 @@ weighted second moments about θ₀'s means), with norms measured in the scales
 of :meth:`~daskem.families.base.Family.step_scales`; docs/design.md records
 what else was tried.
 
-These are pure functions; :class:`daskem.engine.RunState` keeps the cycle.
+These are pure functions; :class:`daskem.engine.em.RunState` keeps the cycle.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Layer 5: where the work runs — cluster config files, validated, then connected.
+"""Where the work runs — cluster config files, validated, then connected.
 
 A config file is YAML with a ``kind`` and the settings of that kind::
 
@@ -52,7 +52,7 @@ from pydantic import (
 )
 
 from daskem.exceptions import DaskemError
-from daskem.yaml_files import describe, read_mapping
+from daskem.io.yaml_files import describe, read_mapping
 
 logger = logging.getLogger("daskem")
 

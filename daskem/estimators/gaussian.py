@@ -1,4 +1,4 @@
-"""Layer 5: the scikit-learn-style estimator :class:`GaussianMixture`."""
+"""The scikit-learn-style estimator :class:`GaussianMixture`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from daskem.engine import DEFAULT_SPLIT_EVERY
+from daskem.engine.passes import DEFAULT_SPLIT_EVERY
+from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 from daskem.exceptions import InputError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
-from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 
 __all__ = ["GaussianMixture"]
 
@@ -46,7 +46,7 @@ class GaussianMixture(BaseMixture):
         Most EM iterations: passes over the data.  0 keeps the initial
         parameters (``n_iter_`` 0, ``lower_bound_`` −inf), as scikit-learn.
     acceleration : {"squarem", "none"}, default "squarem"
-        "squarem": accelerated EM (SQUAREM, see :mod:`daskem.acceleration`),
+        "squarem": accelerated EM (SQUAREM, see :mod:`daskem.engine.acceleration`),
         typically 2–4× fewer passes where components overlap, never a lower
         log-likelihood from pass to pass.  "none": textbook EM, one EM step
         per pass — for step-by-step comparison with scikit-learn.
@@ -54,13 +54,13 @@ class GaussianMixture(BaseMixture):
         Number of initialisations; the run with the best lower bound is kept.
         All runs advance together, reading the data once per iteration.
     init_params : {"k-means++", "k-means||", "kmeans", "random", "random_from_data"}
-        How initial parameters are estimated (see :mod:`daskem.initialization`).
+        How initial parameters are estimated (see :mod:`daskem.engine.initialization`).
     weights_init, means_init, precisions_init : array-like, optional
         Initial weights (K,), means (K, d) and precisions (of the shape of
         ``covariances_`` for the covariance type).
     random_state : int, numpy.random.Generator, numpy.random.RandomState or None
         Seed of the initialisation and of :meth:`sample`, with scikit-learn's
-        meanings (see :func:`daskem.initialization.random_generator`).
+        meanings (see :func:`daskem.engine.initialization.random_generator`).
     warm_start : bool, default False
         When True, each ``fit`` starts from the parameters of the last one
         (``n_init`` is then ignored).
@@ -72,7 +72,7 @@ class GaussianMixture(BaseMixture):
         :meth:`fit`.
     chunk_rows : int, optional
         Rows per Dask chunk; by default taken from the data (see
-        :func:`daskem.inputs.as_row_chunked`).
+        :func:`daskem.io.inputs.as_row_chunked`).
     split_every : int, default 8
         Fan-in of the reduction tree.
     precision : {"auto", "float64"}, default "auto"
@@ -89,7 +89,7 @@ class GaussianMixture(BaseMixture):
     feature_dim : str, optional
         The dimension of the features; by default the one other than
         ``sample_dim``, else the one named band, channel, feature or variable,
-        else the second of two (see :func:`daskem.inputs.as_rows`).  Its
+        else the second of two (see :func:`daskem.io.inputs.as_rows`).  Its
         coordinate, if it holds strings, becomes ``feature_names_in_``.
     missing : {"nan", "error"}, default "nan"
         "nan": NaN marks a missing value, and EM is exact for it — each row's
@@ -99,7 +99,7 @@ class GaussianMixture(BaseMixture):
         the log-likelihood is the observed-data one; rows with nothing
         observed are left out; scoring uses the marginal density of the
         observed coordinates; :meth:`impute` fills the holes.  Every start
-        handles holes (see :mod:`daskem.initialization`).  "error": NaN is
+        handles holes (see :mod:`daskem.engine.initialization`).  "error": NaN is
         refused.  Infinite values are refused either way.
     strict_chunks : bool, default False
         For Zarr inputs: whether a store that lacks chunk files is refused.
@@ -128,7 +128,7 @@ class GaussianMixture(BaseMixture):
         Mean log-likelihood at the start of each iteration of the best run.
     reseeded_ : list of (iteration, component, row)
         Components that collapsed and were restarted at a row (see
-        :func:`daskem.engine.run_em`).
+        :func:`daskem.engine.em.run_em`).
     n_features_in_ : int
     feature_names_in_ : (n_features_in_,) ndarray of str
         The column names of a pandas or Dask DataFrame fitted on (only then),

@@ -1,7 +1,7 @@
-"""Layer 5: estimators for discrete data — :class:`BernoulliMixture` and :class:`PoissonMixture`.
+"""Estimators for discrete data — :class:`BernoulliMixture` and :class:`PoissonMixture`.
 
 They share everything with :class:`daskem.GaussianMixture` that applies
-(:class:`daskem.mixture.BaseMixture`); their components are products over
+(:class:`daskem.estimators.base.BaseMixture`); their components are products over
 features (see :mod:`daskem.families.product`), so ``means_`` holds all their
 parameters: a success probability or a rate per component and feature.
 """
@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from daskem.engine import DEFAULT_SPLIT_EVERY
+from daskem.engine.passes import DEFAULT_SPLIT_EVERY
+from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 from daskem.families.base import MISSING
 from daskem.families.bernoulli import MIN_PROBABILITY, BernoulliFamily
 from daskem.families.poisson import MIN_RATE, PoissonFamily
-from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
 
 __all__ = ["BernoulliMixture", "PoissonMixture"]
 
@@ -34,7 +34,7 @@ _SHARED_PARAMETERS = """
     n_init : int, default 1
         Number of initialisations, advancing together; the best lower bound is kept.
     init_params : {"k-means++", "k-means||", "kmeans", "random", "random_from_data"}
-        How the start is found (see :mod:`daskem.initialization`): the
+        How the start is found (see :mod:`daskem.engine.initialization`): the
         weighted means of the rows a clustering assigns to each component.
     weights_init : (K,) array-like, optional
     means_init : (K, d) array-like, optional

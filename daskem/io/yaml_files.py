@@ -1,4 +1,4 @@
-"""Layer 5: YAML files (job files, cluster configs) read safely and within bounds.
+"""YAML files (job files, cluster configs) read safely and within bounds.
 
 Only plain data is built (PyYAML's safe loader: no tags that construct
 objects).  Before anything is built, the file's size and the size of the

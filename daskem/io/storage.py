@@ -1,4 +1,4 @@
-"""Layer 4: where a path points — a local file system path, or an fsspec URL (s3://, gs://, memory://, …).
+"""Where a path points — a local file system path, or an fsspec URL (s3://, gs://, memory://, …).
 
 :func:`location` turns what a user typed into a :class:`pathlib.Path` or, for
 a URL, a ``upath.UPath`` with the same interface, refusing unknown schemes

@@ -1,10 +1,10 @@
-"""Layer 5: what each command does, as functions that return plain reports.
+"""What each command does, as functions that return plain reports.
 
 Each function does the work of one ``daskem`` command and returns a report —
 a dict of JSON-able values — that the command line prints as a table or as
-JSON, and that job files (:mod:`daskem.jobs`) save.  Outputs are checked
+JSON, and that job files (:mod:`daskem.app.jobs`) save.  Outputs are checked
 against the inputs and reserved before any heavy work, and written atomically
-(see :mod:`daskem.outputs`).
+(see :mod:`daskem.io.outputs`).
 """
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from daskem.engine import IterationInfo, one_blas_thread
-from daskem.generate import generate as generate_data
-from daskem.generate import truth_path
-from daskem.inputs import as_row_chunked, as_rows, check_stored_chunks
-from daskem.mixture import BaseMixture, __version__
-from daskem.model_io import read_dataset, write_dataset
-from daskem.models import estimator, from_dataset, load
-from daskem.outputs import Output, leftovers, reserved
+from daskem.app.generate import generate as generate_data
+from daskem.app.generate import truth_path
+from daskem.engine.em import IterationInfo
+from daskem.engine.passes import one_blas_thread
+from daskem.estimators.base import BaseMixture
+from daskem.estimators.registry import estimator, from_dataset, load
+from daskem.estimators.selection import select as select_models
+from daskem.io.inputs import as_row_chunked, as_rows, check_stored_chunks
+from daskem.io.model_files import read_dataset, write_dataset
+from daskem.io.outputs import Output, leftovers, reserved
 from daskem.redaction import redact
-from daskem.selection import select as select_models
+from daskem.version import __version__
 
 
 def model_summary(model: BaseMixture) -> dict[str, Any]:
@@ -76,9 +78,9 @@ def fit(
     """``daskem fit``: fit one mixture, save it to ``out``.
 
     ``settings`` are the estimator's, with ``family`` naming it (see
-    :func:`daskem.models.estimator`).  ``out`` and ``checkpoint`` are checked
+    :func:`daskem.estimators.registry.estimator`).  ``out`` and ``checkpoint`` are checked
     against the data and each other and reserved before any work (see
-    :mod:`daskem.outputs`).
+    :mod:`daskem.io.outputs`).
     """
     model = estimator(**settings)
     iterations: list[IterationInfo] = []
@@ -207,7 +209,7 @@ def picture(
     draw: Callable[[], Any], out: str | Path, *, inputs: list[Any], overwrite: bool = False
 ) -> dict[str, Any]:
     """``daskem plot …``: ``draw()`` a figure (it may read the inputs) and save it to ``out`` as PNG."""
-    from daskem import plots
+    from daskem.app import plots
 
     with reserved([Output.of(out, "picture", "--out")], inputs, overwrite=overwrite):
         plots.save(draw(), out, overwrite=overwrite)

@@ -1,4 +1,4 @@
-"""Layer 5: model selection — many candidate mixtures fitted in shared passes.
+"""Model selection — many candidate mixtures fitted in shared passes.
 
 ``select`` fits every combination of numbers of components, families (with
 the Gaussian's covariance types) and random starts together: the rows are
@@ -20,16 +20,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daskem.engine import DEFAULT_SPLIT_EVERY, MAX_RUNS, IterationInfo, best_run
-from daskem.estimator import PRECISIONS
+from daskem.engine.em import MAX_RUNS, IterationInfo, best_run
+from daskem.engine.passes import DEFAULT_SPLIT_EVERY
+from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
+from daskem.estimators.gaussian import PRECISIONS
+from daskem.estimators.registry import estimator_for
 from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
 from daskem.families.registry import family_class
+from daskem.io.outputs import SELECTION_MODEL, SELECTION_TABLE, atomic_path
 from daskem.kernels.checks import is_integer
-from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
-from daskem.models import estimator_for
-from daskem.outputs import SELECTION_MODEL, SELECTION_TABLE, atomic_path
 
 CRITERIA = ("bic", "aic")
 #: Most candidates one selection fits (numbers of components × covariance types).
@@ -65,7 +66,7 @@ class Selection:
         """Write ``table.csv`` and ``best.zarr`` (the best model) to ``folder``, atomically.
 
         An existing ``folder`` is replaced only with ``overwrite=True``, and
-        only if it is a daskem selection (see :mod:`daskem.outputs`).
+        only if it is a daskem selection (see :mod:`daskem.io.outputs`).
         """
         with atomic_path(folder, "selection", overwrite=overwrite, label="folder") as temporary:
             temporary.mkdir()
@@ -120,7 +121,7 @@ def select(
         :class:`GaussianMixture`; shared by all candidates.
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
-        :mod:`daskem.checkpoint`).
+        :mod:`daskem.io.checkpoints`).
 
     Returns
     -------

@@ -1,4 +1,4 @@
-"""Layer 4: synthetic mixture data (of any family) written to Zarr, chunk by chunk.
+"""Synthetic mixture data (of any family) written to Zarr, chunk by chunk.
 
 Each chunk is drawn from its own random stream (seeded by ``(seed, chunk)``),
 so the data do not depend on the scheduler or on the order chunks are written,
@@ -18,18 +18,18 @@ import xarray as xr
 from daskem.exceptions import InputError
 from daskem.families.base import Family, Params
 from daskem.families.registry import family_class
+from daskem.io.model_files import params_to_dataset, write_dataset
+from daskem.io.outputs import Output, reserved
+from daskem.io.storage import location
 from daskem.kernels.gaussian import GaussianParams
-from daskem.model_io import params_to_dataset, write_dataset
-from daskem.outputs import Output, reserved
-from daskem.storage import location
 
 DEFAULT_CHUNK_ROWS = 50_000
 #: The codecs of the rows: none.  Draws of continuous values barely compress, and a fit
 #: decodes its rows at every iteration.  Measured with benchmarks/bench_read.py
 #: (400,000 × 16 float64, K=8, 7 interleaved runs, seconds per iteration ÷ the same fit on
 #: NumPy in memory): uncompressed 0.95 (read straight from the chunk files, see
-#: daskem.inputs._PlainChunks), Blosc LZ4 with bit-shuffle 1.60 (9 % smaller), LZ4 without
-#: shuffle 1.36 (0 %), Zarr's default Zstandard 1.79 (3 %).  :func:`~daskem.model_io.write_dataset`
+#: daskem.io.inputs._PlainChunks), Blosc LZ4 with bit-shuffle 1.60 (9 % smaller), LZ4 without
+#: shuffle 1.36 (0 %), Zarr's default Zstandard 1.79 (3 %).  :func:`~daskem.io.model_files.write_dataset`
 #: adds a CRC32C checksum to every array, which daskem's reader of the chunk files checks too.
 ROWS_COMPRESSORS: list = []
 
@@ -73,7 +73,7 @@ def generate(
     (sample); the true parameters go to :func:`truth_path` as a model file.
     Bernoulli rows hold 0 and 1, Poisson rows counts, both as floats of ``dtype``.
     With ``overwrite``, only data and a truth file that daskem generated are
-    replaced (see :mod:`daskem.outputs`).
+    replaced (see :mod:`daskem.io.outputs`).
 
     Returns the true parameters.
     """

@@ -1,6 +1,6 @@
-"""Layer 4: checkpoints of an EM run, so a killed driver can resume exactly.
+"""Checkpoints of an EM run, so a killed driver can resume exactly.
 
-After every iteration the whole :class:`~daskem.engine.EMState` — every run's
+After every iteration the whole :class:`~daskem.engine.em.EMState` — every run's
 parameters, history, restarts, convergence and place in its SQUAREM cycle
 (with the cycle's second parameter set, its anchor), and the parameters the
 last pass evaluated with their log-likelihood — goes to a new Zarr store
@@ -17,7 +17,7 @@ Each checkpoint records the fit's settings and a fingerprint of the data
 (shape, dtype, chunks, first and last rows); a resume with other settings or
 other data is refused.  A change elsewhere in the data is caught by the first
 pass after resuming, which recomputes the log-likelihood of the last pass's
-parameters (see :func:`daskem.engine.run_em`).  Nothing is pickled.
+parameters (see :func:`daskem.engine.em.run_em`).  Nothing is pickled.
 """
 
 from __future__ import annotations
@@ -37,18 +37,18 @@ import dask.array as da
 import numpy as np
 import xarray as xr
 
-from daskem.engine import CHECK, SECOND, START, EMState, RunState
-from daskem.families.base import Family, Params
+from daskem.engine.em import CHECK, SECOND, START, EMState, RunState
 from daskem.exceptions import DaskemError
+from daskem.families.base import Family, Params
+from daskem.io.model_files import checksum_encoding, params_from_dataset, params_to_dataset
+from daskem.io.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
+from daskem.io.storage import escape, is_remote, location
 from daskem.kernels.checks import is_integer
-from daskem.model_io import checksum_encoding, params_from_dataset, params_to_dataset
-from daskem.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
-from daskem.storage import escape, is_remote, location
 
 #: 3: runs record their SQUAREM cycle (phase, anchor, step, step_max, gap, gap_from, near).  A format-2
 #: checkpoint is refused rather than read with a fresh cycle: an accelerated run stopped mid-cycle
 #: would resume from another point, and not end as the uninterrupted fit.
-FORMAT = "daskem.checkpoint/3"
+FORMAT = "daskem.io.checkpoints/3"
 FINGERPRINT_ROWS = 64
 #: Names daskem writes in a checkpoint folder besides LATEST and the marker: stores and temporaries.
 _STORE = re.compile(r"iteration-\d{6}\.zarr")
@@ -56,7 +56,7 @@ _STORE = re.compile(r"iteration-\d{6}\.zarr")
 _MAX_LATEST_BYTES = 64
 _WRITTEN = re.compile(r"iteration-\d{6}\.zarr|\.iteration-\d{6}\.zarr\.tmp-[0-9a-f]{12}|\.LATEST\.tmp-[0-9a-f]{12}")
 #: A run's SQUAREM cycle, but its phase, near count and anchor: 0-d float64 variables of the run's Dataset
-#: (NaN and inf, which JSON attributes cannot hold, among their values; see :class:`~daskem.engine.RunState`).
+#: (NaN and inf, which JSON attributes cannot hold, among their values; see :class:`~daskem.engine.em.RunState`).
 _CYCLE_FLOATS = ("step", "step_max", "gap", "gap_from")
 
 
@@ -275,7 +275,7 @@ def checkpointing(
 ) -> Iterator[Checkpoint | None]:
     """The :class:`Checkpoint` of a fit, its folder reserved for the block (None without a folder).
 
-    The folder must not be or hold any of ``inputs`` (see :mod:`daskem.outputs`).
+    The folder must not be or hold any of ``inputs`` (see :mod:`daskem.io.outputs`).
     """
     if folder is None:
         yield None

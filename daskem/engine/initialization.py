@@ -1,4 +1,4 @@
-"""Layer 3: initial parameters for EM, for many candidates at once.
+"""Initial parameters for EM, for many candidates at once.
 
 Methods (``init_params``):
 
@@ -52,12 +52,12 @@ import dask
 import dask.array as da
 import numpy as np
 
-from daskem.acceleration import ACCELERATIONS
-from daskem.engine import (DEFAULT_SPLIT_EVERY, Blocks, RunState, compute_one_thread_blas, map_reduce,
-                           one_blas_thread)
+from daskem.engine.acceleration import ACCELERATIONS
+from daskem.engine.em import RunState
+from daskem.engine.passes import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce, one_blas_thread
 from daskem.exceptions import ComponentCollapseWarning, InputError, NonFiniteDataError
-from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite, raise_unobserved
 from daskem.families.base import Family, Params
+from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite, raise_unobserved
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
 
 logger = logging.getLogger("daskem")
@@ -339,7 +339,7 @@ def _estimate(X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: 
 
 
 def _data_pass(data: Blocks, chunk_fn: Callable, combine: Callable, *shared, split_every: int):
-    """One read of the data (see :func:`daskem.engine.map_reduce`), computed."""
+    """One read of the data (see :func:`daskem.engine.passes.map_reduce`), computed."""
     (result,) = compute_one_thread_blas(map_reduce(data, chunk_fn, combine, *shared, split_every=split_every))
     return result
 

@@ -1,4 +1,4 @@
-"""Layer 5: the estimator of each family, and :func:`load` for any model file."""
+"""The estimator of each family, and :func:`load` for any model file."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 
 import xarray as xr
 
-from daskem.discrete import BernoulliMixture, PoissonMixture
-from daskem.estimator import GaussianMixture
+from daskem.estimators.base import BaseMixture
+from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
+from daskem.estimators.gaussian import GaussianMixture
 from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import Family
 from daskem.families.registry import family_class
-from daskem.mixture import BaseMixture
-from daskem.model_io import read_dataset
+from daskem.io.model_files import read_dataset
 
 #: The estimator of each family, by the family's name.
 ESTIMATORS: dict[str, type[BaseMixture]] = {
@@ -45,7 +45,7 @@ def estimator(family: str = "gaussian", **settings: Any) -> BaseMixture:
 
 
 def from_dataset(ds: xr.Dataset, source: str) -> BaseMixture:
-    """The model (of any family) in a model Dataset, checked (see :mod:`daskem.model_io`)."""
+    """The model (of any family) in a model Dataset, checked (see :mod:`daskem.io.model_files`)."""
     name = ds.attrs.get("family", "gaussian")
     if name not in ESTIMATORS:
         raise ModelFileError(f"{source} holds a mixture of family {name!r}, which this daskem does not know; "

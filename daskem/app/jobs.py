@@ -1,4 +1,4 @@
-"""Layer 5: job files — a whole fit (or selection), with its outputs, in one YAML file.
+"""Job files — a whole fit (or selection), with its outputs, in one YAML file.
 
 ::
 
@@ -16,7 +16,7 @@ again does nothing unless forced.  A job that crashed resumes from its
 checkpoint; a finished job's checkpoint is removed.  Every output is written
 atomically.
 
-Outputs obey :mod:`daskem.outputs`: none may be or hold an input (the job
+Outputs obey :mod:`daskem.io.outputs`: none may be or hold an input (the job
 file, the data, the cluster config), and an existing output is replaced only
 if it is a daskem output of the same kind and either ``overwrite: true`` is
 set or it is the job's own — written by an interrupted run of the same job
@@ -42,23 +42,23 @@ from pydantic import (
     model_validator,
 )
 
-from daskem import commands
-from daskem.acceleration import ACCELERATIONS
-from daskem.checkpoint import remove_checkpoints
-from daskem.cluster import load_config, running_on
-from daskem.estimator import PRECISIONS
+from daskem.app import commands
+from daskem.app.cluster import load_config, running_on
+from daskem.engine.acceleration import ACCELERATIONS
+from daskem.engine.initialization import INIT_METHODS
+from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL
+from daskem.estimators.gaussian import PRECISIONS
 from daskem.exceptions import DaskemError, OutputExistsError
 from daskem.families.base import MISSING
 from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
 from daskem.families.registry import FAMILIES
-from daskem.initialization import INIT_METHODS
+from daskem.io.checkpoints import remove_checkpoints
+from daskem.io.outputs import KIND_ATTRIBUTE, SELECTION_MODEL, Output, atomic_path, check_outputs, output_kind, reserved
+from daskem.io.storage import is_remote, location
+from daskem.io.yaml_files import describe, read_mapping
 from daskem.kernels.gaussian import COVARIANCE_TYPES
-from daskem.mixture import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, __version__
-from daskem.outputs import (KIND_ATTRIBUTE, SELECTION_MODEL, Output, atomic_path, check_outputs, output_kind,
-                            reserved)
 from daskem.redaction import redact_all, remember
-from daskem.storage import is_remote, location
-from daskem.yaml_files import describe, read_mapping
+from daskem.version import __version__
 
 CovarianceType = Literal[COVARIANCE_TYPES]  # type: ignore[valid-type]
 FamilyName = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]

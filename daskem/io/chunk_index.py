@@ -1,4 +1,4 @@
-"""Layer 4: where each stored chunk of an array belongs — the CRC32C that ends each chunk file, by position.
+"""Where each stored chunk of an array belongs — the CRC32C that ends each chunk file, by position.
 
 A checksum (Zarr's ``crc32c`` codec) proves that a chunk's bytes are the
 ones written, not that the chunk sits where it was written: two chunk files
@@ -8,7 +8,7 @@ from their files (uncompressed, then ``crc32c``: the rows of ``daskem
 generate``) the CRC32C that ends each stored chunk file, in the order of the
 chunk grid (:data:`INDEX`, which Zarr ignores).  A reader that finds a chunk
 file ending with the CRC32C of another position refuses it
-(:class:`daskem.inputs.ZarrRows`).  A file that ends with no recorded
+(:class:`daskem.io.inputs.ZarrRows`).  A file that ends with no recorded
 CRC32C was rewritten since (Zarr arrays may be edited in place): that is no
 evidence of a swap, and it is read.  An index recorded for another shape or
 chunking (a copy made otherwise) is ignored.

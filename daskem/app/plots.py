@@ -1,4 +1,4 @@
-"""Layer 5: pictures of fits — convergence traces, selection curves, components in 2-D.
+"""Pictures of fits — convergence traces, selection curves, components in 2-D.
 
 Needs matplotlib (``pip install 'daskem[plot]'``).  Figures are made with the
 object-oriented API (no pyplot, no change to the user's backend) and written
@@ -13,12 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daskem.estimator import GaussianMixture
-from daskem.mixture import BaseMixture
+from daskem.engine.initialization import draw_sample
+from daskem.estimators.base import BaseMixture
+from daskem.estimators.gaussian import GaussianMixture
 from daskem.exceptions import DaskemError
-from daskem.initialization import draw_sample
-from daskem.inputs import as_row_chunked
-from daskem.outputs import atomic_path
+from daskem.io.inputs import as_row_chunked
+from daskem.io.outputs import atomic_path
 
 #: Colours of up to 8 components (Paul Tol's bright scheme, readable by colour-blind eyes).
 COLOURS = ["#4477aa", "#ee6677", "#228833", "#ccbb44", "#66ccee", "#aa3377", "#bbbbbb", "#000000"]
@@ -154,7 +154,7 @@ def components(
     sample_rows: int = 5000, seed: int = 0,
 ) -> Any:
     """Ellipses (1 and 2 standard deviations) of the components over a sample of the rows, in 2-D
-    (missing values where the model expects them, see :meth:`~daskem.mixture.BaseMixture.impute`).
+    (missing values where the model expects them, see :meth:`~daskem.estimators.base.BaseMixture.impute`).
 
     For a mixture of another family, its components' :func:`profiles` (the rows are not read).
     """

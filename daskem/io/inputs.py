@@ -1,4 +1,4 @@
-"""Layer 4: turn what users pass into a row-chunked 2-D Dask array.
+"""Turn what users pass into a row-chunked 2-D Dask array.
 
 Accepted inputs: a NumPy array (or anything ``np.asarray`` takes), a Dask
 array, an xarray DataArray, an xarray Dataset with ``variable=``, or a Zarr
@@ -29,7 +29,6 @@ from zarr.codecs import BytesCodec, Crc32cCodec
 from zarr.codecs.bytes import Endian
 from zarr.core.sync import sync
 
-from daskem import chunk_index
 from daskem.exceptions import (
     AbsentChunksWarning,
     CorruptDataError,
@@ -37,10 +36,11 @@ from daskem.exceptions import (
     InputNotFoundError,
     InputTypeError,
 )
+from daskem.io import chunk_index
+from daskem.io.storage import is_url, missing_bucket
+from daskem.io.storage import location as storage_location
 from daskem.kernels.checks import check_weights
 from daskem.redaction import redact
-from daskem.storage import is_url, missing_bucket
-from daskem.storage import location as storage_location
 
 #: Target size of a row chunk, counted as float64 values whatever the stored dtype
 #: (the kernels' cost is per row, so float32 rows get as many rows per chunk, not twice
