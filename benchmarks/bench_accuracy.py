@@ -19,33 +19,28 @@ how much each adds.  A library that fails on the shifted data is shown as
 
 from __future__ import annotations
 
-import argparse
 import warnings
 
 import numpy as np
-from bench_vs_sklearn import initial_parameters
+from harness import add_shape_options, initial_parameters, mixture_rows, parser
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem
-from daskem.kernels.gaussian import random_mixture, sample
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-samples", type=int, default=20_000)
-    parser.add_argument("--n-features", type=int, default=8)
-    parser.add_argument("--n-components", type=int, default=4)
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--shifts", type=float, nargs="+", default=[1e4, 1e6, 1e8])
-    parser.add_argument("--covariance-types", nargs="+", default=list(COVARIANCE_TYPES), choices=COVARIANCE_TYPES)
-    args = parser.parse_args()
+    options = parser(__doc__)
+    add_shape_options(options, 20_000, 8, 4)
+    options.add_argument("--iterations", type=int, default=20)
+    options.add_argument("--shifts", type=float, nargs="+", default=[1e4, 1e6, 1e8])
+    options.add_argument("--covariance-types", nargs="+", default=list(COVARIANCE_TYPES), choices=COVARIANCE_TYPES)
+    args = options.parse_args()
 
-    rng = np.random.default_rng(0)
-    truth = random_mixture(args.n_components, args.n_features, rng, separation=1.5)  # overlapping: EM keeps moving
-    X, _ = sample(truth, args.n_samples, rng)
+    X, _ = mixture_rows(args.n_samples, args.n_features, args.n_components, np.random.default_rng(0),
+                        separation=1.5)  # overlapping: EM keeps moving
     print(f"{args.n_samples:,} rows × {args.n_features} features, K = {args.n_components}, "
           f"{args.iterations} EM iterations from the same start; error relative to each array's scale")
     print()

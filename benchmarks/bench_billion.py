@@ -22,18 +22,17 @@ so that a second run can reuse them; delete them when done.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import threading
-import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import psutil
-import zarr
 from distributed import Client, LocalCluster
+from harness import add_workdir_option, initial_parameters, parser, read_rows, timed
 
 import daskem
 from daskem.app.generate import generate, truth_path
@@ -45,14 +44,14 @@ DISK_MARGIN = 0.9
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", type=Path, required=True, help="a folder on local disk for the stores")
-    parser.add_argument("--n-samples", type=float, default=1e9)
-    parser.add_argument("--iterations", type=int, default=10)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--memory-limit", default="4GiB")
-    parser.add_argument("--reuse", action="store_true", help="reuse stores this script wrote before")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    add_workdir_option(options, "a folder on local disk for the stores", required=True)
+    options.add_argument("--n-samples", type=float, default=1e9)
+    options.add_argument("--iterations", type=int, default=10)
+    options.add_argument("--workers", type=int, default=2)
+    options.add_argument("--memory-limit", default="4GiB")
+    options.add_argument("--reuse", action="store_true", help="reuse stores this script wrote before")
+    args = options.parse_args()
     n_samples = int(args.n_samples)
     stores = {n: args.workdir / f"billion-{n}.zarr" for n in (BASELINE_ROWS, n_samples)}
     fitting = largest_that_fits(args.workdir, n_samples, stores, args.reuse)
@@ -69,13 +68,12 @@ def main() -> None:
         for old in (path, truth_path(path)):
             if old.exists():
                 raise SystemExit(f"{old} exists: pass --reuse, or delete it")
-        start = time.perf_counter()
-        generate(path, n_samples=n, n_features=N_FEATURES, n_components=N_COMPONENTS, seed=0,
-                 chunk_rows=CHUNK_ROWS, dtype="float32")
-        generated[n] = time.perf_counter() - start
+        generated[n] = timed(partial(generate, path, n_samples=n, n_features=N_FEATURES, n_components=N_COMPONENTS,
+                                     seed=0, chunk_rows=CHUNK_ROWS, dtype="float32"))[0]
         print(f"generated {n:,} rows in {generated[n]:.0f} s", flush=True)
 
-    inits = initial_parameters(stores[BASELINE_ROWS])
+    # the start: from the first chunk of the baseline store, in float64
+    inits = initial_parameters(read_rows(stores[BASELINE_ROWS], CHUNK_ROWS).astype(np.float64), N_COMPONENTS)
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, memory_limit=args.memory_limit,
                       processes=True, dashboard_address=None) as cluster, Client(cluster) as client:
         results = {n: fit(client, path, inits, args.iterations) for n, path in sorted(stores.items())}
@@ -99,15 +97,6 @@ def largest_that_fits(workdir: Path, n_samples: int, stores: dict[int, Path], re
         return n_samples
     room = free - (0 if reuse and stores[BASELINE_ROWS].exists() else BASELINE_ROWS * BYTES_PER_ROW)
     return int(room // BYTES_PER_ROW) // CHUNK_ROWS * CHUNK_ROWS
-
-
-def initial_parameters(path: Path) -> dict[str, np.ndarray]:
-    """Equal weights, K rows of the store as means, and its average variance as every variance."""
-    X = zarr.open_group(path, mode="r")["X"][:CHUNK_ROWS].astype(np.float64)
-    rows = np.random.default_rng(1).choice(len(X), N_COMPONENTS, replace=False)
-    precision = np.eye(N_FEATURES) / X.var(axis=0).mean()
-    return {"weights_init": np.full(N_COMPONENTS, 1 / N_COMPONENTS), "means_init": X[rows],
-            "precisions_init": np.repeat(precision[np.newaxis], N_COMPONENTS, axis=0)}
 
 
 def fit(client: Client, path: Path, inits: dict[str, np.ndarray], iterations: int) -> tuple[float, int]:

@@ -20,43 +20,37 @@ rate of the same run is the yardstick: a product family's iteration does
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import zarr
-from bench_vs_sklearn import dgemm_rate, initial_parameters
+from harness import (CHUNK_ROWS, add_shape_options, add_workdir_option, dgemm_rate, initial_parameters, parser,
+                     read_rows, seconds_per_iteration, write_rows)
 
 import daskem
 from daskem.app.generate import generate
 
-CHUNK_ROWS = 50_000
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-samples", type=int, default=400_000)
-    parser.add_argument("--n-features", type=int, default=16)
-    parser.add_argument("--n-components", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=5, help="M: iterations timed per fit")
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--workdir", type=Path, default=None, help="where to write the Zarr stores")
-    parser.add_argument("--pomegranate-python", default=None,
-                        help="a Python interpreter that imports pomegranate (and torch), to time it too")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    add_shape_options(options)
+    options.add_argument("--iterations", type=int, default=5, help="M: iterations timed per fit")
+    options.add_argument("--repeats", type=int, default=5)
+    add_workdir_option(options)
+    options.add_argument("--pomegranate-python", default=None,
+                         help="a Python interpreter that imports pomegranate (and torch), to time it too")
+    args = options.parse_args()
     n, d, k = args.n_samples, args.n_features, args.n_components
     rng = np.random.default_rng(0)
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         gaussian_path = Path(folder) / "gaussian.zarr"
         generate(gaussian_path, n_samples=n, n_features=d, n_components=k, seed=0, chunk_rows=CHUNK_ROWS)
-        gaussian_rows = zarr.open_group(gaussian_path, mode="r")["X"][:]
+        gaussian_rows = read_rows(gaussian_path)
         inits = initial_parameters(gaussian_rows, k, "diag")
         labels = rng.integers(k, size=n)
         stores = {
@@ -69,8 +63,7 @@ def main() -> None:
         runs, pomegranate = {}, {}
         for name, (estimator, rows, means) in stores.items():
             path = Path(folder) / f"{name}.zarr"
-            zarr.open_group(path, mode="w").create_array("X", data=rows.astype(np.float64),
-                                                         chunks=(CHUNK_ROWS, d), compressors=None)
+            write_rows(path, rows, CHUNK_ROWS)
             runs[name] = lambda m, estimator=estimator, path=path, means=means: quietly(
                 estimator(k, tol=0, max_iter=m, acceleration="none", weights_init=np.full(k, 1.0 / k),
                           means_init=means).fit, str(path), variable="X")
@@ -92,7 +85,7 @@ def main() -> None:
                 times[f"pomegranate {name} {dtype}"] = []
         for _ in range(args.repeats):
             for name, run in runs.items():
-                times[name].append((timed(run, 1 + args.iterations) - timed(run, 1)) / args.iterations)
+                times[name].append(seconds_per_iteration(run, args.iterations))
             for name, (rows_file, means_file) in pomegranate.items():
                 for dtype in POMEGRANATE_DTYPES:
                     times[f"pomegranate {name} {dtype}"].append(pomegranate_iteration(
@@ -150,12 +143,6 @@ def pomegranate_iteration(python: str, family: str, rows: Path, means: Path, ite
     result = subprocess.run([python, "-c", POMEGRANATE, family, str(rows), str(means), str(iterations), dtype],
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def timed(run, iterations: int) -> float:
-    start = time.perf_counter()
-    run(iterations)
-    return time.perf_counter() - start
 
 
 if __name__ == "__main__":

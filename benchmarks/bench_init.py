@@ -48,8 +48,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import zarr
-from bench_vs_sklearn import timed
+from harness import add_workdir_option, parser, read_rows, seconds_per_iteration, timed
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
@@ -151,17 +150,17 @@ def real_row(label: str, X: np.ndarray, n_components: int, seeds: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (K=2000: at most 2)")
-    parser.add_argument("--skip-large", action="store_true", help="only the K=256 and K=16 cases")
-    parser.add_argument("--many-rows", type=float, default=None, metavar="N",
-                        help="also N float32 rows × 8, K = 8 full (1e8: 3.6 GB in --workdir)")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to write the Zarr stores")
-    parser.add_argument("--real", action="store_true", help="only the real data sets (no cost part)")
-    parser.add_argument("--skip-real", action="store_true", help="only the cost part")
-    parser.add_argument("--seeds", type=int, default=REAL_SEEDS, help="seeds per real data set")
-    parser.add_argument("--only", nargs="*", default=None, help="real data sets to run (by label)")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--repeats", type=int, default=5, help="timed runs of each (K=2000: at most 2)")
+    options.add_argument("--skip-large", action="store_true", help="only the K=256 and K=16 cases")
+    options.add_argument("--many-rows", type=float, default=None, metavar="N",
+                         help="also N float32 rows × 8, K = 8 full (1e8: 3.6 GB in --workdir)")
+    add_workdir_option(options)
+    options.add_argument("--real", action="store_true", help="only the real data sets (no cost part)")
+    options.add_argument("--skip-real", action="store_true", help="only the cost part")
+    options.add_argument("--seeds", type=int, default=REAL_SEEDS, help="seeds per real data set")
+    options.add_argument("--only", nargs="*", default=None, help="real data sets to run (by label)")
+    args = options.parse_args()
     if not args.real:
         cost(args)
     if not args.skip_real:
@@ -184,20 +183,20 @@ def cost(args: argparse.Namespace) -> None:
                      dtype=dtype)
             print(f"{n_samples:,} × {n_features} {dtype}, K = {n_components}, {covariance_type}:")
 
-            def fit(max_iter: int) -> float:
+            def fit(max_iter: int) -> None:
+                model = daskem.GaussianMixture(n_components, covariance_type=covariance_type, tol=0,
+                                               max_iter=max_iter, random_state=0)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", daskem.ConvergenceWarning)
-                    model = daskem.GaussianMixture(n_components, covariance_type=covariance_type, tol=0,
-                                                   max_iter=max_iter, random_state=0)
-                    return timed(lambda: model.fit(path, variable="X"))[0]
+                    model.fit(path, variable="X")
 
             fit(0)  # compiles nothing new, but warms the page cache and the imports
             starts, steps, theirs = [], [], []
             for _ in range(args.repeats if n_samples * n_components <= 10**8 else min(args.repeats, 2)):
-                starts.append(fit(0))
-                steps.append((fit(1 + iterations) - fit(1)) / iterations)
+                starts.append(timed(lambda: fit(0))[0])
+                steps.append(seconds_per_iteration(fit, iterations))
                 if number == 0:
-                    X = zarr.open_group(path, mode="r")["X"][:]
+                    X = read_rows(path)
                     theirs.append(timed(lambda: KMeans(n_components, n_init=1, random_state=0).fit(X))[0])
             start, step = statistics.median(starts), statistics.median(steps)
             print(f"  daskem start {start:.3f} s, iteration {step:.3f} s: the start costs {start / step:.2f} "

@@ -13,14 +13,14 @@ not grow with the number of rows.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import threading
-import time
 import warnings
+from functools import partial
 from pathlib import Path
 
 from distributed import Client, LocalCluster
+from harness import CHUNK_ROWS, add_workdir_option, parser, timed
 
 import daskem
 from daskem.app.generate import generate
@@ -28,25 +28,23 @@ from daskem.io.inputs import as_row_chunked
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base-rows", type=int, default=400_000)
-    parser.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
-    parser.add_argument("--n-features", type=int, default=16)
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
-    parser.add_argument("--iterations", type=int, default=3)
-    parser.add_argument("--memory-limit", default="1GiB")
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--base-rows", type=int, default=400_000)
+    options.add_argument("--scales", type=int, nargs="+", default=[1, 10, 100])
+    options.add_argument("--n-features", type=int, default=16)
+    options.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
+    options.add_argument("--iterations", type=int, default=3)
+    options.add_argument("--memory-limit", default="1GiB")
+    add_workdir_option(options, None)
+    args = options.parse_args()
 
     rows = []
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         for scale in args.scales:
             n_samples = args.base_rows * scale
             path = Path(folder) / f"x{scale}.zarr"
-            start = time.perf_counter()
-            generate(path, n_samples=n_samples, n_features=args.n_features, n_components=8, seed=0,
-                     chunk_rows=args.chunk_rows)
-            written = time.perf_counter() - start
+            written = timed(partial(generate, path, n_samples=n_samples, n_features=args.n_features, n_components=8,
+                                    seed=0, chunk_rows=args.chunk_rows))[0]
             gigabytes = n_samples * args.n_features * 8 / 1e9
             peak, spilled, died, seconds, chunks = fit_watched(str(path), args)
             rows.append((scale, n_samples, gigabytes, chunks, peak, spilled, died, seconds, written))
@@ -79,12 +77,10 @@ def fit_watched(path: str, args) -> tuple[int, bool, bool, float, int]:
 
         watcher = threading.Thread(target=sample, daemon=True)
         watcher.start()
-        start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", daskem.ConvergenceWarning)
             model = daskem.GaussianMixture(8, tol=0, max_iter=args.iterations, random_state=0)
-            model.fit(path, variable="X")
-        seconds = time.perf_counter() - start
+            seconds = timed(lambda: model.fit(path, variable="X"))[0]
         done.set()
         watcher.join()
         spilled = any(size.disk > 0 for size in client.run(lambda dask_worker: dask_worker.data.spilled_total).values())

@@ -27,33 +27,27 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import zarr
-from bench_vs_sklearn import initial_parameters
+from harness import (CHUNK_ROWS, add_shape_options, add_workdir_option, initial_parameters, mixture_rows, n_chunks,
+                     parser, read_rows, seconds_per_iteration, write_rows)
 from scipy.optimize import linear_sum_assignment
 
 import daskem
 from daskem.app.generate import generate
-from daskem.kernels.gaussian import random_mixture, sample
-
-CHUNK_ROWS = 50_000
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-samples", type=int, default=400_000)
-    parser.add_argument("--n-features", type=int, default=16)
-    parser.add_argument("--n-components", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=3, help="M: iterations timed per fit")
-    parser.add_argument("--repeats", type=int, default=7, help="interleaved runs (a shared machine: more, steadier)")
-    parser.add_argument("--fractions", type=fractions, default=[0.05, 0.2, 0.5],
-                        help="fractions of values missing, comma-separated, each in (0, 1)")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to write the Zarr stores")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    add_shape_options(options)
+    options.add_argument("--iterations", type=int, default=3, help="M: iterations timed per fit")
+    options.add_argument("--repeats", type=int, default=7, help="interleaved runs (a shared machine: more, steadier)")
+    options.add_argument("--fractions", type=fractions, default=[0.05, 0.2, 0.5],
+                         help="fractions of values missing, comma-separated, each in (0, 1)")
+    add_workdir_option(options)
+    args = options.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         cost(Path(folder), args)
     worth()
@@ -74,14 +68,14 @@ def cost(folder: Path, args: argparse.Namespace) -> None:
     n, d, k = args.n_samples, args.n_features, args.n_components
     complete = folder / "complete.zarr"
     generate(complete, n_samples=n, n_features=d, n_components=k, seed=0, chunk_rows=CHUNK_ROWS)
-    rows = zarr.open_group(complete, mode="r")["X"][:]
+    rows = read_rows(complete)
     inits = initial_parameters(rows, k, "full")
     rng = np.random.default_rng(1)
     paths = {"complete": complete}
     for fraction in args.fractions:
         holed = np.where(rng.random(rows.shape) < fraction, np.nan, rows)
         paths[f"{fraction:.0%} missing"] = path = folder / f"missing-{fraction}.zarr"
-        zarr.open_group(path, mode="w").create_array("X", data=holed, chunks=(CHUNK_ROWS, d), compressors=None)
+        write_rows(path, holed, CHUNK_ROWS)
 
     def run(path: Path, iterations: int) -> None:
         with warnings.catch_warnings():
@@ -94,12 +88,8 @@ def cost(folder: Path, args: argparse.Namespace) -> None:
     times: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(args.repeats):
         for name, path in paths.items():
-            start = time.perf_counter()
-            run(path, 1 + args.iterations)
-            middle = time.perf_counter()
-            run(path, 1)
-            times[name].append((middle - start - (time.perf_counter() - middle)) / args.iterations)
-    print(f"cost: {n:,} × {d} float64, K={k}, full covariance, Zarr of {-(-n // CHUNK_ROWS)} chunk(s); "
+            times[name].append(seconds_per_iteration(lambda m, path=path: run(path, m), args.iterations))
+    print(f"cost: {n:,} × {d} float64, K={k}, full covariance, Zarr of {n_chunks(n, CHUNK_ROWS)} chunk(s); "
           f"{args.repeats} interleaved runs")
     print(f"{'':14} {'median s/iter':>14} {'÷ complete':>11}")
     reference = statistics.median(times["complete"])
@@ -109,8 +99,7 @@ def cost(folder: Path, args: argparse.Namespace) -> None:
 
 def worth(n_samples: int = 20_000, n_features: int = 6, n_components: int = 3, seed: int = 2) -> None:
     rng = np.random.default_rng(seed)
-    truth = random_mixture(n_components, n_features, rng, separation=2.0)
-    X, _ = sample(truth, n_samples, rng)
+    X, truth = mixture_rows(n_samples, n_features, n_components, rng, separation=2.0)
     scale = X.std()
     print(f"\nworth: {n_samples:,} × {n_features} rows of {n_components} overlapping components; error of the "
           "means (largest, ÷ the data's sd) and covariances (relative Frobenius), matched to the truth")

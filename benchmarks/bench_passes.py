@@ -35,16 +35,13 @@ that follows a plain k-means start: ``--init kmeans`` measures the schemes where
 
 from __future__ import annotations
 
-import argparse
 import statistics
-import time
-import warnings
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
+from harness import first_within, median_or_over, parser, timed, traced_fit
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
-
-import daskem
 
 #: Thresholds below the target, nats per row.
 WITHIN = (1e-3, 1e-6)
@@ -85,49 +82,18 @@ CASES: dict[str, tuple[Callable[[], np.ndarray], int, int, dict]] = {
 }
 
 
-#: daskem's init_params in every fit (``--init``; None: its default).
-INIT: str | None = None
-
-
-def traced_fit(X: np.ndarray | str, k: int, seed: int, variable: str | None = None,
-               **settings) -> tuple[daskem.GaussianMixture, np.ndarray]:
-    """A fit (of rows, or of ``variable`` of a Zarr store) and the wall time (s) at the end of each of its
-    passes, from the fit's own start."""
-    if INIT is not None:
-        settings = {"init_params": INIT, **settings}
-    seconds: list[float] = []
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = daskem.GaussianMixture(k, random_state=seed, **settings).fit(
-            X, variable=variable, callbacks=[lambda info: seconds.append(time.perf_counter() - start)])
-    return model, np.asarray(seconds)
-
-
-def first_within(history: np.ndarray, target: float, within: float) -> int | None:
-    """The number of passes after which the history first comes within ``within`` of ``target``."""
-    hits = np.flatnonzero(history >= target - within)
-    return int(hits[0]) + 1 if hits.size else None
-
-
-def median_or_over(values: list, bound: object) -> str:
-    """The median of passes or seconds (None: never got there), or '> bound' where it is one of those."""
-    median = statistics.median([np.inf if v is None else v for v in values])
-    return f"> {bound}" if median == np.inf else f"{median:.3g}"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
-    parser.add_argument("--starts", type=int, default=5, help="random starts per case")
-    parser.add_argument("--max-passes", type=int, default=None, help="passes of each tol=0 fit (default: the case's)")
-    parser.add_argument("--init", default=None, help="daskem's init_params (default: its default start, which "
-                        "runs short EM on a sample up to K=16: 'kmeans' starts from k-means alone)")
-    args = parser.parse_args()
-    global INIT
-    INIT = args.init
+    options = parser(__doc__)
+    options.add_argument("--cases", default=",".join(CASES), help="comma-separated: " + ", ".join(CASES))
+    options.add_argument("--starts", type=int, default=5, help="random starts per case")
+    options.add_argument("--max-passes", type=int, default=None, help="passes of each tol=0 fit (default: the case's)")
+    options.add_argument("--init", default=None, help="daskem's init_params (default: its default start, which "
+                         "runs short EM on a sample up to K=16: 'kmeans' starts from k-means alone)")
+    args = options.parse_args()
     for name in args.cases.split(","):
         make, k, max_passes, settings = CASES[name]
+        # daskem's fits: the case's settings, from --init's start where given (scikit-learn's: the settings)
+        ours = settings if args.init is None else {"init_params": args.init, **settings}
         max_passes = args.max_passes or max_passes
         X = make()
         missing = bool(np.isnan(X).any())
@@ -138,7 +104,7 @@ def main() -> None:
         finals, stops, solution = [], {"none": [], "squarem": []}, []
         per_pass: dict[str, list[float]] = {"none": [], "squarem": []}
         for seed in range(args.starts):
-            runs = {scheme: traced_fit(X, k, seed, tol=0.0, max_iter=max_passes, acceleration=scheme, **settings)
+            runs = {scheme: traced_fit(X, k, seed, tol=0.0, max_iter=max_passes, acceleration=scheme, **ours)
                     for scheme in ("none", "squarem")}
             target = max(model.history_.max() for model, _ in runs.values())
             for scheme, (model, times) in runs.items():
@@ -149,13 +115,11 @@ def main() -> None:
                     seconds[scheme][within].append(None if n is None else times[n - 1])
             finals.append(runs["squarem"][0].history_[-1] - runs["none"][0].history_[-1])
             for scheme in ("none", "squarem"):
-                model, _ = traced_fit(X, k, seed, acceleration=scheme, **settings)
+                model, _ = traced_fit(X, k, seed, acceleration=scheme, **ours)
                 stops[scheme].append((model.n_iter_, target - model.lower_bound_, model.converged_))
             if not missing:
-                begin = time.perf_counter()
-                reference = SklearnGaussianMixture(k, random_state=seed, **settings).fit(X)
-                t_sklearn = time.perf_counter() - begin
-                model, times = traced_fit(X, k, seed, **settings)
+                t_sklearn, reference = timed(partial(SklearnGaussianMixture(k, random_state=seed, **settings).fit, X))
+                model, times = traced_fit(X, k, seed, **ours)
                 n = first_within(model.history_, reference.lower_bound_, 0.0)
                 solution.append((t_sklearn, None if n is None else times[n - 1], reference.n_iter_, n))
             print(f"  start {seed}: target {target:.10g}", flush=True)

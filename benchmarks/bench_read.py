@@ -19,17 +19,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import zarr
-from bench_vs_sklearn import initial_parameters
+from harness import (CHUNK_ROWS, add_dtype_option, add_shape_options, initial_parameters, mixture_rows, n_chunks,
+                     parser, timed)
 from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 import daskem
-from daskem.kernels.gaussian import random_mixture, sample
 
 PLAIN, CHECKSUMMED = "none", "none + crc32c (generate)"
 CODECS = {
@@ -42,18 +41,15 @@ CODECS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-samples", type=int, default=400_000)
-    parser.add_argument("--n-features", type=int, default=16)
-    parser.add_argument("--n-components", type=int, default=8)
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
-    parser.add_argument("--iterations", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    add_shape_options(options)
+    options.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
+    options.add_argument("--iterations", type=int, default=5)
+    options.add_argument("--repeats", type=int, default=3)
+    add_dtype_option(options)
+    args = options.parse_args()
 
-    rng = np.random.default_rng(0)
-    X, _ = sample(random_mixture(args.n_components, args.n_features, rng), args.n_samples, rng)
+    X, _ = mixture_rows(args.n_samples, args.n_features, args.n_components, np.random.default_rng(0))
     X = X.astype(args.dtype)
     inits = initial_parameters(X.astype(np.float64), args.n_components)
     with tempfile.TemporaryDirectory() as folder:
@@ -68,8 +64,8 @@ def main() -> None:
                                       compressors=codec)
             array[:] = X
             size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-            chunks = -(-len(X) // args.chunk_rows)
-            decode = statistics.median(timed(lambda a=array: a[:]) for _ in range(5)) / chunks
+            chunks = n_chunks(len(X), args.chunk_rows)
+            decode = statistics.median(timed(lambda a=array: a[:])[0] for _ in range(5)) / chunks
             print(f"{name:<34} {X.nbytes / size:6.2f} {decode * 1e3:16.1f}")
             stores[name] = str(path)
         times: dict[str, list[float]] = {"memory": [], **{name: [] for name in stores}}
@@ -88,18 +84,12 @@ def main() -> None:
           f"(runs {', '.join(f'{ratio:.3f}' for ratio in paired)})")
 
 
-def timed(work) -> float:
-    start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
-
-
 def fit(data, inits: dict, args: argparse.Namespace) -> float:
     model = daskem.GaussianMixture(args.n_components, tol=0, max_iter=args.iterations, chunk_rows=args.chunk_rows,
                                    **inits)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", daskem.ConvergenceWarning)
-        return timed(lambda: model.fit(data)) / args.iterations
+        return timed(lambda: model.fit(data))[0] / args.iterations
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ data each needed.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 import warnings
 from pathlib import Path
+
+from harness import CHUNK_ROWS, add_workdir_option, parser, timed
 
 import daskem
 from daskem.app.generate import generate
@@ -24,14 +24,14 @@ from daskem.kernels.gaussian import COVARIANCE_TYPES
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-samples", type=int, default=200_000)
-    parser.add_argument("--n-features", type=int, default=16)
-    parser.add_argument("--max-components", type=int, default=8)
-    parser.add_argument("--true-components", type=int, default=5)
-    parser.add_argument("--chunk-rows", type=int, default=50_000)
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--n-samples", type=int, default=200_000)
+    options.add_argument("--n-features", type=int, default=16)
+    options.add_argument("--max-components", type=int, default=8)
+    options.add_argument("--true-components", type=int, default=5)
+    options.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
+    add_workdir_option(options, None)
+    args = options.parse_args()
     components = range(1, args.max_components + 1)
     settings = {"tol": 1e-3, "max_iter": 100, "random_state": 0}
 
@@ -41,19 +41,21 @@ def main() -> None:
                  n_components=args.true_components, seed=0, chunk_rows=args.chunk_rows)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            start = time.perf_counter()
-            selection = select(path, components, COVARIANCE_TYPES, variable="X", **settings)
-            shared_seconds = time.perf_counter() - start
+            shared_seconds, selection = timed(lambda: select(path, components, COVARIANCE_TYPES, variable="X",
+                                                             **settings))
             shared_reads = 1 + selection.n_passes  # the initialisation sample, then EM
 
-            start = time.perf_counter()
-            one_by_one_reads = 0
-            for k in components:
-                for covariance_type in COVARIANCE_TYPES:
-                    model = daskem.GaussianMixture(k, covariance_type=covariance_type, **settings)
-                    model.fit(path, variable="X")
-                    one_by_one_reads += 1 + model.n_iter_
-            one_by_one_seconds = time.perf_counter() - start
+            def one_by_one() -> int:
+                """Fit every candidate on its own; returns the reads of the data they needed."""
+                reads = 0
+                for k in components:
+                    for covariance_type in COVARIANCE_TYPES:
+                        model = daskem.GaussianMixture(k, covariance_type=covariance_type, **settings)
+                        model.fit(path, variable="X")
+                        reads += 1 + model.n_iter_
+                return reads
+
+            one_by_one_seconds, one_by_one_reads = timed(one_by_one)
 
     best = selection.best_
     n_candidates = len(selection.table)

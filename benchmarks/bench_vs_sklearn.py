@@ -14,15 +14,14 @@ seconds per iteration of each and the median of the per-run ratios.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
-import zarr
+from harness import (CHUNK_ROWS, add_dtype_option, add_shape_options, add_workdir_option, dgemm_rate,
+                     initial_parameters, n_chunks, parser, print_roofline, read_rows, timed)
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem
@@ -30,23 +29,21 @@ from daskem.app.generate import generate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-samples", type=int, default=400_000)
-    parser.add_argument("--n-features", type=int, default=16)
-    parser.add_argument("--n-components", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=10, help="EM iterations per fit")
-    parser.add_argument("--repeats", type=int, default=5, help="fits of each library")
-    parser.add_argument("--chunk-rows", type=int, default=50_000, help="rows per Zarr chunk on disk")
-    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    parser.add_argument("--covariance-type", choices=["full", "tied", "diag", "spherical"], default="full")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to write the Zarr store")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    add_shape_options(options)
+    options.add_argument("--iterations", type=int, default=10, help="EM iterations per fit")
+    options.add_argument("--repeats", type=int, default=5, help="fits of each library")
+    options.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per Zarr chunk on disk")
+    add_dtype_option(options)
+    options.add_argument("--covariance-type", choices=["full", "tied", "diag", "spherical"], default="full")
+    add_workdir_option(options, "where to write the Zarr store")
+    args = options.parse_args()
 
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         path = Path(folder) / "bench.zarr"
         generate(path, n_samples=args.n_samples, n_features=args.n_features,
                  n_components=args.n_components, seed=0, chunk_rows=args.chunk_rows, dtype=args.dtype)
-        X = zarr.open_group(path, mode="r")["X"][:]
+        X = read_rows(path)
         inits = initial_parameters(X, args.n_components, args.covariance_type)
         inits["covariance_type"] = args.covariance_type
         ours, theirs, ratios, exact, speedups = [], [], [], [], []
@@ -67,18 +64,15 @@ def main() -> None:
     n, k, d = args.n_samples, args.n_components, args.n_features
     flops = 2 * n * k * d * d if args.covariance_type in ("full", "tied") else 6 * n * k * d
 
-    chunks = -(-args.n_samples // args.chunk_rows)
+    chunks = n_chunks(args.n_samples, args.chunk_rows)
     print(f"data: {n:,} × {d} {args.dtype}, K={k}, {args.covariance_type} covariance; "
           f"Zarr store of {chunks} chunk(s) of {args.chunk_rows:,} rows; {args.iterations} iterations, tol=0; "
           f"{args.repeats} interleaved runs each; dgemm {dgemm / 1e9:.0f} GFLOP/s "
           f"(useful flops per iteration: {flops:.3g})")
-    print(f"{'':24}{'median s/iter':>14}{'min':>9}{'max':>9}{'÷ dgemm roofline':>18}")
     rows = [("daskem (Zarr on disk)", ours), ("scikit-learn (memory)", theirs)]
     if exact:
         rows.insert(1, ("daskem, float64 path", exact))
-    for name, values in rows:
-        median = statistics.median(values)
-        print(f"{name:24}{median:14.3f}{min(values):9.3f}{max(values):9.3f}{flops / median / dgemm:18.3f}")
+    print_roofline(rows, flops, dgemm, 24)
     print(f"ratio daskem / scikit-learn, median of runs: {statistics.median(ratios):.2f} "
           f"(runs: {', '.join(f'{r:.2f}' for r in ratios)})")
     if exact:
@@ -93,37 +87,6 @@ def relative_difference(model, reference) -> float:
     """The largest difference of weights, means and covariances, each relative to its array's scale."""
     return max(float(np.abs(getattr(model, name) - getattr(reference, name)).max()
                      / np.abs(getattr(reference, name)).max()) for name in ("weights_", "means_", "covariances_"))
-
-
-def initial_parameters(X: np.ndarray, n_components: int, covariance_type: str = "full") -> dict[str, np.ndarray]:
-    """Equal weights, K random rows as means, and the average variance of X as every variance."""
-    rng = np.random.default_rng(1)
-    n_features = X.shape[1]
-    precision = 1.0 / X.var(axis=0).mean()
-    precisions = {
-        "full": np.repeat(np.eye(n_features)[np.newaxis] * precision, n_components, axis=0),
-        "tied": np.eye(n_features) * precision,
-        "diag": np.full((n_components, n_features), precision),
-        "spherical": np.full(n_components, precision),
-    }[covariance_type]
-    return {
-        "weights_init": np.full(n_components, 1.0 / n_components),
-        "means_init": X[rng.choice(len(X), n_components, replace=False)].astype(np.float64),
-        "precisions_init": precisions,
-    }
-
-
-def dgemm_rate(size: int = 2048, repeats: int = 3) -> float:
-    """float64 matrix-product rate of this machine now, all cores (flops per second, best of repeats)."""
-    a = np.random.default_rng(0).random((size, size))
-    a @ a
-    return max(2 * size**3 / timed(lambda: a @ a)[0] for _ in range(repeats))
-
-
-def timed(work):
-    start = time.perf_counter()
-    result = work()
-    return time.perf_counter() - start, result
 
 
 def fit_sklearn(X, inits, iterations):

@@ -22,31 +22,27 @@ Needs the ``bench`` extra (pyspark) and a Java runtime.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
 import warnings
 from pathlib import Path
 
-import zarr
-from bench_passes import first_within, median_or_over, traced_fit
-from bench_vs_sklearn import dgemm_rate, initial_parameters, timed
+from harness import (add_shape_options, add_workdir_option, dgemm_rate, first_within, initial_parameters,
+                     median_or_over, parser, print_roofline, read_rows, seconds_per_iteration, timed, traced_fit)
 
 import daskem
 from daskem.app.generate import generate
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-samples", type=int, default=1_000_000)
-    parser.add_argument("--n-features", type=int, default=16)
-    parser.add_argument("--n-components", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=6, help="M: EM iterations of the long fits")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="N: Spark's local[N] and Dask's threads")
-    parser.add_argument("--workdir", type=Path, default=None, help="where to write the Zarr stores")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    add_shape_options(options, n_samples=1_000_000)
+    options.add_argument("--iterations", type=int, default=6, help="M: EM iterations of the long fits")
+    options.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
+    options.add_argument("--cores", type=int, default=os.cpu_count(), help="N: Spark's local[N] and Dask's threads")
+    add_workdir_option(options)
+    args = options.parse_args()
     from pyspark.ml.clustering import GaussianMixture as SparkGaussianMixture
     from pyspark.ml.linalg import Vectors
     from pyspark.sql import SparkSession
@@ -59,22 +55,21 @@ def main() -> None:
         for dtype, path in paths.items():
             generate(path, n_samples=args.n_samples, n_features=args.n_features,
                      n_components=args.n_components, seed=0, dtype=dtype)
-        X = zarr.open_group(paths["float64"], mode="r")["X"][:]
+        X = read_rows(paths["float64"])
         frame = spark.createDataFrame([(Vectors.dense(row),) for row in X.tolist()], ["features"],
                                       ).repartition(args.cores).cache()
         frame.count()
         inits = initial_parameters(X, args.n_components)
 
-        def spark_fit(iterations: int) -> float:
-            model = SparkGaussianMixture(k=args.n_components, maxIter=iterations, tol=0.0, seed=0)
-            return timed(lambda: model.fit(frame))[0]
+        def spark_fit(iterations: int) -> None:
+            SparkGaussianMixture(k=args.n_components, maxIter=iterations, tol=0.0, seed=0).fit(frame)
 
-        def daskem_fit(iterations: int, dtype: str) -> float:
+        def daskem_fit(iterations: int, dtype: str) -> None:
+            model = daskem.GaussianMixture(args.n_components, tol=0, max_iter=iterations, acceleration="none",
+                                           **inits)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", daskem.ConvergenceWarning)
-                model = daskem.GaussianMixture(args.n_components, tol=0, max_iter=iterations, acceleration="none",
-                                               **inits)
-                return timed(lambda: model.fit(str(paths[dtype]), variable="X"))[0]
+                model.fit(str(paths[dtype]), variable="X")
 
         fits = {"Spark ML": lambda m: spark_fit(m), "daskem float64": lambda m: daskem_fit(m, "float64"),
                 "daskem float32": lambda m: daskem_fit(m, "float32")}
@@ -82,9 +77,8 @@ def main() -> None:
             fit(2)
         per_iteration: dict[str, list[float]] = {name: [] for name in fits}
         for _ in range(args.repeats):
-            for name, fit in fits.items():
-                long, short = fit(args.iterations), fit(1)
-                per_iteration[name].append((long - short) / (args.iterations - 1))
+            for name, fit in fits.items():  # (T(M) − T(1)) / (M − 1)
+                per_iteration[name].append(seconds_per_iteration(fit, args.iterations - 1))
         solution = []  # time to Spark's answer: each with its defaults and its own start
         for seed in range(args.repeats):
             t_spark, reference = timed(lambda: SparkGaussianMixture(k=args.n_components, seed=seed).fit(frame))
@@ -100,10 +94,7 @@ def main() -> None:
     print(f"data: {args.n_samples:,} × {args.n_features}, K={args.n_components}, full covariance; "
           f"local[{args.cores}] against {args.cores} Dask threads; per iteration = (T({args.iterations}) − T(1)) / "
           f"{args.iterations - 1}; {args.repeats} interleaved rounds; dgemm {dgemm / 1e9:.0f} GFLOP/s")
-    print(f"{'':18}{'median s/iter':>14}{'min':>9}{'max':>9}{'÷ dgemm roofline':>18}")
-    for name, values in per_iteration.items():
-        median = statistics.median(values)
-        print(f"{name:18}{median:14.3f}{min(values):9.3f}{max(values):9.3f}{flops / median / dgemm:18.3f}")
+    print_roofline(list(per_iteration.items()), flops, dgemm, 18)
     for name in ("daskem float64", "daskem float32"):
         ratios = [ours / theirs for ours, theirs in zip(per_iteration[name], per_iteration["Spark ML"])]
         print(f"ratio {name} ÷ Spark ML, median of rounds: {statistics.median(ratios):.3f} "
@@ -112,7 +103,8 @@ def main() -> None:
     print(f"time to Spark ML's final log-likelihood, each with its defaults (Spark: maxIter 100, tol 0.01 on the "
           f"total; daskem: SQUAREM, tol 1e-3), {len(solution)} seeds: Spark median "
           f"{statistics.median(t for t, _, _, _ in solution):.3g} s "
-          f"({statistics.median(n for _, n, _, _ in solution):g} iterations); daskem reached it in {len(reached)}/{len(solution)}, "
+          f"({statistics.median(n for _, n, _, _ in solution):g} iterations); daskem reached it in "
+          f"{len(reached)}/{len(solution)}, "
           f"median {median_or_over([o for _, _, o, _ in solution], 'its fit')} s, daskem ÷ Spark median "
           f"{statistics.median(reached) if reached else float('nan'):.3f}; daskem's own stop ended "
           f"{statistics.median(g for _, _, _, g in solution):.2g} nat per row above Spark's")
