@@ -90,7 +90,7 @@ def fit_sklearn(X: np.ndarray, inits: dict, covariance_type: str, iterations: in
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SklearnConvergenceWarning)
         model = SklearnGaussianMixture(len(inits["weights_init"]), covariance_type=covariance_type, tol=0,
-                                       max_iter=iterations, acceleration="none", **inits).fit(X)
+                                       max_iter=iterations, **inits).fit(X)
     return model.weights_, model.means_, model.covariances_
 
 
