@@ -24,8 +24,9 @@ from daskem.engine import em as engine
 from daskem.exceptions import DataChangedError, InputError
 from daskem.families.gaussian import GaussianFamily
 from daskem.io.checkpoints import Checkpoint, CheckpointError, comparable_seed, remove_checkpoints
+from daskem.io.existing import CHECKPOINT_MARKER
 from daskem.io.model_files import ModelFileError
-from daskem.io.outputs import CHECKPOINT_MARKER, OutputError, OutputWriteError
+from daskem.io.outputs import OutputError, OutputWriteError
 from daskem.kernels.gaussian import GaussianParams
 
 

@@ -83,7 +83,7 @@ def test_a_crashed_job_resumes_and_ends_bitwise_as_an_uninterrupted_one(folder, 
                 raise KeyboardInterrupt  # the driver dies
         return real_run_em(*args, on_iteration=save_then_crash, **kwargs)
 
-    monkeypatch.setattr(daskem.estimators.base, "run_em", crash_after_four)
+    monkeypatch.setattr(daskem.estimators.fitting, "run_em", crash_after_four)
     with pytest.raises(KeyboardInterrupt):
         run_job(path, date="2026-01-03")
     night = folder / "runs" / "2026-01-03"

@@ -22,7 +22,8 @@ import daskem
 from daskem.app.cli import main
 from daskem.app.jobs import run_job
 from daskem.exceptions import OutputExistsError
-from daskem.io.outputs import Output, OutputBusyError, OutputError, output_kind, reserved
+from daskem.io.existing import output_kind
+from daskem.io.outputs import Output, OutputBusyError, OutputError, reserved
 
 pytest.importorskip("matplotlib", reason="matplotlib is part of the test install")
 

@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 from daskem.engine.em import run_em
 from daskem.engine.passes import Blocks, statistics_pass, sum_batches
 from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, CovarianceError
-from daskem.families.gaussian import GaussianFamily
-from daskem.families.gaussian import GaussianStats
+from daskem.families.gaussian import GaussianFamily, GaussianStats
 from daskem.kernels.gaussian import GaussianParams
 
 

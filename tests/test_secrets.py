@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
@@ -44,7 +43,7 @@ def _signed(path: str) -> str:
 
 def test_redaction_hides_userinfo_signed_parameters_and_secrets_quoted_without_their_url():
     assert redact(f"'s3://{KEY}:{SECRET}@bkt/data.zarr' failed") == f"'s3://{HIDDEN}@bkt/data.zarr' failed"
-    assert redact(f"https://h/x?sig=abcd1234&X-Amz-Credential=zz%2Fyy&other=ok&Key=k123") == (
+    assert redact("https://h/x?sig=abcd1234&X-Amz-Credential=zz%2Fyy&other=ok&Key=k123") == (
         f"https://h/x?sig={HIDDEN}&X-Amz-Credential={HIDDEN}&other=ok&Key={HIDDEN}")
     # botocore quotes the bucket name it refuses without the URL's scheme: the secret, once seen, is hidden anyway
     assert redact(f'Invalid bucket name "{KEY}:{SECRET}@bkt"') == f'Invalid bucket name "{HIDDEN}@bkt"'

@@ -14,9 +14,8 @@ import contextlib
 import functools
 import json
 import logging
-import sys
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,15 @@ from daskem.app import commands
 from daskem.app.cluster import running_on
 from daskem.app.generate import DEFAULT_CHUNK_ROWS
 from daskem.app.jobs import parse_integers, run_job
-from daskem.engine.acceleration import ACCELERATIONS
-from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL
-from daskem.estimators.gaussian import PRECISIONS
+from daskem.app.options import em_options, option
+from daskem.engine.passes import progress_bar
 from daskem.estimators.registry import load
+from daskem.estimators.settings import CHUNK_ROWS, FEATURE_DIM, N_COMPONENTS, SAMPLE_DIM, STRICT_CHUNKS
 from daskem.exceptions import DaskemError
-from daskem.families.base import MISSING
-from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
+from daskem.families.gaussian import COVARIANCE_TYPE
 from daskem.families.registry import FAMILIES
-from daskem.io.outputs import SELECTION_TABLE
+from daskem.io.existing import SELECTION_TABLE
 from daskem.io.storage import escape, location
-from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.redaction import RedactingFormatter, redact, redact_all, remember
 from daskem.version import __version__
 
@@ -122,18 +119,10 @@ def _cluster_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(wrapper)
 
 
-@contextlib.contextmanager
-def _progress(local: bool) -> Iterator[None]:
-    """Dask's progress bar on stderr for passes longer than a second (local scheduler only)."""
+def _progress(local: bool) -> contextlib.AbstractContextManager:
+    """Dask's progress bar on stderr for passes longer than a second (local scheduler, unless --quiet)."""
     ctx = click.get_current_context(silent=True)
-    if not (local and ctx is not None and ctx.obj["progress"]):
-        yield
-        return
-    from dask.diagnostics import ProgressBar
-
-    # dt is also how long the end of every pass waits for the bar's thread: keep it short.
-    with ProgressBar(minimum=1.0, dt=0.05, out=sys.stderr):
-        yield
+    return progress_bar(local and ctx is not None and ctx.obj["progress"])
 
 
 def _emit(report: dict[str, Any], as_text: Callable[[dict[str, Any]], str]) -> None:
@@ -156,13 +145,6 @@ _checkpoint_option = click.option(
 )
 _overwrite_option = click.option(
     "--overwrite", is_flag=True, help="Replace --out if it exists (only ever a daskem output of the same kind).")
-_chunk_rows_option = click.option("--chunk-rows", type=click.IntRange(min=1), default=None,
-                                  help="Rows per chunk (default: from the store).")
-_strict_chunks_option = click.option(
-    "--strict-chunks", is_flag=True,
-    help="Refuse a store that lacks chunk files (default: read them as the fill value, with a warning).")
-
-
 def _dim_names(ctx: click.Context, param: click.Parameter, value: str | None) -> str | tuple[str, ...] | None:
     """``y,x`` → ``("y", "x")``; one name stays a name."""
     if value is None:
@@ -175,40 +157,13 @@ def _dim_names(ctx: click.Context, param: click.Parameter, value: str | None) ->
 
 def _dims_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """``--sample-dim`` and ``--feature-dim``: the roles of the dimensions of an N-D array (opened with xarray)."""
-    command = click.option("--feature-dim", default=None,
-                           help="Dimension of the features (default: the one named band, channel, feature, ...)."
-                           )(command)
-    return click.option("--sample-dim", default=None, callback=_dim_names,
-                        help="Dimension(s) of the rows; y,x stacks an image's pixels into rows, and the scores "
-                             "keep y and x.")(command)
+    return option(SAMPLE_DIM, callback=_dim_names)(option(FEATURE_DIM)(command))
 
 
 def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The EM settings that ``fit`` and ``select`` share."""
-    for option in reversed([
-        click.option("--n-init", type=click.IntRange(min=1), default=N_INIT, show_default=True,
-                     help="Random starts; the best is kept."),
-        click.option("--tol", type=click.FloatRange(min=0), default=TOL, show_default=True,
-                     help="Stop when the mean log-likelihood per row changes by less."),
-        click.option("--reg-covar", type=click.FloatRange(min=0), default=REG_COVAR, show_default=True,
-                     help="Added to the variances."),
-        click.option("--missing", type=click.Choice(MISSING), default=MISSING[0], show_default=True,
-                     help="What NaN means: error, or nan (a missing value, fitted exactly)."),
-        click.option("--max-iter", type=click.IntRange(min=1), default=MAX_ITER, show_default=True),
-        click.option("--acceleration", type=click.Choice(ACCELERATIONS), default=ACCELERATION, show_default=True,
-                     help="squarem: accelerated EM (fewer passes); none: textbook EM, one EM step per pass, "
-                          "for step-by-step comparison with scikit-learn."),
-        click.option("--init-params", default=INIT_PARAMS, show_default=True,
-                     help="k-means++, k-means||, kmeans, random or random_from_data."),
-        click.option("--random-state", "--seed", "random_state", type=int, default=0, show_default=True),
-        _chunk_rows_option,
-        _strict_chunks_option,
-        click.option("--precision", type=click.Choice(PRECISIONS), default=PRECISIONS[0], show_default=True,
-                     help="auto: float32 arithmetic for float32 data; float64: always float64."),
-        click.option("--sample-weight", default=None, help="Array of the Zarr group holding row weights."),
-    ]):
-        command = option(command)
-    return command
+    """The EM settings that ``fit`` and ``select`` share, and the row weights."""
+    command = click.option("--sample-weight", default=None, help="Array of the Zarr group holding row weights.")(command)
+    return em_options(command)
 
 
 @main.command("generate")
@@ -239,11 +194,10 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @main.command("fit")
 @click.argument("path", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
-@click.option("--n-components", "-k", type=int, required=True, help="Number of components.")
+@option(N_COMPONENTS, "-k", default=None, required=True)
 @click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
               help="Component family: bernoulli for 0/1 features, poisson for counts.")
-@click.option("--covariance-type", type=click.Choice(list(COVARIANCE_TYPES)), default=COVARIANCE_TYPE,
-              show_default=True, help="Gaussian mixtures only.")
+@option(COVARIANCE_TYPE)
 @_em_options
 @_dims_options
 @click.option("--out", "-o", type=LOCATION, default=None,
@@ -352,19 +306,19 @@ def _model_on_data(name: str, what: str, out: str) -> Callable[[Callable[..., An
     """A command ``name`` that reads MODEL and DATA (``--variable``: the array to ``what``) and writes ``out``
     (the help of ``--out``) to a new Zarr store, chunk by chunk."""
     def command(function: Callable[..., Any]) -> Any:
-        for option in reversed([
+        for decorator in reversed([
             main.command(name),
             click.argument("model_path", metavar="MODEL", type=LOCATION),
             click.argument("path", metavar="DATA", type=str),
             click.option("--variable", "-v", default=None, help=f"Array of the Zarr group to {what}."),
             click.option("--out", "-o", type=LOCATION, required=True, help=out),
-            _chunk_rows_option,
-            _strict_chunks_option,
+            option(CHUNK_ROWS),
+            option(STRICT_CHUNKS),
             _overwrite_option,
             _one_line_errors,
             _cluster_option,
         ]):
-            function = option(function)
+            function = decorator(function)
         return function
     return command
 
@@ -394,7 +348,7 @@ def impute_command(model_path: Path, path: str, variable: str | None, out: Path,
 @click.argument("model_path", metavar="MODEL", type=LOCATION)
 @click.argument("path", metavar="DATA", type=str)
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to score.")
-@_strict_chunks_option
+@option(STRICT_CHUNKS)
 @_dims_options
 @_one_line_errors
 @_cluster_option

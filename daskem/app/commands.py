@@ -22,11 +22,12 @@ from daskem.app.generate import truth_path
 from daskem.engine.em import IterationInfo
 from daskem.engine.passes import one_blas_thread
 from daskem.estimators.base import BaseMixture
-from daskem.estimators.registry import estimator, from_dataset, load
+from daskem.estimators.registry import estimator_from_settings, from_dataset, load, taken_settings
 from daskem.estimators.selection import select as select_models
+from daskem.io.existing import leftovers
 from daskem.io.inputs import as_row_chunked, as_rows, check_stored_chunks
 from daskem.io.model_files import read_dataset, write_dataset
-from daskem.io.outputs import Output, leftovers, reserved
+from daskem.io.outputs import Output, reserved
 from daskem.redaction import redact
 from daskem.version import __version__
 
@@ -34,7 +35,7 @@ from daskem.version import __version__
 def model_summary(model: BaseMixture) -> dict[str, Any]:
     """A fitted model as JSON-able values; ``rms_sd`` is each component's root-mean-square standard
     deviation over the features."""
-    params, family = model.params, model._fitted_family
+    params, family = model.params, model.family_
     spreads = np.sqrt(family.variances(params).mean(axis=1))
     covariance_type = getattr(family, "covariance_type", None)
     return {
@@ -82,7 +83,7 @@ def fit(
     against the data and each other and reserved before any work (see
     :mod:`daskem.io.outputs`).
     """
-    model = estimator(**settings)
+    model = estimator_from_settings(**settings)
     iterations: list[IterationInfo] = []
     outputs = [Output.of(out, "model", "--out"), Output.of(checkpoint, "checkpoint", "--checkpoint")]
     with reserved(outputs, [path], overwrite=overwrite):
@@ -122,7 +123,7 @@ def select(
         start = time.perf_counter()
         selection = select_models(path, n_components, covariance_types, families=list(families), variable=variable,
                                   sample_weight=sample_weight, criterion=criterion, checkpoint=checkpoint,
-                                  **settings)
+                                  **taken_settings(families, settings))
         seconds = time.perf_counter() - start
         if out is not None:
             selection.save(out, overwrite=overwrite)

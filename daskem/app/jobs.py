@@ -36,36 +36,29 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
     PositiveInt,
     ValidationError,
+    create_model,
     model_validator,
 )
 
 from daskem.app import commands
 from daskem.app.cluster import load_config, running_on
-from daskem.engine.acceleration import ACCELERATIONS
-from daskem.engine.initialization import INIT_METHODS
-from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL
-from daskem.estimators.gaussian import PRECISIONS
+from daskem.app.options import em_fields
 from daskem.exceptions import DaskemError, OutputExistsError
-from daskem.families.base import MISSING
-from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR
+from daskem.families.gaussian import COVARIANCE_TYPE
 from daskem.families.registry import FAMILIES
+from daskem.io.atomic import replace_text
 from daskem.io.checkpoints import remove_checkpoints
-from daskem.io.outputs import KIND_ATTRIBUTE, SELECTION_MODEL, Output, atomic_path, check_outputs, output_kind, reserved
-from daskem.io.storage import is_remote, location
+from daskem.io.existing import KIND_ATTRIBUTE, SELECTION_MODEL, output_kind
+from daskem.io.outputs import Output, atomic_path, check_outputs, reserved
+from daskem.io.storage import location
 from daskem.io.yaml_files import describe, read_mapping
-from daskem.kernels.gaussian import COVARIANCE_TYPES
 from daskem.redaction import redact_all, remember
 from daskem.version import __version__
 
-CovarianceType = Literal[COVARIANCE_TYPES]  # type: ignore[valid-type]
+CovarianceType = Literal[COVARIANCE_TYPE.choices]  # type: ignore[valid-type]
 FamilyName = Literal[tuple(FAMILIES)]  # type: ignore[valid-type]
-Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
-Missing = Literal[MISSING]  # type: ignore[valid-type]
-InitMethod = Literal[INIT_METHODS]  # type: ignore[valid-type]
-Acceleration = Literal[ACCELERATIONS]  # type: ignore[valid-type]
 
 
 #: Most integers a list like "1-10,20" may hold.
@@ -118,32 +111,20 @@ class Data(_Strict):
         return {"sample_dim": sample_dim, "feature_dim": self.feature_dim}
 
 
-class _EMSettings(_Strict):
-    n_init: PositiveInt = N_INIT
-    tol: NonNegativeFloat = TOL
-    reg_covar: NonNegativeFloat = REG_COVAR
-    missing: Missing = MISSING[0]
-    max_iter: PositiveInt = MAX_ITER
-    #: "squarem" (accelerated EM) or "none" (textbook EM, one EM step per pass); see GaussianMixture's acceleration.
-    acceleration: Acceleration = ACCELERATION
-    init_params: InitMethod = INIT_PARAMS
-    random_state: int | None = 0
-    chunk_rows: PositiveInt | None = None
-    precision: Precision = PRECISIONS[0]
-    #: Refuse a data store that lacks chunk files (see GaussianMixture's strict_chunks).
-    strict_chunks: bool = False
+#: The EM settings of a fit or a selection, each as declared (see :mod:`daskem.app.options`).
+_EMSettings = create_model("_EMSettings", __base__=_Strict, **em_fields())
 
 
 class Fit(_EMSettings):
     n_components: PositiveInt
     family: FamilyName = "gaussian"
-    covariance_type: CovarianceType = COVARIANCE_TYPE
+    covariance_type: CovarianceType = COVARIANCE_TYPE.default
 
 
 class Select(_EMSettings):
     n_components: list[PositiveInt] | str = Field(description="a list, or text like 1-10 or 2,4,8")
     families: list[FamilyName] = ["gaussian"]
-    covariance_types: list[CovarianceType] = [COVARIANCE_TYPE]
+    covariance_types: list[CovarianceType] = [COVARIANCE_TYPE.default]
     criterion: Literal["bic", "aic"] = "bic"
 
     @model_validator(mode="after")
@@ -360,10 +341,4 @@ def _listed_outputs(path: Any) -> list[str]:
 
 def _write_json(path: Any, document: dict[str, Any]) -> None:
     """Write a small JSON file atomically (a rename, or one PUT on an object store), redacted."""
-    text = json.dumps(redact_all(document), indent=2) + "\n"
-    if is_remote(path):
-        path.write_text(text)
-        return
-    temporary = path.with_name(f"{path.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    replace_text(path, json.dumps(redact_all(document), indent=2) + "\n")

@@ -121,7 +121,7 @@ def profiles(model: BaseMixture) -> Any:
     ax = figure.subplots()
     image = ax.imshow(params.means[order], aspect="auto", cmap="viridis", interpolation="nearest")
     ax.set_yticks(range(params.n_components), [f"{k}: weight {params.weights[k]:.2f}" for k in order], fontsize=8)
-    ax.set(xlabel="feature", title=f"{params.n_components} {model._fitted_family.label} components")
+    ax.set(xlabel="feature", title=f"{params.n_components} {model.family_.label} components")
     figure.colorbar(image, ax=ax, label="mean of the feature (probability or rate)")
     return figure
 

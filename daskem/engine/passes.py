@@ -10,6 +10,8 @@ statistics of one chunk, one read), its reduction :func:`sum_batches`.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,6 +67,17 @@ def one_blas_thread() -> threadpool_limits:
     one BLAS thread.)
     """
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def progress_bar(show: bool) -> contextlib.AbstractContextManager:
+    """Dask's progress bar on stderr, for each computation longer than a second (local scheduler), when
+    ``show``; else nothing.  ``dt`` is also how long the end of every pass waits for the bar's thread:
+    it is kept short."""
+    if not show:
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(minimum=1.0, dt=0.05, out=sys.stderr)
 
 
 def compute_one_thread_blas(*graphs: Delayed) -> tuple:

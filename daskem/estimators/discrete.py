@@ -8,15 +8,11 @@ parameters: a success probability or a rate per component and feature.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
-from daskem.engine.passes import DEFAULT_SPLIT_EVERY
-from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
-from daskem.families.base import MISSING
-from daskem.families.bernoulli import MIN_PROBABILITY, BernoulliFamily
-from daskem.families.poisson import MIN_RATE, PoissonFamily
+from daskem.estimators.base import BaseMixture
+from daskem.estimators.settings import estimator_settings
+from daskem.families.bernoulli import BernoulliFamily
+from daskem.families.poisson import PoissonFamily
+from daskem.settings import settings_init
 
 __all__ = ["BernoulliMixture", "PoissonMixture"]
 
@@ -57,6 +53,8 @@ _SHARED_PARAMETERS = """
     means_ : (K, d) ndarray
     converged_, n_iter_, lower_bound_, history_, reseeded_, n_features_in_, feature_names_in_, n_absent_chunks_
         As for :class:`daskem.GaussianMixture`.
+    family_ : the fitted component family with its settings (``min_probability``
+        or ``min_rate``, ``missing``).
 """
 
 
@@ -74,31 +72,8 @@ class BernoulliMixture(BaseMixture):
         other rows a log-likelihood of −inf (as ``reg_covar`` does for Gaussians).""" + _SHARED_PARAMETERS
 
     FAMILY = BernoulliFamily
-
-    def __init__(
-        self,
-        n_components: int = 1,
-        *,
-        tol: float = TOL,
-        max_iter: int = MAX_ITER,
-        acceleration: str = ACCELERATION,
-        n_init: int = N_INIT,
-        init_params: str = INIT_PARAMS,
-        weights_init: Any = None,
-        means_init: Any = None,
-        random_state: int | np.random.Generator | np.random.RandomState | None = None,
-        warm_start: bool = False,
-        verbose: int = 0,
-        chunk_rows: int | None = None,
-        split_every: int = DEFAULT_SPLIT_EVERY,
-        min_probability: float = MIN_PROBABILITY,
-        sample_dim: str | tuple[str, ...] | None = None,
-        feature_dim: str | None = None,
-        missing: str = MISSING[0],
-        strict_chunks: bool = False,
-    ) -> None:
-        # scikit-learn's rule: each argument kept, unchanged, under its own name
-        vars(self).update((name, value) for name, value in locals().items() if name != "self")
+    SETTINGS = estimator_settings(BernoulliFamily)
+    __init__ = settings_init(SETTINGS)
 
 
 class PoissonMixture(BaseMixture):
@@ -114,28 +89,5 @@ class PoissonMixture(BaseMixture):
         not give rows with a count there a log-likelihood of −inf.""" + _SHARED_PARAMETERS
 
     FAMILY = PoissonFamily
-
-    def __init__(
-        self,
-        n_components: int = 1,
-        *,
-        tol: float = TOL,
-        max_iter: int = MAX_ITER,
-        acceleration: str = ACCELERATION,
-        n_init: int = N_INIT,
-        init_params: str = INIT_PARAMS,
-        weights_init: Any = None,
-        means_init: Any = None,
-        random_state: int | np.random.Generator | np.random.RandomState | None = None,
-        warm_start: bool = False,
-        verbose: int = 0,
-        chunk_rows: int | None = None,
-        split_every: int = DEFAULT_SPLIT_EVERY,
-        min_rate: float = MIN_RATE,
-        sample_dim: str | tuple[str, ...] | None = None,
-        feature_dim: str | None = None,
-        missing: str = MISSING[0],
-        strict_chunks: bool = False,
-    ) -> None:
-        # scikit-learn's rule: each argument kept, unchanged, under its own name
-        vars(self).update((name, value) for name, value in locals().items() if name != "self")
+    SETTINGS = estimator_settings(PoissonFamily)
+    __init__ = settings_init(SETTINGS)

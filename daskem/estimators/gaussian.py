@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from daskem.engine.passes import DEFAULT_SPLIT_EVERY
-from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture
-from daskem.exceptions import InputError
-from daskem.families.base import MISSING
-from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
+from daskem.estimators.base import BaseMixture
+from daskem.estimators.settings import estimator_settings
+from daskem.families.gaussian import GaussianFamily
+from daskem.settings import Setting, settings_init
 
 __all__ = ["GaussianMixture"]
 
-#: Values of ``precision`` (see :class:`GaussianMixture`), the default first.
-PRECISIONS = ("auto", "float64")
+#: The estimator's own setting (see :class:`GaussianMixture`).
+PRECISION = Setting("precision", "auto", "auto: float32 arithmetic for float32 data; float64: always float64.", str,
+                    choices=("auto", "float64"))
 
 
 class GaussianMixture(BaseMixture):
@@ -137,66 +135,18 @@ class GaussianMixture(BaseMixture):
         Stored chunks of a Zarr input (and of weights read from its group)
         that were absent, read as the fill value; 0 for other inputs.  Kept in
         the model file.
+    family_ : daskem.families.gaussian.GaussianFamily
+        The fitted component family with its settings (covariance type,
+        ``reg_covar``, ``missing``): what scores rows and writes the model file.
     """
 
-    def __init__(
-        self,
-        n_components: int = 1,
-        *,
-        covariance_type: str = COVARIANCE_TYPE,
-        tol: float = TOL,
-        reg_covar: float = REG_COVAR,
-        max_iter: int = MAX_ITER,
-        acceleration: str = ACCELERATION,
-        n_init: int = N_INIT,
-        init_params: str = INIT_PARAMS,
-        weights_init: Any = None,
-        means_init: Any = None,
-        precisions_init: Any = None,
-        random_state: int | np.random.Generator | np.random.RandomState | None = None,
-        warm_start: bool = False,
-        verbose: int = 0,
-        chunk_rows: int | None = None,
-        split_every: int = DEFAULT_SPLIT_EVERY,
-        precision: str = PRECISIONS[0],
-        sample_dim: str | tuple[str, ...] | None = None,
-        feature_dim: str | None = None,
-        missing: str = MISSING[0],
-        strict_chunks: bool = False,
-    ) -> None:
-        self.n_components = n_components
-        self.covariance_type = covariance_type
-        self.tol = tol
-        self.reg_covar = reg_covar
-        self.max_iter = max_iter
-        self.acceleration = acceleration
-        self.n_init = n_init
-        self.init_params = init_params
-        self.weights_init = weights_init
-        self.means_init = means_init
-        self.precisions_init = precisions_init
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.chunk_rows = chunk_rows
-        self.split_every = split_every
-        self.precision = precision
-        self.sample_dim = sample_dim
-        self.feature_dim = feature_dim
-        self.missing = missing
-        self.strict_chunks = strict_chunks
-
     FAMILY = GaussianFamily
-    SETTINGS = (*BaseMixture.SETTINGS, "precision")
-    FILE_SETTINGS = (*BaseMixture.FILE_SETTINGS, "precision")
-
-    def _family(self) -> GaussianFamily:
-        if self.precision not in PRECISIONS:
-            raise InputError(f"precision={self.precision!r} is not supported; choose one of {PRECISIONS}")
-        return super()._family()
+    OWN = (PRECISION,)
+    SETTINGS = estimator_settings(GaussianFamily, *OWN)
+    __init__ = settings_init(SETTINGS)
 
     def _float32(self) -> bool:
-        return self.precision == PRECISIONS[0]
+        return self.precision == "auto"
 
     @property
     def covariances_(self) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import xarray as xr
@@ -10,10 +11,12 @@ import xarray as xr
 from daskem.estimators.base import BaseMixture
 from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimators.gaussian import GaussianMixture
+from daskem.estimators.settings import run_settings
 from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import Family
 from daskem.families.registry import family_class
 from daskem.io.model_files import read_dataset
+from daskem.settings import Setting
 
 #: The estimator of each family, by the family's name.
 ESTIMATORS: dict[str, type[BaseMixture]] = {
@@ -26,22 +29,35 @@ def estimator_for(family: Family, n_components: int, **settings: Any) -> BaseMix
     return ESTIMATORS[family.name](n_components, **family.settings(), **settings)
 
 
-def estimator(family: str = "gaussian", **settings: Any) -> BaseMixture:
-    """An unfitted estimator of the family called ``family`` with ``settings`` (as the command line and
-    job files give them, for every family at once).
+#: Every setting that the command line, job files and ``select`` take, of every family's estimator, by name.
+RUN_SETTINGS: dict[str, Setting] = run_settings(ESTIMATORS.values())
 
-    Settings that the family does not take (``covariance_type`` for a
-    Bernoulli mixture) must be left at :class:`GaussianMixture`'s defaults.
-    """
-    kind = ESTIMATORS[family_class(family).name]
-    taken = set(kind._get_param_names())
-    defaults = GaussianMixture().get_params()
-    foreign = sorted(name for name, value in settings.items()
-                     if name not in taken and (name not in defaults or value != defaults[name]))
+
+def families_taking(name: str) -> list[str]:
+    """The families whose estimators take the setting called ``name``."""
+    return [family for family, kind in ESTIMATORS.items() if any(setting.name == name for setting in kind.SETTINGS)]
+
+
+def taken_settings(families: Sequence[str], settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` as the command line and job files give them — every setting of :data:`RUN_SETTINGS` at
+    once — less those that no estimator of ``families`` takes, which must be left at their defaults
+    (``covariance_type`` for a Bernoulli mixture)."""
+    kinds = [ESTIMATORS[family_class(family).name] for family in families]
+    taken = {setting.name for kind in kinds for setting in kind.SETTINGS}
+    foreign = sorted(name for name, value in settings.items() if name not in taken and (
+        name not in RUN_SETTINGS or value != RUN_SETTINGS[name].default_in_runs))
     if foreign:
-        raise InputError(f"{', '.join(foreign)} do(es) not apply to a {family} mixture: leave "
-                         f"{'it' if len(foreign) == 1 else 'them'} out, or fit a Gaussian mixture")
-    return kind(**{name: value for name, value in settings.items() if name in taken})
+        takers = sorted({family for name in foreign for family in families_taking(name)})
+        raise InputError(f"{', '.join(foreign)} do(es) not apply to a {' or '.join(families)} mixture: leave "
+                         f"{'it' if len(foreign) == 1 else 'them'} out"
+                         + (f", or fit a {' or '.join(name.capitalize() for name in takers)} mixture" if takers else ""))
+    return {name: value for name, value in settings.items() if name in taken}
+
+
+def estimator_from_settings(family: str = "gaussian", **settings: Any) -> BaseMixture:
+    """An unfitted estimator of the family called ``family`` with ``settings`` as the command line and job
+    files give them (see :func:`taken_settings`)."""
+    return ESTIMATORS[family_class(family).name](**taken_settings([family], settings))
 
 
 def from_dataset(ds: xr.Dataset, source: str) -> BaseMixture:

@@ -20,17 +20,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from daskem.engine.em import MAX_RUNS, IterationInfo, best_run
-from daskem.engine.passes import DEFAULT_SPLIT_EVERY
-from daskem.estimators.base import ACCELERATION, INIT_PARAMS, MAX_ITER, N_INIT, TOL, BaseMixture, fit_together
-from daskem.estimators.gaussian import PRECISIONS
-from daskem.estimators.registry import estimator_for
+from daskem.engine.em import MAX_RUNS, EMResult, IterationInfo, best_run
+from daskem.estimators.base import BaseMixture
+from daskem.estimators.fitting import fit_together
+from daskem.estimators.registry import ESTIMATORS, estimator_for
+from daskem.estimators.settings import (
+    ACCELERATION,
+    CHUNK_ROWS,
+    FEATURE_DIM,
+    INIT_PARAMS,
+    MAX_ITER,
+    N_COMPONENTS,
+    N_INIT,
+    RANDOM_STATE,
+    SAMPLE_DIM,
+    SHARED,
+    SPLIT_EVERY,
+    STRICT_CHUNKS,
+    TOL,
+)
 from daskem.exceptions import ConvergenceWarning, InputError
-from daskem.families.base import MISSING
-from daskem.families.gaussian import COVARIANCE_TYPE, REG_COVAR, GaussianFamily
+from daskem.families.base import MISSING, Family
+from daskem.families.gaussian import COVARIANCE_TYPE, GaussianFamily
 from daskem.families.registry import family_class
-from daskem.io.outputs import SELECTION_MODEL, SELECTION_TABLE, atomic_path
-from daskem.kernels.checks import is_integer
+from daskem.io.existing import SELECTION_MODEL, SELECTION_TABLE
+from daskem.io.outputs import atomic_path
+from daskem.settings import is_integer
 
 CRITERIA = ("bic", "aic")
 #: Most candidates one selection fits (numbers of components × covariance types).
@@ -78,28 +93,27 @@ class Selection:
 def select(
     X: Any,
     n_components: Iterable[int] = range(1, 11),
-    covariance_types: Sequence[str] = (COVARIANCE_TYPE,),
+    covariance_types: Sequence[str] = (COVARIANCE_TYPE.default,),
     *,
     families: Sequence[str] = ("gaussian",),
     variable: str | None = None,
     sample_weight: Any = None,
-    n_init: int = N_INIT,
     criterion: str = "bic",
-    tol: float = TOL,
-    reg_covar: float = REG_COVAR,
-    missing: str = MISSING[0],
-    max_iter: int = MAX_ITER,
-    acceleration: str = ACCELERATION,
-    init_params: str = INIT_PARAMS,
-    random_state: int | np.random.Generator | np.random.RandomState | None = None,
-    chunk_rows: int | None = None,
-    split_every: int = DEFAULT_SPLIT_EVERY,
-    precision: str = PRECISIONS[0],
-    sample_dim: str | tuple[str, ...] | None = None,
-    feature_dim: str | None = None,
-    strict_chunks: bool = False,
+    n_init: int = N_INIT.default,
+    tol: float = TOL.default,
+    max_iter: int = MAX_ITER.default,
+    acceleration: str = ACCELERATION.default,
+    init_params: str = INIT_PARAMS.default,
+    random_state: int | np.random.Generator | np.random.RandomState | None = RANDOM_STATE.default,
+    chunk_rows: int | None = CHUNK_ROWS.default,
+    split_every: int = SPLIT_EVERY.default,
+    sample_dim: str | tuple[str, ...] | None = SAMPLE_DIM.default,
+    feature_dim: str | None = FEATURE_DIM.default,
+    strict_chunks: bool = STRICT_CHUNKS.default,
+    missing: str = MISSING.default,
     callbacks: Sequence[Callable[[IterationInfo], None]] = (),
     checkpoint: str | os.PathLike | None = None,
+    **settings: Any,
 ) -> Selection:
     """Fit every candidate mixture in shared passes and rank them by BIC or AIC.
 
@@ -110,18 +124,19 @@ def select(
     covariance_types : the covariance types to try for Gaussian mixtures.
     families : the component families to try ("gaussian", "bernoulli",
         "poisson"); each tries every number of components.
-    n_init : random starts per candidate; the best lower bound is kept.
     criterion : "bic" or "aic" (lower is better), computed from the
         log-likelihood of each candidate's last E-step (its ``lower_bound_``).
-    tol, reg_covar, max_iter, init_params, random_state, chunk_rows, split_every, precision, sample_dim,
-    feature_dim, strict_chunks, missing : as for :class:`GaussianMixture`, shared by all candidates
-        (``reg_covar`` and ``precision`` by the Gaussian ones, ``missing`` by every family).
-    acceleration : "squarem" (the default: accelerated EM, fewer passes) or
-        "none" (textbook EM, one EM step per pass), as for
-        :class:`GaussianMixture`; shared by all candidates.
+    n_init, tol, max_iter, acceleration, init_params, random_state, chunk_rows, split_every, sample_dim,
+    feature_dim, strict_chunks, missing : as for :class:`GaussianMixture`, shared by all candidates.
+    callbacks : called after each iteration of each candidate's runs with an
+        :class:`daskem.engine.em.IterationInfo`.
     checkpoint : a folder for a checkpoint of every candidate after every
         iteration; an interrupted selection resumes from it (see
         :mod:`daskem.io.checkpoints`).
+    **settings : the settings of some families' estimators only (``reg_covar``
+        and ``precision`` for Gaussians, ``min_probability`` for Bernoulli,
+        ``min_rate`` for Poisson mixtures), each applied to the candidates that
+        take it; one that no family tried takes is refused.
 
     Returns
     -------
@@ -129,63 +144,25 @@ def select(
     """
     if criterion not in CRITERIA:
         raise InputError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-    sizes = list(itertools.islice(n_components, MAX_CANDIDATES + 1))
-    if len(sizes) > MAX_CANDIDATES:
-        raise InputError(f"n_components lists more than {MAX_CANDIDATES} numbers; select among fewer")
-    if not all(is_integer(k) for k in sizes):
-        raise InputError(f"n_components must be integers, got {sizes!r}")
-    if isinstance(families, str) or isinstance(covariance_types, str):
-        raise InputError("families and covariance_types are lists of names, such as ['gaussian', 'bernoulli']")
-    kinds = [family_class(name) for name in dict.fromkeys(families)]
-    candidate_families = [GaussianFamily(t, reg_covar, missing) if kind is GaussianFamily else kind(missing=missing)
-                          for kind in kinds for t in (dict.fromkeys(covariance_types) if kind is GaussianFamily
-                                                      else [None])]
-    shapes = list(itertools.product(sorted({int(k) for k in sizes}), candidate_families))
-    if not shapes:
-        raise InputError("give at least one number of components, one family and (for Gaussians) one covariance type")
-    if len(shapes) > MAX_CANDIDATES:
-        raise InputError(f"{len(shapes)} candidates are more than {MAX_CANDIDATES}; select among fewer")
-    if len({family.discrete for family in candidate_families}) > 1:
-        warnings.warn(
-            "the candidates mix continuous (Gaussian) and discrete families: the log-likelihood of one is a "
-            "density, of the other a probability, so their BIC and AIC do not compare (a Gaussian with a "
-            "tiny variance always wins on discrete data); compare families of one kind",
-            UserWarning,
-            stacklevel=2,
-        )
+    kinds = _kinds(families, covariance_types, settings)
+    shapes = _candidates(n_components, kinds, covariance_types, dict(settings, missing=missing))
     shared = dict(tol=tol, max_iter=max_iter, acceleration=acceleration, n_init=n_init, init_params=init_params,
                   random_state=random_state, chunk_rows=chunk_rows, split_every=split_every, sample_dim=sample_dim,
                   feature_dim=feature_dim, strict_chunks=strict_chunks)
-    models = [estimator_for(family, k, **shared, **({"precision": precision} if family.name == "gaussian" else {}))
+    for setting in SHARED:
+        if setting.name in shared:
+            setting.check(shared[setting.name])
+    models = [estimator_for(family, k, **shared, **{name: value for name, value in settings.items()
+                                                    if name in ESTIMATORS[family.name].own_setting_names()})
               for k, family in shapes]
-    for model in models:
-        model._check_settings()
     if len(shapes) * n_init > MAX_RUNS:
         raise InputError(f"{len(shapes)} candidates × n_init={n_init} are more than {MAX_RUNS} runs; "
                          "select among fewer or lower n_init")
     fitted_rows, results = fit_together(models, X, variable, sample_weight, checkpoint=checkpoint,
                                         callbacks=callbacks)
-    n_features = fitted_rows.n_features
-    rows = []
-    for model, (k, family), runs in zip(models, shapes, results):
-        best = best_run(runs)
-        model._set_fitted(best, family, fitted_rows)
-        p = family.n_parameters(k, n_features)
-        log_likelihood = best.lower_bound * best.weight_sum
-        rows.append({
-            "n_components": k,
-            "family": family.name,
-            "covariance_type": getattr(family, "covariance_type", None),
-            "log_likelihood": best.lower_bound,
-            "n_parameters": p,
-            "bic": -2.0 * log_likelihood + p * np.log(best.weight_sum),
-            "aic": -2.0 * log_likelihood + 2.0 * p,
-            "n_iter": best.n_iter,
-            "converged": best.converged,
-        })
-    table = pd.DataFrame(rows)
+    table = _table(models, [best_run(runs) for runs in results], fitted_rows.n_features)
     order = np.argsort(table[criterion].to_numpy(), kind="stable")
-    unconverged = [f"{k} {family.label}" for (k, family), r in zip(shapes, rows) if not r["converged"]]
+    unconverged = [f"{k} {family.label}" for (k, family), model in zip(shapes, models) if not model.converged_]
     if unconverged:
         warnings.warn(
             f"{len(unconverged)} candidate(s) did not converge in {max_iter} iterations "
@@ -199,3 +176,70 @@ def select(
         criterion,
         max(result.n_iter for runs in results for result in runs),
     )
+
+
+def _kinds(families: Sequence[str], covariance_types: Sequence[str], settings: dict[str, Any]) -> list[type[Family]]:
+    """The family classes to try, once each; refuses lists given as text and settings no family tried takes."""
+    if isinstance(families, str) or isinstance(covariance_types, str):
+        raise InputError("families and covariance_types are lists of names, such as ['gaussian', 'bernoulli']")
+    if "covariance_type" in settings:
+        raise InputError("select tries the covariance types of covariance_types (a list), not covariance_type")
+    kinds = [family_class(name) for name in dict.fromkeys(families)]
+    taken = {setting.name for kind in kinds for setting in ESTIMATORS[kind.name].SETTINGS}
+    foreign = sorted(set(settings) - taken)
+    if foreign:
+        raise InputError(f"select got {', '.join(foreign)}, which no family tried ({', '.join(k.name for k in kinds)}) "
+                         "takes; see daskem.select's keywords")
+    return kinds
+
+
+def _candidates(n_components: Iterable[int], kinds: list[type[Family]], covariance_types: Sequence[str],
+                settings: dict[str, Any]) -> list[tuple[int, Family]]:
+    """Every (number of components, family with its settings) to fit, checked."""
+    sizes = list(itertools.islice(n_components, MAX_CANDIDATES + 1))
+    if len(sizes) > MAX_CANDIDATES:
+        raise InputError(f"n_components lists more than {MAX_CANDIDATES} numbers; select among fewer")
+    if not all(is_integer(k) for k in sizes):
+        raise InputError(f"n_components must be integers, got {sizes!r}")
+    families = []
+    for kind in kinds:
+        own = {name: value for name, value in settings.items() if name in kind.setting_names()}
+        spans = dict.fromkeys(covariance_types) if kind is GaussianFamily else [None]
+        families += [kind(**own, **({"covariance_type": t} if t is not None else {})) for t in spans]
+    shapes = list(itertools.product(sorted({int(k) for k in sizes}), families))
+    if not shapes:
+        raise InputError("give at least one number of components, one family and (for Gaussians) one covariance type")
+    if len(shapes) > MAX_CANDIDATES:
+        raise InputError(f"{len(shapes)} candidates are more than {MAX_CANDIDATES}; select among fewer")
+    for k, _ in shapes:
+        N_COMPONENTS.check(k)
+    if len({family.discrete for family in families}) > 1:
+        warnings.warn(
+            "the candidates mix continuous (Gaussian) and discrete families: the log-likelihood of one is a "
+            "density, of the other a probability, so their BIC and AIC do not compare (a Gaussian with a "
+            "tiny variance always wins on discrete data); compare families of one kind",
+            UserWarning,
+            stacklevel=3,
+        )
+    return shapes
+
+
+def _table(models: list[BaseMixture], best: list[EMResult], n_features: int) -> pd.DataFrame:
+    """One row per fitted candidate: its size, family, log-likelihood, parameters, BIC, AIC and iterations."""
+    rows = []
+    for model, result in zip(models, best):
+        family, k = model.family_, model.n_components
+        p = family.n_parameters(k, n_features)
+        log_likelihood = result.lower_bound * result.weight_sum
+        rows.append({
+            "n_components": k,
+            "family": family.name,
+            "covariance_type": getattr(family, "covariance_type", None),
+            "log_likelihood": result.lower_bound,
+            "n_parameters": p,
+            "bic": -2.0 * log_likelihood + p * np.log(result.weight_sum),
+            "aic": -2.0 * log_likelihood + 2.0 * p,
+            "n_iter": result.n_iter,
+            "converged": result.converged,
+        })
+    return pd.DataFrame(rows)

@@ -9,13 +9,13 @@ engine (:mod:`daskem.engine.em`) runs EM through this contract alone.
 
 from __future__ import annotations
 
-import inspect
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from daskem.exceptions import DaskemError, InputError
+from daskem.exceptions import DaskemError
+from daskem.settings import Setting, bind
 
 #: A family's parameters for one candidate mixture (for Gaussians a
 #: :class:`~daskem.kernels.gaussian.GaussianParams`); opaque to the engine.
@@ -23,13 +23,11 @@ Params = Any
 
 #: What NaN may mean in the data, the default first: "nan", a missing value (fitted exactly, with
 #: the observed-data likelihood); "error", bad data.  Every family's ``missing`` setting.
-MISSING = ("nan", "error")
-
-
-def check_missing(missing: Any) -> None:
-    """Refuse a ``missing`` setting that is not one of :data:`MISSING`."""
-    if missing not in MISSING:
-        raise InputError(f"missing={missing!r} is not supported; choose one of {MISSING}")
+MISSING = Setting("missing", "nan", "What NaN means: error, or nan (a missing value, fitted exactly).", str,
+                  choices=("nan", "error"))
+#: The initial arrays every family takes (see :meth:`Family.given_shapes`).
+WEIGHTS_INIT = Setting("weights_init", None, "Initial weights (K,).", optional=True, in_runs=False)
+MEANS_INIT = Setting("means_init", None, "Initial means (K, d).", optional=True, in_runs=False)
 
 
 class Statistics(Protocol):
@@ -99,8 +97,19 @@ class Family(ABC):
     #: not comparable, nor their BIC or AIC.
     discrete: ClassVar[bool] = False
 
-    #: How a family reads NaN: "nan" (a missing value) or "error" (refused); each family's constructor sets it.
-    missing: str = "error"
+    #: The family's own settings (see :class:`~daskem.settings.Setting`): its constructor's arguments, in
+    #: order, each checked and kept as the attribute of its name; model files and checkpoints record them.
+    SETTINGS: ClassVar[tuple[Setting, ...]] = (MISSING,)
+    #: The initial arrays an estimator of the family takes (``weights_init``, …; see :meth:`given_shapes`).
+    GIVEN: ClassVar[tuple[Setting, ...]] = (WEIGHTS_INIT, MEANS_INIT)
+
+    missing: str
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        for name, value in bind(self.SETTINGS, len(self.SETTINGS), *args, **kwargs).items():
+            setattr(self, name, value)
+        for setting in self.SETTINGS:
+            setting.check(getattr(self, setting.name))
 
     @property
     def takes_missing(self) -> bool:
@@ -111,9 +120,8 @@ class Family(ABC):
 
     @classmethod
     def setting_names(cls) -> tuple[str, ...]:
-        """The names of the family's settings: the arguments of its constructor, each kept as an
-        attribute of that name (as scikit-learn's ``get_params`` reads an estimator's)."""
-        return tuple(inspect.signature(cls.__init__).parameters)[1:]
+        """The names of the family's settings (see :attr:`SETTINGS`)."""
+        return tuple(setting.name for setting in cls.SETTINGS)
 
     def settings(self) -> dict[str, Any]:
         """This instance's settings by name (str or float), as files record them."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from daskem.exceptions import InputError
-from daskem.families.base import MISSING, check_missing
+from daskem.families.base import MISSING
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
+from daskem.settings import Setting
 
-#: The default floor of the probabilities.
-MIN_PROBABILITY = 1e-10
+#: The floor of the probabilities: every one stays within ``[min_probability, 1 − min_probability]``.
+MIN_PROBABILITY = Setting("min_probability", 1e-10, "Every probability is kept within [p, 1 - p].", float,
+                          gt=0, lt=0.5)
 
 
 class BernoulliFamily(ProductFamily):
@@ -27,12 +28,9 @@ class BernoulliFamily(ProductFamily):
     means_are = "success probabilities"
     means_range = (0.0, 1.0)
 
-    def __init__(self, min_probability: float = MIN_PROBABILITY, missing: str = MISSING[0]) -> None:
-        if not (isinstance(min_probability, (int, float, np.floating)) and 0 < min_probability < 0.5):
-            raise InputError(f"min_probability must be a number in (0, 0.5), got {min_probability!r}")
-        check_missing(missing)
-        self.min_probability = min_probability
-        self.missing = missing
+    SETTINGS = (MIN_PROBABILITY, MISSING)
+
+    min_probability: float
 
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
         p = params.means

@@ -8,18 +8,18 @@ module puts them behind the family interface.  A model file holds
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from daskem.exceptions import InputError, ModelFileError
-from daskem.families.base import MISSING, Family, MixtureStatistics, check_missing
+from daskem.families.base import MISSING, Family, MixtureStatistics
 from daskem.kernels import estep, gaussian
 from daskem.kernels import missing as missing_values
 from daskem.kernels.checks import check_ranges, raise_non_finite, raise_non_finite_log_likelihood
 from daskem.kernels.estep import ChunkStatistics, chunk_statistics
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, covariance_shape, m_step_arrays, reseed
+from daskem.settings import Setting
 
 #: Dimensions of ``covariances`` in a model file, for each covariance type.
 COVARIANCE_DIMS = {
@@ -28,9 +28,12 @@ COVARIANCE_DIMS = {
     "diag": ("component", "feature"),
     "spherical": ("component",),
 }
-#: The defaults of the family's settings.
-COVARIANCE_TYPE = "full"
-REG_COVAR = 1e-6
+#: The family's own settings.
+COVARIANCE_TYPE = Setting("covariance_type", "full", "Structure of the component covariances.", str,
+                          choices=COVARIANCE_TYPES)
+REG_COVAR = Setting("reg_covar", 1e-6, "Added to the variances.", float, ge=0)
+#: Initial precisions, shaped like the covariances of the covariance type.
+PRECISIONS_INIT = Setting("precisions_init", None, "Initial precisions.", optional=True, in_runs=False)
 
 #: A covariance eigenvalue below this many times ``reg_covar`` is the regulariser's, not the data's.
 FLOOR_FACTOR = 10
@@ -92,16 +95,11 @@ class GaussianFamily(Family):
 
     name = "gaussian"
 
-    def __init__(self, covariance_type: str = COVARIANCE_TYPE, reg_covar: float = REG_COVAR,
-                 missing: str = MISSING[0]) -> None:
-        if covariance_type not in COVARIANCE_TYPES:
-            raise InputError(f"covariance_type={covariance_type!r} is not supported; choose one of {COVARIANCE_TYPES}")
-        if not (isinstance(reg_covar, (int, float, np.floating)) and math.isfinite(reg_covar) and reg_covar >= 0):
-            raise InputError(f"reg_covar must be a finite number >= 0, got {reg_covar!r}")
-        check_missing(missing)
-        self.covariance_type = covariance_type
-        self.reg_covar = reg_covar
-        self.missing = missing
+    SETTINGS = (COVARIANCE_TYPE, REG_COVAR, MISSING)
+    GIVEN = (*Family.GIVEN, PRECISIONS_INIT)
+
+    covariance_type: str
+    reg_covar: float
 
     @property
     def label(self) -> str:

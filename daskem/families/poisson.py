@@ -12,17 +12,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from daskem.exceptions import InputError
-from daskem.families.base import MISSING, check_missing
+from daskem.families.base import MISSING
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
 from daskem.kernels import fused
+from daskem.settings import Setting
 
 #: ``log k!`` for k = 0 … 65,535 (512 KiB), as ``gammaln(k + 1)`` gives it.
 LOG_FACTORIALS = gammaln(np.arange(2**16) + 1.0)
 
 
-#: The default floor of the rates.
-MIN_RATE = 1e-10
+#: The least rate of any feature.
+MIN_RATE = Setting("min_rate", 1e-10, "The least rate of any feature.", float, gt=0)
 
 
 class PoissonFamily(ProductFamily):
@@ -32,12 +32,9 @@ class PoissonFamily(ProductFamily):
     means_are = "rates"
     means_range = (0.0, np.inf)
 
-    def __init__(self, min_rate: float = MIN_RATE, missing: str = MISSING[0]) -> None:
-        if not (isinstance(min_rate, (int, float, np.floating)) and 0 < min_rate < np.inf):
-            raise InputError(f"min_rate must be a finite number > 0, got {min_rate!r}")
-        check_missing(missing)
-        self.min_rate = min_rate
-        self.missing = missing
+    SETTINGS = (MIN_RATE, MISSING)
+
+    min_rate: float
 
     def natural(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray]:
         return np.log(params.means).T, -params.means.T

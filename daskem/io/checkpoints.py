@@ -40,10 +40,12 @@ import xarray as xr
 from daskem.engine.em import CHECK, SECOND, START, EMState, RunState
 from daskem.exceptions import DaskemError
 from daskem.families.base import Family, Params
+from daskem.io.atomic import publish, remove_path, replace_text
+from daskem.io.existing import CHECKPOINT_MARKER
 from daskem.io.model_files import checksum_encoding, params_from_dataset, params_to_dataset
-from daskem.io.outputs import CHECKPOINT_MARKER, Output, OutputWriteError, publish, remove_path, reserved
+from daskem.io.outputs import Output, OutputWriteError, reserved
 from daskem.io.storage import escape, is_remote, location
-from daskem.kernels.checks import is_integer
+from daskem.settings import is_integer
 
 #: 3: runs record their SQUAREM cycle (phase, anchor, step, step_max, gap, gap_from, near).  A format-2
 #: checkpoint is refused rather than read with a fresh cycle: an accelerated run stopped mid-cycle
@@ -208,7 +210,7 @@ class Checkpoint:
                 ds.to_zarr(str(temporary), group=group, mode="a", zarr_format=3, consolidated=False,
                            encoding=checksum_encoding(ds))
             publish(temporary, self.folder / name, "checkpoint")
-            _replace_text(self.folder / "LATEST", name + "\n")
+            replace_text(self.folder / "LATEST", name + "\n")
         except OSError as error:
             raise OutputWriteError(f"cannot write the checkpoint in {str(self.folder)!r}: "
                               f"{error.strerror or error}") from None
@@ -250,16 +252,6 @@ def remove_checkpoints(folder: str | os.PathLike) -> None:
             folder.rmdir()
         except OSError:
             pass  # something else is in it: leave it
-
-
-def _replace_text(path: Any, text: str) -> None:
-    """Replace the small file ``path`` by ``text`` atomically (a rename, or one PUT on an object store)."""
-    if is_remote(path):
-        path.write_text(text)
-        return
-    pointer = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-    pointer.write_text(text)
-    os.replace(pointer, path)
 
 
 def _written(folder: Any) -> list[Any]:

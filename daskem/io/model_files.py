@@ -47,16 +47,10 @@ from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
 from daskem.families.base import Family, Params
 from daskem.families.registry import FAMILIES, family_class
 from daskem.io import chunk_index
-from daskem.io.outputs import (
-    KIND_ATTRIBUTE,
-    SELECTION_MODEL,
-    atomic_path,
-    describe,
-    interrupted_write_note,
-    output_kind,
-)
+from daskem.io.existing import KIND_ATTRIBUTE, SELECTION_MODEL, describe, interrupted_write_note, output_kind
+from daskem.io.outputs import atomic_path
 from daskem.io.storage import incomplete_kind, is_remote, location, missing_bucket
-from daskem.kernels.checks import is_integer
+from daskem.settings import is_integer
 
 NETCDF_SUFFIXES = (".nc", ".nc4", ".netcdf")
 #: The layout written here; files from a newer daskem are refused, not misread.

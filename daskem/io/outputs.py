@@ -37,10 +37,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import logging
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -49,14 +47,22 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from daskem.exceptions import DaskemError, OutputExistsError
+from daskem.io.atomic import publish, remove_path
+from daskem.io.existing import (
+    KINDS,
+    describe,
+    is_checkpoint_folder,
+    leftover_paths,
+    lock_owner,
+    lock_path,
+    output_kind,
+)
 from daskem.io.storage import (
     check_bucket,
     incomplete_kind,
     is_remote,
     key,
     location,
-    publish_remote,
-    remove_remote,
 )
 
 try:
@@ -66,17 +72,6 @@ except ImportError:  # pragma: no cover - not POSIX
 
 logger = logging.getLogger("daskem")
 
-#: What daskem writes.  Zarr and netCDF outputs carry their kind in the
-#: attribute ``daskem_output``; the others are recognised by their content.
-KINDS = ("model", "scores", "data", "selection", "report", "picture", "checkpoint")
-KIND_ATTRIBUTE = "daskem_output"
-#: The file that marks a folder as a daskem checkpoint folder.
-CHECKPOINT_MARKER = ".daskem-checkpoint.json"
-#: What a selection folder holds, exactly: its table of candidates and its best model.
-SELECTION_TABLE, SELECTION_MODEL = "table.csv", "best.zarr"
-SELECTION_FILES = frozenset({SELECTION_TABLE, SELECTION_MODEL})
-#: Largest JSON file read to recognise a report.
-_MAX_REPORT_BYTES = 16 * 2**20
 
 
 class OutputError(DaskemError, ValueError):
@@ -119,84 +114,6 @@ class Output:
 
     def __str__(self) -> str:
         return f"{self.label} {str(self.path)!r}"
-
-
-# ------------------------------------------------------------ what a path is
-
-
-def output_kind(path: Any) -> str | None:
-    """Which kind of daskem output the existing ``path`` (a path, URL or UPath) is, or None if it is not one."""
-    path = location(path)
-    try:
-        if path.is_dir():
-            if (path / CHECKPOINT_MARKER).is_file():
-                return "checkpoint"
-            if (path / "zarr.json").is_file():
-                return _kind_from_attributes(_zarr_attributes(path))
-            names = {p.name for p in path.iterdir()}
-            if names == SELECTION_FILES and output_kind(path / SELECTION_MODEL) == "model":
-                return "selection"
-            return None
-        if path.is_file():
-            with path.open("rb") as file:
-                head = file.read(8)
-            if head.startswith(b"\x89PNG"):
-                return "picture"
-            if head.startswith((b"CDF", b"\x89HDF")) and not is_remote(path):
-                return _kind_from_attributes(_netcdf_attributes(path))
-            if head.lstrip().startswith(b"{") and path.stat().st_size <= _MAX_REPORT_BYTES:
-                report = json.loads(path.read_text())
-                if isinstance(report, dict) and (
-                    report.get(KIND_ATTRIBUTE) == "report" or {"status", "job", "stages"} <= report.keys()
-                ):  # the second: reports written before they carried their kind
-                    return "report"
-                return None
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return None
-
-
-def _kind_from_attributes(attributes: dict) -> str | None:
-    kind = attributes.get(KIND_ATTRIBUTE)
-    if kind in KINDS:
-        return kind
-    # Model files written before outputs carried their kind.
-    return "model" if str(attributes.get("model", "")).startswith("daskem.") else None
-
-
-def _zarr_attributes(path: Path) -> dict:
-    document = json.loads((path / "zarr.json").read_text())
-    attributes = document.get("attributes", {}) if isinstance(document, dict) else {}
-    return attributes if isinstance(attributes, dict) else {}
-
-
-def _netcdf_attributes(path: Path) -> dict:
-    import xarray as xr
-
-    with xr.open_dataset(path) as ds:
-        return dict(ds.attrs)
-
-
-def describe(path: Any) -> str:
-    """What the existing ``path`` is, in words: "a daskem model", "a Zarr store not written by daskem", …"""
-    kind = output_kind(path)
-    if kind is not None:
-        return f"a daskem {kind}"
-    interrupted = incomplete_kind(path) if is_remote(path) else None
-    if interrupted is not None:
-        return f"an incomplete daskem {interrupted} (an interrupted write)"
-    if path.is_dir():
-        if (path / "zarr.json").is_file() or (path / ".zgroup").is_file() or (path / ".zarray").is_file():
-            return "a Zarr store not written by daskem"
-        return "a folder that is not a daskem output"
-    return "a file that is not a daskem output"
-
-
-def is_checkpoint_folder(path: Any) -> bool:
-    """Whether ``path`` is a folder daskem writes checkpoints into (marked, or new and empty)."""
-    return path.is_dir() and (is_remote(path) or not path.is_symlink()) and (
-        (path / CHECKPOINT_MARKER).is_file() or not any(path.iterdir())
-    )
 
 
 # ------------------------------------------------------------------- checks
@@ -318,10 +235,6 @@ _held_guard = threading.Lock()
 _warned_no_locks = False
 
 
-def _lock_path(path: Path) -> Path:
-    return Path(os.path.realpath(path.parent)) / f".{path.name}.lock"
-
-
 @contextlib.contextmanager
 def _locked(output: Output) -> Iterator[str | None]:
     """Hold the lock of ``output``.
@@ -333,7 +246,7 @@ def _locked(output: Output) -> Iterator[str | None]:
     if is_remote(output.path):
         yield ""
         return
-    lock = _lock_path(output.path)
+    lock = lock_path(output.path)
     me = threading.get_ident()
     with _held_guard:
         holder = _held.get(lock)
@@ -372,7 +285,7 @@ def _acquire(lock: Path, output: Output) -> tuple[int | None, str]:
         except BlockingIOError:
             os.close(descriptor)
             raise OutputBusyError(
-                f"{output} is being written by another daskem process ({_owner(lock)} holds {str(lock)!r}); "
+                f"{output} is being written by another daskem process ({lock_owner(lock)} holds {str(lock)!r}); "
                 "wait for it to finish, or write elsewhere"
             ) from None
         except OSError as error:
@@ -396,34 +309,6 @@ def _acquire(lock: Path, output: Output) -> tuple[int | None, str]:
         except FileNotFoundError:
             pass
         os.close(descriptor)
-
-
-def _owner(lock: Path) -> str:
-    """Who a lock file says holds it ("process PID on HOST"), as far as it can be read."""
-    try:
-        host, pid = lock.read_text().split()
-    except (OSError, ValueError):
-        return "a process"
-    return f"process {pid} on {host}"
-
-
-def _lock_state(lock: Path) -> str:
-    """What the lock file ``lock`` is: stale (its process, on this machine, is gone) or held, in words.
-
-    Told from the process it names, never by taking the lock: a look must not make a starting writer
-    find the lock busy.
-    """
-    owner = _owner(lock)
-    try:
-        host, pid = lock.read_text().split()
-        if host != os.uname().nodename:
-            return f"a lock of {owner}, another machine: whether it still runs cannot be told from here"
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return f"a stale lock ({owner} is gone; the next write of this path removes it)"
-    except (OSError, ValueError):
-        pass  # alive but not ours to signal (PermissionError), or unreadable
-    return f"held by {owner}, which is writing this path now"
 
 
 # ------------------------------------------------------------- reservations
@@ -457,7 +342,7 @@ def reserved(
                 _make_parents(output, created)
             stale = stack.enter_context(_locked(output))
             if stale is not None:
-                _clean_leftovers(output, stale)
+                _cleanleftover_paths(output, stale)
         # Again, now that no other daskem writer can interfere and leftovers are undone.
         check_outputs(outputs, inputs, **checks)
         yield
@@ -486,20 +371,7 @@ def _remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
 
 
-def _leftovers(path: Any) -> tuple[list[Any], list[Path]]:
-    """Temporary (``.NAME.tmp-…``) and set-aside (``.NAME.old-…``, local only) paths beside ``path``."""
-    temporary, aside = f".{path.name}.tmp-", f".{path.name}.old-"
-    try:
-        entries = list(path.parent.iterdir())
-    except OSError:
-        return [], []
-    if is_remote(path):
-        return [p for p in entries if p.name.startswith(temporary)], []
-    return ([p for p in entries if p.name.startswith(temporary)],
-            sorted((p for p in entries if p.name.startswith(aside)), key=lambda p: p.lstat().st_mtime))
-
-
-def _clean_leftovers(output: Output, stale_lock: str = "") -> None:
+def _cleanleftover_paths(output: Output, stale_lock: str = "") -> None:
     """Undo what an interrupted write of ``output`` left (its lock is held), and say so in one line.
 
     ``stale_lock``: what the lock file said of its gone owner ("HOST PID"), if it was left.
@@ -512,7 +384,7 @@ def _clean_leftovers(output: Output, stale_lock: str = "") -> None:
     if is_remote(path) and incomplete_kind(path) == output.kind:
         remove_path(path)
         done.append(f"removed the incomplete {output.kind} there")
-    temporary, aside = _leftovers(path)
+    temporary, aside = leftover_paths(path)
     if aside and not os.path.lexists(path):
         os.rename(aside.pop(), path)
         done.append("restored the previous version an interrupted write had moved aside")
@@ -522,33 +394,6 @@ def _clean_leftovers(output: Output, stale_lock: str = "") -> None:
         done.append(f"removed {len(temporary + aside)} temporary file(s)")
     if done:
         logger.warning("cleaned up after an interrupted write of %s: %s", path, "; ".join(done))
-
-
-def leftovers(path: str | os.PathLike) -> list[str]:
-    """What interrupted writes left beside ``path`` (lock, temporaries, a version moved aside), described."""
-    path = location(path)
-    temporary, aside = _leftovers(path)
-    found = [f"{str(p)!r}: the temporary of an interrupted write (the next write of this path removes it)"
-             for p in temporary]
-    found += [f"{str(p)!r}: the previous version, moved aside by an interrupted write (the next write of this "
-              "path restores it if the path is gone, or removes it)" for p in aside]
-    if not is_remote(path):
-        lock = _lock_path(path)
-        if os.path.isfile(lock):
-            found.append(f"{str(lock)!r}: {_lock_state(lock)}")
-    if is_remote(path) and incomplete_kind(path) is not None:
-        found.append(f"{str(path)!r}: an incomplete {incomplete_kind(path)} (an interrupted write)")
-    return found
-
-
-def interrupted_write_note(path: Any) -> str:
-    """A hint for a missing ``path``: what interrupted writes of it left, if anything (see :func:`leftovers`)."""
-    _, aside = _leftovers(location(path))
-    if not aside:
-        left = leftovers(path)
-        return f"; beside it, {'; '.join(left)}" if left else ""
-    return (f"; an interrupted write left its previous version in {str(aside[-1])!r}, which the next write "
-            "of this path restores (or rename it back yourself)")
 
 
 # ------------------------------------------------------------ atomic writes
@@ -587,35 +432,3 @@ def atomic_path(
             remove_path(temporary)
 
 
-def publish(source: Any, target: Any, kind: str) -> None:
-    """Rename ``source`` onto ``target``; an existing folder is moved aside first, then deleted.
-
-    On an object store, copy it into place instead (see :func:`daskem.io.storage.publish_remote`).
-    """
-    if is_remote(target):
-        publish_remote(source, target, kind)
-        return
-    if target.is_dir() and not target.is_symlink():
-        aside = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:12]}")
-        os.rename(target, aside)
-        try:
-            os.rename(source, target)
-        except BaseException:
-            os.rename(aside, target)
-            raise
-        remove_path(aside)
-        return
-    if os.path.lexists(target) and source.is_dir():
-        target.unlink()
-    os.replace(source, target)
-
-
-def remove_path(path: Any) -> None:
-    """Delete a file, link or folder tree that daskem itself made."""
-    if is_remote(path):
-        remove_remote(path)
-    elif path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()

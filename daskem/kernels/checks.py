@@ -6,18 +6,11 @@ clear line rather than a NaN fit or a traceback from inside NumPy.
 
 from __future__ import annotations
 
-import numbers
 import warnings
-from typing import Any
 
 import numpy as np
 
 from daskem.exceptions import DataScaleWarning, InputError, NonFiniteDataError
-
-
-def is_integer(value: Any) -> bool:
-    """Whether ``value`` is a whole number of Python's or NumPy's, not a bool (True is an int in Python)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 #: Largest magnitude of a data value: products of values and their sums over
 #: billions of rows must stay far inside float64's range (about 1e308).
