@@ -17,7 +17,7 @@ import daskem
 from daskem.app.cli import main
 from daskem.app.jobs import run_job
 from daskem.exceptions import AbsentChunksWarning, CorruptDataError
-from daskem.io.inputs import check_stored_chunks
+from daskem.io.zarr_rows import check_stored_chunks
 
 SETTINGS = {"random_state": 0, "max_iter": 10, "tol": 0.0}  # tol 0: every fit makes max_iter passes
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -51,8 +51,8 @@ def test_absent_chunks_are_said_once_counted_and_saved_in_the_model(tmp_path, X,
     import daskem.io.inputs
 
     listings = []
-    real = daskem.io.inputs.absent_chunks
-    monkeypatch.setattr(daskem.io.inputs, "absent_chunks", lambda array: listings.append(array.path) or real(array))
+    real = daskem.io.zarr_rows.absent_chunks
+    monkeypatch.setattr(daskem.io.zarr_rows, "absent_chunks", lambda array: listings.append(array.path) or real(array))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = daskem.GaussianMixture(2, **SETTINGS).fit(path, variable="X")

@@ -184,7 +184,7 @@ def test_chunks_absent_because_they_equal_the_fill_value_read_as_zeros(tmp_path)
 def test_plain_chunk_files_read_as_zarr_reads_them(tmp_path, dtype, chunk_rows):
     """Uncompressed local chunks are read straight from their files: the same values as Zarr's
     reads for every Dask chunking (aligned or not, the short last chunk, an absent chunk)."""
-    from daskem.io.inputs import ZarrRows, open_rows
+    from daskem.io.zarr_rows import ZarrRows, open_rows
 
     X = (np.random.default_rng(3).normal(size=(1030, 4)) * 100).astype(dtype)
     group = zarr.open_group(tmp_path / "data.zarr", mode="w")
@@ -200,7 +200,7 @@ def test_plain_chunk_files_read_as_zarr_reads_them(tmp_path, dtype, chunk_rows):
 
 @pytest.mark.parametrize("layout", ["compressed", "sharded", "feature chunks", "big endian"])
 def test_other_layouts_are_read_by_zarr(tmp_path, layout):
-    from daskem.io.inputs import ZarrRows, open_rows
+    from daskem.io.zarr_rows import ZarrRows, open_rows
 
     X = np.random.default_rng(4).normal(size=(500, 4))
     options = {"compressed": {}, "sharded": {"compressors": None, "shards": (200, 4), "chunks": (100, 4)},

@@ -19,8 +19,8 @@ from daskem.app import commands
 from daskem.app.cli import main
 from daskem.app.generate import generate, truth_path
 from daskem.exceptions import CorruptDataError, ModelFileError
-from daskem.io.inputs import ZarrRows, open_rows
 from daskem.io.model_files import read_dataset, write_dataset
+from daskem.io.zarr_rows import ZarrRows, open_rows
 
 X = make_mixture_data(n_samples=1030, n_features=3, n_components=2, seed=7)
 LAYOUTS = {"plain + crc32c": [Crc32cCodec()], "zstd + crc32c": [ZstdCodec(), Crc32cCodec()], "plain": None}

@@ -71,7 +71,8 @@ def test_fit_returns_self_and_fitted_attributes(data):
 
 
 def test_small_store_chunks_are_merged_into_larger_dask_chunks(tmp_path, store):
-    from daskem.io.inputs import MIN_CHUNKS, as_row_chunked
+    from daskem.io.inputs import as_row_chunked
+    from daskem.io.zarr_rows import MIN_CHUNKS
 
     # 200 stored chunks of 100 rows: merged, but into no fewer than MIN_CHUNKS chunks (one per
     # core), well below the size target.

@@ -56,17 +56,17 @@ def test_kmeans_methods_find_separated_clusters(separated, method):
 def test_large_k_seeds_on_a_subset_of_the_sample_and_still_finds_every_cluster(monkeypatch):
     """Above SEEDING_WORK rows × centres, k-means++ seeds on a random subset (≥ 48 rows a centre);
     Lloyd's steps on every sampled row still give each of 40 separated clusters its own component."""
-    import daskem.engine.initialization as initialization
+    import daskem.engine.seeding as seeding
 
     rng = np.random.default_rng(5)
     truth = rng.normal(scale=1000.0, size=(40, 2))  # centres ≥ 100 spreads apart (131 for this seed)
     members = rng.integers(40, size=8000)
     X = truth[members] + rng.normal(size=(8000, 2))
     seeded = []
-    original = initialization.kmeans_plusplus
-    monkeypatch.setattr(initialization, "kmeans_plusplus", lambda rows, *a, **k: seeded.append(len(rows))
+    original = seeding.kmeans_plusplus
+    monkeypatch.setattr(seeding, "kmeans_plusplus", lambda rows, *a, **k: seeded.append(len(rows))
                         or original(rows, *a, **k))
-    monkeypatch.setattr(initialization, "SEEDING_WORK", 40 * 1000)
+    monkeypatch.setattr(seeding, "SEEDING_WORK", 40 * 1000)
     (params,) = initial_params(da.from_array(X, chunks=(2000, 2)), None, [InitSpec(40, GaussianFamily("spherical"))],
                                rng=np.random.default_rng(0))
     assert seeded == [48 * 40] * 4  # 4 seedings, each on max(40,000 // 40, 48 × 40) of the 8,000 sampled rows

@@ -25,9 +25,10 @@ from daskem.estimators.base import BaseMixture
 from daskem.estimators.registry import estimator_from_settings, from_dataset, load, taken_settings
 from daskem.estimators.selection import select as select_models
 from daskem.io.existing import leftovers
-from daskem.io.inputs import as_row_chunked, as_rows, check_stored_chunks
+from daskem.io.inputs import as_row_chunked, as_rows
 from daskem.io.model_files import read_dataset, write_dataset
 from daskem.io.outputs import Output, reserved
+from daskem.io.zarr_rows import check_stored_chunks
 from daskem.redaction import redact
 from daskem.version import __version__
 

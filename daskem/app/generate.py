@@ -28,7 +28,7 @@ DEFAULT_CHUNK_ROWS = 50_000
 #: decodes its rows at every iteration.  Measured with benchmarks/bench_read.py
 #: (400,000 × 16 float64, K=8, 7 interleaved runs, seconds per iteration ÷ the same fit on
 #: NumPy in memory): uncompressed 0.95 (read straight from the chunk files, see
-#: daskem.io.inputs._PlainChunks), Blosc LZ4 with bit-shuffle 1.60 (9 % smaller), LZ4 without
+#: daskem.io.zarr_rows._PlainChunks), Blosc LZ4 with bit-shuffle 1.60 (9 % smaller), LZ4 without
 #: shuffle 1.36 (0 %), Zarr's default Zstandard 1.79 (3 %).  :func:`~daskem.io.model_files.write_dataset`
 #: adds a CRC32C checksum to every array, which daskem's reader of the chunk files checks too.
 ROWS_COMPRESSORS: list = []

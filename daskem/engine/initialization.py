@@ -54,20 +54,26 @@ import numpy as np
 
 from daskem.engine.acceleration import ACCELERATIONS
 from daskem.engine.em import RunState
-from daskem.engine.passes import DEFAULT_SPLIT_EVERY, Blocks, compute_one_thread_blas, map_reduce, one_blas_thread
+from daskem.engine.kmeans_parallel import KMEANS_PARALLEL_ROUNDS, kmeans_parallel
+from daskem.engine.passes import DEFAULT_SPLIT_EVERY, Blocks, one_blas_thread
+from daskem.engine.seeding import (
+    DEFAULT_SAMPLE_ROWS,
+    LLOYD_STEPS,
+    SAMPLE_METHODS,
+    SEEDINGS,
+    Progress,
+    best_kmeans_plusplus,
+    kmeans_plusplus_refined,
+    no_progress,
+    seedings,
+)
 from daskem.exceptions import ComponentCollapseWarning, InputError, NonFiniteDataError
 from daskem.families.base import Family, Params
-from daskem.kernels.checks import check_magnitude, check_weights, raise_non_finite, raise_unobserved
-from daskem.kernels.kmeans import kmeans_plusplus, lloyd, nearest_cost, nearest_mass, oversample, squared_distances
+from daskem.kernels.checks import check_magnitude, check_weights, raise_unobserved
+from daskem.kernels.kmeans import squared_distances
 
 logger = logging.getLogger("daskem")
 
-#: Rows drawn from the data to initialise on.
-DEFAULT_SAMPLE_ROWS = 50_000
-#: Lloyd steps after each k-means++ seeding.
-LLOYD_STEPS = 10
-#: k-means++ seedings tried; the one with least inertia wins (but see ``JUDGED_MAX_COMPONENTS``).
-SEEDINGS = 4
 #: Components up to which the k-means++ start is judged: on at most ``JUDGING_ROWS`` of the sampled rows, it
 #: tries ``SEEDINGS`` seedings in the data's units and as many in sphered units, and keeps the one from which
 #: ``JUDGING_PASSES`` accelerated EM passes reach the highest log-likelihood (see :func:`_judged`).
@@ -77,17 +83,9 @@ JUDGING_PASSES = 60
 JUDGING_TOL = 1e-4
 #: The least variance sphering divides by, relative to the largest (a constant feature is left as it is).
 SPHERING_FLOOR = 1e-12
-#: Rows × centres of a k-means++ seeding, at most (what K=64 costs on the default sample), and
-#: the least rows a centre it may seed on.  On 50,000 sampled rows at K=256, seeding on 12,500
-#: gave the same inertia after Lloyd's steps (medians of 6 seeds, clusters apart or overlapping),
-#: 6,000 a worse one where clusters lay apart.
-SEEDING_WORK = 64 * DEFAULT_SAMPLE_ROWS
-SEEDING_ROWS_PER_CENTRE = 48
 #: Components × sample rows from which initialisation logs its progress at INFO level
 #: (K=200 on 50,000 rows takes about a second).
 LONG_INIT_WORK = 10**7
-#: Oversampling rounds of k-means||, each one pass over the data.
-KMEANS_PARALLEL_ROUNDS = 5
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,71 +117,6 @@ def random_generator(random_state: int | np.random.RandomState | np.random.Gener
 # ----------------------------------------------------------------- on a sample
 
 
-def seedings(n_components: int) -> int:
-    """k-means++ seedings to try for K components: ``SEEDINGS`` up to K=64, fewer above.
-
-    With many components one seeding already averages over many draws, and
-    each costs O(n K² d) on the sample.
-    """
-    return max(1, min(SEEDINGS, 256 // n_components))
-
-
-def _seeding_rows(n_rows: int, n_components: int, rng: np.random.Generator) -> np.ndarray | slice:
-    """The rows (of ``n_rows``) that a k-means++ seeding of K centres draws from: all, or a random subset.
-
-    A seeding costs O(n K log K d), where Lloyd's steps that follow cost O(n K d) each:
-    at large K it is seeded on at most ``SEEDING_WORK / K`` rows (but never fewer
-    than ``SEEDING_ROWS_PER_CENTRE`` a centre), as scikit-learn's MiniBatchKMeans
-    seeds on a subset.  Lloyd's steps then use every row.
-    """
-    size = max(SEEDING_WORK // n_components, SEEDING_ROWS_PER_CENTRE * n_components)
-    if size >= n_rows:
-        return slice(None)
-    return np.sort(rng.choice(n_rows, size=size, replace=False))
-
-
-class _Progress:
-    """Labelled progress of one initialisation: a log line per step, at INFO when it may take a while."""
-
-    def __init__(self, label: str, steps: int, long: bool) -> None:
-        self.label, self.steps, self.done = label, steps, 0
-        self.level = logging.INFO if long else logging.DEBUG
-        self.start = time.perf_counter()
-
-    def step(self, what: str) -> None:
-        self.done += 1
-        logger.log(self.level, "%s: %s (step %d of %d, %.2f s)", self.label, what, self.done, self.steps,
-                   time.perf_counter() - self.start)
-
-
-def _no_progress(what: str) -> None:
-    """The step callback of an initialisation nobody watches."""
-
-
-def _best_kmeans_plusplus(
-    X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, step: Callable[[str], None] = _no_progress
-) -> np.ndarray:
-    """Labels (n,) of the best (least inertia) of :func:`seedings` k-means++ seedings refined by ``LLOYD_STEPS``.
-
-    ``step`` is called after each seeding, with what was done.
-    """
-    found = []  # (inertia, labels) of each seeding
-    count = seedings(k)
-    for i in range(count):
-        found.append(_kmeans_plusplus(X, w, k, rng)[1:])
-        step(f"seeding {i + 1} of {count} and {LLOYD_STEPS} Lloyd steps")
-    return min(found, key=lambda pair: pair[0])[1]
-
-
-def _kmeans_plusplus(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, float, np.ndarray]:
-    """One k-means++ seeding of rows X (n, d) refined by ``LLOYD_STEPS``: centres (K, d), inertia, labels (n,)."""
-    seeds = _seeding_rows(len(X), k, rng)
-    with one_blas_thread():  # Lloyd's threads each run their own products
-        centres, labels, inertia = lloyd(X, kmeans_plusplus(X[seeds], k, rng, w[seeds]), LLOYD_STEPS, weights=w)
-    return centres, inertia, labels
-
-
 @dataclass(frozen=True, eq=False)
 class _Clustering:
     """A k-means clustering of rows mapped by ``transform`` (d, d) (x ↦ x · transform): its centres (K, d)
@@ -199,7 +132,7 @@ class _Clustering:
 
 
 def _judged_candidates(
-    X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, step: Callable[[str], None] = _no_progress,
+    X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator, step: Callable[[str], None] = no_progress,
 ) -> list[_Clustering]:
     """``2 × SEEDINGS`` k-means++ seedings of rows X (n, d) refined by ``LLOYD_STEPS``, for :func:`_judged` to
     pick from: half in the data's units, half in sphered units (the rows' covariance made the identity, so
@@ -215,7 +148,7 @@ def _judged_candidates(
     count = SEEDINGS * len(units)
     for i in range(count):
         transform = units[i % len(units)]
-        centres, _, labels = _kmeans_plusplus(X @ transform, w, k, rng)
+        centres, _, labels = kmeans_plusplus_refined(X @ transform, w, k, rng)
         clusterings.append(_Clustering(transform, centres, labels))
         step(f"seeding {i + 1} of {count} and {LLOYD_STEPS} Lloyd steps")
     return clusterings
@@ -249,30 +182,6 @@ def _judged(X: np.ndarray, observed: np.ndarray, w: np.ndarray, clusterings: Seq
     return clusterings[min(range(len(runs)), key=lambda i: (spurious(runs[i]), -runs[i].history[-1]))]
 
 
-def _kmeans(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    with one_blas_thread():
-        return lloyd(X, kmeans_plusplus(X, k, rng, w), max_iter=300, weights=w)[1]
-
-
-def _random(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    resp = rng.uniform(size=(len(X), k))
-    return resp / resp.sum(axis=1, keepdims=True)
-
-
-def _random_from_data(X: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    labels = np.full(len(X), -1)
-    labels[rng.choice(len(X), size=k, replace=False, p=w / w.sum())] = np.arange(k)
-    return labels
-
-
-#: Sample-based methods: each assigns the sample rows to components, as labels (n,) (−1:
-#: none) or, for "random", as responsibilities (n, K).
-SAMPLE_METHODS: dict[str, Callable[[np.ndarray, np.ndarray, int, np.random.Generator], np.ndarray]] = {
-    "k-means++": _best_kmeans_plusplus,
-    "kmeans": _kmeans,
-    "random": _random,
-    "random_from_data": _random_from_data,
-}
 INIT_METHODS = (*SAMPLE_METHODS, "k-means||")
 
 
@@ -335,152 +244,6 @@ def _estimate(X: np.ndarray, assignment: np.ndarray, weights: np.ndarray, spec: 
         spec.family.assignment_statistics(X, assignment, weights, reference), reference)
 
 
-# ------------------------------------------------------------------ k-means||
-
-
-def _data_pass(data: Blocks, chunk_fn: Callable, combine: Callable, *shared, split_every: int):
-    """One read of the data (see :func:`daskem.engine.passes.map_reduce`), computed."""
-    (result,) = compute_one_thread_blas(map_reduce(data, chunk_fn, combine, *shared, split_every=split_every))
-    return result
-
-
-def _observed(X, w, first_row, missing):
-    """A chunk's rows as float64, checked, its weights (zero where nothing is observed), and where
-    values are missing (None where none are, or NaN is not allowed)."""
-    X = np.asarray(X, dtype=np.float64)
-    w = None if w is None else check_weights(w, len(X), first_row)
-    gaps = np.isnan(X) if missing else None
-    if gaps is None or not gaps.any():
-        raise_non_finite(X, first_row, "while initialising with k-means||")
-        return X, w, None
-    raise_non_finite(np.where(gaps, 0.0, X), first_row, "while initialising with k-means||")
-    empty = gaps.all(axis=1)
-    return X, (np.ones(len(X)) if w is None else w) * ~empty, gaps
-
-
-def _completed(X, gaps, centers):
-    """Rows X with each missing value taken from the nearest of ``centers`` (by the observed values)."""
-    if gaps is None:
-        return X
-    return np.where(gaps, centers[np.argmin(squared_distances(X, centers), axis=1)], X)
-
-
-def _chunk_costs_and_ranges(X, w, first_row, center_sets, missing):
-    X, w, gaps = _observed(X, w, first_row, missing)
-    seen = True if gaps is None else ~gaps
-    return (tuple(float(nearest_cost(X, c, w).sum()) for c in center_sets),
-            np.min(X, axis=0, initial=np.inf, where=seen), np.max(X, axis=0, initial=-np.inf, where=seen))
-
-
-def _combine_costs_and_ranges(parts):
-    costs = _sum_elementwise([p[0] for p in parts])
-    return costs, np.min([p[1] for p in parts], axis=0), np.max([p[2] for p in parts], axis=0)
-
-
-def _chunk_oversample(X, w, first_row, center_sets, costs, oversamplings, seeds, missing):
-    X, w, gaps = _observed(X, w, first_row, missing)
-    drawn = []
-    for c, cost, ell, seed in zip(center_sets, costs, oversamplings, seeds):
-        kept, chunk_cost = oversample(X, c, cost, ell, np.random.default_rng([seed, first_row]), w)
-        drawn.append((_completed(kept, None if gaps is None else np.isnan(kept), c), chunk_cost))
-    return tuple(drawn)
-
-
-def _chunk_masses(X, w, first_row, center_sets, missing):
-    X, w, _ = _observed(X, w, first_row, missing)
-    return tuple(nearest_mass(X, c, w) for c in center_sets)
-
-
-def _chunk_assignment_statistics(X, w, first_row, center_sets, families, missing):
-    X, w, gaps = _observed(X, w, first_row, missing)
-    weights = np.ones(len(X)) if w is None else w
-    return tuple(family.assignment_statistics(_completed(X, gaps, centers),
-                                              np.argmin(squared_distances(X, centers), axis=1), weights, centers)
-                 for centers, family in zip(center_sets, families))
-
-
-def _sum_elementwise(parts):
-    """Add tuples of numbers, arrays or tuples of arrays, element by element."""
-    total = parts[0]
-    for part in parts[1:]:
-        total = tuple(
-            tuple(x + y for x, y in zip(a, b)) if isinstance(a, tuple) else a + b for a, b in zip(total, part)
-        )
-    return total
-
-
-def _concat_samples(parts):
-    """Concatenate the rows drawn (in chunk order) and add the costs, per candidate."""
-    return tuple(
-        (np.concatenate([p[i][0] for p in parts]), sum(p[i][1] for p in parts)) for i in range(len(parts[0]))
-    )
-
-
-def _first_centers(data: Blocks, count: int, rng: np.random.Generator, missing: bool) -> list[np.ndarray]:
-    """``count`` rows, each drawn in proportion to weight from one random chunk (its missing values,
-    if any, replaced by their feature's mean in the chunk, or 0 where the chunk has none)."""
-    centers = []
-    for _ in range(100 * count):
-        if len(centers) == count:
-            return centers
-        chunk = int(rng.integers(len(data.rows)))
-        rows, weights = dask.compute(data.rows[chunk], data.weights[chunk])
-        rows, weights, gaps = _observed(rows, weights, data.first_rows[chunk], missing)
-        weights = np.ones(len(rows)) if weights is None else weights
-        if gaps is not None:  # (a feature with no value in the chunk takes 0: any start will do)
-            seen = (~gaps).sum(axis=0)
-            rows = np.where(gaps, np.where(gaps, 0.0, rows).sum(axis=0) / np.maximum(seen, 1), rows)
-        if weights.sum() > 0:
-            centers.append(rows[rng.choice(len(rows), p=weights / weights.sum())][None])
-    raise InputError("k-means|| found no row of positive weight in the chunks it tried; check sample_weight")
-
-
-def _kmeans_parallel(
-    data: Blocks, specs: Sequence[InitSpec], starts: Sequence[tuple], rng: np.random.Generator,
-    split_every: int, step: Callable[[str], None] = _no_progress,
-) -> list[Params]:
-    """k-means|| for each distinct start, then one pass for every spec's parameters.
-
-    ``step`` is called after each pass over the data, with what it did.
-    """
-    unique = list(dict.fromkeys(starts))
-    sizes = [key[0] for key in unique]
-    missing = any(spec.family.takes_missing for spec in specs)
-    center_sets = _first_centers(data, len(unique), rng, missing)
-    costs, minimum, maximum = _data_pass(data, _chunk_costs_and_ranges, _combine_costs_and_ranges, center_sets,
-                                         missing, split_every=split_every)
-    raise_unobserved(minimum, maximum)
-    check_magnitude(minimum, maximum)
-    step("costs of the first centres")
-    oversamplings = [2.0 * k for k in sizes]
-    for round_ in range(KMEANS_PARALLEL_ROUNDS):
-        seeds = rng.integers(2**32, size=len(unique)).tolist()
-        drawn = _data_pass(data, _chunk_oversample, _concat_samples, center_sets, costs, oversamplings, seeds,
-                           missing, split_every=split_every)
-        center_sets = [np.vstack([c, rows]) for c, (rows, _) in zip(center_sets, drawn)]
-        costs = [cost for _, cost in drawn]
-        step(f"oversampling round {round_ + 1} of {KMEANS_PARALLEL_ROUNDS}")
-    masses = _data_pass(data, _chunk_masses, _sum_elementwise, center_sets, missing, split_every=split_every)
-    step("weights of the candidate centres")
-    centres = {}
-    for key, k, candidates, mass in zip(unique, sizes, center_sets, masses):
-        if len(candidates) < k:
-            raise InputError(f"k-means|| found only {len(candidates)} distinct rows for n_components={k}")
-        centres[key] = _weighted_centres(candidates, mass, _best_kmeans_plusplus(candidates, mass, k, rng), k)
-    finals = [centres[key] for key in starts]
-    sums = _data_pass(data, _chunk_assignment_statistics, _sum_elementwise, finals,
-                      [spec.family for spec in specs], missing, split_every=split_every)
-    step("moments of the initial assignment")
-    return [spec.family.params_from_assignment(m, c) for m, c, spec in zip(sums, finals, specs)]
-
-
-def _weighted_centres(candidates: np.ndarray, mass: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Centres (K, d) of candidate rows (m, d) with ``labels`` (m,), weighted by ``mass`` (m,)."""
-    total = np.bincount(labels, weights=mass, minlength=k)
-    sums = np.stack([np.bincount(labels, weights=mass * column, minlength=k) for column in candidates.T], axis=1)
-    return sums / np.maximum(total, np.finfo(float).tiny)[:, np.newaxis]
-
-
 # ------------------------------------------------------------------ together
 
 
@@ -532,10 +295,10 @@ def initial_params(
     if parallel:
         data = Blocks.of(X, sample_weight)
         work = X.shape[0] * max(specs[i].n_components for i in parallel)
-        progress = _Progress("initialisation (k-means||)", KMEANS_PARALLEL_ROUNDS + 3, work >= LONG_INIT_WORK)
+        progress = Progress("initialisation (k-means||)", KMEANS_PARALLEL_ROUNDS + 3, work >= LONG_INIT_WORK)
         logger.log(progress.level, "initialising with k-means|| over all %d rows: %d passes over the data",
                    X.shape[0], progress.steps)
-        found = _kmeans_parallel(data, [specs[i] for i in parallel], [starts[i] for i in parallel], rng,
+        found = kmeans_parallel(data, [specs[i] for i in parallel], [starts[i] for i in parallel], rng,
                                  split_every, progress.step)
         estimated.update(zip(parallel, found))
     return [spec.family.with_given(estimated.get(i), spec.given) for i, spec in enumerate(specs)]
@@ -551,12 +314,12 @@ def _sample_start(rows: np.ndarray, weights: np.ndarray, spec: InitSpec, rng: np
     k, method = spec.n_components, spec.init_params
     judged = method == "k-means++" and 1 < k <= JUDGED_MAX_COMPONENTS
     steps = (2 * SEEDINGS if judged else seedings(k)) if method == "k-means++" else 1
-    progress = _Progress(f"initialisation ({method}, {k} components)", steps, k * len(rows) >= LONG_INIT_WORK)
+    progress = Progress(f"initialisation ({method}, {k} components)", steps, k * len(rows) >= LONG_INIT_WORK)
     logger.log(progress.level, "initialising %d components with %s on %d sampled rows", k, method, len(rows))
     if judged:
         start = _judged_candidates(rows[judging], weights[judging], k, rng, progress.step)
     elif method == "k-means++":
-        start = _best_kmeans_plusplus(rows, weights, k, rng, progress.step)
+        start = best_kmeans_plusplus(rows, weights, k, rng, progress.step)
     else:
         start = SAMPLE_METHODS[method](rows, weights, k, rng)
     logger.log(progress.level, "initialised %d components in %.2f s", k, time.perf_counter() - progress.start)

@@ -26,7 +26,8 @@ from daskem.estimators.settings import SHAPING
 from daskem.exceptions import ConvergenceWarning, InputError
 from daskem.families.base import Family, Params
 from daskem.io.checkpoints import checkpointing, comparable_seed, params_digest
-from daskem.io.inputs import check_stored_chunks, feature_names, fit_inputs, is_path
+from daskem.io.inputs import feature_names, fit_inputs
+from daskem.io.zarr_rows import check_stored_chunks, is_path
 
 if TYPE_CHECKING:
     from daskem.estimators.base import BaseMixture

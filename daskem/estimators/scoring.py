@@ -19,16 +19,9 @@ import xarray as xr
 from daskem.engine.passes import Blocks
 from daskem.exceptions import InputError
 from daskem.families.base import Family, Params
-from daskem.io.inputs import (
-    as_row_chunked,
-    as_rows,
-    check_stored_chunks,
-    feature_names,
-    in_memory_rows,
-    row_coordinate,
-    stacked_dims,
-)
+from daskem.io.inputs import as_row_chunked, as_rows, feature_names, in_memory_rows, row_coordinate, stacked_dims
 from daskem.io.model_files import described
+from daskem.io.zarr_rows import check_stored_chunks
 from daskem.version import __version__
 
 

@@ -4,7 +4,8 @@
 - :mod:`daskem.io.zarr_rows` — Zarr arrays read as row chunks, and chunks absent from a store;
 - :mod:`daskem.io.chunk_index` — checksums of the chunks of a store, to tell when data changed;
 - :mod:`daskem.io.inputs` — every input (NumPy, Dask, DataFrames, xarray, Zarr paths) as rows;
-- :mod:`daskem.io.output_kinds` — what daskem output, if any, a path holds (read-only);
+- :mod:`daskem.io.existing` — what is at a path already: which daskem output, what interrupted writes
+  left (read-only);
 - :mod:`daskem.io.outputs` — where daskem may write: the guard, locks and reservations;
 - :mod:`daskem.io.atomic` — writing to a temporary name and renaming it into place;
 - :mod:`daskem.io.model_files` — fitted parameters as an xarray Dataset, to Zarr or netCDF and back;

@@ -8,7 +8,7 @@ from their files (uncompressed, then ``crc32c``: the rows of ``daskem
 generate``) the CRC32C that ends each stored chunk file, in the order of the
 chunk grid (:data:`INDEX`, which Zarr ignores).  A reader that finds a chunk
 file ending with the CRC32C of another position refuses it
-(:class:`daskem.io.inputs.ZarrRows`).  A file that ends with no recorded
+(:class:`daskem.io.zarr_rows.ZarrRows`).  A file that ends with no recorded
 CRC32C was rewritten since (Zarr arrays may be edited in place): that is no
 evidence of a swap, and it is read.  An index recorded for another shape or
 chunking (a copy made otherwise) is ignored.
