@@ -225,7 +225,7 @@ def test_repeated_dimension_names_are_refused_by_name(tmp_path):
         daskem.GaussianMixture(2, sample_dim=("y", "y")).fit(image, variable="cube")
     assert "more than once" in fails("fit", str(tmp_path / "image.zarr"), "-v", "cube", "-k", "2",
                                      "--sample-dim", "y,y")
-    with pytest.raises(InputError, match="sample_dim must name a dimension or a sequence of them"):
+    with pytest.raises(InputError, match=r"sample_dim must be None, a dimension name or a sequence of them, like \('y', 'x'\), got 5"):
         daskem.GaussianMixture(2, sample_dim=5).fit(image, variable="cube")
 
 

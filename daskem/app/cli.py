@@ -166,6 +166,18 @@ def _em_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return em_options(command)
 
 
+def _fitting_options(out: str) -> Callable[[Callable[..., Any]], Any]:
+    """What ``fit`` and ``select`` share after their own options: the EM settings, the dimensions, ``--out``
+    (``out``: its help), ``--checkpoint``, ``--overwrite``, one-line errors and ``--cluster``."""
+    def decorate(command: Callable[..., Any]) -> Any:
+        for decorator in reversed([_em_options, _dims_options,
+                                   click.option("--out", "-o", type=LOCATION, default=None, help=out),
+                                   _checkpoint_option, _overwrite_option, _one_line_errors, _cluster_option]):
+            command = decorator(command)
+        return command
+    return decorate
+
+
 @main.command("generate")
 @click.argument("path", type=LOCATION)
 @click.option("--n-samples", type=click.IntRange(min=1), default=400_000, show_default=True)
@@ -198,14 +210,7 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
               help="Component family: bernoulli for 0/1 features, poisson for counts.")
 @option(COVARIANCE_TYPE)
-@_em_options
-@_dims_options
-@click.option("--out", "-o", type=LOCATION, default=None,
-              help="Save the model here (Zarr; netCDF for a .nc suffix).")
-@_checkpoint_option
-@_overwrite_option
-@_one_line_errors
-@_cluster_option
+@_fitting_options("Save the model here (Zarr; netCDF for a .nc suffix).")
 def fit_command(path: str, variable: str | None, sample_weight: str | None, out: Path | None,
                 checkpoint: Path | None, overwrite: bool, **settings: Any) -> None:
     """Fit a mixture (Gaussian by default) to the rows of the Zarr array at PATH."""
@@ -267,14 +272,7 @@ class IntegerList(click.ParamType):
 @click.option("--covariance-types", default="full", show_default=True,
               help="Comma-separated covariance types to try for Gaussians (full, tied, diag, spherical).")
 @click.option("--criterion", type=click.Choice(["bic", "aic"]), default="bic", show_default=True)
-@_em_options
-@_dims_options
-@click.option("--out", "-o", type=LOCATION, default=None,
-              help="Folder for table.csv and best.zarr (the best model).")
-@_checkpoint_option
-@_overwrite_option
-@_one_line_errors
-@_cluster_option
+@_fitting_options("Folder for table.csv and best.zarr (the best model).")
 def select_command(path: str, variable: str | None, sample_weight: str | None, n_components: list[int],
                    families: str, covariance_types: str, criterion: str, out: Path | None,
                    checkpoint: Path | None, overwrite: bool, **settings: Any) -> None:

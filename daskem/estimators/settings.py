@@ -39,8 +39,9 @@ CHUNK_ROWS = Setting("chunk_rows", None, "Rows per chunk (default: from the stor
 SPLIT_EVERY = Setting("split_every", DEFAULT_SPLIT_EVERY, "Fan-in of the reduction tree.", int, ge=2)
 SAMPLE_DIM = Setting(
     "sample_dim", None, "Dimension(s) of the rows; y,x stacks an image's pixels into rows, and the scores keep "
-    "y and x.", optional=True, domain="None, a dimension name or a tuple of them",
-    accepts=lambda value: isinstance(value, str) or isinstance(value, tuple) and all(isinstance(v, str) for v in value))
+    "y and x.", optional=True, domain="None, a dimension name or a sequence of them, like ('y', 'x')",
+    accepts=lambda value: isinstance(value, str) or isinstance(value, Sequence) and all(isinstance(v, str)
+                                                                                     for v in value))
 FEATURE_DIM = Setting("feature_dim", None, "Dimension of the features (default: the one named band, channel, "
                       "feature, ...).", str, optional=True, domain="None or a dimension name",
                       accepts=lambda value: isinstance(value, str))
