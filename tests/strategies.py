@@ -54,7 +54,7 @@ def gaussian_rows(rng: np.random.Generator, n_samples: int, n_features: int, n_c
 
 #: Rows of each registered family (``daskem.families.registry.FAMILIES``), a value outside its
 #: domain and the words of the error it gives: the estimator-level conformance tests
-#: (tests/test_conformance.py) run every family registered here.
+#: (tests/estimators/test_conformance.py) run every family registered here.
 ROWS: dict[str, tuple[object, float, str]] = {
     "gaussian": (gaussian_rows, np.inf, "infinite"),
     "bernoulli": (bernoulli_rows, 0.5, "takes 0 or 1 only"),

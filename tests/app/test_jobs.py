@@ -1,0 +1,393 @@
+"""Job files: validated before work, run once, resumed after a crash, outputs atomic."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+import daskem
+from daskem.app.cli import main
+from daskem.app.jobs import JobError, load_job, run_job
+from tests.helpers import make_mixture_data, write_zarr
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    X = make_mixture_data(n_samples=3000, n_features=3, n_components=3, seed=4, separation=4.0)
+    write_zarr(tmp_path / "data.zarr", X, chunk_rows=1000)
+    return tmp_path
+
+
+def job_file(folder: Path, text: str) -> Path:
+    (folder / "job.yaml").write_text(text)
+    return folder / "job.yaml"
+
+
+FIT_JOB = """
+data: {path: data.zarr, variable: X}
+fit: {n_components: 3, tol: 0, max_iter: 8, chunk_rows: 1000}
+checkpoint: runs/{date}/checkpoint
+outputs:
+  model: runs/{date}/model.zarr
+  scores: runs/{date}/scores.zarr
+  report: runs/{date}/report.json
+"""
+
+
+def test_a_fit_job_runs_once_then_is_done(folder):
+    path = job_file(folder, FIT_JOB)
+    with pytest.warns(daskem.ConvergenceWarning):
+        report = run_job(path, date="2026-01-02")
+    night = folder / "runs" / "2026-01-02"
+    assert report["status"] == "done" and [s["command"] for s in report["stages"]] == ["fit", "predict"]
+    saved = json.loads((night / "report.json").read_text())
+    assert saved["stages"][0]["model"]["n_iter"] == 8
+    # what ran, with which settings, from when to when (times with their UTC offset)
+    assert saved["daskem_version"] == daskem.__version__ and saved["settings"]["fit"]["n_components"] == 3
+    started, finished = (datetime.datetime.fromisoformat(saved[key]) for key in ("started", "finished"))
+    assert started.tzinfo is not None and finished.tzinfo is not None and started <= finished
+    model = daskem.load(night / "model.zarr")
+    scores = xr.open_zarr(night / "scores.zarr", consolidated=False)
+    X = np.asarray(__import__("zarr").open_group(folder / "data.zarr")["X"][:])
+    np.testing.assert_array_equal(scores["label"].values, model.predict(X))
+    assert not (night / "checkpoint").exists()  # removed once the job is done
+    again = run_job(path, date="2026-01-02")
+    assert again["status"] == "already done"
+    with pytest.warns(daskem.ConvergenceWarning):
+        assert run_job(path, date="2026-01-02", force=True)["status"] == "done"
+
+
+def test_a_crashed_job_resumes_and_ends_bitwise_as_an_uninterrupted_one(folder, monkeypatch):
+    path = job_file(folder, FIT_JOB)
+    import daskem.engine.em
+
+    real_run_em = daskem.engine.em.run_em
+
+    def crash_after_four(*args, on_iteration=None, **kwargs):
+        def save_then_crash(state):
+            on_iteration(state)
+            if state.iteration == 4:
+                raise KeyboardInterrupt  # the driver dies
+        return real_run_em(*args, on_iteration=save_then_crash, **kwargs)
+
+    monkeypatch.setattr(daskem.estimators.fitting, "run_em", crash_after_four)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(path, date="2026-01-03")
+    night = folder / "runs" / "2026-01-03"
+    assert (night / "checkpoint" / "LATEST").exists() and not (night / "report.json").exists()
+    assert not (night / "model.zarr").exists()
+    monkeypatch.undo()
+    with pytest.warns(daskem.ConvergenceWarning):
+        run_job(path, date="2026-01-03")
+    with pytest.warns(daskem.ConvergenceWarning):
+        run_job(path, date="2026-01-04")  # the same job, never interrupted
+    resumed = daskem.load(night / "model.zarr")
+    straight = daskem.load(folder / "runs" / "2026-01-04" / "model.zarr")
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_array_equal(getattr(resumed, name), getattr(straight, name))
+
+
+def test_a_select_job_writes_the_table_and_scores_with_the_best_model(folder):
+    path = job_file(folder, """
+data: {path: data.zarr, variable: X}
+select: {n_components: 1-4, covariance_types: [full, diag]}
+outputs: {selection: out/selection, scores: out/scores.zarr, report: out/report.json}
+""")
+    report = run_job(path)
+    assert [s["command"] for s in report["stages"]] == ["select", "predict"]
+    assert (folder / "out" / "selection" / "table.csv").exists()
+    assert report["stages"][0]["best"]["n_components"] == 3
+    assert xr.open_zarr(folder / "out" / "scores.zarr", consolidated=False).sizes["sample"] == 3000
+
+
+@pytest.fixture
+def few_rows(tmp_path) -> Path:
+    X = make_mixture_data(n_samples=400, n_features=2, n_components=3, seed=6, separation=4.0)
+    return write_zarr(tmp_path / "data.zarr", X, chunk_rows=100)
+
+
+def test_a_fit_job_with_acceleration_none_fits_as_the_command_line_does(few_rows):
+    folder = few_rows.parent
+    path = job_file(folder, """
+data: {path: data.zarr, variable: X}
+fit: {n_components: 3, acceleration: none}
+outputs: {model: job.zarr, report: report.json}
+""")
+    report = run_job(path)
+    assert report["settings"]["fit"]["acceleration"] == "none" and report["stages"][0]["acceleration"] == "none"
+    for acceleration in ("none", "squarem"):
+        result = CliRunner().invoke(main, ["fit", str(few_rows), "-v", "X", "-k", "3", "--acceleration", acceleration,
+                                           "--out", str(folder / f"{acceleration}.zarr")])
+        assert result.exit_code == 0, result.output
+    job, textbook, accelerated = (daskem.load(folder / name) for name in ("job.zarr", "none.zarr", "squarem.zarr"))
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_array_equal(getattr(job, name), getattr(textbook, name))
+    assert not np.array_equal(job.history_, accelerated.history_)
+    assert load_job(job_file(folder, "data: {path: data.zarr}\nfit: {n_components: 3}\n"
+                                     "outputs: {model: m.zarr, report: r.json}\n")).fit.acceleration == "squarem"
+
+
+def test_a_select_job_passes_acceleration_to_its_candidates(few_rows):
+    folder = few_rows.parent
+    path = job_file(folder, """
+data: {path: data.zarr, variable: X}
+select: {n_components: [3], acceleration: none}
+outputs: {selection: selection, report: report.json}
+""")
+    report = run_job(path)
+    assert report["settings"]["select"]["acceleration"] == "none"
+    alone = daskem.GaussianMixture(3, acceleration="none", random_state=0).fit(str(few_rows), variable="X")
+    np.testing.assert_array_equal(daskem.load(folder / "selection" / "best.zarr").history_, alone.history_)
+    accelerated = daskem.GaussianMixture(3, random_state=0).fit(str(few_rows), variable="X")
+    assert not np.array_equal(alone.history_, accelerated.history_)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\nextra: 1\n",
+         "unknown key 'extra'"),
+        ("data: {path: data.zarr}\nfit: {n_components: two}\noutputs: {model: m.zarr, report: r.json}\n",
+         "fit.n_components: Input should be a valid integer"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2, covariance_type: banded}\n"
+         "outputs: {model: m.zarr, report: r.json}\n", "fit.covariance_type: Input should be 'full'"),
+        ("data: {path: nothing.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n",
+         "data.path '{folder}/nothing.zarr' does not exist"),
+        ("data: {path: data.zarr}\noutputs: {model: m.zarr, report: r.json}\n", "give exactly one of fit and select"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {report: r.json}\n", "a fit job needs outputs.model"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr}\n", "outputs.report: Field required"),
+        ("data: {path: data.zarr}\nselect: {n_components: 1-x}\noutputs: {selection: s, report: r.json}\n",
+         "n_components '1-x' is not a list like 3, 1-10"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2, acceleration: fast}\n"
+         "outputs: {model: m.zarr, report: r.json}\n", "fit.acceleration: Input should be 'squarem' or 'none'"),
+        ("data: {path: data.zarr}\nselect: {n_components: 1-3, acceleration: off}\n"
+         "outputs: {selection: s, report: r.json}\n", "select.acceleration: Input should be 'squarem' or 'none'"),
+        ("data: {path: data.zarr}\nfit: {n_components: 2}\ncluster: nowhere.yaml\n"
+         "outputs: {model: m.zarr, report: r.json}\n", "cannot read cluster config"),
+        ("data: [", "is not valid YAML"),
+        ("- 1\n", "must be a mapping"),
+        ("data: {path: data.zarr}\nselect: {n_components: 1-1000000000}\noutputs: {selection: s, report: r.json}\n",
+         "holds more than 1000 integers"),
+        # 634 bytes of aliases that would expand to 10¹⁰ values
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+         + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                   for p, c in zip("abcdefgh", "bcdefghi"))
+         + "data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n",
+         "holds more than 100,000 values once its aliases are expanded"),
+        ("a: &a [*a]\n", "once its aliases are expanded"),
+        ("[" * 100_000, "nested too deeply"),
+        ("# " + "x" * 2**21 + "\n", "bytes; daskem reads at most"),
+    ],
+    ids=lambda value: " ".join(value[:60].split()),
+)
+def test_bad_job_files_are_refused_before_any_work(folder, text, message):
+    path = job_file(folder, text)
+    with pytest.raises(JobError, match=__import__("re").escape(message.format(folder=folder))):
+        load_job(path)
+    result = CliRunner().invoke(main, ["run", str(path)])
+    assert result.exit_code == 1 and result.stderr.count("\n") == 1
+    assert sorted(p.name for p in folder.iterdir()) == ["data.zarr", "job.yaml"]  # nothing written
+
+
+def test_the_example_job_and_cron_line_work_as_documented(tmp_path):
+    (tmp_path / "workflows").mkdir()
+    shutil.copy(ROOT / "workflows" / "job.example.yaml", tmp_path / "workflows" / "job.yaml")
+    shutil.copytree(ROOT / "cluster_configs", tmp_path / "cluster_configs")
+    X = make_mixture_data(n_samples=4000, n_features=3, n_components=8, seed=5, separation=8.0)
+    write_zarr(tmp_path / "demo-data" / "data.zarr", X, chunk_rows=1000)
+    result = CliRunner().invoke(main, ["--json", "run", str(tmp_path / "workflows" / "job.yaml"), "--date", "2026-11-26"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "done"
+    night = tmp_path / "workflows" / "runs" / "2026-11-26"
+    assert sorted(p.name for p in night.iterdir()) == ["model.zarr", "report.json", "scores.zarr"]
+    cron = (ROOT / "workflows" / "crontab.example").read_text()
+    assert "daskem --json run workflows/job.example.yaml" in cron
+
+
+@pytest.fixture(scope="module")
+def prefect_flow():
+    """workflows/prefect_flow.py, loaded as a module, with a local Prefect test server (one per module:
+    it takes seconds to start)."""
+    pytest.importorskip("prefect", reason="the workflows extra is part of the test install")
+    import importlib.util
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    spec = importlib.util.spec_from_file_location("prefect_flow", ROOT / "workflows" / "prefect_flow.py")
+    flow_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(flow_module)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # this machine has no network
+        with prefect_test_harness():
+            yield flow_module
+
+
+def test_a_forced_run_that_crashes_is_resumed_by_the_next_run_not_taken_for_done(folder, monkeypatch):
+    from daskem.app import commands
+    from daskem.io.checkpoints import Checkpoint
+
+    path = job_file(folder, FIT_JOB)
+    with pytest.warns(daskem.ConvergenceWarning):
+        run_job(path, date="2026-01-05")
+    real_load, resumed = Checkpoint.load, []
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(real_load(self) is not None)
+                        or real_load(self))
+    monkeypatch.setattr(commands, "predict", lambda *a, **k: (_ for _ in ()).throw(OSError("disk gone")))
+    with pytest.warns(daskem.ConvergenceWarning), pytest.raises(OSError, match="disk gone"):
+        run_job(path, date="2026-01-05", force=True)  # the new model is written, then scoring fails
+    report = folder / "runs" / "2026-01-05" / "report.json"
+    assert not report.exists()  # the old report no longer describes the outputs
+    monkeypatch.undo()
+    monkeypatch.setattr(Checkpoint, "load", lambda self: resumed.append(real_load(self) is not None)
+                        or real_load(self))
+    assert run_job(path, date="2026-01-05")["status"] == "done" and report.exists()
+    assert resumed == [False, True]
+
+
+def test_the_prefect_flow_runs_a_job_locally_and_logs_to_prefect(folder, prefect_flow, caplog):
+    path = job_file(folder, FIT_JOB.replace("tol: 0", "tol: 0.001"))
+    prefect_logger, handlers = logging.getLogger("prefect.task_runs"), list(logging.getLogger("daskem").handlers)
+    prefect_logger.addHandler(caplog.handler)
+    try:
+        report = prefect_flow.daskem_job(str(path), date="2026-02-01")
+        again = prefect_flow.daskem_job(str(path), date="2026-02-01")
+    finally:
+        prefect_logger.removeHandler(caplog.handler)
+    assert report["status"] == "done" and again["status"] == "already done"
+    assert (folder / "runs" / "2026-02-01" / "model.zarr").exists()
+    daskem_lines = [r.getMessage() for r in caplog.records if r.name == "prefect.task_runs"]
+    assert any("iteration" in line for line in daskem_lines), daskem_lines  # daskem's own lines, in Prefect's log
+    assert logging.getLogger("daskem").handlers == handlers  # and nothing left attached afterwards
+
+
+def test_a_retry_of_a_forced_prefect_run_resumes_from_its_checkpoint(folder, prefect_flow, monkeypatch):
+    from daskem.app import commands
+    from daskem.io.checkpoints import Checkpoint
+
+    path = job_file(folder, FIT_JOB)
+    assert prefect_flow.daskem_job(str(path), date="2026-02-02")["status"] == "done"
+    real_predict, real_load, resumed = commands.predict, Checkpoint.load, []
+
+    def crash_once(*args, **kwargs):  # the fit and its checkpoint are written; scoring fails
+        monkeypatch.setattr(commands, "predict", real_predict)
+        raise OSError("worker lost")
+
+    def load(self):
+        state = real_load(self)
+        resumed.append(state is not None)
+        return state
+
+    monkeypatch.setattr(commands, "predict", crash_once)
+    monkeypatch.setattr(Checkpoint, "load", load)
+    monkeypatch.setattr(prefect_flow, "run_daskem_job", prefect_flow.run_daskem_job.with_options(retry_delay_seconds=0))
+    report = prefect_flow.daskem_job(str(path), force=True, date="2026-02-02")
+    assert report["status"] == "done"
+    assert resumed == [False, True]  # the forced try starts afresh; its retry resumes, it does not start over
+
+
+def test_the_prefect_flow_takes_its_parameters_on_the_command_line(folder, prefect_flow, monkeypatch):
+    path = job_file(folder, FIT_JOB)
+    result = CliRunner().invoke(prefect_flow._main, [str(path), "--date", "2026-02-03"])
+    assert result.exit_code == 0, result.output
+    assert (folder / "runs" / "2026-02-03" / "report.json").exists()
+    calls = []
+    real_run_job = prefect_flow.run_job
+    monkeypatch.setattr(prefect_flow, "run_job", lambda *a, **k: calls.append(a) or real_run_job(*a, **k))
+    result = CliRunner().invoke(prefect_flow._main, [str(path), "--date", "tomorrow"])
+    assert result.exit_code != 0 and "is not a date" in str(result.exception)
+    assert len(calls) == 1  # an error in what was asked is not retried
+
+
+@pytest.mark.parametrize("date", ["yesterday", "2026-13-01", "20260102", "2026-01-02/../..", ""])
+def test_a_date_that_is_not_one_is_refused_before_any_work(folder, date):
+    path = job_file(folder, FIT_JOB)
+    with pytest.raises(JobError, match="is not a date: give it as YYYY-MM-DD"):
+        run_job(path, date=date)
+    assert not (folder / "runs").exists()
+
+
+@pytest.mark.skipif(shutil.which("flock") is None or shutil.which("bash") is None, reason="needs flock and bash")
+def test_the_cron_line_prints_only_a_failure_for_cron_to_mail(tmp_path):
+    """The crontab's command, as cron's shell runs it: silent when the run succeeds (nothing to
+    mail), the end of the log when it fails (mailed to MAILTO)."""
+    line = next(line for line in (ROOT / "workflows" / "crontab.example").read_text().splitlines()
+                if line.startswith("30 2 "))
+    command = line.split(maxsplit=5)[5].replace("\\%", "%")  # cron turns \\% into %
+    command = command.replace("cd /srv/daskem", f"cd {shlex.quote(str(tmp_path))}")
+    command = command.replace(".venv/bin/daskem", f"{shlex.quote(sys.executable)} -m daskem")
+    command = command.replace("/tmp/daskem-nightly.lock", shlex.quote(str(tmp_path / "lock")))
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "job.example.yaml").write_text(
+        "data: {path: nothing.zarr, variable: X}\\nfit: {n_components: 2}\\noutputs: {model: m.zarr, report: r.json}\\n")
+    failed = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 0 and "nothing.zarr" in failed.stdout  # the error, for cron to mail
+    write_zarr(tmp_path / "workflows" / "data.zarr", make_mixture_data(n_samples=500, seed=1), chunk_rows=250)
+    (tmp_path / "workflows" / "job.example.yaml").write_text(
+        "data: {path: data.zarr, variable: X}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n")
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "" and (tmp_path / "workflows" / "r.json").exists()
+
+
+def _undeclared(document, schema, where="") -> list[str]:
+    """Keys of ``document`` that ``schema`` (an OpenAPI v3 structural schema) does not declare.
+
+    Kubernetes drops such keys without a word when it stores the object, so a misspelt
+    field would silently do nothing.
+    """
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    if isinstance(document, dict) and schema.get("type") == "object":
+        properties, extra = schema.get("properties"), schema.get("additionalProperties")
+        if properties is None:  # a map (labels, resources) or an object Kubernetes checks itself (metadata)
+            return [] if extra is None else [p for key, value in document.items()
+                                             for p in _undeclared(value, extra, f"{where}.{key}")]
+        return [p for key, value in document.items()
+                for p in ([f"{where}.{key}"] if key not in properties
+                          else _undeclared(value, properties[key], f"{where}.{key}"))]
+    if isinstance(document, list) and "items" in schema:
+        return [p for i, item in enumerate(document) for p in _undeclared(item, schema["items"], f"{where}[{i}]")]
+    return []
+
+
+def test_the_kubernetes_manifest_is_a_valid_daskjob_whose_runner_fails_for_good():
+    pytest.importorskip("dask_kubernetes", reason="the kubernetes extra is part of the test install")
+    import importlib.resources
+
+    import jsonschema
+    import yaml
+
+    crds = importlib.resources.files("dask_kubernetes") / "operator/deployment/helm/dask-kubernetes-operator/crds"
+    crd = yaml.safe_load((crds / "daskjob.yaml").read_text())
+    manifest = yaml.safe_load((ROOT / "workflows" / "daskjob.yaml").read_text())
+    versions = {f"{crd['spec']['group']}/{v['name']}": v for v in crd["spec"]["versions"] if v["served"]}
+    assert manifest["kind"] == crd["spec"]["names"]["kind"] and manifest["apiVersion"] in versions
+    schema = versions[manifest["apiVersion"]]["schema"]["openAPIV3Schema"]
+    jsonschema.Draft7Validator(schema).validate(manifest)
+    assert _undeclared(manifest["spec"], schema["properties"]["spec"], ".spec") == []
+    runner = manifest["spec"]["job"]["spec"]
+    # A runner that restarted in place would never reach phase Failed, and the operator
+    # tears the cluster down only when it does.
+    assert runner["restartPolicy"] == "Never"
+    assert runner["containers"][0]["args"][:2] == ["daskem", "--json"] and "run" in runner["containers"][0]["args"]
+    name = manifest["metadata"]["name"]
+    text = (ROOT / "workflows" / "daskjob.yaml").read_text()
+    assert f"kubectl logs -f pod/{name}-runner" in text and "job/" not in text
+
+
+def test_the_schema_check_finds_a_misspelt_field():
+    schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"restartPolicy": {}}}}}
+    assert _undeclared({"spec": {"restartPolicy": "Never", "restartPolicyy": "Never"}}, schema) == [
+        ".spec.restartPolicyy"]
