@@ -37,7 +37,7 @@ class Blocks:
     weights: list[Delayed | None]
     first_rows: list[int]
     #: The dtype chunk functions get the rows in: float64, or float32 for float32 data
-    #: fitted in float32 arithmetic (see :func:`daskem.kernels.estep.compute_dtype`).
+    #: fitted in float32 arithmetic (see :func:`daskem.kernels.block_kernels.compute_dtype`).
     dtype: type = np.float64
 
     @classmethod

@@ -17,9 +17,21 @@ import numpy as np
 from daskem.exceptions import DaskemError
 from daskem.settings import Setting, bind
 
-#: A family's parameters for one candidate mixture (for Gaussians a
-#: :class:`~daskem.kernels.gaussian.GaussianParams`); opaque to the engine.
-Params = Any
+
+class Params(Protocol):
+    """A family's parameters for one candidate mixture (for Gaussians a
+    :class:`~daskem.kernels.gaussian.GaussianParams`, for product families a
+    :class:`~daskem.families.product.MeanParams`): the weights (K,) and means (K, d) every family has;
+    the rest is the family's own, opaque to the engine."""
+
+    weights: np.ndarray
+    means: np.ndarray
+
+    @property
+    def n_components(self) -> int: ...
+
+    @property
+    def n_features(self) -> int: ...
 
 #: What NaN may mean in the data, the default first: "nan", a missing value (fitted exactly, with
 #: the observed-data likelihood); "error", bad data.  Every family's ``missing`` setting.

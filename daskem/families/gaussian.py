@@ -43,7 +43,7 @@ SYMMETRY_TOLERANCE = 1e-10
 
 
 @dataclass(frozen=True, eq=False)
-class GaussianStats(ChunkStatistics, MixtureStatistics):
+class GaussianStatistics(ChunkStatistics, MixtureStatistics):
     """Summed statistics of some rows under the parameters of one iteration: a value type with ``+``.
 
     The sums of :class:`~daskem.kernels.estep.ChunkStatistics` — log-likelihood,
@@ -63,16 +63,16 @@ class GaussianStats(ChunkStatistics, MixtureStatistics):
         first_row: int = 0,
         sample_weight: np.ndarray | None = None,
         missing: bool = False,
-    ) -> GaussianStats:
+    ) -> GaussianStatistics:
         """Statistics of one chunk of rows X (n, d) under ``params`` (the E-step); ``missing``: whether NaN
         marks a missing value."""
         return cls(**vars(chunk_statistics(X, params, first_row, sample_weight, missing)))
 
-    def __add__(self, other: GaussianStats) -> GaussianStats:
+    def __add__(self, other: GaussianStatistics) -> GaussianStatistics:
         if other.reference is not self.reference and not np.array_equal(other.reference, self.reference):
             raise ValueError("cannot add statistics taken about different reference points")
         worst_log_prob, worst_index, worst_rows = self.worst_of_both(other)
-        return GaussianStats(
+        return GaussianStatistics(
             log_likelihood=self.log_likelihood + other.log_likelihood,
             weight_sum=self.weight_sum + other.weight_sum,
             n_samples=self.n_samples + other.n_samples,
@@ -109,14 +109,14 @@ class GaussianFamily(Family):
 
     def chunk_statistics(
         self, X: np.ndarray, params: GaussianParams, first_row: int, sample_weight: np.ndarray | None
-    ) -> GaussianStats:
-        return GaussianStats.from_chunk(X, params, first_row, sample_weight, self.takes_missing)
+    ) -> GaussianStatistics:
+        return GaussianStatistics.from_chunk(X, params, first_row, sample_weight, self.takes_missing)
 
-    def m_step(self, stats: GaussianStats, may_reseed: np.ndarray | None = None
+    def m_step(self, stats: GaussianStatistics, may_reseed: np.ndarray | None = None
                ) -> tuple[GaussianParams, list[tuple[int, int]]]:
         """New parameters from summed statistics (the M-step).
 
-        Collapsed components (see :meth:`GaussianStats.collapsed`) that
+        Collapsed components (see :meth:`GaussianStatistics.collapsed`) that
         ``may_reseed`` (a (K,) boolean mask; all when None) allows restart at
         the rows the current parameters explain worst (see
         :func:`daskem.kernels.gaussian.reseed`).
@@ -152,7 +152,7 @@ class GaussianFamily(Family):
         raise_non_finite(np.where(np.isnan(X), 0.0, X), first_row, "while imputing")
         return missing_values.impute(X, params)
 
-    def check_first_pass(self, stats: GaussianStats) -> None:
+    def check_first_pass(self, stats: GaussianStatistics) -> None:
         """Refuse data that no Gaussian mixture density exists for, from the range of each feature.
 
         See :func:`daskem.kernels.checks.check_ranges` (constant features,

@@ -27,8 +27,8 @@ import numpy as np
 from daskem.exceptions import DomainError, InputError, ModelFileError
 from daskem.families.base import Family, MixtureStatistics
 from daskem.kernels import fused
+from daskem.kernels.block_kernels import normalise
 from daskem.kernels.checks import check_weights
-from daskem.kernels.estep import normalise
 from daskem.kernels.gaussian import NK_FLOOR  # the Gaussian M-step's floor, the same for every family
 
 #: Bytes of a block's (K, b) log densities: a cache-sized block.

@@ -71,7 +71,7 @@ def whitened_log_prob(
     X : (n, d) rows, float32 or float64.
     centre : (d,) the point ``c`` the whitening is taken about, X's dtype.
     whitening : (K·d, d+1) ``[U_1 … U_K; −δ_1 U_1 … −δ_K U_K]ᵀ``, X's dtype
-        (see :class:`daskem.kernels.estep._WhitenedKernel`).
+        (see :class:`daskem.kernels.block_kernels.WhitenedKernel`).
     offsets : (K,) float64, ``log α_k + log|U_k| − d/2·log 2π``.
     block_rows : rows per block.
     out : (K, n) float64, written.
@@ -145,7 +145,7 @@ def expanded_log_prob(
     pairs : (2, P) int64, the features ``(j, l)`` of each product term ``x̃_j x̃_l``.
     coefficients : (K, P + d + 1) each component's weights of the terms
         ``[x̃_j x̃_l …, x̃_1 … x̃_d, 1]``, X's dtype (see
-        :class:`daskem.kernels.estep._ExpandedKernel`).
+        :class:`daskem.kernels.block_kernels.ExpandedKernel`).
     block_rows : rows per block.
     out : (K, n) float64, written.
     """

@@ -75,7 +75,7 @@ class MissingStatistics:
 
 #: The largest ``max_k Σ_j P_k,jj (μ_kj − c_j)²`` at which holes are filled by ``c`` (a product half the
 #: size): the fill's terms cancel in the quadratic forms, losing that many ulps, at most ~1e-12 of
-#: a log-density (as the block kernels' bound, :class:`daskem.kernels.estep._ExpandedKernel`);
+#: a log-density (as the block kernels' bound, :class:`daskem.kernels.block_kernels.ExpandedKernel`);
 #: beyond, each component's δ is masked to 0 where missing, exact however far the means lie.
 MAX_FILL_AMPLIFICATION = 1e4
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from daskem.engine.em import run_em
 from daskem.engine.passes import Blocks, statistics_pass, sum_batches
 from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, CovarianceError
-from daskem.families.gaussian import GaussianFamily, GaussianStats
+from daskem.families.gaussian import GaussianFamily, GaussianStatistics
 from daskem.kernels.gaussian import GaussianParams
 from tests.helpers import make_mixture_data
 
@@ -43,7 +43,7 @@ def chunked_problem(draw):
 @given(chunked_problem())
 def test_statistics_do_not_depend_on_the_chunking(problem):
     X, params, chunks, split_every = problem
-    whole = GaussianStats.from_chunk(X, params)
+    whole = GaussianStatistics.from_chunk(X, params)
     data = Blocks.of(da.from_array(X, chunks=(chunks, -1)))
     ((chunked,),) = dask.compute(statistics_pass(data, split_every)([(GaussianFamily(reg_covar=1e-6), params)]))
     assert chunked.n_samples == whole.n_samples == len(X)
@@ -58,7 +58,7 @@ def test_statistics_do_not_depend_on_the_chunking(problem):
 @given(chunked_problem(), st.permutations(range(4)))
 def test_statistics_add_in_any_order(problem, order):
     X, params, _, _ = problem
-    parts = [(GaussianStats.from_chunk(part, params),) for part in np.array_split(X, 4)]
+    parts = [(GaussianStatistics.from_chunk(part, params),) for part in np.array_split(X, 4)]
     (forward,), (shuffled,) = sum_batches(parts), sum_batches([parts[i] for i in order])
     np.testing.assert_allclose(shuffled.s2, forward.s2, rtol=1e-12, atol=1e-12 * np.abs(forward.s2).max())
     np.testing.assert_allclose(shuffled.log_likelihood, forward.log_likelihood, rtol=1e-12)
@@ -66,8 +66,8 @@ def test_statistics_add_in_any_order(problem, order):
 
 def test_statistics_about_different_references_refuse_to_add():
     X = make_mixture_data(30, 2, 2)
-    a = GaussianStats.from_chunk(X, params_for(X, 2, 0))
-    b = GaussianStats.from_chunk(X, params_for(X, 2, 1))
+    a = GaussianStatistics.from_chunk(X, params_for(X, 2, 0))
+    b = GaussianStatistics.from_chunk(X, params_for(X, 2, 1))
     with pytest.raises(ValueError, match="different reference"):
         a + b
 

@@ -11,7 +11,7 @@ import zarr
 
 import daskem
 from daskem.exceptions import InputError, InputNotFoundError, NonFiniteDataError, NotFittedError
-from daskem.kernels import estep
+from daskem.kernels import block_kernels, estep
 from daskem.kernels.gaussian import GaussianParams
 from tests.helpers import initial_parameters, make_mixture_data, reg_covar_dip, write_zarr
 
@@ -312,7 +312,7 @@ def test_verbose_progress_changes_nothing_but_the_output(data, caplog):
 @pytest.mark.parametrize("covariance_type", ["full", "diag"])
 def test_a_fit_with_a_component_on_a_few_far_rows_matches_the_exact_kernel(data, monkeypatch, covariance_type):
     """A component left on a few rows far off (variances near reg_covar) sends only itself to the
-    exact differences (estep._SplitKernel): the fit equals one with every component on them."""
+    exact differences (block_kernels.SplitKernel): the fit equals one with every component on them."""
     rng = np.random.default_rng(3)
     X = np.vstack([data, data[:4] * 1e-6 + 40.0])  # four rows far from the rest, nearly equal
     means = np.vstack([data[rng.choice(len(data), 3, replace=False)], X[-1:]])
@@ -321,13 +321,13 @@ def test_a_fit_with_a_component_on_a_few_far_rows_matches_the_exact_kernel(data,
                   "diag": np.repeat((1 / variances)[:, None], 3, axis=1)}
     start = dict(weights_init=np.full(4, 0.25), means_init=means, precisions_init=precisions[covariance_type])
     kinds = []
-    choose = estep._kernel
-    monkeypatch.setattr(estep, "_kernel", lambda params, dtype=np.float64: kinds.append(type(choose(params, dtype)))
+    choose = block_kernels.kernel_for
+    monkeypatch.setattr(estep, "kernel_for", lambda params, dtype=np.float64: kinds.append(type(choose(params, dtype)))
                         or choose(params, dtype))
     split = daskem.GaussianMixture(4, covariance_type=covariance_type, max_iter=5, tol=0, chunk_rows=300,
                                    **start).fit(X)
-    assert kinds[0] is estep._SplitKernel
-    monkeypatch.setattr(estep, "_kernel", lambda params, dtype=np.float64: estep._DifferencesKernel(params, dtype))
+    assert kinds[0] is block_kernels.SplitKernel
+    monkeypatch.setattr(estep, "kernel_for", lambda params, dtype=np.float64: block_kernels.DifferencesKernel(params, dtype))
     exact = daskem.GaussianMixture(4, covariance_type=covariance_type, max_iter=5, tol=0, chunk_rows=300,
                                    **start).fit(X)
     # The near components' expanded terms lose at most 1e4 ulps a row: 1e-10 of each array's scale.

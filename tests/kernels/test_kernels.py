@@ -9,8 +9,8 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from daskem.exceptions import CovarianceError, NonFiniteDataError
-from daskem.families.gaussian import GaussianFamily, GaussianStats
-from daskem.kernels import estep, fused, gaussian
+from daskem.families.gaussian import GaussianFamily, GaussianStatistics
+from daskem.kernels import block_kernels, estep, fused, gaussian
 from daskem.kernels.gaussian import GaussianParams
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, squared_distances
 from tests.helpers import make_mixture_data
@@ -265,11 +265,11 @@ def test_moments_stay_accurate_however_far_apart_the_components(covariance_type,
     params = GaussianParams.from_covariances(np.array([0.4, 0.6]), means, variances, covariance_type)
     # The means lie 1.2 × separation from c in each of 4 features: an expanded amplification of
     # 5.76 × separation² (limit 1e4), a whitened one of 2.4 × separation (limit 1e4).
-    expected_kernel = (estep._ExpandedKernel if separation < 40 else
-                       estep._WhitenedKernel if separation < 4000 and covariance_type in ("full", "tied") else
-                       estep._DifferencesKernel)
-    assert type(estep._kernel(params)) is expected_kernel
-    fitted, _ = GaussianFamily(covariance_type, reg_covar=0.0).m_step(GaussianStats.from_chunk(X, params))
+    expected_kernel = (block_kernels.ExpandedKernel if separation < 40 else
+                       block_kernels.WhitenedKernel if separation < 4000 and covariance_type in ("full", "tied") else
+                       block_kernels.DifferencesKernel)
+    assert type(block_kernels.kernel_for(params)) is expected_kernel
+    fitted, _ = GaussianFamily(covariance_type, reg_covar=0.0).m_step(GaussianStatistics.from_chunk(X, params))
     # The exact M-step, two passes over the rows in float64.
     resp = np.exp(estep.e_step(X, params)[1])
     nk = resp.sum(axis=0)
@@ -295,11 +295,11 @@ def test_float32_kernels_agree_with_float64_on_the_same_rows(covariance_type, se
     variances = {"full": np.stack([np.eye(4)] * 2), "tied": np.eye(4), "diag": np.ones((2, 4)),
                  "spherical": np.ones(2)}[covariance_type]
     params = GaussianParams.from_covariances(np.array([0.4, 0.6]), means, variances, covariance_type)
-    assert type(estep._kernel(params, np.float32)) is (
-        estep._ExpandedKernel if separation < 40 else estep._DifferencesKernel)
+    assert type(block_kernels.kernel_for(params, np.float32)) is (
+        block_kernels.ExpandedKernel if separation < 40 else block_kernels.DifferencesKernel)
     family = GaussianFamily(covariance_type, reg_covar=0.0)
-    fast, _ = family.m_step(GaussianStats.from_chunk(X, params))
-    exact, _ = family.m_step(GaussianStats.from_chunk(X.astype(np.float64), params))
+    fast, _ = family.m_step(GaussianStatistics.from_chunk(X, params))
+    exact, _ = family.m_step(GaussianStatistics.from_chunk(X.astype(np.float64), params))
     # float32 rounding of the terms and of per-block sums, ~1e-7 of scale; 1e-5 is the float32
     # path's promise.
     np.testing.assert_allclose(fast.covariances, exact.covariances, rtol=0, atol=1e-5 * np.abs(exact.covariances).max())
@@ -323,14 +323,14 @@ def test_one_component_far_off_leaves_the_others_on_expanded_terms(covariance_ty
                                              covariance_type)
     X = np.vstack([means[k] + spreads[k] * rng.normal(size=(n, 4)) for k, n in enumerate([2000, 2000, 2000, 700])])
     X, weights = X.astype(dtype), rng.uniform(size=len(X))
-    kernel = estep._kernel(params, dtype)
-    assert type(kernel) is estep._SplitKernel and kernel.far_index.tolist() == [3]
+    kernel = block_kernels.kernel_for(params, dtype)
+    assert type(kernel) is block_kernels.SplitKernel and kernel.far_index.tolist() == [3]
     kernel.block_rows = 1000  # several blocks, the last one short
-    exact = estep._DifferencesKernel(params, dtype)
+    exact = block_kernels.DifferencesKernel(params, dtype)
     found, expected = kernel.accumulate(X, weights), exact.accumulate(X, weights)
     # A row's log-likelihood: the near components' expanded terms lose up to their kernel's limit
     # of 1e4 ulps (here c lies within 0.2 of their means: far fewer), 2e-12 in float64, 1e-3 in float32.
-    limit = estep._ExpandedKernel.MAX_AMPLIFICATION[dtype] * np.finfo(dtype).eps
+    limit = block_kernels.ExpandedKernel.MAX_AMPLIFICATION[dtype] * np.finfo(dtype).eps
     np.testing.assert_allclose(found, expected, rtol=0, atol=limit * np.abs(expected).max())
     np.testing.assert_allclose(kernel.log_prob(X), exact.log_prob(X), rtol=0,  # per component, unnormalised
                                atol=limit * np.abs(exact.log_prob(X)[:3]).max())
@@ -393,7 +393,7 @@ def test_chunk_ranges_are_numpys_whichever_kernel_finds_them(spread, dtype):
     X = (rng.normal(size=(5000, 5)) * rng.uniform(1, 100, size=5) + 50).astype(dtype)
     params = random_params(3, 5, seed=2, shift=50.0)
     params = GaussianParams.from_covariances(params.weights, params.means * spread, params.covariances)
-    expanded = isinstance(estep._kernel(params, dtype), estep._ExpandedKernel)
+    expanded = isinstance(block_kernels.kernel_for(params, dtype), block_kernels.ExpandedKernel)
     assert expanded == (spread == 1.0)
     stats = estep.chunk_statistics(X, params)
     np.testing.assert_array_equal(stats.minimum, X.min(axis=0).astype(np.float64))
