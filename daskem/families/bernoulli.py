@@ -13,7 +13,7 @@ import numpy as np
 
 from daskem.families.base import MISSING
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
-from daskem.kernels import fused
+from daskem.kernels import scans
 from daskem.settings import Setting
 
 #: The floor of the probabilities: every one stays within ``[min_probability, 1 − min_probability]``.
@@ -40,7 +40,7 @@ class BernoulliFamily(ProductFamily):
         return None
 
     def check_rows(self, X: np.ndarray, first_row: int, rows: np.ndarray | None = None) -> None:
-        raise_outside(X, fused.first_not_binary(X), first_row, "a Bernoulli mixture takes 0 or 1 only (mark an "
+        raise_outside(X, scans.first_not_binary(X), first_row, "a Bernoulli mixture takes 0 or 1 only (mark an "
                       "unknown value as NaN, a missing value)", rows)
 
     def floor(self, means: np.ndarray) -> np.ndarray:

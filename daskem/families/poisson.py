@@ -14,7 +14,7 @@ from scipy.special import gammaln
 
 from daskem.families.base import MISSING
 from daskem.families.product import MeanParams, ProductFamily, raise_outside
-from daskem.kernels import fused
+from daskem.kernels import scans
 from daskem.settings import Setting
 
 #: ``log k!`` for k = 0 … 65,535 (512 KiB), as ``gammaln(k + 1)`` gives it.
@@ -43,12 +43,12 @@ class PoissonFamily(ProductFamily):
         """``−Σ_j log x_j!``, looked up for counts below ``len(LOG_FACTORIALS)`` in one compiled pass
         (``gammaln`` took 40 ms per 100,000 × 16 counts, two thirds of an iteration)."""
         sums = np.empty(len(X))
-        fused.log_factorial_sums(X, LOG_FACTORIALS, sums)
+        scans.log_factorial_sums(X, LOG_FACTORIALS, sums)
         return -sums
 
     def check_rows(self, X: np.ndarray, first_row: int, rows: np.ndarray | None = None) -> None:
-        raise_outside(X, fused.first_not_count(X), first_row,
-                      f"a Poisson mixture takes counts only: whole numbers from 0 to {fused.MAX_COUNT:.0f} "
+        raise_outside(X, scans.first_not_count(X), first_row,
+                      f"a Poisson mixture takes counts only: whole numbers from 0 to {scans.MAX_COUNT:.0f} "
                       "(2**53, float64's last exact whole number); a huge or negative value is often a placeholder "
                       "for an unknown one: mark those as NaN (missing values)", rows)
 

@@ -2,8 +2,14 @@
 
 - :mod:`daskem.kernels.estep` — the Gaussian E-step on one chunk of rows and its
   sufficient statistics, block by block;
-- :mod:`daskem.kernels.fused` — the compiled (numba) loops between a block's
-  matrix products;
+- :mod:`daskem.kernels.fused` — the compiled (numba) loops of the complete-data
+  block kernels, between a block's matrix products;
+- :mod:`daskem.kernels.fused_missing` — the compiled E-step of rows with missing
+  values (statistics, log-probabilities, imputation), block by block;
+- :mod:`daskem.kernels.patterns` — missingness patterns: rows grouped by
+  pattern, and the factors of each pattern's precision blocks;
+- :mod:`daskem.kernels.scans` — compiled scans over rows: k-means++ seeding
+  costs and the discrete families' domain checks;
 - :mod:`daskem.kernels.gaussian` — Gaussian parameters, moments, and the M-step
   that turns summed statistics into parameters;
 - :mod:`daskem.kernels.checks` — checks of rows, weights and ranges;

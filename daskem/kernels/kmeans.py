@@ -1,4 +1,4 @@
-"""k-means pieces used to initialise EM (NumPy, and compiled loops from :mod:`~daskem.kernels.fused`).
+"""k-means pieces used to initialise EM (NumPy, and compiled loops from :mod:`~daskem.kernels.scans`).
 
 Shapes use ``n`` rows, ``d`` features and ``K`` centres; all float64.  Every
 function takes optional non-negative row weights ``w`` (n,), None for ones.
@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from daskem.kernels import fused
+from daskem.kernels import scans
 
 
 def squared_distances(X: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -105,7 +105,7 @@ def kmeans_plusplus(
     Each new centre is the best of ``2 + ⌊log K⌋`` candidates drawn with
     probability proportional to ``w · D²`` (squared distance to the nearest
     centre), as in scikit-learn.  The candidates' costs are one compiled pass
-    over the transposed rows per candidate (:func:`~daskem.kernels.fused.seeding_costs`):
+    over the transposed rows per candidate (:func:`~daskem.kernels.scans.seeding_costs`):
     NumPy's (n, T) distances, minimum and weighted sum took 2.3 ms a centre on
     50,000 × 8 rows, this 0.8 in float64 and 0.4 in float32, which it uses:
     the rows are centred in float64 first and the distances are differences,
@@ -124,13 +124,13 @@ def kmeans_plusplus(
     chosen = np.empty(n_clusters, dtype=np.int64)
     chosen[0] = _draw(weights, 1, rng)[0]
     closest = np.full(n_samples, np.inf)
-    fused.lower_closest(rows_t, centred[chosen[0]], closest)
+    scans.lower_closest(rows_t, centred[chosen[0]], closest)
     costs = np.empty(n_trials)
     for c in range(1, n_clusters):
         candidates = _draw(weights * closest, n_trials, rng)
-        fused.seeding_costs(rows_t, centred[candidates], closest, weights, costs)
+        scans.seeding_costs(rows_t, centred[candidates], closest, weights, costs)
         chosen[c] = candidates[int(np.argmin(costs))]
-        fused.lower_closest(rows_t, centred[chosen[c]], closest)
+        scans.lower_closest(rows_t, centred[chosen[c]], closest)
     return X[chosen]
 
 

@@ -16,8 +16,8 @@ values at the missing coordinates, e = x − μ and g = (P e)_m, still
 ``Q = eᵀ P e − gᵀ P_mm⁻¹ g`` and ``E[x_m | x_o] − μ_m = e_m − P_mm⁻¹ g``.
 
 So a pattern needs only the q × q block of each component's precision,
-factorised once.  The compiled pass (:func:`daskem.kernels.fused.missing_e_step`)
-takes the rows grouped by pattern (:func:`daskem.kernels.fused.pattern_order`,
+factorised once.  The compiled pass (:mod:`daskem.kernels.fused_missing`)
+takes the rows grouped by pattern (:func:`daskem.kernels.patterns.pattern_order`,
 a linear-time counting sort) and, block by block, factorises each run of
 rows with one pattern once for every component, all the block's runs with
 the same q side by side; when patterns are nearly unique (50 % of 16
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daskem.kernels import fused
+from daskem.kernels import fused, fused_missing, patterns
 from daskem.kernels.gaussian import LOG_2PI, GaussianParams, block_rows
 
 
@@ -87,9 +87,11 @@ def fill_amplification(params: GaussianParams) -> float:
     return float((diagonals * (params.means - centre) ** 2).sum(axis=1).max())
 
 
-def _pass(X: np.ndarray, params: GaussianParams, reference: np.ndarray, weights: np.ndarray | None,
-          log_prob: np.ndarray, imputed: np.ndarray) -> MissingStatistics:
-    """One compiled pass of :func:`daskem.kernels.fused.missing_e_step` over rows X (n, d)."""
+def _prepared(
+    X: np.ndarray, params: GaussianParams, reference: np.ndarray
+) -> tuple[fused_missing.Rows, fused_missing.Mixture]:
+    """Rows X (n, d) in pattern order and the mixture, as the compiled pass (:mod:`daskem.kernels.fused_missing`)
+    takes them, its moments about ``reference`` (K, d)."""
     n_components, d = params.means.shape
     precisions = _precisions(params)
     centre = params.weights @ params.means
@@ -102,25 +104,14 @@ def _pass(X: np.ndarray, params: GaussianParams, reference: np.ndarray, weights:
     products = np.ascontiguousarray(products.transpose(2, 0, 1).reshape(-1, n_components * d))  # (terms, K·d)
     log_weights = np.log(params.weights)
     offsets = log_weights + 0.5 * (np.linalg.slogdet(precisions)[1] - d * LOG_2PI)
-    order, n_missing, patterns = (np.empty(len(X), np.int64) for _ in range(3))
-    fused.pattern_order(X, order, n_missing, patterns)
-    sorted_weights = np.ones(len(X)) if weights is None else weights[order]
-    sorted_weights[n_missing == d] = 0.0  # rows with nothing observed carry no information
-    row_missing = np.empty_like(n_missing)
-    row_missing[order] = n_missing
-    sums = MissingStatistics(np.empty(len(X)), row_missing, np.zeros(n_components), np.zeros((n_components, d)),
-                             np.zeros((n_components, d, d)), np.full(d, np.inf), np.full(d, -np.inf))
-    fused.missing_e_step(
-        X, order, n_missing, patterns, centre, products, masked, shifted,
-        np.ascontiguousarray(precisions.transpose(1, 2, 0)), params.means - reference, log_weights, offsets,
-        sorted_weights, fused.RESPONSIBILITY_FLOOR[np.float64], block_rows(n_components, d), sums.log_prob_norm,
-        log_prob, imputed, params.means, sums.nk, sums.s1, sums.s2, sums.low, sums.high,
+    order, n_missing, buckets = (np.empty(len(X), np.int64) for _ in range(3))
+    patterns.pattern_order(X, order, n_missing, buckets)
+    moment_offsets = params.means - reference
+    mixture = fused_missing.Mixture(
+        centre, products, masked, shifted, np.ascontiguousarray(precisions.transpose(1, 2, 0)), moment_offsets,
+        moment_offsets - shifted, log_weights, offsets, params.means,
     )
-    return sums
-
-
-#: "No such output" for :func:`daskem.kernels.fused.missing_e_step`.
-_NONE = np.empty((0, 0))
+    return fused_missing.Rows(X, order, n_missing, buckets), mixture
 
 
 def statistics(
@@ -143,14 +134,26 @@ def statistics(
     conditional covariance in the missing block, and the observed range of
     each feature.  Rows with nothing observed weigh 0.
     """
-    return _pass(X, params, reference, weights, _NONE, _NONE)
+    n_components, d = params.means.shape
+    rows, mixture = _prepared(X, params, reference)
+    sorted_weights = np.ones(len(X)) if weights is None else weights[rows.order]
+    sorted_weights[rows.n_missing == d] = 0.0  # rows with nothing observed carry no information
+    row_missing = np.empty_like(rows.n_missing)
+    row_missing[rows.order] = rows.n_missing
+    sums = MissingStatistics(np.empty(len(X)), row_missing, np.zeros(n_components), np.zeros((n_components, d)),
+                             np.zeros((n_components, d, d)), np.full(d, np.inf), np.full(d, -np.inf))
+    fused_missing.missing_statistics(rows, mixture, sorted_weights, fused.RESPONSIBILITY_FLOOR[np.float64],
+                                     block_rows(n_components, d), sums.log_prob_norm, sums.nk, sums.s1, sums.s2,
+                                     sums.low, sums.high)
+    return sums
 
 
 def log_prob(X: np.ndarray, params: GaussianParams) -> np.ndarray:
     """``log α_k + log p_k(x_o)`` (K, n) of rows X (n, d) with missing values (NaN): ``log α_k``
     for rows with nothing observed."""
     result = np.empty((params.n_components, len(X)))
-    _pass(X, params, params.means, None, result, _NONE)
+    rows, mixture = _prepared(X, params, params.means)
+    fused_missing.missing_log_prob(rows, mixture, block_rows(*params.means.shape), result)
     return result
 
 
@@ -159,5 +162,7 @@ def impute(X: np.ndarray, params: GaussianParams) -> np.ndarray:
     mixture, ``Σ_k r_k E[x_m | x_o, k]`` with r the responsibilities given the observed values;
     rows with nothing observed take the mixture's mean ``Σ_k α_k μ_k``."""
     imputed = np.empty(X.shape)
-    _pass(X, params, params.means, None, _NONE, imputed)
+    rows, mixture = _prepared(X, params, params.means)
+    fused_missing.missing_imputed(rows, mixture, fused.RESPONSIBILITY_FLOOR[np.float64],
+                                  block_rows(*params.means.shape), imputed)
     return imputed

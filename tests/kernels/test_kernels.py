@@ -10,7 +10,7 @@ from scipy.stats import multivariate_normal
 
 from daskem.exceptions import CovarianceError, NonFiniteDataError
 from daskem.families.gaussian import GaussianFamily, GaussianStatistics
-from daskem.kernels import block_kernels, estep, fused, gaussian
+from daskem.kernels import block_kernels, estep, fused, gaussian, scans
 from daskem.kernels.gaussian import GaussianParams
 from daskem.kernels.kmeans import kmeans_plusplus, lloyd, squared_distances
 from tests.helpers import make_mixture_data
@@ -210,11 +210,11 @@ def test_compiled_seeding_costs_are_the_direct_ones(dtype, rtol):
     X, candidates = rng.normal(size=(500, 3)).astype(dtype), rng.normal(size=(5, 3)).astype(dtype)
     closest, weights = rng.uniform(0, 4, size=500), rng.uniform(size=500)
     costs = np.empty(5)
-    fused.seeding_costs(np.ascontiguousarray(X.T), candidates, closest, weights, costs)
+    scans.seeding_costs(np.ascontiguousarray(X.T), candidates, closest, weights, costs)
     distances = ((X[:, np.newaxis, :].astype(float) - candidates) ** 2).sum(axis=2)  # (500, 5)
     np.testing.assert_allclose(costs, weights @ np.minimum(closest[:, np.newaxis], distances), rtol=rtol)
     before = closest.copy()
-    fused.lower_closest(np.ascontiguousarray(X.T), candidates[2], closest)
+    scans.lower_closest(np.ascontiguousarray(X.T), candidates[2], closest)
     np.testing.assert_allclose(closest, np.minimum(before, distances[:, 2]), rtol=rtol)
 
 

@@ -25,8 +25,8 @@ import daskem
 from daskem.engine.passes import Blocks, statistics_pass
 from daskem.exceptions import ComponentCollapseWarning, ConvergenceWarning, NonFiniteDataError
 from daskem.families.gaussian import GaussianFamily
-from daskem.kernels import fused
 from daskem.kernels import missing as missing_values
+from daskem.kernels import patterns
 from daskem.kernels.gaussian import COVARIANCE_TYPES, GaussianParams, sample
 from tests.strategies import chunkings
 
@@ -161,7 +161,7 @@ def test_rows_in_any_order_give_the_same_statistics(monkeypatch, n_features):
     X, params = holed(7, n_samples=300, n_features=n_features), start(7, "full", n_features)
     grouped = missing_values.statistics(X, params, params.means, None)
 
-    grouping = fused.pattern_order
+    grouping = patterns.pattern_order
 
     def shuffled(rows, order, n_missing, patterns):  # the rows' counts and buckets, rows in a random order
         grouping(rows, order, n_missing, patterns)
@@ -170,7 +170,7 @@ def test_rows_in_any_order_give_the_same_statistics(monkeypatch, n_features):
 
     np.testing.assert_array_equal(grouped.low, np.nanmin(X, axis=0))  # the observed values' range
     np.testing.assert_array_equal(grouped.high, np.nanmax(X, axis=0))
-    monkeypatch.setattr(fused, "pattern_order", shuffled)
+    monkeypatch.setattr(patterns, "pattern_order", shuffled)
     mixed = missing_values.statistics(X, params, params.means, None)
     np.testing.assert_allclose(mixed.log_prob_norm, grouped.log_prob_norm, rtol=1e-13)
     for name in ("nk", "s1", "s2"):  # sums in another order: rounding, relative to each array's scale
