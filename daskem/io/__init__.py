@@ -2,7 +2,7 @@
 
 - :mod:`daskem.io.storage` — local paths and fsspec URLs, and their credentials kept out of messages;
 - :mod:`daskem.io.zarr_rows` — Zarr arrays read as row chunks, and chunks absent from a store;
-- :mod:`daskem.io.chunk_index` — checksums of the chunks of a store, to tell when data changed;
+- :mod:`daskem.io.chunk_index` — where each stored chunk belongs (the CRC32C of each chunk file, by position);
 - :mod:`daskem.io.inputs` — every input (NumPy, Dask, DataFrames, xarray, Zarr paths) as rows;
 - :mod:`daskem.io.existing` — what is at a path already: which daskem output, what interrupted writes
   left (read-only);

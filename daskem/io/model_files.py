@@ -142,6 +142,14 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
     CovarianceError
         A covariance is not positive definite (naming the component).
     """
+    family = _stored_family(ds, source)
+    _check_layout(ds, family, source)
+    return family, family.from_variables(_stored_arrays(ds, family, source), source)
+
+
+def _stored_family(ds: xr.Dataset, source: str) -> Family:
+    """The family a model Dataset names, with its settings: refuses what is not a daskem model, a newer
+    format, and attributes that disagree."""
     name = ds.attrs.get("family", "gaussian")
     model = ds.attrs.get("model")
     if model is None or not {"weights", "means"} <= set(ds):
@@ -167,12 +175,17 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
         family = kind.from_settings({key: ds.attrs[key] for key in kind.setting_names() if key in ds.attrs})
     except InputError as error:
         raise ModelFileError(f"{source}: {error}") from None
+    return family
+
+
+def _check_layout(ds: xr.Dataset, family: Family, source: str) -> None:
+    """Refuse a model Dataset whose arrays are not ``family``'s, of the dimensions and sizes it has."""
     expected = family.dims()
     foreign = sorted((_model_arrays() - set(expected)) & set(ds.data_vars))
     if foreign:
         raise ModelFileError(
             f"{source} is damaged or edited: it holds {', '.join(foreign)}, which a {family.label} model does not "
-            f"have, so its family ({name!r}) does not match its arrays; write the model again (daskem fit … --out)"
+            f"have, so its family ({family.name!r}) does not match its arrays; write the model again (daskem fit … --out)"
         )
     for variable, dims in expected.items():
         if variable not in ds:
@@ -197,6 +210,12 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
             f"({values:,} values, {values * 8 / 2**30:.1f} GiB), more than daskem loads "
             f"({MAX_MODEL_VALUES:,} values); it is damaged or not meant for this tool"
         )
+
+
+def _stored_arrays(ds: xr.Dataset, family: Family, source: str) -> dict[str, np.ndarray]:
+    """The family's arrays (and the history) of a model Dataset as finite float64, the weights a
+    distribution."""
+    expected = family.dims()
     arrays = {}
     for variable in (*expected, *(("history",) if "history" in ds else ())):
         try:
@@ -219,7 +238,7 @@ def params_from_dataset(ds: xr.Dataset, source: str = "the model file") -> tuple
     if arrays["means"].shape[0] != len(weights):
         raise ModelFileError(f"{source}: cannot read means ({arrays['means'].shape[0]} rows for "
                              f"{len(weights)} weights)")
-    return family, family.from_variables(arrays, source)
+    return arrays
 
 
 def _model_arrays() -> set[str]:

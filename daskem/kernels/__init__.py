@@ -1,7 +1,9 @@
 """Layer 1: numerical kernels, NumPy and numba (no Dask, no I/O).
 
 - :mod:`daskem.kernels.estep` — the Gaussian E-step on one chunk of rows and its
-  sufficient statistics, block by block;
+  sufficient statistics;
+- :mod:`daskem.kernels.block_kernels` — the block kernels it runs (expanded terms,
+  whitened products, differences) and which one the parameters call for;
 - :mod:`daskem.kernels.fused` — the compiled (numba) loops of the complete-data
   block kernels, between a block's matrix products;
 - :mod:`daskem.kernels.fused_missing` — the compiled E-step of rows with missing
