@@ -30,13 +30,12 @@ import datetime
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PositiveInt,
     ValidationError,
     create_model,
     model_validator,
@@ -44,7 +43,8 @@ from pydantic import (
 
 from daskem.app import commands
 from daskem.app.cluster import load_config, running_on
-from daskem.app.options import em_fields
+from daskem.app.options import em_fields, help_text
+from daskem.estimators.settings import FEATURE_DIM, N_COMPONENTS, SAMPLE_DIM
 from daskem.exceptions import DaskemError, OutputExistsError
 from daskem.families.gaussian import COVARIANCE_TYPE
 from daskem.families.registry import FAMILIES
@@ -102,8 +102,8 @@ class Data(_Strict):
     variable: str | None = None
     sample_weight: str | None = None
     #: The roles of the dimensions of an N-D array (see GaussianMixture's sample_dim, feature_dim).
-    sample_dim: str | list[str] | None = None
-    feature_dim: str | None = None
+    sample_dim: str | list[str] | None = Field(SAMPLE_DIM.default, description=SAMPLE_DIM.help)
+    feature_dim: str | None = Field(FEATURE_DIM.default, description=FEATURE_DIM.help)
 
     def dims(self) -> dict[str, Any]:
         """``sample_dim`` and ``feature_dim`` as GaussianMixture takes them."""
@@ -116,13 +116,14 @@ _EMSettings = create_model("_EMSettings", __base__=_Strict, **em_fields())
 
 
 class Fit(_EMSettings):
-    n_components: PositiveInt
+    n_components: int = Field(ge=N_COMPONENTS.ge, description=N_COMPONENTS.help)
     family: FamilyName = "gaussian"
-    covariance_type: CovarianceType = COVARIANCE_TYPE.default
+    covariance_type: CovarianceType = Field(COVARIANCE_TYPE.default, description=help_text(COVARIANCE_TYPE))
 
 
 class Select(_EMSettings):
-    n_components: list[PositiveInt] | str = Field(description="a list, or text like 1-10 or 2,4,8")
+    n_components: list[Annotated[int, Field(ge=N_COMPONENTS.ge)]] | str = Field(
+        description="Numbers of components to try: a list, or text like 1-10 or 2,4,8.")
     families: list[FamilyName] = ["gaussian"]
     covariance_types: list[CovarianceType] = [COVARIANCE_TYPE.default]
     criterion: Literal["bic", "aic"] = "bic"

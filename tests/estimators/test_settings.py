@@ -67,6 +67,10 @@ def test_job_files_have_a_field_for_every_run_setting_with_its_domain():
     for name, bad in (("min_rate", 0.0), ("min_probability", 0.5), ("n_init", 0), ("tol", float("nan"))):
         with pytest.raises(ValueError, match=name):
             Fit(n_components=2, **{name: bad})
+    with pytest.raises(ValueError, match="n_components"):
+        Fit(n_components=0)  # its minimum is N_COMPONENTS's, as on the command line
+    with pytest.raises(ValueError, match="n_components"):
+        Select(n_components=[2, 0])
 
 
 @pytest.mark.parametrize(
