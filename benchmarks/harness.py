@@ -175,6 +175,13 @@ def add_dtype_option(parser: argparse.ArgumentParser) -> None:
 
 def add_workdir_option(parser: argparse.ArgumentParser, help: str | None = "where to write the Zarr stores",
                        **options) -> None:
-    """Add ``--workdir``, a folder (a Path; default None: the system's temporary folder), with ``help`` and any
-    other ``add_argument`` options (``required=True``).  Returns nothing."""
-    parser.add_argument("--workdir", type=Path, default=None, help=help, **options)
+    """Add ``--workdir``, an existing folder (a Path; default None: the system's temporary folder), with
+    ``help`` and any other ``add_argument`` options (``required=True``).  Returns nothing."""
+    parser.add_argument("--workdir", type=existing_folder, default=None, help=help, **options)
+
+
+def existing_folder(text: str) -> Path:
+    """``--workdir``'s type: the folder named, which must exist (the scripts write their stores inside it)."""
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an existing folder; create it first")
+    return Path(text)
