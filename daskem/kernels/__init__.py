@@ -18,5 +18,7 @@
 - :mod:`daskem.kernels.kmeans` — k-means++ seeding and Lloyd steps on an
   in-memory sample, used to initialise EM;
 - :mod:`daskem.kernels.missing` — the exact Gaussian E-step of rows with
-  missing values (NaN), by missingness pattern.
+  missing values (NaN), by missingness pattern;
+- :mod:`daskem.kernels.variational` — variational inference for a Bayesian
+  Gaussian mixture: the posterior from EM's sums, its E-step offsets, its bound.
 """

@@ -1,0 +1,191 @@
+"""Variational inference for a Bayesian Gaussian mixture: the posterior's M-step, its E-step terms, its bound.
+
+The model is scikit-learn's ``BayesianGaussianMixture`` (Bishop 2006, §10.2;
+Blei & Jordan 2006 for the Dirichlet process): a Dirichlet distribution — or
+a truncated Dirichlet process, stick-breaking Beta factors — over the
+weights, and a Gaussian–Wishart over each component's mean and precision.
+Variational EM needs the same sums as EM: the posterior is a function of
+``N_k``, the responsibility-weighted means ``x̄_k`` and covariances ``S_k``
+(:func:`posterior`), and the E-step is a Gaussian E-step with other
+per-component offsets (:func:`expected_log_weights`,
+:func:`expected_log_prob_offsets`).  Covariances are scikit-learn's: the
+Wishart scale inverted and divided by the degrees of freedom.
+
+Shapes use ``K`` components and ``d`` features; covariances have the shapes of
+:func:`daskem.kernels.gaussian.covariance_shape`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import betaln, digamma, gammaln
+
+from daskem.kernels.gaussian import NK_FLOOR, GaussianParams, precision_cholesky
+
+#: The two priors over the weights: a truncated Dirichlet process (stick-breaking), or a Dirichlet.
+WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
+
+
+@dataclass(frozen=True)
+class GaussianPrior:
+    """The conjugate prior of a Bayesian Gaussian mixture.
+
+    Attributes
+    ----------
+    weight_type : one of :data:`WEIGHT_PRIORS`.
+    weight_concentration : γ₀ (Dirichlet process) or α₀ (Dirichlet), > 0.
+    mean_precision : β₀ > 0, how strongly means are drawn to ``mean``.
+    mean : (d,) m₀.
+    degrees_of_freedom : ν₀ > d − 1.
+    covariance : the Wishart's scale W₀⁻¹, shaped like one component's covariance
+        (``(d, d)`` full and tied, ``(d,)`` diag, a number spherical).
+    """
+
+    weight_type: str
+    weight_concentration: float
+    mean_precision: float
+    mean: np.ndarray
+    degrees_of_freedom: float
+    covariance: np.ndarray | float
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianPosterior:
+    """The variational posterior of a Bayesian Gaussian mixture.
+
+    Attributes
+    ----------
+    weight_concentration : (K,) Dirichlet parameters α_k, or (2, K) the Beta
+        parameters of each stick (Dirichlet process).
+    mean_precision : (K,) β_k.
+    means : (K, d) m_k.
+    degrees_of_freedom : (K,) ν_k (tied: K equal values).
+    covariances : W_k⁻¹ / ν_k, of the covariance type's shape.
+    precisions_cholesky : the Cholesky factors of their inverses, of the same shape.
+    covariance_type : "full", "tied", "diag" or "spherical".
+    """
+
+    weight_concentration: np.ndarray
+    mean_precision: np.ndarray
+    means: np.ndarray
+    degrees_of_freedom: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    covariance_type: str
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+
+def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPrior,
+              covariance_type: str) -> GaussianPosterior:
+    """The variational M-step: the posterior given the responsibilities' sums.
+
+    Parameters
+    ----------
+    nk : (K,) ``N_k = Σ_i r_ik`` (weighted by the rows' weights, if any).
+    xk : (K, d) ``x̄_k = Σ_i r_ik x_i / N_k``.
+    sk : ``S_k = Σ_i r_ik (x_i − x̄_k)(x_i − x̄_k)ᵀ / N_k`` plus ``reg_covar`` on the
+        variances, of the covariance type's shape (tied: pooled over components,
+        diag: the diagonals, spherical: their means) — what
+        :func:`daskem.kernels.gaussian.m_step_arrays` returns as covariances.
+
+    Returns
+    -------
+    GaussianPosterior, whose precisions are checked positive definite (raises
+    :class:`~daskem.exceptions.CovarianceError` naming the component otherwise).
+    """
+    nk = nk + NK_FLOOR
+    n_components = len(nk)
+    if prior.weight_type == "dirichlet_process":
+        tail = np.hstack((np.cumsum(nk[::-1])[-2::-1], 0.0))  # Σ_{j>k} N_j
+        concentration = np.stack([1.0 + nk, prior.weight_concentration + tail])
+    else:
+        concentration = prior.weight_concentration + nk
+    beta = prior.mean_precision + nk
+    means = (prior.mean_precision * prior.mean + nk[:, np.newaxis] * xk) / beta[:, np.newaxis]
+    diff = xk - prior.mean
+    shrink = prior.mean_precision / beta  # β₀ / β_k
+    if covariance_type == "full":
+        nu = prior.degrees_of_freedom + nk
+        scale = (prior.covariance + nk[:, np.newaxis, np.newaxis] * sk
+                 + (nk * shrink)[:, np.newaxis, np.newaxis] * diff[:, :, np.newaxis] * diff[:, np.newaxis, :])
+        covariances = scale / nu[:, np.newaxis, np.newaxis]
+    elif covariance_type == "tied":
+        nu = np.full(n_components, prior.degrees_of_freedom + nk.sum() / n_components)
+        scale = (prior.covariance + sk * nk.sum() / n_components
+                 + prior.mean_precision / n_components * np.dot((nk / beta) * diff.T, diff))
+        covariances = scale / nu[0]
+    elif covariance_type == "diag":
+        nu = prior.degrees_of_freedom + nk
+        covariances = (prior.covariance + nk[:, np.newaxis] * (sk + shrink[:, np.newaxis] * diff**2)
+                       ) / nu[:, np.newaxis]
+    else:
+        nu = prior.degrees_of_freedom + nk
+        covariances = (prior.covariance + nk * (sk + shrink * np.mean(diff**2, axis=1))) / nu
+    return GaussianPosterior(concentration, beta, means, nu, covariances,
+                             precision_cholesky(covariances, covariance_type), covariance_type)
+
+
+def expected_log_weights(post: GaussianPosterior) -> np.ndarray:
+    """``E_q[log π_k]`` (K,): from the Dirichlet, or from each stick's Beta factors (Dirichlet process)."""
+    concentration = post.weight_concentration
+    if concentration.ndim == 2:
+        a, b = concentration
+        digamma_sum = digamma(a + b)
+        return digamma(a) - digamma_sum + np.hstack((0.0, np.cumsum(digamma(b) - digamma_sum)[:-1]))
+    return digamma(concentration) - digamma(concentration.sum())
+
+
+def expected_log_prob_offsets(post: GaussianPosterior) -> np.ndarray:
+    """What ``E_q[log π_k + log p_k(x)]`` adds to ``log N(x | m_k, covariances_k)`` for every row (K,):
+    ``E[log π_k] − d/2 log ν_k + ½ (Σ_j ψ((ν_k − j)/2) + d log 2 − d/β_k)``."""
+    d = post.n_features
+    log_lambda = d * math.log(2.0) + digamma(0.5 * (post.degrees_of_freedom - np.arange(d)[:, np.newaxis])).sum(0)
+    return (expected_log_weights(post) - 0.5 * d * np.log(post.degrees_of_freedom)
+            + 0.5 * (log_lambda - d / post.mean_precision))
+
+
+def as_gaussian_params(post: GaussianPosterior) -> GaussianParams:
+    """The posterior as :class:`GaussianParams` whose (unnormalised) weights are ``exp`` of
+    :func:`expected_log_prob_offsets`, so that a Gaussian E-step's ``log α_k + log p_k(x)`` is
+    ``E_q[log π_k + log p_k(x)]`` — and its responsibilities are the variational ones."""
+    return GaussianParams(np.exp(expected_log_prob_offsets(post)), post.means, post.covariances,
+                          post.precisions_cholesky, post.covariance_type)
+
+
+def _log_det_cholesky(post: GaussianPosterior) -> np.ndarray:
+    """``log det`` of each precision Cholesky factor (K,; tied: one value)."""
+    chol, kind = post.precisions_cholesky, post.covariance_type
+    if kind == "full":
+        return np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    if kind == "tied":
+        return np.log(np.diagonal(chol)).sum()
+    if kind == "diag":
+        return np.log(chol).sum(axis=1)
+    return post.n_features * np.log(chol)
+
+
+def lower_bound(post: GaussianPosterior, entropy: float) -> float:
+    """The evidence lower bound on scikit-learn's scale (its constant terms dropped), for responsibilities
+    whose entropy ``−Σ_i Σ_k r_ik log r_ik`` is ``entropy`` and the posterior they gave."""
+    d, tied = post.n_features, post.covariance_type == "tied"
+    dof = post.degrees_of_freedom[:1] if tied else post.degrees_of_freedom  # tied: one Wishart
+    log_det = np.atleast_1d(_log_det_cholesky(post)) - 0.5 * d * np.log(dof)
+    log_wishart = -(dof * log_det + dof * d * 0.5 * math.log(2.0)
+                    + gammaln(0.5 * (dof - np.arange(d)[:, np.newaxis])).sum(0))
+    log_wishart = (post.n_components if tied else 1) * log_wishart.sum()
+    concentration = post.weight_concentration
+    if concentration.ndim == 2:
+        log_norm_weight = -np.sum(betaln(concentration[0], concentration[1]))
+    else:
+        log_norm_weight = gammaln(concentration.sum()) - gammaln(concentration).sum()
+    return float(entropy - log_wishart - log_norm_weight - 0.5 * d * np.log(post.mean_precision).sum())
