@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-from daskem.kernels.gaussian import NK_FLOOR, GaussianParams, precision_cholesky
+from daskem.kernels.gaussian import LOG_2PI, NK_FLOOR, GaussianParams, precision_cholesky
 
 #: The two priors over the weights: a truncated Dirichlet process (stick-breaking), or a Dirichlet.
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
@@ -160,6 +160,42 @@ def as_gaussian_params(post: GaussianPosterior) -> GaussianParams:
     ``E_q[log π_k + log p_k(x)]`` — and its responsibilities are the variational ones."""
     return GaussianParams(np.exp(expected_log_prob_offsets(post)), post.means, post.covariances,
                           post.precisions_cholesky, post.covariance_type)
+
+
+def entropy(log_likelihood: float, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, reference: np.ndarray,
+            post: GaussianPosterior) -> float:
+    """``−Σ_i w_i Σ_k r_ik log r_ik`` of the responsibilities a pass gave under ``post``, from the pass's sums.
+
+    Since ``log r_ik = log ρ_ik − log Σ_j ρ_ij`` (``ρ``: the E-step's terms, see :func:`as_gaussian_params`),
+    the entropy is ``Σ_i w_i log Σ_j ρ_ij`` (the pass's ``log_likelihood``) less ``Σ_k Σ_i w_i r_ik log ρ_ik``;
+    and that is ``Σ_k N_k (o_k + log det U_k − d/2 log 2π) − ½ Σ_k tr(P_k M_k)`` with ``o_k`` the offsets,
+    ``P_k = U_k U_kᵀ`` and ``M_k = Σ_i w_i r_ik (x_i − m_k)(x_i − m_k)ᵀ``, which the moments about the
+    reference points ``c_k`` give: ``s2_k − s1_k δ_kᵀ − δ_k s1_kᵀ + N_k δ_k δ_kᵀ`` with ``δ_k = m_k − c_k``.
+    So no pass needs to sum ``r log r`` itself.
+
+    Parameters
+    ----------
+    log_likelihood : ``Σ_i w_i log Σ_j ρ_ij`` over the rows.
+    nk, s1, s2 : the pass's ``N_k``, ``Σ w r (x − c_k)`` and second moments about ``reference`` (K, d),
+        as :func:`daskem.kernels.estep.chunk_statistics` returns them for the covariance type.
+    """
+    delta, chol, kind = post.means - reference, post.precisions_cholesky, post.covariance_type
+    if kind in ("full", "tied"):
+        precision = chol @ np.swapaxes(chol, -1, -2)
+        if kind == "full":
+            shifted = np.einsum("kij,kj->ki", precision, delta)  # P_k δ_k (K, d)
+            quadratic = np.einsum("kij,kij->", precision, s2)
+        else:  # one precision, and s2 summed over the components
+            shifted = delta @ precision
+            quadratic = float(np.sum(precision * s2))
+        quadratic += np.sum(-2.0 * np.einsum("ki,ki->k", s1, shifted) + nk * np.einsum("ki,ki->k", delta, shifted))
+    else:
+        precision = chol**2 if kind == "diag" else (chol**2)[:, np.newaxis]
+        quadratic = np.sum(precision * (s2 - 2.0 * s1 * delta + nk[:, np.newaxis] * delta**2))
+    log_det = np.broadcast_to(_log_det_cholesky(post), nk.shape)
+    offsets = expected_log_prob_offsets(post)
+    expected = np.sum(nk * (offsets + log_det - 0.5 * post.n_features * LOG_2PI)) - 0.5 * quadratic
+    return float(log_likelihood - expected)
 
 
 def _log_det_cholesky(post: GaussianPosterior) -> np.ndarray:

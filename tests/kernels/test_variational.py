@@ -87,3 +87,25 @@ def test_a_dirichlet_process_leaves_surplus_components_empty():
     expected = a / (a + b) * np.concatenate([[1.0], np.cumprod(b / (a + b))[:-1]])  # E[π_k] of the sticks
     assert np.count_nonzero(expected > 1e-3) == 3
     assert sorted(np.round(post.means[expected > 1e-3]).tolist()) == sorted(centres.tolist())
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_the_entropy_comes_from_a_passs_sums(covariance_type):
+    """−Σ w r log r from the log-likelihood and the moments about reference points (no sum of r log r in the
+    pass) equals the direct sum, with weights, far from the origin."""
+    rng = np.random.default_rng(4)
+    X = make_mixture_data(n_samples=800, n_features=3, n_components=3, seed=5) + 1e4
+    weights = rng.uniform(0.5, 2.0, len(X))
+    prior = GaussianPrior("dirichlet_distribution", 0.2, 1.0, X.mean(axis=0), 3.0,
+                          {"full": np.cov(X.T), "tied": np.cov(X.T), "diag": X.var(axis=0),
+                           "spherical": X.var(axis=0).mean()}[covariance_type])
+    post = our_posterior(X, rng.dirichlet(np.ones(4), size=len(X)), prior, covariance_type, 1e-6)
+    log_prob_norm, log_resp = estep.e_step(X, variational.as_gaussian_params(post))
+    resp = np.exp(log_resp) * weights[:, np.newaxis]
+    reference = post.means + rng.normal(scale=0.5, size=post.means.shape)  # the pass's points, near the means
+    nk, s1, s2 = gaussian.weighted_moments(X, resp, reference, covariance_type)
+    direct = -np.sum(resp * log_resp)
+    derived = variational.entropy(float(weights @ log_prob_norm), nk, s1, s2, reference, post)
+    # The derived value is a difference of sums of size ~Σ w |log ρ| (about 1e4 here): 1e-12 of that.
+    scale = np.sum(np.abs(weights @ log_prob_norm))
+    assert abs(derived - direct) <= 1e-11 * scale, (derived, direct)
