@@ -25,9 +25,9 @@ import click
 from prefect import flow, get_run_logger, task
 from prefect.runtime import task_run
 
-from daskem.io.checkpoints import CheckpointError
-from daskem.exceptions import CovarianceError, InputError, OutputExistsError
 from daskem.app.jobs import JobError, run_job
+from daskem.exceptions import CovarianceError, InputError, OutputExistsError
+from daskem.io.checkpoints import CheckpointError
 from daskem.io.outputs import OutputError
 
 #: Errors that a retry would only repeat: the job file, the data, the output paths or the checkpoint are wrong.
