@@ -1,4 +1,4 @@
-"""The estimator of each family, and :func:`load` for any model file."""
+"""The estimator of each family, the settings that runs give them, and :func:`load` for any model file."""
 
 from __future__ import annotations
 
@@ -33,6 +33,11 @@ def estimator_for(family: Family, n_components: int, **settings: Any) -> BaseMix
 RUN_SETTINGS: dict[str, Setting] = run_settings(ESTIMATORS.values())
 
 
+def setting_names(families: Sequence[str]) -> set[str]:
+    """The names of every setting that the estimator of some family of ``families`` takes."""
+    return {setting.name for family in families for setting in ESTIMATORS[family_class(family).name].SETTINGS}
+
+
 def families_taking(name: str) -> list[str]:
     """The families whose estimators take the setting called ``name``."""
     return [family for family, kind in ESTIMATORS.items() if any(setting.name == name for setting in kind.SETTINGS)]
@@ -42,8 +47,7 @@ def taken_settings(families: Sequence[str], settings: dict[str, Any]) -> dict[st
     """``settings`` as the command line and job files give them — every setting of :data:`RUN_SETTINGS` at
     once — less those that no estimator of ``families`` takes, which must be left at their defaults
     (``covariance_type`` for a Bernoulli mixture)."""
-    kinds = [ESTIMATORS[family_class(family).name] for family in families]
-    taken = {setting.name for kind in kinds for setting in kind.SETTINGS}
+    taken = setting_names(families)
     foreign = sorted(name for name, value in settings.items() if name not in taken and (
         name not in RUN_SETTINGS or value != RUN_SETTINGS[name].default_in_runs))
     if foreign:

@@ -23,7 +23,7 @@ import pandas as pd
 from daskem.engine.em import MAX_RUNS, EMResult, IterationInfo, best_run
 from daskem.estimators.base import BaseMixture
 from daskem.estimators.fitting import fit_together
-from daskem.estimators.registry import ESTIMATORS, estimator_for
+from daskem.estimators.registry import ESTIMATORS, estimator_for, setting_names
 from daskem.estimators.settings import (
     ACCELERATION,
     CHUNK_ROWS,
@@ -185,8 +185,7 @@ def _kinds(families: Sequence[str], covariance_types: Sequence[str], settings: d
     if "covariance_type" in settings:
         raise InputError("select tries the covariance types of covariance_types (a list), not covariance_type")
     kinds = [family_class(name) for name in dict.fromkeys(families)]
-    taken = {setting.name for kind in kinds for setting in ESTIMATORS[kind.name].SETTINGS}
-    foreign = sorted(set(settings) - taken)
+    foreign = sorted(set(settings) - setting_names([kind.name for kind in kinds]))
     if foreign:
         raise InputError(f"select got {', '.join(foreign)}, which no family tried ({', '.join(k.name for k in kinds)}) "
                          "takes; see daskem.select's keywords")
