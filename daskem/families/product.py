@@ -29,25 +29,17 @@ from daskem.families.base import Family, MixtureStatistics
 from daskem.kernels import fused
 from daskem.kernels.block_kernels import normalise
 from daskem.kernels.checks import check_weights
-from daskem.kernels.gaussian import NK_FLOOR  # the Gaussian M-step's floor, the same for every family
+from daskem.kernels.gaussian import NK_FLOOR, ComponentMeans  # NK_FLOOR: the same for every family
 
 #: Bytes of a block's (K, b) log densities: a cache-sized block.
 BLOCK_BYTES = 2**20
 @dataclass(frozen=True, eq=False)
-class MeanParams:
+class MeanParams(ComponentMeans):
     """Parameters of a mixture of product components: weights (K,) summing to 1, and
     means (K, d) — each feature's success probability or rate under each component."""
 
     weights: np.ndarray
     means: np.ndarray
-
-    @property
-    def n_components(self) -> int:
-        return self.means.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        return self.means.shape[1]
 
 
 @dataclass(frozen=True, eq=False)

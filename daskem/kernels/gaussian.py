@@ -55,8 +55,22 @@ def covariance_shape(covariance_type: str, n_components: int, n_features: int) -
     }[covariance_type]
 
 
+class ComponentMeans:
+    """What every family's parameters share: ``means`` (K, d), one row per component, hence their sizes."""
+
+    means: np.ndarray
+
+    @property
+    def n_components(self) -> int:
+        return self.means.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return self.means.shape[1]
+
+
 @dataclass(frozen=True, eq=False)
-class GaussianParams:
+class GaussianParams(ComponentMeans):
     """Parameters of a Gaussian mixture.
 
     Attributes
@@ -76,14 +90,6 @@ class GaussianParams:
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
     covariance_type: str = "full"
-
-    @property
-    def n_components(self) -> int:
-        return self.means.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        return self.means.shape[1]
 
     @classmethod
     def from_covariances(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-from daskem.kernels.gaussian import LOG_2PI, NK_FLOOR, GaussianParams, precision_cholesky
+from daskem.kernels.gaussian import LOG_2PI, NK_FLOOR, ComponentMeans, GaussianParams, precision_cholesky
 
 #: The two priors over the weights: a truncated Dirichlet process (stick-breaking), or a Dirichlet.
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
@@ -53,7 +53,7 @@ class GaussianPrior:
 
 
 @dataclass(frozen=True, eq=False)
-class GaussianPosterior:
+class GaussianPosterior(ComponentMeans):
     """The variational posterior of a Bayesian Gaussian mixture.
 
     Attributes
@@ -75,14 +75,6 @@ class GaussianPosterior:
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
     covariance_type: str
-
-    @property
-    def n_components(self) -> int:
-        return self.means.shape[0]
-
-    @property
-    def n_features(self) -> int:
-        return self.means.shape[1]
 
 
 def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPrior,
