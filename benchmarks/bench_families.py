@@ -28,8 +28,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from harness import (CHUNK_ROWS, add_shape_options, add_workdir_option, dgemm_rate, initial_parameters, parser,
-                     read_rows, seconds_per_iteration, write_rows)
+from harness import (
+    CHUNK_ROWS,
+    add_shape_options,
+    add_workdir_option,
+    dgemm_rate,
+    initial_parameters,
+    parser,
+    read_rows,
+    seconds_per_iteration,
+    write_rows,
+)
 
 import daskem
 from daskem.app.generate import generate

@@ -31,8 +31,18 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from harness import (CHUNK_ROWS, add_shape_options, add_workdir_option, initial_parameters, mixture_rows, n_chunks,
-                     parser, read_rows, seconds_per_iteration, write_rows)
+from harness import (
+    CHUNK_ROWS,
+    add_shape_options,
+    add_workdir_option,
+    initial_parameters,
+    mixture_rows,
+    n_chunks,
+    parser,
+    read_rows,
+    seconds_per_iteration,
+    write_rows,
+)
 from scipy.optimize import linear_sum_assignment
 
 import daskem

@@ -24,8 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from harness import (CHUNK_ROWS, add_dtype_option, add_shape_options, initial_parameters, mixture_rows, n_chunks,
-                     parser, timed)
+from harness import (
+    CHUNK_ROWS,
+    add_dtype_option,
+    add_shape_options,
+    initial_parameters,
+    mixture_rows,
+    n_chunks,
+    parser,
+    timed,
+)
 from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 import daskem

@@ -20,8 +20,19 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from harness import (CHUNK_ROWS, add_dtype_option, add_shape_options, add_workdir_option, dgemm_rate,
-                     initial_parameters, n_chunks, parser, print_roofline, read_rows, timed)
+from harness import (
+    CHUNK_ROWS,
+    add_dtype_option,
+    add_shape_options,
+    add_workdir_option,
+    dgemm_rate,
+    initial_parameters,
+    n_chunks,
+    parser,
+    print_roofline,
+    read_rows,
+    timed,
+)
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 import daskem

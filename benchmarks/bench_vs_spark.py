@@ -28,8 +28,20 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from harness import (add_shape_options, add_workdir_option, dgemm_rate, first_within, initial_parameters,
-                     median_or_over, parser, print_roofline, read_rows, seconds_per_iteration, timed, traced_fit)
+from harness import (
+    add_shape_options,
+    add_workdir_option,
+    dgemm_rate,
+    first_within,
+    initial_parameters,
+    median_or_over,
+    parser,
+    print_roofline,
+    read_rows,
+    seconds_per_iteration,
+    timed,
+    traced_fit,
+)
 
 import daskem
 from daskem.app.generate import generate

@@ -16,6 +16,7 @@ See ``docs/design.md`` for the map: one line per module, and where the E-step, t
 the M-step are.
 """
 
+from daskem.estimators.bayesian import BayesianGaussianMixture
 from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimators.gaussian import GaussianMixture
 from daskem.estimators.registry import load
@@ -31,6 +32,7 @@ from daskem.version import __version__
 
 __all__ = [
     "AbsentChunksWarning",
+    "BayesianGaussianMixture",
     "BernoulliMixture",
     "ComponentCollapseWarning",
     "ConvergenceWarning",

@@ -57,6 +57,7 @@ def gaussian_rows(rng: np.random.Generator, n_samples: int, n_features: int, n_c
 #: (tests/estimators/test_conformance.py) run every family registered here.
 ROWS: dict[str, tuple[object, float, str]] = {
     "gaussian": (gaussian_rows, np.inf, "infinite"),
+    "bayesian_gaussian": (gaussian_rows, np.nan, "does not fit missing values"),
     "bernoulli": (bernoulli_rows, 0.5, "takes 0 or 1 only"),
     "poisson": (poisson_rows, 2.5, "counts only: whole numbers from 0"),
 }

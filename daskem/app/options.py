@@ -15,6 +15,7 @@ import click
 from pydantic import Field
 
 from daskem.estimators.registry import ESTIMATORS, RUN_SETTINGS, families_taking
+from daskem.families.registry import display_name
 from daskem.settings import Setting
 
 #: Settings each command declares itself rather than with the others: the numbers of components and
@@ -25,11 +26,15 @@ EM_SETTINGS = [setting for name, setting in RUN_SETTINGS.items() if name not in 
 
 
 def help_text(setting: Setting) -> str:
-    """The setting's help, saying which families take it unless all do."""
+    """The setting's help, saying which families take it (or which do not, where fewer) unless all do."""
     families = families_taking(setting.name)
-    if len(families) == len(ESTIMATORS):
+    others = [family for family in ESTIMATORS if family not in families]
+    if not others:
         return setting.help
-    return f"{setting.help} {' and '.join(family.capitalize() for family in families)} mixtures only."
+    if len(others) < len(families):
+        return f"{setting.help} Not for {' or '.join(map(display_name, others))} mixtures."
+    return f"{setting.help} {' and '.join(map(display_name, families))} mixtures only."
+
 
 
 def option(setting: Setting, *aliases: str, **overrides: Any) -> Callable[[Callable[..., Any]], Any]:

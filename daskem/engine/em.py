@@ -47,7 +47,8 @@ logger = logging.getLogger("daskem")
 class IterationInfo:
     """What one pass over the data (an iteration) did for one candidate, as passed to callbacks.
 
-    ``mean_log_likelihood`` (nats per unit weight) belongs to the parameters
+    ``mean_log_likelihood`` (nats per unit weight; the evidence lower bound for a variational family, see
+    :attr:`~daskem.families.base.Statistics.objective`) belongs to the parameters
     the pass started from (the last one again where the pass refused an
     extrapolated point, see :mod:`daskem.engine.acceleration`); ``params`` are the
     ones the fit stands at after it (see :attr:`RunState.fitted`);
@@ -163,7 +164,7 @@ class RunState:
         """
         if self.reseeds_left is None:
             self.reseeds_left = np.full(self.params.n_components, MAX_RESEEDS)
-        current = stats.mean_log_likelihood
+        current = stats.objective
         self.weight_sum, self.missing = stats.weight_sum, tuple(stats.missing)
         if self.phase == CHECK and not current >= self.previous:  # previous: θ₁'s log-likelihood
             self.history.append(self.previous)
@@ -305,6 +306,9 @@ def run_em(
     resumed = isinstance(starts, EMState)
     state = starts if resumed else EMState(0, [RunState(family, params) for family, params in starts])
     runs = state.runs
+    if acceleration != "none" and not all(run.family.accelerates for run in runs):
+        raise ValueError(f"acceleration={acceleration!r} cannot extrapolate the parameters of "
+                         f"{[run.family.name for run in runs if not run.family.accelerates][0]} mixtures")
     active = [i for i, run in enumerate(runs) if not run.converged and state.iteration < max_iter]
     check = state.last_pass if resumed else None
     # One BLAS thread per task for the whole loop, M-steps included: entering the limit
@@ -328,7 +332,7 @@ def run_em(
             if iteration == 1:
                 for (family, _), stats in zip(candidates, batch):
                     family.check_first_pass(stats)
-            state.last_pass = (candidates[0], batch[0].mean_log_likelihood)
+            state.last_pass = (candidates[0], batch[0].objective)
             for i, stats in zip(active, batch):
                 change, reseeded = runs[i].step_em(stats, tol, iteration, acceleration)
                 for component, row in reseeded:
@@ -358,7 +362,7 @@ RESUME_TOLERANCE = 1e-12
 
 def _check_same_data(stats: Statistics, expected: float) -> None:
     """Refuse to resume on data that give the checkpointed parameters another log-likelihood."""
-    found = stats.mean_log_likelihood
+    found = stats.objective
     if not abs(found - expected) <= RESUME_TOLERANCE * (1.0 + abs(expected)):
         raise DataChangedError(
             "the data are not those the checkpoint was written for: the parameters of its last pass have a "

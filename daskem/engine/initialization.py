@@ -100,7 +100,8 @@ class InitSpec:
 
     @property
     def fully_given(self) -> bool:
-        return all(self.given.get(name) is not None for name in self.family.given_shapes(self.n_components, 1))
+        shapes = self.family.given_shapes(self.n_components, 1)
+        return bool(shapes) and all(self.given.get(name) is not None for name in shapes)
 
 
 def random_generator(random_state: int | np.random.RandomState | np.random.Generator | None) -> np.random.Generator:
@@ -159,20 +160,22 @@ def _judged(X: np.ndarray, observed: np.ndarray, w: np.ndarray, clusterings: Seq
     """The one of ``clusterings`` (of rows X (n, d), weights w (n,)) from whose start EM climbs highest on the
     same rows as ``observed`` (X before :func:`mean_filled`: NaN where a value is missing).
 
-    Each start runs ``JUDGING_PASSES`` accelerated EM passes (fewer if it converges at ``JUDGING_TOL``).
+    Each start runs ``JUDGING_PASSES`` accelerated EM passes (textbook ones for a family that cannot be
+    extrapolated; fewer if it converges at ``JUDGING_TOL``).
     The highest mean log-likelihood wins, the first on a tie, but a spurious fit loses to any that is not:
     one that leaves a component fewer than d + 1 rows' worth of weight, or one the family finds at its floor
     (:meth:`~daskem.families.base.Family.at_floor`).  Its likelihood is high only because a component
     closes in on a few rows or on rows that share a value (a spurious maximum, McLachlan & Peel 2000, §3.10).
     """
     runs = [RunState(spec.family, _estimate(X, c.labels, w, spec)) for c in clusterings]
+    acceleration = ACCELERATIONS[0] if spec.family.accelerates else "none"
     with warnings.catch_warnings(), one_blas_thread():
         warnings.simplefilter("ignore", ComponentCollapseWarning)  # a judging run's restarts are its own affair
         for iteration in range(1, JUDGING_PASSES + 1):
             for run in runs:
                 if not run.converged:
                     run.step_em(spec.family.chunk_statistics(observed, run.params, 0, w), JUDGING_TOL,
-                                iteration, ACCELERATIONS[0])
+                                iteration, acceleration)
     least_rows = (X.shape[1] + 1) * w.sum() / np.count_nonzero(w)  # d + 1 average rows' weight
 
     def spurious(run: RunState) -> bool:
@@ -212,7 +215,7 @@ def draw_sample(
         raise NonFiniteDataError(
             f"the data hold {'infinite' if missing else 'NaN or infinite'} values, first seen at row "
             f"{int(index[bad][0])} while sampling rows to initialise; remove or impute them before fitting"
-            + ("" if missing else " (or fit with missing='nan' to treat NaN as missing values)")
+            + ("" if missing else (families[0] if families else Family).nan_hint)
         )
     minimum = np.min(rows, axis=0, initial=np.inf, where=~gaps)
     maximum = np.max(rows, axis=0, initial=-np.inf, where=~gaps)

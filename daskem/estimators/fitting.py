@@ -21,6 +21,7 @@ import numpy as np
 from daskem.engine.acceleration import NEAR_CYCLES, REMAINING_FRACTION
 from daskem.engine.em import EMResult, EMState, IterationInfo, RunState, best_run, run_em
 from daskem.engine.initialization import InitSpec, initial_params, random_generator
+from daskem.engine.moments import data_moments
 from daskem.engine.passes import Blocks, progress_bar
 from daskem.estimators.settings import SHAPING
 from daskem.exceptions import ConvergenceWarning, InputError
@@ -65,7 +66,7 @@ class Fitting:
             if not np.isfinite(array).all():
                 raise InputError(f"{name} holds NaN or infinite values")
             checked[name] = array
-        weights = checked["weights_init"]
+        weights = checked.get("weights_init")
         if weights is not None and (weights.min() < 0 or not np.isclose(weights.sum(), 1.0, atol=1e-6)):
             raise InputError(
                 f"weights_init must be non-negative and sum to 1, got sum {weights.sum():.6g}"
@@ -150,7 +151,7 @@ class Fitting:
         """What a warm start's first change of log-likelihood is measured from: the last fit's
         lower bound, unless its last iteration restarted a component (then −inf, as within a fit)."""
         restarted = any(iteration == self.n_iter_ for iteration, _, _ in self.reseeded_)
-        return -np.inf if restarted else self.lower_bound_
+        return -np.inf if restarted or not len(self.history_) else float(self.history_[-1])
 
     def _checkpoint_settings(self, family: Family, inits: dict[str, np.ndarray | None],
                              warm: Params | None) -> dict[str, Any]:
@@ -172,6 +173,7 @@ class Fitting:
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
+        self._weight_sum = result.weight_sum
         self.history_ = result.history
         self.reseeded_ = result.reseeded
         self.n_missing_values_, self.n_incomplete_rows_, self.n_empty_rows_ = result.missing
@@ -246,13 +248,15 @@ def fit_together(
         starts = saved.load() if saved is not None else None
         if starts is not None:
             logger.info("resuming from the checkpoint in %s after iteration %d", checkpoint, starts.iteration)
-        elif warm[0] is not None:  # continues the last fit, also in telling when it converges
-            starts = EMState(0, [lead._warm_run(families[0], warm[0])])
         else:
-            specs = [InitSpec(model.n_components, family, lead.init_params, given)
-                     for model, family, given in zip(models, families, inits) for _ in range(lead.n_init)]
-            starts = [(spec.family, params) for spec, params in zip(specs, initial_params(
-                data, weights, specs, rng=random_generator(lead.random_state), split_every=lead.split_every))]
+            families = _for_data(models, families, data, weights, lead.split_every)
+            if warm[0] is not None:  # continues the last fit, also in telling when it converges
+                starts = EMState(0, [lead._warm_run(families[0], warm[0])])
+            else:
+                specs = [InitSpec(model.n_components, family, lead.init_params, given)
+                         for model, family, given in zip(models, families, inits) for _ in range(lead.n_init)]
+                starts = [(spec.family, params) for spec, params in zip(specs, initial_params(
+                    data, weights, specs, rng=random_generator(lead.random_state), split_every=lead.split_every))]
         blocks = Blocks.of(data, weights, float32=any(model._float32() for model in models))
         results = run_em(blocks, starts, tol=lead.tol, max_iter=lead.max_iter, acceleration=lead.acceleration,
                          split_every=lead.split_every, callbacks=callbacks,
@@ -260,9 +264,21 @@ def fit_together(
     runs = len(results) // len(models)
     fitted = FittedRows(n_features, feature_names(X), absent)
     by_model = [results[i : i + runs] for i in range(0, len(results), runs)]
-    for model, family, model_results in zip(models, families, by_model):
-        model._set_fitted(best_run(model_results), family, fitted)
+    for model, model_results in zip(models, by_model):
+        best = best_run(model_results)
+        model._set_fitted(best, best.run.family, fitted)
     return fitted, by_model
+
+
+def _for_data(models: Sequence[BaseMixture], families: list[Family], X: Any, sample_weight: Any,
+              split_every: int) -> list[Family]:
+    """Each model's family with the settings it leaves to the data resolved (see
+    :meth:`~daskem.families.base.Family.for_data`): one pass for the data's moments, when one needs them."""
+    needed = [family for family in families if family.moments_needed() is not None]
+    moments = None if not needed else data_moments(
+        Blocks.of(X, sample_weight), any(family.moments_needed() == "full" for family in needed),
+        needed[0].nan_hint, split_every)
+    return [family.for_data(model.n_components, X.shape[1], moments) for model, family in zip(models, families)]
 
 
 def _show_log_lines() -> None:

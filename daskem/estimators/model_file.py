@@ -54,6 +54,7 @@ class ModelFile:
             "n_iter": int(self.n_iter_),
             "converged": int(self.converged_),
             "lower_bound": float(self.lower_bound_),
+            "weight_sum": float(self._weight_sum),
             **{name.rstrip("_"): int(getattr(self, name)) for name in MISSING_COUNTS},
             "n_absent_chunks": int(self.n_absent_chunks_),
             **{name: _attribute(getattr(self, name)) for name in self.recorded_setting_names()},
@@ -72,7 +73,9 @@ class ModelFile:
             raise ModelFileError(f"{source} holds a {family.name} mixture, not one for {cls.__name__}; "
                                  "read it with daskem.load")
         attrs = model_attributes(ds, source)
-        settings = {name: attrs[name] for name in (*cls.recorded_setting_names(), "random_state") if name in attrs}
+        taken = {setting.name for setting in cls.SETTINGS}
+        settings = {name: attrs[name] for name in (*cls.recorded_setting_names(), "random_state")
+                    if name in attrs and name in taken}
         model = cls(n_components=params.n_components, **family.settings(), **settings)
         model._params, model.family_ = params, family
         model.history_ = params_history(ds)
@@ -82,6 +85,7 @@ class ModelFile:
                                  f"{len(model.history_)} iterations")
         model.converged_ = attrs.get("converged", False)
         model.lower_bound_ = attrs.get("lower_bound", np.nan)
+        model._weight_sum = attrs.get("weight_sum", np.nan)
         model.reseeded_ = []
         for name in MISSING_COUNTS:
             setattr(model, name, attrs.get(name.rstrip("_"), 0))

@@ -9,18 +9,20 @@ from typing import Any
 import xarray as xr
 
 from daskem.estimators.base import BaseMixture
+from daskem.estimators.bayesian import BayesianGaussianMixture
 from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimators.gaussian import GaussianMixture
 from daskem.estimators.settings import run_settings
 from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import Family
-from daskem.families.registry import family_class
+from daskem.families.registry import display_name, family_class
 from daskem.io.model_files import read_dataset
 from daskem.settings import Setting
 
 #: The estimator of each family, by the family's name.
 ESTIMATORS: dict[str, type[BaseMixture]] = {
-    estimator.FAMILY.name: estimator for estimator in (GaussianMixture, BernoulliMixture, PoissonMixture)
+    estimator.FAMILY.name: estimator
+    for estimator in (GaussianMixture, BernoulliMixture, PoissonMixture, BayesianGaussianMixture)
 }
 
 
@@ -54,7 +56,7 @@ def taken_settings(families: Sequence[str], settings: dict[str, Any]) -> dict[st
         takers = sorted({family for name in foreign for family in families_taking(name)})
         raise InputError(f"{', '.join(foreign)} do(es) not apply to a {' or '.join(families)} mixture: leave "
                          f"{'it' if len(foreign) == 1 else 'them'} out"
-                         + (f", or fit a {' or '.join(name.capitalize() for name in takers)} mixture" if takers else ""))
+                         + (f", or fit a {' or '.join(map(display_name, takers))} mixture" if takers else ""))
     return {name: value for name, value in settings.items() if name in taken}
 
 

@@ -59,9 +59,10 @@ RECORDED = ("tol", "max_iter", "acceleration", "n_init", "init_params")
 
 
 def estimator_settings(family: type[Family], *own: Setting) -> tuple[Setting, ...]:
-    """Every setting of the estimator of ``family``: the shared ones, its initial arrays, the family's
-    own settings, then the estimator's ``own``."""
-    return (*SHARED[:6], *family.GIVEN, *SHARED[6:], *family.SETTINGS, *own)
+    """Every setting of the estimator of ``family``: the shared ones (but ``acceleration`` for a family that
+    cannot be extrapolated), its initial arrays, the family's own settings, then the estimator's ``own``."""
+    first = tuple(setting for setting in SHARED[:6] if family.accelerates or setting is not ACCELERATION)
+    return (*first, *family.GIVEN, *SHARED[6:], *family.SETTINGS, *own)
 
 
 def run_settings(estimators: Sequence[Any]) -> dict[str, Setting]:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from daskem.exceptions import DaskemError
+from daskem.kernels.moments import Moments
 from daskem.settings import Setting, bind
 
 
@@ -62,6 +63,11 @@ class Statistics(Protocol):
     def mean_log_likelihood(self) -> float:
         """Log-likelihood per unit of weight (per row when unweighted), in nats."""
 
+    @property
+    def objective(self) -> float:
+        """What EM climbs, per unit of weight: the mean log-likelihood, or for a variational family the
+        evidence lower bound (see :mod:`daskem.families.bayesian`)."""
+
     def collapsed(self) -> np.ndarray:
         """Indices of the components holding less responsibility than one average row."""
 
@@ -76,6 +82,11 @@ class MixtureStatistics:
     def mean_log_likelihood(self) -> float:
         """Log-likelihood per unit of weight (per row when unweighted), in nats."""
         return self.log_likelihood / self.weight_sum
+
+    @property
+    def objective(self) -> float:
+        """The mean log-likelihood: what EM climbs."""
+        return self.mean_log_likelihood
 
     def collapsed(self) -> np.ndarray:
         """Components holding less responsibility than one average row: their indices."""
@@ -115,6 +126,11 @@ class Family(ABC):
     #: The initial arrays an estimator of the family takes (``weights_init``, …; see :meth:`given_shapes`).
     GIVEN: ClassVar[tuple[Setting, ...]] = (WEIGHTS_INIT, MEANS_INIT)
 
+    #: Whether accelerated EM (SQUAREM) may extrapolate the family's parameters (see :meth:`expectations`).
+    accelerates: ClassVar[bool] = True
+    #: Said after "remove or impute them" where the data hold NaN that the family refuses.
+    nan_hint: ClassVar[str] = " (or fit with missing='nan' to treat NaN as missing values)"
+
     missing: str
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -127,6 +143,19 @@ class Family(ABC):
     def takes_missing(self) -> bool:
         """Whether NaN marks a missing value (else it is refused)."""
         return self.missing == "nan"
+
+    # ------------------------------------------------------------ settings that depend on the data
+
+    def moments_needed(self) -> str | None:
+        """Which moments of the data :meth:`for_data` needs: "full" (the covariance matrix), "diagonal" (the
+        mean and variances) or None (none, the default)."""
+        return None
+
+    def for_data(self, n_components: int, n_features: int, moments: Moments | None) -> Family:
+        """The family with any setting left to the data resolved for ``n_components`` on ``n_features``, from
+        the rows' :class:`~daskem.kernels.moments.Moments` (None unless :meth:`moments_needed`); itself by
+        default."""
+        return self
 
     # ------------------------------------------------------------ identity
 
@@ -147,7 +176,7 @@ class Family(ABC):
     @property
     def label(self) -> str:
         """What its components are, in a word or two for messages and tables ("full", "Bernoulli")."""
-        return self.name.capitalize()
+        return self.name.replace("_", " ").title()
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and other.settings() == self.settings()

@@ -10,12 +10,20 @@ from typing import Any
 
 from daskem.exceptions import InputError
 from daskem.families.base import Family
+from daskem.families.bayesian import BayesianGaussianFamily
 from daskem.families.bernoulli import BernoulliFamily
 from daskem.families.gaussian import GaussianFamily
 from daskem.families.poisson import PoissonFamily
 
 #: Family classes by name.
-FAMILIES: dict[str, type[Family]] = {family.name: family for family in (GaussianFamily, BernoulliFamily, PoissonFamily)}
+FAMILIES: dict[str, type[Family]] = {
+    family.name: family for family in (GaussianFamily, BernoulliFamily, PoissonFamily, BayesianGaussianFamily)
+}
+
+
+def display_name(name: str) -> str:
+    """A family's name as messages spell it: "Poisson", "Bayesian Gaussian"."""
+    return name.replace("_", " ").title()
 
 
 def family_class(name: Any) -> type[Family]:

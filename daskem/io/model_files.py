@@ -88,8 +88,9 @@ def described(ds: xr.Dataset) -> xr.Dataset:
 
 
 def model_kind(family: str) -> str:
-    """The ``model`` attribute of a model file of the family called ``family`` ("daskem.GaussianMixture")."""
-    return f"daskem.{family.capitalize()}Mixture"
+    """The ``model`` attribute of a model file of the family called ``family`` ("daskem.GaussianMixture",
+    "daskem.BayesianGaussianMixture")."""
+    return f"daskem.{''.join(part.capitalize() for part in family.split('_'))}Mixture"
 
 
 def params_to_dataset(
@@ -253,7 +254,7 @@ def params_history(ds: xr.Dataset) -> np.ndarray:
 
 #: Attributes of a model file: name → (type, smallest value or None).
 _ATTRIBUTES = {
-    "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "tol": (float, 0.0),
+    "n_iter": (int, 0), "converged": (bool, None), "lower_bound": (float, None), "weight_sum": (float, 0.0), "tol": (float, 0.0),
     "max_iter": (int, 0), "acceleration": (str, None), "n_init": (int, 1), "init_params": (str, None),
     "random_state": (int, None),
     "precision": (str, None), "n_missing_values": (int, 0), "n_incomplete_rows": (int, 0), "n_empty_rows": (int, 0),

@@ -51,7 +51,7 @@ def _offsets(params: GaussianParams) -> np.ndarray:
         log_det = np.log(u).sum(axis=1)
     else:
         log_det = d * np.log(u)
-    return np.log(params.weights) + log_det - 0.5 * d * LOG_2PI
+    return params.log_weights + log_det - 0.5 * d * LOG_2PI
 
 
 def normalise(log_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -415,13 +415,7 @@ class SplitKernel(BlockKernel):
 
 def _components(params: GaussianParams, index: np.ndarray) -> GaussianParams:
     """The components ``index`` of ``params``, with their weights as they are (not renormalised)."""
-    shared = params.covariance_type == "tied"
-    return GaussianParams(
-        params.weights[index], params.means[index],
-        params.covariances if shared else params.covariances[index],
-        params.precisions_cholesky if shared else params.precisions_cholesky[index],
-        params.covariance_type,
-    )
+    return params.subset(index)
 
 
 def compute_dtype(data_dtype: np.dtype | type) -> type:

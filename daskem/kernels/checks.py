@@ -20,11 +20,11 @@ MAX_MAGNITUDE = 1e150
 MIN_SPREAD = 1e-150
 
 
-def raise_non_finite(X: np.ndarray, first_row: int, during: str = "") -> None:
+def raise_non_finite(X: np.ndarray, first_row: int, during: str = "", hint: str = "") -> None:
     """Raise :class:`NonFiniteDataError` naming the first row of X (n, d) that is not finite, if any.
 
     ``first_row`` is the index of X's first row in the whole data set;
-    ``during`` says what daskem was doing (for the message).
+    ``during`` says what daskem was doing, ``hint`` what else the user may do (for the message).
     """
     bad = ~np.isfinite(X).all(axis=1)
     if not bad.any():
@@ -34,7 +34,7 @@ def raise_non_finite(X: np.ndarray, first_row: int, during: str = "") -> None:
     raise NonFiniteDataError(
         f"the data hold NaN or infinite values, first at row {first_row + int(rows[0])} "
         f"({values} value(s) in {len(rows)} row(s) among rows {first_row}–{first_row + len(X) - 1}"
-        f"{', ' + during if during else ''}); remove or impute them"
+        f"{', ' + during if during else ''}); remove or impute them{hint}"
     )
 
 

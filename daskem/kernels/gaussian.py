@@ -25,6 +25,7 @@ the components.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -135,6 +136,19 @@ class GaussianParams(ComponentMeans):
             precisions_cholesky=chol,
             covariance_type=covariance_type,
         )
+
+    def subset(self, index: np.ndarray) -> GaussianParams:
+        """The components ``index`` (an index array), their weights as they are (not renormalised)."""
+        shared = self.covariance_type == "tied"
+        return dataclasses.replace(
+            self, weights=self.weights[index], means=self.means[index],
+            covariances=self.covariances if shared else self.covariances[index],
+            precisions_cholesky=self.precisions_cholesky if shared else self.precisions_cholesky[index])
+
+    @property
+    def log_weights(self) -> np.ndarray:
+        """``log α_k`` (K,): what the E-step adds to each component's log density."""
+        return np.log(self.weights)
 
     @property
     def precisions(self) -> np.ndarray:

@@ -102,7 +102,7 @@ def _prepared(
     else:
         products = np.concatenate([precisions, -(precisions @ shifted[:, :, np.newaxis])], axis=2)
     products = np.ascontiguousarray(products.transpose(2, 0, 1).reshape(-1, n_components * d))  # (terms, K·d)
-    log_weights = np.log(params.weights)
+    log_weights = params.log_weights
     offsets = log_weights + 0.5 * (np.linalg.slogdet(precisions)[1] - d * LOG_2PI)
     order, n_missing, buckets = (np.empty(len(X), np.int64) for _ in range(3))
     patterns.pattern_order(X, order, n_missing, buckets)

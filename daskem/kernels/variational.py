@@ -17,6 +17,7 @@ Shapes use ``K`` components and ``d`` features; covariances have the shapes of
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -75,6 +76,23 @@ class GaussianPosterior(ComponentMeans):
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
     covariance_type: str
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The expected weights ``E_q[π_k]`` (K,), summing to 1 (scikit-learn's ``weights_``)."""
+        concentration = self.weight_concentration
+        if concentration.ndim == 2:  # E[v_k] Π_{j<k} (1 − E[v_j]) of each stick's Beta factor
+            a, b = concentration
+            weights = a / (a + b) * np.hstack((1.0, np.cumprod(b / (a + b))[:-1]))
+            return weights / weights.sum()
+        return concentration / concentration.sum()
+
+    @property
+    def point(self) -> GaussianParams:
+        """The mixture at the posterior's expected weights, its means and covariances (for sampling,
+        variances and precisions)."""
+        return GaussianParams(self.weights, self.means, self.covariances, self.precisions_cholesky,
+                              self.covariance_type)
 
 
 def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPrior,
@@ -146,12 +164,30 @@ def expected_log_prob_offsets(post: GaussianPosterior) -> np.ndarray:
             + 0.5 * (log_lambda - d / post.mean_precision))
 
 
-def as_gaussian_params(post: GaussianPosterior) -> GaussianParams:
-    """The posterior as :class:`GaussianParams` whose (unnormalised) weights are ``exp`` of
-    :func:`expected_log_prob_offsets`, so that a Gaussian E-step's ``log α_k + log p_k(x)`` is
-    ``E_q[log π_k + log p_k(x)]`` — and its responsibilities are the variational ones."""
-    return GaussianParams(np.exp(expected_log_prob_offsets(post)), post.means, post.covariances,
-                          post.precisions_cholesky, post.covariance_type)
+@dataclass(frozen=True, eq=False)
+class ExpectedParams(GaussianParams):
+    """:class:`GaussianParams` whose log-weights are given (``offsets``, (K,)), not taken from the weights:
+    they need not be normalised, and may lie below the logarithm of float64's smallest number.  The weights
+    are ``softmax(offsets)`` (where the kernels take a centre)."""
+
+    offsets: np.ndarray | None = None
+
+    @property
+    def log_weights(self) -> np.ndarray:
+        return self.offsets
+
+    def subset(self, index: np.ndarray) -> ExpectedParams:
+        return dataclasses.replace(super().subset(index), offsets=self.offsets[index])
+
+
+def as_gaussian_params(post: GaussianPosterior) -> ExpectedParams:
+    """The posterior as Gaussian parameters whose log-weights are :func:`expected_log_prob_offsets`, so that a
+    Gaussian E-step's ``log α_k + log p_k(x)`` is ``E_q[log π_k + log p_k(x)]`` — and its responsibilities
+    are the variational ones."""
+    offsets = expected_log_prob_offsets(post)
+    weights = np.exp(offsets - offsets.max())
+    return ExpectedParams(weights / weights.sum(), post.means, post.covariances, post.precisions_cholesky,
+                          post.covariance_type, offsets)
 
 
 def entropy(log_likelihood: float, nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, reference: np.ndarray,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -196,7 +197,11 @@ def test_acceleration_option_refuses_other_values_and_is_documented(few_rows, co
     assert result.exit_code == 2 and result.stdout == ""
     assert "Invalid value for '--acceleration': 'fast' is not one of 'squarem', 'none'." in result.stderr
     helped = CliRunner().invoke(main, [command[0], "--help"], terminal_width=200)
-    line = next(line for line in helped.stdout.splitlines() if "--acceleration" in line)
+    lines = helped.stdout.splitlines()
+    first = next(i for i, line in enumerate(lines) if "--acceleration" in line)
+    line = " ".join([lines[first], *itertools.takewhile(lambda text: not text.lstrip().startswith("-"),
+                                                        lines[first + 1:])])  # the option's help, wrapped
+    line = " ".join(line.split())
     assert "[squarem|none]" in line and "[default: squarem]" in line
     assert ("squarem: accelerated EM (fewer passes); none: textbook EM, one EM step per pass, for step-by-step "
             "comparison with scikit-learn") in line
