@@ -9,6 +9,12 @@ A model file is an ``xarray.Dataset`` with
   for full, (feature, feature2) for tied, (component, feature) for diag,
   (component) for spherical;
 - ``history`` (iteration): mean log-likelihood per row at each iteration;
+- for a model that ``partial_fit`` has learnt with, stepwise EM's running
+  statistics (:meth:`daskem.families.base.Family.stepwise_dims`: ``running_weights``
+  and, for Gaussians, ``running_means`` and ``running_scatter``, for product
+  families ``running_sums`` and ``running_unseen``) and the attributes ``decay``,
+  ``n_batches`` and ``batches_blended`` (``lower_bound`` is then the running mean
+  log-likelihood): all of them or none;
 - coordinates ``component``, ``iteration`` and ``feature`` (the column names
   the model was fitted with, or 0 … d − 1), and CF-style ``long_name`` and
   ``units`` on every variable (:data:`VARIABLE_ATTRIBUTES`);

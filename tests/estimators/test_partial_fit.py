@@ -139,15 +139,19 @@ def test_decay_one_is_the_running_average_of_the_textbook_batch_statistics(kind)
     if kind.endswith("nan"):
         rng = np.random.default_rng(3)
         stream = [np.where(rng.random(b.shape) < 0.2, np.nan, b) for b in stream]
-    running = []
+    running, log_likelihoods = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for i, batch in enumerate(stream):
+            seen = ~np.isnan(batch).all(axis=1)  # rows with nothing observed weigh 0
             if i:  # responsibilities at the parameters before this batch
-                resp = model.predict_proba(batch)
+                resp, log_p = model.predict_proba(batch), model.score_samples(batch)[seen].mean()
             model.partial_fit(batch)
             if not i:  # the first batch: its statistics at the fitted parameters
-                resp = model.predict_proba(batch)
+                resp, log_p = model.predict_proba(batch), model.score_samples(batch)[seen].mean()
+            log_likelihoods.append(log_p)
+            # the running mean log-likelihood: 1e-12 relative, a mean of a few hundred numbers either way
+            assert model.lower_bound_ == pytest.approx(np.mean(log_likelihoods), rel=1e-12)
             if family in COVARIANCE_TYPES:
                 running.append(textbook_gaussian(resp, batch, family))
             else:
