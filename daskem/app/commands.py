@@ -24,10 +24,13 @@ from daskem.engine.passes import one_blas_thread
 from daskem.estimators.base import BaseMixture
 from daskem.estimators.registry import estimator_from_settings, from_dataset, load, taken_settings
 from daskem.estimators.selection import select as select_models
+from daskem.exceptions import InputError
+from daskem.io.checkpoints import fingerprint
 from daskem.io.existing import leftovers
-from daskem.io.inputs import as_row_chunked, as_rows
+from daskem.io.inputs import as_row_chunked, as_rows, fit_inputs
 from daskem.io.model_files import read_dataset, write_dataset
 from daskem.io.outputs import Output, reserved
+from daskem.io.storage import location
 from daskem.io.zarr_rows import check_stored_chunks
 from daskem.redaction import redact
 from daskem.version import __version__
@@ -110,6 +113,76 @@ def fit(
         "rows_per_second": data["rows"] * passes / em_seconds if passes else None,
         "out": None if out is None else str(out),
     }
+
+
+#: The model-file attribute that lists the fingerprints of the data an updated model has absorbed
+#: (see :func:`update`), separated by spaces.
+ABSORBED = "absorbed"
+#: Settings of a run that shape how data are read, not the model: an updated model takes the run's.
+_READING = ("chunk_rows", "split_every", "sample_dim", "feature_dim", "strict_chunks")
+
+
+def update(
+    path: str, *, variable: str | None = None, sample_weight: str | None = None, settings: dict[str, Any],
+    previous: str | Path | None, out: str | Path, overwrite: bool = False,
+) -> dict[str, Any]:
+    """A job's ``update: true``: the model at ``previous`` learns from the data (``partial_fit``, one pass)
+    and is saved to ``out``; without a model at ``previous`` (the first run), a fit on the data starts one.
+
+    Idempotent: the model file records the fingerprint of every data set it
+    has absorbed (:func:`daskem.io.checkpoints.fingerprint`: shape, chunks,
+    first and last rows, in the attribute :data:`ABSORBED`), and data already
+    absorbed are not learnt from again (the model is saved unchanged).
+    ``settings`` are the job's fit settings; the previous model must be of
+    their family, components and family settings.
+    """
+    rows, data, weights = fit_inputs(path, variable, sample_weight, sample_dim=settings.get("sample_dim"),
+                                     feature_dim=settings.get("feature_dim"), chunk_rows=settings.get("chunk_rows"))
+    digest = fingerprint(data, weights)
+    if previous is not None and location(previous).exists():
+        source = f"the previous model {str(previous)!r}"
+        with read_dataset(previous) as ds:
+            model = from_dataset(ds, source)
+            absorbed = str(ds.attrs.get(ABSORBED, "")).split()
+        _check_same_kind(model, settings, source)
+        model.set_params(**{name: settings[name] for name in _READING if name in settings})
+    else:
+        previous, absorbed = None, []
+        model = estimator_from_settings(**settings)
+    learnt = digest not in absorbed
+    with reserved([Output.of(out, "model", "outputs.model")], [path], overwrite=overwrite):
+        start = time.perf_counter()
+        if learnt:
+            model.partial_fit(path, variable=variable, sample_weight=sample_weight)
+            absorbed.append(digest)
+        seconds = time.perf_counter() - start
+        ds = model.to_dataset()
+        write_dataset(ds.assign_attrs({ABSORBED: " ".join(absorbed)}), out, "model", overwrite=overwrite,
+                      label="outputs.model")
+    return {
+        "command": "update",
+        "data": _data_summary(path, variable, settings, model),
+        "previous": None if previous is None else str(previous),
+        "fingerprint": digest,
+        "learnt": learnt,
+        "n_batches": int(model.n_batches_),
+        "model": model_summary(model),
+        "seconds": seconds,
+        "out": str(out),
+    }
+
+
+def _check_same_kind(model: BaseMixture, settings: dict[str, Any], source: str) -> None:
+    """Refuse a previous model of another family, number of components or family settings than a job's."""
+    family = model.family_
+    wanted = {"family": settings.get("family", "gaussian"), "n_components": settings["n_components"],
+              **{name: settings[name] for name in family.setting_names() if name in settings}}
+    found = {"family": family.name, "n_components": model.n_components, **family.settings()}
+    differ = [f"{name} {found[name]!r} (the job asks for {value!r})" for name, value in wanted.items()
+              if found.get(name) != value]
+    if differ:
+        raise InputError(f"{source} has {', '.join(differ)}; give the job the previous model's settings, or "
+                         "start a new model (another outputs.model and previous)")
 
 
 def select(

@@ -4,12 +4,23 @@
 
     data:    {path: data.zarr, variable: X}
     fit:     {n_components: 8}            # family: bernoulli, or select: {n_components: 1-10, families: [...]}
+                                          # update: true, previous: runs/{yesterday}/model.zarr: learn from new data
     cluster: ../cluster_configs/local-threads.yaml
     checkpoint: runs/{date}/checkpoint
     outputs: {model: runs/{date}/model.zarr, scores: runs/{date}/scores.zarr, report: runs/{date}/report.json}
 
 Relative paths are relative to the job file; ``{date}`` stands for the run's
-date (today, or ``--date``), so a nightly job writes a folder per night.  The
+date (today, or ``--date``), so a nightly job writes a folder per night, and
+``{yesterday}`` for the day before.
+
+With ``update: true`` under ``fit:``, the job does not fit afresh: the model
+at ``fit.previous`` (the last run's, or the job's own ``outputs.model``,
+updated in place) learns from the data by ``partial_fit`` — one pass — and is
+written to ``outputs.model``; where there is no model at ``previous`` yet, a fit
+on the data starts one.  The model file records the fingerprint of each data
+set it has absorbed, and data it has absorbed already are skipped (the model
+is written unchanged), so running such a job twice learns once.  Its ``fit``
+settings must be the previous model's; it takes no checkpoint.  The
 file is validated before any work (unknown keys, wrong types, missing inputs).
 The report is written last: a job whose report exists is done, and running it
 again does nothing unless forced.  A job that crashed resumes from its
@@ -119,6 +130,20 @@ class Fit(_EMSettings):
     n_components: int = Field(ge=N_COMPONENTS.ge, description=N_COMPONENTS.help)
     family: FamilyName = "gaussian"
     covariance_type: CovarianceType = Field(COVARIANCE_TYPE.default, description=help_text(COVARIANCE_TYPE))
+    update: bool = Field(False, description="Learn from the data by partial_fit, starting from the model at "
+                         "previous (a fit starts one where there is none); data already absorbed are skipped.")
+    previous: str | None = Field(None, description="The model that update: true continues, such as "
+                                 "runs/{yesterday}/model.zarr, or the job's own outputs.model.")
+
+    @model_validator(mode="after")
+    def _previous(self) -> Fit:
+        if self.previous is not None and not self.update:
+            raise ValueError("fit.previous is the model that update: true continues; set update: true")
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The estimator's settings (those of a run, as :func:`daskem.app.commands.fit` takes them)."""
+        return self.model_dump(exclude={"update", "previous"})
 
 
 class Select(_EMSettings):
@@ -165,6 +190,8 @@ class Job(_Strict):
             raise ValueError("give exactly one of fit and select")
         if self.fit is not None and self.outputs.model is None:
             raise ValueError("a fit job needs outputs.model")
+        if self.fit is not None and self.fit.update and self.checkpoint is not None:
+            raise ValueError("a job with update: true reads its data once and takes no checkpoint")
         if self.select is not None:
             if self.outputs.selection is None:
                 raise ValueError("a select job needs outputs.selection")
@@ -173,6 +200,11 @@ class Job(_Strict):
     def model_path(self) -> str:
         """Where the model the job produces lies (a select job's best model)."""
         return self.outputs.model or str(location(self.outputs.selection) / SELECTION_MODEL)
+
+    def previous_model(self) -> str | None:
+        """The model an update continues, where one is given and exists (None for a first run)."""
+        previous = self.fit.previous if self.fit is not None and self.fit.update else None
+        return previous if previous is not None and location(previous).exists() else None
 
     def planned_outputs(self) -> list[Output]:
         """Everything the job writes, the checkpoint folder included."""
@@ -216,7 +248,7 @@ def load_job(path: str | os.PathLike, date: str | None = None) -> Job:
 
 
 _PATH_KEYS = {("data", "path"), ("cluster",), ("checkpoint",), ("outputs", "model"), ("outputs", "selection"),
-              ("outputs", "scores"), ("outputs", "report")}
+              ("outputs", "scores"), ("outputs", "report"), ("fit", "previous")}
 
 
 def _is_iso_date(text: str) -> bool:
@@ -228,14 +260,16 @@ def _is_iso_date(text: str) -> bool:
 
 
 def _resolve(document: dict[str, Any], folder: Path, date: str) -> dict[str, Any]:
-    """Paths made absolute against the job file's folder, with ``{date}`` filled in."""
+    """Paths made absolute against the job file's folder, with ``{date}`` and ``{yesterday}`` (the day
+    before) filled in."""
     document = json.loads(json.dumps(document, default=str))
+    yesterday = (datetime.date.fromisoformat(date) - datetime.timedelta(days=1)).isoformat()
     for keys in _PATH_KEYS:
         parent = document
         for key in keys[:-1]:
             parent = parent.get(key) if isinstance(parent, dict) else None
         if isinstance(parent, dict) and isinstance(parent.get(keys[-1]), str):
-            value = parent[keys[-1]].replace("{date}", date)
+            value = parent[keys[-1]].replace("{date}", date).replace("{yesterday}", yesterday)
             remember(value)
             parent[keys[-1]] = value if "://" in value else str(folder / Path(value).expanduser())
     return document
@@ -259,12 +293,18 @@ def run_job(path: str | os.PathLike, *, force: bool = False, date: str | None = 
     planned = job.planned_outputs()
     data = job.data
     started = _now()
+    inputs = [path, data.path, job.cluster]
+    previous = job.previous_model()
+    if previous is not None and location(previous) == location(job.outputs.model):
+        owned.append(str(location(previous)))  # a model updated in place: the job names it as its own
+    elif previous is not None:
+        inputs.append(previous)
     checks = {"overwrite": job.overwrite, "replaceable": owned, "make_parents": True}  # the job's runs/{date}/
     try:
-        check_outputs(planned, [path, data.path, job.cluster], **checks)
+        check_outputs(planned, inputs, **checks)
     except OutputExistsError as error:
         raise JobError(_not_owned(path, report_path, error.output)) from None
-    with reserved(planned, [path, data.path, job.cluster], **checks):
+    with reserved(planned, inputs, **checks):
         if force and job.checkpoint is not None:
             remove_checkpoints(job.checkpoint)
         _write_json(ledger, {"outputs": {o.label: str(o.path) for o in planned if o.kind != "checkpoint"}})
@@ -309,9 +349,13 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
     """Fit or select, then score; the outputs were checked and reserved by :func:`run_job`."""
     data = job.data
     with running_on(job.cluster):
-        if job.fit is not None:
+        if job.fit is not None and job.fit.update:
+            stage = commands.update(data.path, variable=data.variable, sample_weight=data.sample_weight,
+                                    settings=job.fit.settings() | data.dims(), previous=job.previous_model(),
+                                    out=job.outputs.model, overwrite=True)
+        elif job.fit is not None:
             stage = commands.fit(data.path, variable=data.variable, sample_weight=data.sample_weight,
-                                 settings=job.fit.model_dump() | data.dims(), out=job.outputs.model,
+                                 settings=job.fit.settings() | data.dims(), out=job.outputs.model,
                                  checkpoint=job.checkpoint, overwrite=True)
         else:
             settings = (job.select.model_dump(exclude={"n_components", "families", "covariance_types", "criterion"})

@@ -1,6 +1,7 @@
 """What every mixture estimator shares: :class:`BaseMixture`, from its fitting, scoring and model-file parts.
 
-Fitting (:mod:`~daskem.estimators.fitting`), scoring
+Fitting (:mod:`~daskem.estimators.fitting`), learning batch by batch
+(:mod:`~daskem.estimators.streaming`), scoring
 (:mod:`~daskem.estimators.scoring`) and model files
 (:mod:`~daskem.estimators.model_file`) are the same for every component
 family; a family's estimator (:class:`daskem.estimators.gaussian.GaussianMixture`,
@@ -18,12 +19,13 @@ from daskem.engine.initialization import random_generator
 from daskem.estimators.fitting import Fitting
 from daskem.estimators.model_file import ModelFile
 from daskem.estimators.scoring import Scoring
+from daskem.estimators.streaming import Streaming
 from daskem.exceptions import InputError, NotFittedError
 from daskem.families.base import Family, Params
 from daskem.settings import Setting, is_integer
 
 
-class BaseMixture(Fitting, Scoring, ModelFile, DensityMixin, BaseEstimator):
+class BaseMixture(Fitting, Streaming, Scoring, ModelFile, DensityMixin, BaseEstimator):
     """A mixture fitted by EM, out of core: what every family's estimator shares.
 
     A subclass names its :attr:`FAMILY` and its :attr:`SETTINGS` — with

@@ -73,8 +73,13 @@ class BayesianGaussianMixture(BaseMixture):
         (d, d) full and tied, (d,) diag, a number spherical; default the
         data's covariance (frequency weights: integer weights count as
         repeated rows), from the same pass as ``mean_prior``.
-    random_state, warm_start, verbose, chunk_rows, split_every, sample_dim, feature_dim, strict_chunks
-        As for :class:`daskem.GaussianMixture`.
+    random_state, warm_start, verbose, chunk_rows, split_every, sample_dim, feature_dim, strict_chunks, decay
+        As for :class:`daskem.GaussianMixture`.  :meth:`partial_fit` blends
+        each batch's sums into running ones as there (``decay``), and the
+        posterior is formed from the running sums times the weight of every
+        row seen: with ``decay=1`` and equal batches, the posterior of all of
+        them.  After ``partial_fit``, ``lower_bound_`` is the running mean of
+        ``score_samples`` per row.
 
     Attributes
     ----------

@@ -46,6 +46,10 @@ _SHARED_PARAMETERS = """
     strict_chunks : bool, default False
         Refuse a Zarr store that lacks chunk files instead of reading them as
         the fill value with a warning (as for :class:`daskem.GaussianMixture`).
+    decay : float in (0.5, 1], default 0.7
+        The step size of :meth:`partial_fit` (stepwise EM): the t-th batch
+        blended in weighs ``(t + 1) ** -decay``; 1 is the running average
+        (see :class:`daskem.GaussianMixture` for the choice of the default).
 
     Attributes
     ----------
@@ -53,6 +57,8 @@ _SHARED_PARAMETERS = """
     means_ : (K, d) ndarray
     converged_, n_iter_, lower_bound_, history_, reseeded_, n_features_in_, feature_names_in_, n_absent_chunks_
         As for :class:`daskem.GaussianMixture`.
+    n_batches_ : int
+        The batches :meth:`partial_fit` has learnt from since the last ``fit``.
     family_ : the fitted component family with its settings (``min_probability``
         or ``min_rate``, ``missing``).
 """

@@ -166,6 +166,7 @@ class Fitting:
 
     def _set_fitted(self, result: EMResult, family: Family, rows: FittedRows) -> None:
         self._params, self.family_, self._last_run = result.params, family, result.run
+        self._stream = None  # a fit starts afresh: partial_fit starts from its parameters
         if rows.names is not None:
             self.feature_names_in_ = rows.names
         elif hasattr(self, "feature_names_in_"):

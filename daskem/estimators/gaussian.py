@@ -109,6 +109,17 @@ class GaussianMixture(BaseMixture):
         :class:`~daskem.exceptions.CorruptDataError` naming how many chunks and
         which rows are absent, before any pass.  The store is listed once per
         ``fit`` (and per ``predict``, ``score``, … of a path).
+    decay : float in (0.5, 1], default 0.7
+        The step size of :meth:`partial_fit` (stepwise EM): the t-th batch
+        blended into the running statistics weighs ``(t + 1) ** -decay``, the
+        statistics so far the rest.  1 gives the plain running average of the
+        batches — the best for a stream that never changes, but a poor start
+        (the statistics of the first batches, computed at parameters far from
+        the optimum) fades only as 1/t, and the model never follows a drift.
+        The default 0.7 (Cappé & Moulines 2009 take exponents in (0.5, 1];
+        scikit-learn's online LDA defaults to 0.7) forgets the early batches
+        faster while the steps still add up to infinity and their squares do
+        not, as stepwise EM's convergence needs.
 
     Attributes
     ----------
@@ -121,7 +132,8 @@ class GaussianMixture(BaseMixture):
     n_iter_ : int
     lower_bound_ : float
         Mean log-likelihood per row (per unit weight) at the start of the last
-        iteration of the best run.
+        iteration of the best run; after :meth:`partial_fit`, the running mean
+        log-likelihood of the batches (each at the parameters it was read at).
     history_ : (n_iter_,) ndarray
         Mean log-likelihood at the start of each iteration of the best run.
     reseeded_ : list of (iteration, component, row)
@@ -135,6 +147,9 @@ class GaussianMixture(BaseMixture):
         Stored chunks of a Zarr input (and of weights read from its group)
         that were absent, read as the fill value; 0 for other inputs.  Kept in
         the model file.
+    n_batches_ : int
+        The batches :meth:`partial_fit` has learnt from since the last ``fit``
+        (0 after ``fit``).  Kept in the model file with the running statistics.
     family_ : daskem.families.gaussian.GaussianFamily
         The fitted component family with its settings (covariance type,
         ``reg_covar``, ``missing``): what scores rows and writes the model file.

@@ -12,13 +12,16 @@ from typing import Any, Self
 import numpy as np
 import xarray as xr
 
-from daskem.estimators.settings import RECORDED
+from daskem.estimators.settings import DECAY, RECORDED
+from daskem.estimators.streaming import Stream
 from daskem.exceptions import ModelFileError
+from daskem.families.base import Family
 from daskem.io.model_files import (
     model_attributes,
     params_from_dataset,
     params_history,
     params_to_dataset,
+    running_from_dataset,
     stored_feature_names,
     write_dataset,
 )
@@ -62,8 +65,12 @@ class ModelFile:
         }
         if is_integer(self.random_state):
             attrs["random_state"] = int(self.random_state)
+        stream = getattr(self, "_stream", None)
+        if stream is not None:  # stepwise EM's state (see partial_fit); lower_bound is its log-likelihood
+            attrs.update(decay=float(self.decay), n_batches=stream.n_batches, batches_blended=stream.blended)
         return params_to_dataset(self.family_, params, self.history_, attrs,
-                                 getattr(self, "feature_names_in_", None))
+                                 getattr(self, "feature_names_in_", None),
+                                 None if stream is None else stream.running)
 
     @classmethod
     def from_dataset(cls, ds: xr.Dataset, source: str = "the model file") -> Self:
@@ -74,9 +81,10 @@ class ModelFile:
                                  "read it with daskem.load")
         attrs = model_attributes(ds, source)
         taken = {setting.name for setting in cls.SETTINGS}
-        settings = {name: attrs[name] for name in (*cls.recorded_setting_names(), "random_state")
+        settings = {name: attrs[name] for name in (*cls.recorded_setting_names(), "random_state", "decay")
                     if name in attrs and name in taken}
         model = cls(n_components=params.n_components, **family.settings(), **settings)
+        model._stream = _stored_stream(ds, family, attrs, source)
         model._params, model.family_ = params, family
         model.history_ = params_history(ds)
         model.n_iter_ = attrs.get("n_iter", len(model.history_))
@@ -95,6 +103,21 @@ class ModelFile:
         if names is not None:
             model.feature_names_in_ = names
         return model
+
+
+def _stored_stream(ds: xr.Dataset, family: Family, attrs: dict[str, Any], source: str) -> Stream | None:
+    """The state of stepwise EM that a model file holds (None for a model from ``fit``), checked."""
+    running = running_from_dataset(ds, family, source)
+    if running is None:
+        return None
+    absent = [name for name in ("decay", "n_batches", "batches_blended", "lower_bound") if name not in attrs]
+    if absent:
+        raise ModelFileError(f"{source} holds running statistics but not the attribute(s) {', '.join(absent)}")
+    if not DECAY.valid(attrs["decay"]):
+        raise ModelFileError(f"{source}: attribute decay is {attrs['decay']!r}, not {DECAY.describe()}")
+    if not np.isfinite(attrs["lower_bound"]):
+        raise ModelFileError(f"{source}: attribute lower_bound is {attrs['lower_bound']!r}, not finite")
+    return Stream(running, attrs["lower_bound"], attrs["batches_blended"], attrs["n_batches"])
 
 
 def _attribute(value: Any) -> int | float | str:

@@ -47,10 +47,13 @@ FEATURE_DIM = Setting("feature_dim", None, "Dimension of the features (default: 
                       accepts=lambda value: isinstance(value, str))
 STRICT_CHUNKS = Setting("strict_chunks", False, "Refuse a store that lacks chunk files (default: read them as the "
                         "fill value, with a warning).", bool)
+#: The exponent of stepwise EM's step size (``partial_fit``, :mod:`daskem.estimators.streaming`).
+DECAY = Setting("decay", 0.7, "partial_fit's step size: the n-th batch blended in weighs (n + 1)**-decay.", float,
+                gt=0.5, le=1.0, in_runs=False)
 
 #: The shared settings, in the order of the estimators' signatures (after ``n_components``).
 SHARED = (N_COMPONENTS, TOL, MAX_ITER, ACCELERATION, N_INIT, INIT_PARAMS, RANDOM_STATE, WARM_START, VERBOSE,
-          CHUNK_ROWS, SPLIT_EVERY, SAMPLE_DIM, FEATURE_DIM, STRICT_CHUNKS)
+          CHUNK_ROWS, SPLIT_EVERY, SAMPLE_DIM, FEATURE_DIM, STRICT_CHUNKS, DECAY)
 
 #: The settings that shape a fit: a checkpoint resumes only when they match.
 SHAPING = ("n_components", "tol", "max_iter", "acceleration", "n_init", "init_params", "chunk_rows", "split_every")

@@ -16,6 +16,7 @@ import numpy as np
 
 from daskem.exceptions import DaskemError
 from daskem.kernels.moments import Moments
+from daskem.kernels.stepwise import blend_linear
 from daskem.settings import Setting, bind
 
 
@@ -276,6 +277,37 @@ class Family(ABC):
         """
         weights = params.weights
         return {"weights": np.sqrt(weights), "means": np.sqrt(weights[:, np.newaxis] * self.variances(params))}
+
+    # ------------------------------------------------------------ stepwise EM (partial_fit)
+
+    @abstractmethod
+    def stepwise_dims(self) -> dict[str, tuple[str, ...]]:
+        """The running statistics of stepwise EM (see :mod:`daskem.kernels.stepwise`) by name, and their
+        dimensions as a model file stores them (``running_weights`` (component) first)."""
+
+    @abstractmethod
+    def stepwise_statistics(self, stats: Statistics) -> dict[str, np.ndarray]:
+        """A pass's summed statistics as running statistics (the arrays of :meth:`stepwise_dims`) per
+        unit weight: divided by ``stats.weight_sum`` (positive)."""
+
+    def stepwise_blend(self, running: dict[str, np.ndarray], batch: dict[str, np.ndarray],
+                       gamma: float) -> dict[str, np.ndarray]:
+        """``(1 − γ) running + γ batch``: by default array by array (statistics linear in the rows)."""
+        return {name: blend_linear(running[name], batch[name], gamma) for name in self.stepwise_dims()}
+
+    @abstractmethod
+    def stepwise_start(self, params: Params) -> dict[str, np.ndarray]:
+        """Running statistics whose M-step gives ``params`` back (to rounding): the expected statistics
+        per unit weight of the parameters, about their own means (see :meth:`expectations`)."""
+
+    @abstractmethod
+    def stepwise_as_statistics(self, running: dict[str, np.ndarray]) -> Statistics:
+        """Running statistics as a pass's summed statistics of unit weight, for :meth:`m_step`."""
+
+    def stepwise_m_step(self, running: dict[str, np.ndarray]) -> Params:
+        """The parameters of running statistics: :meth:`m_step`, with no component restarted."""
+        stats = self.stepwise_as_statistics(running)
+        return self.m_step(stats, np.zeros(len(running["running_weights"]), dtype=bool))[0]
 
     # ------------------------------------------------------------ counting
 

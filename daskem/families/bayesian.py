@@ -18,6 +18,7 @@ as settings, so that its model file says which prior it was fitted under.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -37,6 +38,7 @@ from daskem.kernels.variational import (
     entropy,
     lower_bound,
     posterior,
+    sums_of_posterior,
 )
 from daskem.settings import Setting
 
@@ -88,17 +90,20 @@ class VariationalStatistics:
     sums : the pass's :class:`~daskem.families.gaussian.GaussianStatistics` under
         :func:`~daskem.kernels.variational.as_gaussian_params` of ``used``; their ``log_likelihood`` is
         ``Σ_i w_i log Σ_k ρ_ik``, not a log-likelihood.
-    used : the posterior the pass evaluated.
+    used : the posterior the pass evaluated (None for running sums, see
+        :meth:`BayesianGaussianFamily.stepwise_as_statistics`: they have no objective).
     prior : the prior.
+    reg_covar, covariance_type : the family's.
     """
 
     sums: GaussianStatistics
-    used: GaussianPosterior
+    used: GaussianPosterior | None
     prior: GaussianPrior
     reg_covar: float
+    covariance_type: str
 
     def __add__(self, other: VariationalStatistics) -> VariationalStatistics:
-        return VariationalStatistics(self.sums + other.sums, self.used, self.prior, self.reg_covar)
+        return dataclasses.replace(self, sums=self.sums + other.sums)
 
     @property
     def log_likelihood(self) -> float:
@@ -123,7 +128,7 @@ class VariationalStatistics:
     @cached_property
     def updated(self) -> GaussianPosterior:
         """The variational M-step: the posterior these sums give (computed once)."""
-        sums, kind = self.sums, self.used.covariance_type
+        sums, kind = self.sums, self.covariance_type
         _, xk, sk = m_step_arrays(sums.nk, sums.s1, sums.s2, sums.reference, self.reg_covar, kind)
         return posterior(sums.nk, xk, sk, self.prior, kind)
 
@@ -281,7 +286,7 @@ class BayesianGaussianFamily(Family):
             sums = GaussianStatistics.from_chunk(X, as_gaussian_params(params), first_row, sample_weight)
         except NonFiniteDataError as error:
             raise NonFiniteDataError(f"{error}{self.nan_hint}" if np.isnan(X).any() else str(error)) from None
-        return VariationalStatistics(sums, params, self.prior, self.reg_covar)
+        return VariationalStatistics(sums, params, self.prior, self.reg_covar, self.covariance_type)
 
     def m_step(self, stats: VariationalStatistics, may_reseed: np.ndarray | None = None
                ) -> tuple[GaussianPosterior, list[tuple[int, int]]]:
@@ -302,6 +307,38 @@ class BayesianGaussianFamily(Family):
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return self.gaussian.n_parameters(n_components, n_features)
+
+    # ------------------------------------------------------------------ stepwise EM (partial_fit)
+
+    def stepwise_dims(self) -> dict[str, tuple[str, ...]]:
+        """The Gaussian's running statistics (weights, means, scatter per unit weight), and ``running_total``:
+        the weight of every batch seen, by which the posterior's counts are the running ones times it (with
+        ``decay=1`` and equal batches, the posterior of all the rows seen)."""
+        return {**self.gaussian.stepwise_dims(), "running_total": ()}
+
+    def stepwise_statistics(self, stats: VariationalStatistics) -> dict[str, np.ndarray]:
+        return {**self.gaussian.stepwise_statistics(stats.sums), "running_total": np.float64(stats.weight_sum)}
+
+    def stepwise_blend(self, running: dict[str, np.ndarray], batch: dict[str, np.ndarray],
+                       gamma: float) -> dict[str, np.ndarray]:
+        """The Gaussian's blend (Chan's update); the totals add."""
+        blended = self.gaussian.stepwise_blend(running, batch, gamma)
+        return {**blended, "running_total": running["running_total"] + batch["running_total"]}
+
+    def stepwise_start(self, params: GaussianPosterior) -> dict[str, np.ndarray]:
+        """The sums the posterior was formed from (:func:`~daskem.kernels.variational.posterior` undone), per
+        unit weight, and their total ``Σ_k N_k``."""
+        nk, means, scatter = sums_of_posterior(params, self.prior, self.reg_covar)
+        total = nk.sum()
+        return {"running_weights": nk / total, "running_means": means, "running_scatter": scatter / total,
+                "running_total": np.float64(total)}
+
+    def stepwise_as_statistics(self, running: dict[str, np.ndarray]) -> VariationalStatistics:
+        """The running sums times ``running_total``, about the running means: the M-step's input."""
+        total = float(running["running_total"])
+        sums = self.gaussian.stepwise_as_statistics(running)
+        sums = dataclasses.replace(sums, nk=sums.nk * total, s2=sums.s2 * total, weight_sum=total)
+        return VariationalStatistics(sums, None, self.prior, self.reg_covar, self.covariance_type)
 
     # ------------------------------------------------------------------ starting
 

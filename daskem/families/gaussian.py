@@ -14,7 +14,7 @@ import numpy as np
 
 from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import MISSING, Family, MixtureStatistics
-from daskem.kernels import estep, gaussian
+from daskem.kernels import estep, gaussian, stepwise
 from daskem.kernels import missing as missing_values
 from daskem.kernels.checks import check_ranges, raise_non_finite, raise_non_finite_log_likelihood
 from daskem.kernels.estep import ChunkStatistics, chunk_statistics
@@ -207,6 +207,60 @@ class GaussianFamily(Family):
         else:
             scales["covariances"] = np.sqrt(2.0 * weights / params.n_features) * covariances
         return scales
+
+    # ------------------------------------------------------------------ stepwise EM
+
+    def stepwise_dims(self) -> dict[str, tuple[str, ...]]:
+        """Per component the weight, the mean and the scatter about that mean (see
+        :mod:`daskem.kernels.stepwise`): ``running_scatter`` as the pass's second moments hold it — (component,
+        feature, feature2) full, (feature, feature2) tied (pooled), (component, feature) diag and spherical."""
+        scatter = ("component", "feature") if self.covariance_type == "spherical" else COVARIANCE_DIMS[
+            self.covariance_type]
+        return {"running_weights": ("component",), "running_means": ("component", "feature"),
+                "running_scatter": scatter}
+
+    def stepwise_statistics(self, stats: GaussianStatistics) -> dict[str, np.ndarray]:
+        """``N_k / W``, the means ``c_k + s1_k / N_k`` and the scatter about them ``/ W`` (see
+        :func:`~daskem.kernels.stepwise.centred_moments`)."""
+        weights, means, scatter = stepwise.centred_moments(stats.nk, stats.s1, stats.s2, stats.reference,
+                                                           self.covariance_type)
+        return {"running_weights": weights / stats.weight_sum, "running_means": means,
+                "running_scatter": scatter / stats.weight_sum}
+
+    def stepwise_blend(self, running: dict[str, np.ndarray], batch: dict[str, np.ndarray],
+                       gamma: float) -> dict[str, np.ndarray]:
+        """Chan's pairwise update (:func:`~daskem.kernels.stepwise.blend_centred`)."""
+        names = tuple(self.stepwise_dims())
+        blended = stepwise.blend_centred(tuple(running[name] for name in names), tuple(batch[name] for name in names),
+                                         gamma, self.covariance_type)
+        return dict(zip(names, blended))
+
+    def stepwise_start(self, params: GaussianParams) -> dict[str, np.ndarray]:
+        """``α_k``, ``μ_k`` and the scatter ``α_k (Σ_k − reg_covar·I)`` (tied: ``Σ − reg_covar·I``;
+        spherical: ``α_k (σ²_k − reg_covar)`` for every feature): :meth:`expectations` about the
+        parameters' own means, less the ``reg_covar`` that the M-step adds back."""
+        weights, kind, reg = params.weights, self.covariance_type, self.reg_covar
+        second = self.expectations(params, params)["covariances"]
+        if kind == "full":
+            scatter = second - reg * weights[:, np.newaxis, np.newaxis] * np.eye(params.n_features)
+        elif kind == "tied":
+            scatter = second - reg * weights.sum() * np.eye(params.n_features)
+        elif kind == "diag":
+            scatter = second - reg * weights[:, np.newaxis]
+        else:
+            scatter = np.repeat((second - reg * weights)[:, np.newaxis], params.n_features, axis=1)
+        return {"running_weights": weights.copy(), "running_means": params.means.copy(), "running_scatter": scatter}
+
+    def stepwise_as_statistics(self, running: dict[str, np.ndarray]) -> GaussianStatistics:
+        """Sums about the running means themselves (``s1 = 0``, ``s2`` the scatter), no worst rows."""
+        weights, means = running["running_weights"], running["running_means"]
+        k, d = means.shape
+        return GaussianStatistics(
+            log_likelihood=0.0, weight_sum=1.0, n_samples=1, nk=weights, s1=np.zeros((k, d)),
+            s2=running["running_scatter"], reference=means, worst_log_prob=np.empty(0),
+            worst_index=np.empty(0, dtype=np.int64), worst_rows=np.empty((0, d)), minimum=np.full(d, -np.inf),
+            maximum=np.full(d, np.inf), missing=(0, 0, 0),
+        )
 
     def n_parameters(self, n_components: int, n_features: int) -> int:
         return gaussian.n_parameters(n_components, n_features, self.covariance_type)

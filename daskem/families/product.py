@@ -227,6 +227,30 @@ class ProductFamily(Family):
         restarts = list(zip(collapsed.tolist(), stats.worst_index[: collapsed.size].tolist()))
         return MeanParams(weights, self.floor(means)), restarts
 
+    # ------------------------------------------------------------------ stepwise EM
+
+    def stepwise_dims(self) -> dict[str, tuple[str, ...]]:
+        """``N_k``, ``S_k`` (sums of observed values) and the counts of unseen values, per unit weight;
+        linear in the rows, they blend linearly."""
+        return {"running_weights": ("component",), "running_sums": ("component", "feature"),
+                "running_unseen": ("component", "feature")}
+
+    def stepwise_statistics(self, stats: MeanStatistics) -> dict[str, np.ndarray]:
+        total = stats.weight_sum
+        return {"running_weights": stats.nk / total, "running_sums": stats.s1 / total,
+                "running_unseen": stats.unseen / total}
+
+    def stepwise_start(self, params: MeanParams) -> dict[str, np.ndarray]:
+        """``α_k``, ``α_k m_k`` and no unseen value."""
+        weights = params.weights
+        return {"running_weights": weights.copy(), "running_sums": weights[:, np.newaxis] * params.means,
+                "running_unseen": np.zeros_like(params.means)}
+
+    def stepwise_as_statistics(self, running: dict[str, np.ndarray]) -> MeanStatistics:
+        sums = running["running_sums"]
+        return MeanStatistics(0.0, 1.0, 1, running["running_weights"], sums, running["running_unseen"],
+                              np.empty(0), np.empty(0, dtype=np.int64), np.empty((0, sums.shape[1])))
+
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """K − 1 weights and K·d means."""
         return n_components - 1 + n_components * n_features

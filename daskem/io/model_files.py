@@ -9,6 +9,12 @@ A model file is an ``xarray.Dataset`` with
   for full, (feature, feature2) for tied, (component, feature) for diag,
   (component) for spherical;
 - ``history`` (iteration): mean log-likelihood per row at each iteration;
+- for a model that ``partial_fit`` has learnt with, stepwise EM's running
+  statistics (:meth:`daskem.families.base.Family.stepwise_dims`: ``running_weights``
+  and, for Gaussians, ``running_means`` and ``running_scatter``, for product
+  families ``running_sums`` and ``running_unseen``) and the attributes ``decay``,
+  ``n_batches`` and ``batches_blended`` (``lower_bound`` is then the running mean
+  log-likelihood): all of them or none;
 - coordinates ``component``, ``iteration`` and ``feature`` (the column names
   the model was fitted with, or 0 … d − 1), and CF-style ``long_name`` and
   ``units`` on every variable (:data:`VARIABLE_ATTRIBUTES`);
@@ -75,6 +81,14 @@ VARIABLE_ATTRIBUTES = {
     "iteration": {"long_name": "EM iteration"},
     "feature": {"long_name": "feature (column of the data)"},
     "feature2": {"long_name": "feature (column of the data), second axis of a covariance"},
+    "running_weights": {"long_name": "stepwise EM: running share of each component, per unit weight", "units": "1"},
+    "running_means": {"long_name": "stepwise EM: running mean of each component", "units": "the units of each feature"},
+    "running_scatter": {"long_name": "stepwise EM: running scatter about each component's mean, per unit weight",
+                        "units": "the product of two features' units"},
+    "running_sums": {"long_name": "stepwise EM: running responsibility-weighted sum of each observed feature, per "
+                     "unit weight", "units": "the units of each feature"},
+    "running_unseen": {"long_name": "stepwise EM: running responsibility-weighted count of missing values, per "
+                       "unit weight", "units": "1"},
 }
 
 
@@ -95,14 +109,18 @@ def model_kind(family: str) -> str:
 
 def params_to_dataset(
     family: Family, params: Params, history: np.ndarray, attrs: dict[str, object],
-    features: np.ndarray | None = None,
+    features: np.ndarray | None = None, running: dict[str, np.ndarray] | None = None,
 ) -> xr.Dataset:
     """The Dataset of a model: the family's arrays and settings, history and attributes.
 
     ``features`` (d,) labels the feature axes (the column names a model was
-    fitted with); by default 0 … d − 1.
+    fitted with); by default 0 … d − 1.  ``running``: the running statistics of
+    stepwise EM (:meth:`~daskem.families.base.Family.stepwise_dims`), stored beside
+    the parameters when given.
     """
     variables = family.variables(params)
+    if running is not None:
+        variables.update({name: (dims, running[name]) for name, dims in family.stepwise_dims().items()})
     features = np.arange(params.n_features) if features is None else np.asarray(features)
     coords = {
         "component": np.arange(params.n_components),
@@ -182,15 +200,24 @@ def _stored_family(ds: xr.Dataset, source: str) -> Family:
 def _check_layout(ds: xr.Dataset, family: Family, source: str) -> None:
     """Refuse a model Dataset whose arrays are not ``family``'s, of the dimensions and sizes it has."""
     expected = family.dims()
-    foreign = sorted((_model_arrays() - set(expected)) & set(ds.data_vars))
+    streamed = family.stepwise_dims()
+    foreign = sorted((_model_arrays() - set(expected) - set(streamed)) & set(ds.data_vars))
     if foreign:
         raise ModelFileError(
             f"{source} is damaged or edited: it holds {', '.join(foreign)}, which a {family.label} model does not "
             f"have, so its family ({family.name!r}) does not match its arrays; write the model again (daskem fit … --out)"
         )
-    for variable, dims in expected.items():
+    for variable in expected:
         if variable not in ds:
             raise ModelFileError(f"{source} is not a daskem model file (a {family.label} model has {variable})")
+    present = [name for name in streamed if name in ds]
+    if present:
+        absent = [name for name in streamed if name not in ds]
+        if absent:
+            raise ModelFileError(f"{source} is damaged or edited: it holds {', '.join(present)} but not "
+                                 f"{', '.join(absent)}; a model that partial_fit wrote holds all of them")
+        expected = {**expected, **streamed}
+    for variable, dims in expected.items():
         if ds[variable].dims != dims:
             raise ModelFileError(
                 f"{source}: {variable} has dimensions {ds[variable].dims}, but a {family.label!r} model has {dims}"
@@ -213,23 +240,25 @@ def _check_layout(ds: xr.Dataset, family: Family, source: str) -> None:
         )
 
 
+def running_from_dataset(
+    ds: xr.Dataset, family: Family, source: str = "the model file"
+) -> dict[str, np.ndarray] | None:
+    """The running statistics of stepwise EM in a model Dataset checked by :func:`params_from_dataset`, as
+    finite float64 (running weights not negative), or None where it holds none (a model from ``fit``)."""
+    names = tuple(family.stepwise_dims())
+    if names[0] not in ds:
+        return None
+    running = _finite_arrays(ds, names, source)
+    if running["running_weights"].min() < 0:
+        raise ModelFileError(f"{source}: running_weights holds a negative value")
+    return running
+
+
 def _stored_arrays(ds: xr.Dataset, family: Family, source: str) -> dict[str, np.ndarray]:
     """The family's arrays (and the history) of a model Dataset as finite float64, the weights a
     distribution."""
     expected = family.dims()
-    arrays = {}
-    for variable in (*expected, *(("history",) if "history" in ds else ())):
-        try:
-            array = np.asarray(ds[variable].values)
-        except Exception as error:  # a damaged store raises whatever its codec raises
-            raise ModelFileError(f"{source}: cannot read {variable} ({type(error).__name__}: {error})") from None
-        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-            raise ModelFileError(f"{source}: {variable} has dtype {array.dtype}, not numbers")
-        array = array.astype(np.float64)
-        if not np.isfinite(array).all():
-            raise ModelFileError(f"{source}: {variable} hold {int(np.count_nonzero(~np.isfinite(array)))} NaN or "
-                                 "infinite value(s)")
-        arrays[variable] = array
+    arrays = _finite_arrays(ds, (*expected, *(("history",) if "history" in ds else ())), source)
     weights = arrays["weights"]
     if weights.min() < 0 or abs(weights.sum() - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise ModelFileError(
@@ -242,9 +271,28 @@ def _stored_arrays(ds: xr.Dataset, family: Family, source: str) -> dict[str, np.
     return arrays
 
 
+def _finite_arrays(ds: xr.Dataset, variables: tuple[str, ...], source: str) -> dict[str, np.ndarray]:
+    """The ``variables`` of a model Dataset as finite float64."""
+    arrays = {}
+    for variable in variables:
+        try:
+            array = np.asarray(ds[variable].values)
+        except Exception as error:  # a damaged store raises whatever its codec raises
+            raise ModelFileError(f"{source}: cannot read {variable} ({type(error).__name__}: {error})") from None
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise ModelFileError(f"{source}: {variable} has dtype {array.dtype}, not numbers")
+        array = array.astype(np.float64)
+        if not np.isfinite(array).all():
+            raise ModelFileError(f"{source}: {variable} hold {int(np.count_nonzero(~np.isfinite(array)))} NaN or "
+                                 "infinite value(s)")
+        arrays[variable] = array
+    return arrays
+
+
 def _model_arrays() -> set[str]:
-    """The names of the parameter arrays of every family (with its default settings)."""
-    return {name for kind in FAMILIES.values() for name in kind().dims()}
+    """The names of the parameter arrays (and running statistics) of every family (with its default
+    settings)."""
+    return {name for kind in FAMILIES.values() for name in (*kind().dims(), *kind().stepwise_dims())}
 
 
 def params_history(ds: xr.Dataset) -> np.ndarray:
@@ -258,7 +306,7 @@ _ATTRIBUTES = {
     "max_iter": (int, 0), "acceleration": (str, None), "n_init": (int, 1), "init_params": (str, None),
     "random_state": (int, None),
     "precision": (str, None), "n_missing_values": (int, 0), "n_incomplete_rows": (int, 0), "n_empty_rows": (int, 0),
-    "n_absent_chunks": (int, 0),
+    "n_absent_chunks": (int, 0), "decay": (float, None), "n_batches": (int, 0), "batches_blended": (int, 0),
 }
 
 

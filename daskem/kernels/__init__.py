@@ -21,4 +21,7 @@
   missing values (NaN), by missingness pattern;
 - :mod:`daskem.kernels.variational` — variational inference for a Bayesian
   Gaussian mixture: the posterior from EM's sums, its E-step offsets, its bound.
+- :mod:`daskem.kernels.stepwise` — stepwise EM (``partial_fit``): the step size,
+  and running statistics blended linearly or, for Gaussian moments, by Chan's
+  pairwise update about each component's mean.
 """

@@ -145,6 +145,44 @@ def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPri
                              precision_cholesky(covariances, covariance_type), covariance_type)
 
 
+def sums_of_posterior(post: GaussianPosterior, prior: GaussianPrior, reg_covar: float
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`posterior` undone: the sums a posterior was formed from under ``prior``.
+
+    Returns
+    -------
+    nk : (K,) ``N_k`` (``β_k − β₀``, less the floor :func:`posterior` adds).
+    means : (K, d) ``x̄_k`` (a component with no weight: its posterior mean).
+    scatter : ``(N_k + floor)(S_k − reg_covar·I)``, the scatter about ``x̄_k``, in the shape of a pass's second moments
+        ((K, d, d) full, (d, d) tied — pooled —, (K, d) diag and spherical).
+    """
+    kind, d = post.covariance_type, post.n_features
+    counts = post.mean_precision - prior.mean_precision  # N_k + NK_FLOOR
+    nk = np.maximum(counts - NK_FLOOR, 0.0)
+    held = counts > 2 * NK_FLOOR
+    safe = np.where(held, counts, 1.0)
+    means = np.where(held[:, np.newaxis], (post.mean_precision[:, np.newaxis] * post.means
+                                           - prior.mean_precision * prior.mean) / safe[:, np.newaxis], post.means)
+    diff = means - prior.mean
+    shrink = counts * prior.mean_precision / post.mean_precision  # N_k β₀ / β_k
+    if kind == "full":
+        scale = post.degrees_of_freedom[:, np.newaxis, np.newaxis] * post.covariances - prior.covariance
+        scatter = scale - shrink[:, np.newaxis, np.newaxis] * diff[:, :, np.newaxis] * diff[:, np.newaxis, :]
+        scatter -= reg_covar * counts[:, np.newaxis, np.newaxis] * np.eye(d)
+    elif kind == "tied":
+        scale = post.degrees_of_freedom[0] * post.covariances - prior.covariance
+        between = prior.mean_precision / len(nk) * np.dot((counts / post.mean_precision) * diff.T, diff)
+        scatter = (scale - between) * len(nk) - reg_covar * counts.sum() * np.eye(d)
+    elif kind == "diag":
+        scale = post.degrees_of_freedom[:, np.newaxis] * post.covariances - prior.covariance
+        scatter = scale - shrink[:, np.newaxis] * diff**2 - reg_covar * counts[:, np.newaxis]
+    else:
+        scale = post.degrees_of_freedom * post.covariances - prior.covariance
+        spherical = scale - shrink * np.mean(diff**2, axis=1) - reg_covar * counts
+        scatter = np.repeat(spherical[:, np.newaxis], d, axis=1)
+    return nk, means, scatter
+
+
 def expected_log_weights(post: GaussianPosterior) -> np.ndarray:
     """``E_q[log π_k]`` (K,): from the Dirichlet, or from each stick's Beta factors (Dirichlet process)."""
     concentration = post.weight_concentration

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 import daskem
 from daskem.app.cli import main
 from daskem.app.jobs import JobError, load_job, run_job
+from daskem.exceptions import InputError
 from tests.helpers import make_mixture_data, write_zarr
 
 ROOT = Path(__file__).parents[2]
@@ -391,3 +392,70 @@ def test_the_schema_check_finds_a_misspelt_field():
     schema = {"type": "object", "properties": {"spec": {"type": "object", "properties": {"restartPolicy": {}}}}}
     assert _undeclared({"spec": {"restartPolicy": "Never", "restartPolicyy": "Never"}}, schema) == [
         ".spec.restartPolicyy"]
+
+
+UPDATE_JOB = """
+data: {path: "data/{date}.zarr", variable: X}
+fit: {n_components: 3, chunk_rows: 100, update: true, previous: "runs/{yesterday}/model.zarr"}
+outputs: {model: "runs/{date}/model.zarr", report: "runs/{date}/report.json"}
+"""
+
+
+def test_an_update_job_learns_from_each_nights_data_as_partial_fit_does(tmp_path):
+    dates = ["2026-03-01", "2026-03-02", "2026-03-03"]
+    X = make_mixture_data(n_samples=900, n_features=3, n_components=3, seed=4, separation=4.0)
+    for i, date in enumerate(dates):
+        write_zarr(tmp_path / "data" / f"{date}.zarr", X[300 * i : 300 * (i + 1)], chunk_rows=100)
+    path = job_file(tmp_path, UPDATE_JOB)
+    reports = [run_job(path, date=date) for date in dates]
+    first, *later = (report["stages"][0] for report in reports)
+    assert first["previous"] is None and first["learnt"] and first["n_batches"] == 1  # no model yet: a fit starts it
+    assert [stage["previous"] for stage in later] == [str(tmp_path / "runs" / date / "model.zarr")
+                                                      for date in dates[:2]]
+    streamed = daskem.GaussianMixture(3, chunk_rows=100, random_state=0)  # the job's settings (its seed is 0)
+    for date in dates:
+        streamed.partial_fit(str(tmp_path / "data" / f"{date}.zarr"), variable="X")
+    updated = daskem.load(tmp_path / "runs" / dates[-1] / "model.zarr")
+    assert updated.n_batches_ == 3
+    for name in ("weights_", "means_", "covariances_"):  # each night in a new process: bitwise the same
+        np.testing.assert_array_equal(getattr(updated, name), getattr(streamed, name))
+    with xr.open_zarr(tmp_path / "runs" / dates[-1] / "model.zarr") as ds:
+        assert ds.attrs["absorbed"].split() == [stage["fingerprint"] for stage in (first, *later)]
+
+
+def test_an_update_job_on_its_own_model_learns_from_each_data_set_once(tmp_path):
+    rows = make_mixture_data(n_samples=600, n_features=3, n_components=3, seed=5, separation=4.0)
+    write_zarr(tmp_path / "data.zarr", rows[:300], chunk_rows=100)
+    path = job_file(tmp_path, "data: {path: data.zarr, variable: X}\n"
+                              "fit: {n_components: 3, update: true, previous: model.zarr}\n"
+                              "outputs: {model: model.zarr, report: 'runs/{date}/report.json'}\n")
+    assert run_job(path, date="2026-04-01")["stages"][0]["learnt"]
+    before = daskem.load(tmp_path / "model.zarr")
+    again = run_job(path, date="2026-04-02")["stages"][0]  # the same data: absorbed already
+    assert not again["learnt"] and again["n_batches"] == 1
+    after = daskem.load(tmp_path / "model.zarr")
+    np.testing.assert_array_equal(after.means_, before.means_)
+    np.testing.assert_array_equal(after.covariances_, before.covariances_)
+    write_zarr(tmp_path / "data.zarr", rows[300:], chunk_rows=100)  # new data under the same name
+    assert run_job(path, date="2026-04-03")["stages"][0]["learnt"]
+    assert daskem.load(tmp_path / "model.zarr").n_batches_ == 2
+
+
+def test_an_update_job_refuses_a_previous_model_of_other_settings_and_a_checkpoint(tmp_path):
+    write_zarr(tmp_path / "data.zarr", make_mixture_data(n_samples=300, seed=6), chunk_rows=100)
+    daskem.GaussianMixture(2, random_state=0).fit(str(tmp_path / "data.zarr"), variable="X").save(
+        tmp_path / "old.zarr")
+    path = job_file(tmp_path, "data: {path: data.zarr, variable: X}\n"
+                              "fit: {n_components: 3, update: true, previous: old.zarr}\n"
+                              "outputs: {model: new.zarr, report: r.json}\n")
+    with pytest.raises(InputError, match=r"n_components 2 \(the job asks for 3\)"):
+        run_job(path)
+    assert not (tmp_path / "new.zarr").exists()
+    path = job_file(tmp_path, "data: {path: data.zarr, variable: X}\nfit: {n_components: 2, previous: old.zarr}\n"
+                              "outputs: {model: new.zarr, report: r.json}\n")
+    with pytest.raises(JobError, match="set update: true"):
+        load_job(path)
+    path = job_file(tmp_path, "data: {path: data.zarr, variable: X}\nfit: {n_components: 2, update: true}\n"
+                              "checkpoint: c\noutputs: {model: new.zarr, report: r.json}\n")
+    with pytest.raises(JobError, match="takes no checkpoint"):
+        load_job(path)

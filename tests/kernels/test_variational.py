@@ -109,3 +109,24 @@ def test_the_entropy_comes_from_a_passs_sums(covariance_type):
     # The derived value is a difference of sums of size ~Σ w |log ρ| (about 1e4 here): 1e-12 of that.
     scale = np.sum(np.abs(weights @ log_prob_norm))
     assert abs(derived - direct) <= 1e-11 * scale, (derived, direct)
+
+
+@pytest.mark.parametrize("weight_type", variational.WEIGHT_PRIORS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_the_sums_of_a_posterior_give_it_back(covariance_type, weight_type):
+    """``sums_of_posterior`` undoes ``posterior``: the M-step of the sums it returns (about their own means) is
+    the posterior again, to 1e-9 of each array's scale (one subtraction of the prior's terms loses ~1e-13)."""
+    X = make_mixture_data(n_samples=400, n_features=3, n_components=3, seed=5) + 1e3
+    theirs = BayesianGaussianMixture(n_components=5, covariance_type=covariance_type,
+                                     weight_concentration_prior_type=weight_type)
+    theirs._check_parameters(X)
+    prior = prior_of(theirs)
+    resp = np.random.default_rng(2).dirichlet(np.ones(5), size=len(X))
+    resp[:, 4] = 0.0  # an empty component too
+    resp /= resp.sum(axis=1, keepdims=True)
+    post = our_posterior(X, resp, prior, covariance_type, 1e-6)
+    nk, means, scatter = variational.sums_of_posterior(post, prior, 1e-6)
+    _, xk, sk = gaussian.m_step_arrays(nk, np.zeros_like(means), scatter, means, 1e-6, covariance_type)
+    again = variational.posterior(nk, xk, sk, prior, covariance_type)
+    for name in ("weight_concentration", "mean_precision", "means", "degrees_of_freedom", "covariances"):
+        close(getattr(again, name), getattr(post, name), name)
