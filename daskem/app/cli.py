@@ -29,7 +29,7 @@ from daskem.app.options import em_options, option
 from daskem.engine.passes import progress_bar
 from daskem.estimators.registry import load
 from daskem.estimators.settings import CHUNK_ROWS, FEATURE_DIM, N_COMPONENTS, SAMPLE_DIM, STRICT_CHUNKS
-from daskem.exceptions import DaskemError
+from daskem.exceptions import DaskemError, InputError
 from daskem.families.gaussian import COVARIANCE_TYPE
 from daskem.families.registry import FAMILIES
 from daskem.io.existing import SELECTION_TABLE
@@ -187,7 +187,8 @@ def _fitting_options(out: str) -> Callable[[Callable[..., Any]], Any]:
 @click.option("--chunk-rows", type=click.IntRange(min=1), default=DEFAULT_CHUNK_ROWS, show_default=True,
               help="Rows per Zarr chunk.")
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
-@click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
+@click.option("--family", type=click.Choice([name for name, kind in FAMILIES.items() if not kind.variational]),
+              default="gaussian", show_default=True,
               help="Family of the mixture to draw from: bernoulli gives 0/1 rows, poisson counts.")
 @click.option("--overwrite", is_flag=True, help="Replace PATH (and its truth file) if they exist.")
 @_one_line_errors
@@ -208,15 +209,30 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
 @option(N_COMPONENTS, "-k", default=None, required=True)
 @click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
-              help="Component family: bernoulli for 0/1 features, poisson for counts.")
+              help="Component family: bernoulli for 0/1 features, poisson for counts; bayesian_gaussian for a "
+                   "variational Bayesian Gaussian mixture.")
+@click.option("--bayesian", is_flag=True, help="The family's Bayesian mixture (variational EM, a Dirichlet process "
+              "over the weights: it finds its number of components, at most -k): --bayesian is "
+              "--family bayesian_gaussian.")
 @option(COVARIANCE_TYPE)
 @_fitting_options("Save the model here (Zarr; netCDF for a .nc suffix).")
 def fit_command(path: str, variable: str | None, sample_weight: str | None, out: Path | None,
-                checkpoint: Path | None, overwrite: bool, **settings: Any) -> None:
+                checkpoint: Path | None, overwrite: bool, bayesian: bool, **settings: Any) -> None:
     """Fit a mixture (Gaussian by default) to the rows of the Zarr array at PATH."""
+    if bayesian:
+        settings["family"] = bayesian_family(settings["family"])
     report = commands.fit(path, variable=variable, sample_weight=sample_weight, settings=settings, out=out,
                           checkpoint=checkpoint, overwrite=overwrite)
     _emit(report, fit_text)
+
+
+def bayesian_family(family: str) -> str:
+    """The Bayesian family of ``family`` (for ``--bayesian``)."""
+    name = family if family.startswith("bayesian_") else f"bayesian_{family}"
+    if name not in FAMILIES:
+        raise InputError(f"--bayesian: there is no Bayesian {family} mixture; the Bayesian families are "
+                         f"{', '.join(n for n, kind in FAMILIES.items() if kind.variational)}")
+    return name
 
 
 def fit_text(report: dict[str, Any]) -> str:
@@ -232,7 +248,7 @@ def fit_text(report: dict[str, Any]) -> str:
         ("model", model["description"]),
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'NOT converged'}, "
                        f"tol {report['tol']:g})"),
-        ("log-likelihood", f"{model['lower_bound']:.6f} per row" + _missing_text(model)),
+        (model["objective"], f"{model['lower_bound']:.6f} per row" + _missing_text(model)),
         ("time", f"{report['seconds']:.2f} s: initialisation {report['initialisation_seconds']:.2f} s, {timing}"),
         ("saved to", report["out"] or "(not saved; use --out)"),
     ]
@@ -477,7 +493,7 @@ def info_text(report: dict[str, Any]) -> str:
         ("file", report["path"]),
         ("model", f"{model['description']}, {model['n_features']} features"),
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'not converged'})"),
-        ("log-likelihood", f"{model['lower_bound']:.6f} per row"),
+        (model["objective"], f"{model['lower_bound']:.6f} per row"),
         ("daskem version", report["daskem_version"]),
         *(("leftover", left) for left in report["leftovers"]),
     ]

@@ -42,16 +42,19 @@ def model_summary(model: BaseMixture) -> dict[str, Any]:
     params, family = model.params, model.family_
     spreads = np.sqrt(family.variances(params).mean(axis=1))
     covariance_type = getattr(family, "covariance_type", None)
+    bound = model.history_[-1] if family.variational and len(model.history_) else model.lower_bound_
     return {
         "n_components": params.n_components,
         "family": family.name,
         "covariance_type": covariance_type,
-        "description": (f"{params.n_components} components, {covariance_type} covariance" if covariance_type
+        "description": (f"{params.n_components} {'Bayesian ' if family.variational else ''}components, "
+                        f"{covariance_type} covariance" if covariance_type
                         else f"{params.n_components} {family.label} components"),
         "n_features": params.n_features,
         "n_iter": int(model.n_iter_),
         "converged": bool(model.converged_),
-        "lower_bound": float(model.lower_bound_),
+        "objective": "evidence lower bound" if family.variational else "log-likelihood",
+        "lower_bound": float(bound),
         "missing": [int(model.n_missing_values_), int(model.n_incomplete_rows_), int(model.n_empty_rows_)],
         "weights": params.weights.tolist(),
         "means": params.means.tolist(),

@@ -52,13 +52,15 @@ def save(figure: Any, path: str | os.PathLike, *, overwrite: bool = False) -> No
 
 
 def convergence(model: BaseMixture) -> Any:
-    """The mean log-likelihood per row at each iteration, and its change (log scale)."""
+    """The mean log-likelihood per row (a Bayesian mixture's lower bound per row) at each iteration, and its
+    change (log scale)."""
     history = np.asarray(model.history_)
     iterations = np.arange(1, len(history) + 1)
     figure = _figure(8.0, 3.8)
     left, right = figure.subplots(1, 2)
     left.plot(iterations, history, marker="o", color=COLOURS[0])
-    left.set(xlabel="iteration", ylabel="mean log-likelihood per row (nats)", title="EM convergence")
+    climbed = "lower bound per row" if model.family_.variational else "mean log-likelihood per row"
+    left.set(xlabel="iteration", ylabel=f"{climbed} (nats)", title="EM convergence")
     changes = np.abs(np.diff(history))
     if len(changes):
         right.semilogy(iterations[1:], np.maximum(changes, 1e-16), marker="o", color=COLOURS[1])
@@ -160,7 +162,7 @@ def components(
     """
     from matplotlib.patches import Ellipse
 
-    if not isinstance(model, GaussianMixture):
+    if not hasattr(model, "covariances_"):  # a Gaussian mixture, Bayesian or not
         return profiles(model)
     data = as_row_chunked(X, variable)
     rows, _ = draw_sample(data, None, sample_rows, np.random.default_rng(seed), missing=True)

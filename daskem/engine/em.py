@@ -381,16 +381,22 @@ def best_run(results: Sequence[EMResult]) -> EMResult:
 
 
 def _log_iteration(iteration: int, runs: list[RunState], seconds: float, total: int, acceleration: str) -> None:
+    climbed = objective_name(runs[0].family)
     if total == 1:
         run = runs[0]
         change = run.history[-1] - (run.history[-2] if len(run.history) > 1 else -np.inf)
         remaining = run.remaining(acceleration)
         logger.info(
-            "iteration %4d  mean log-likelihood %.8g  change %.3g  to go %s  %.2f s",
-            iteration, run.history[-1], change, "?" if np.isnan(remaining) else f"~{remaining:.2g}", seconds,
+            "iteration %4d  %s %.8g  change %.3g  to go %s  %.2f s",
+            iteration, climbed, run.history[-1], change, "?" if np.isnan(remaining) else f"~{remaining:.2g}", seconds,
         )
     else:
         logger.info(
-            "iteration %4d  %d of %d candidates iterating  best mean log-likelihood %.8g  %.2f s",
-            iteration, len(runs), total, max(run.history[-1] for run in runs), seconds,
+            "iteration %4d  %d of %d candidates iterating  best %s %.8g  %.2f s",
+            iteration, len(runs), total, climbed, max(run.history[-1] for run in runs), seconds,
         )
+
+
+def objective_name(family: Family) -> str:
+    """What EM climbs for ``family``, per unit weight, in words (see :attr:`Statistics.objective`)."""
+    return "lower bound per row" if family.variational else "mean log-likelihood"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from daskem.engine.acceleration import NEAR_CYCLES, REMAINING_FRACTION
-from daskem.engine.em import EMResult, EMState, IterationInfo, RunState, best_run, run_em
+from daskem.engine.em import EMResult, EMState, IterationInfo, RunState, best_run, objective_name, run_em
 from daskem.engine.initialization import InitSpec, initial_params, random_generator
 from daskem.engine.moments import data_moments
 from daskem.engine.passes import Blocks, progress_bar
@@ -112,7 +112,7 @@ class Fitting:
         if not self.converged_ and self.max_iter > 0:  # max_iter=0 asks for the start alone
             if self.acceleration == "none":
                 last_change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
-                why = f"last change of the mean log-likelihood {last_change:.3g} >= tol={self.tol:g}"
+                why = f"last change of the {objective_name(self.family_)} {last_change:.3g} >= tol={self.tol:g}"
             else:
                 remaining = self._last_run.remaining(self.acceleration)
                 why = ("the gain still to come, estimated "

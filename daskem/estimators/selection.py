@@ -185,6 +185,10 @@ def _kinds(families: Sequence[str], covariance_types: Sequence[str], settings: d
     if "covariance_type" in settings:
         raise InputError("select tries the covariance types of covariance_types (a list), not covariance_type")
     kinds = [family_class(name) for name in dict.fromkeys(families)]
+    variational = [kind.name for kind in kinds if kind.variational]
+    if variational:
+        raise InputError(f"select ranks candidates by BIC or AIC; a {variational[0]} mixture finds its number of "
+                         "components itself: fit one with the most components you would try instead")
     foreign = sorted(set(settings) - setting_names([kind.name for kind in kinds]))
     if foreign:
         raise InputError(f"select got {', '.join(foreign)}, which no family tried ({', '.join(k.name for k in kinds)}) "

@@ -127,6 +127,9 @@ class Family(ABC):
     #: The initial arrays an estimator of the family takes (``weights_init``, …; see :meth:`given_shapes`).
     GIVEN: ClassVar[tuple[Setting, ...]] = (WEIGHTS_INIT, MEANS_INIT)
 
+    #: Whether the parameters are a posterior, fitted by variational EM: the family then climbs the evidence
+    #: lower bound (see :attr:`Statistics.objective`), finds its own number of components and draws no data.
+    variational: ClassVar[bool] = False
     #: Whether accelerated EM (SQUAREM) may extrapolate the family's parameters (see :meth:`expectations`).
     accelerates: ClassVar[bool] = True
     #: Said after "remove or impute them" where the data hold NaN that the family refuses.

@@ -28,7 +28,6 @@ import numpy as np
 from daskem.exceptions import InputError, ModelFileError, NonFiniteDataError
 from daskem.families.base import Family
 from daskem.families.gaussian import COVARIANCE_DIMS, COVARIANCE_TYPE, REG_COVAR, GaussianFamily, GaussianStatistics
-from daskem.kernels.gaussian import m_step_arrays
 from daskem.kernels.moments import Moments
 from daskem.kernels.variational import (
     WEIGHT_PRIORS,
@@ -37,7 +36,7 @@ from daskem.kernels.variational import (
     as_gaussian_params,
     entropy,
     lower_bound,
-    posterior,
+    posterior_of_sums,
     sums_of_posterior,
 )
 from daskem.settings import Setting
@@ -128,9 +127,9 @@ class VariationalStatistics:
     @cached_property
     def updated(self) -> GaussianPosterior:
         """The variational M-step: the posterior these sums give (computed once)."""
-        sums, kind = self.sums, self.covariance_type
-        _, xk, sk = m_step_arrays(sums.nk, sums.s1, sums.s2, sums.reference, self.reg_covar, kind)
-        return posterior(sums.nk, xk, sk, self.prior, kind)
+        sums = self.sums
+        return posterior_of_sums(sums.nk, sums.s1, sums.s2, sums.reference, self.prior, self.reg_covar,
+                                 self.covariance_type)
 
     @property
     def objective(self) -> float:
@@ -153,6 +152,7 @@ class BayesianGaussianFamily(Family):
                 MEAN_PRECISION_PRIOR, MEAN_PRIOR, DEGREES_OF_FREEDOM_PRIOR, COVARIANCE_PRIOR)
     GIVEN = ()
     missing = "error"
+    variational = True
     accelerates = False
     nan_hint = NAN_HINT
 
@@ -355,9 +355,7 @@ class BayesianGaussianFamily(Family):
 
     def params_from_assignment(self, stats: tuple[np.ndarray, ...], reference: np.ndarray) -> GaussianPosterior:
         """The posterior the assignment's sums give, as scikit-learn starts from its initial responsibilities."""
-        nk, s1, s2 = stats
-        _, xk, sk = m_step_arrays(nk, s1, s2, reference, self.reg_covar, self.covariance_type)
-        return posterior(nk, xk, sk, self.prior, self.covariance_type)
+        return posterior_of_sums(*stats, reference, self.prior, self.reg_covar, self.covariance_type)
 
     # ------------------------------------------------------------------ model files
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import betaln, digamma, gammaln
 
-from daskem.kernels.gaussian import LOG_2PI, NK_FLOOR, ComponentMeans, GaussianParams, precision_cholesky
+from daskem.kernels.gaussian import LOG_2PI, NK_FLOOR, ComponentMeans, GaussianParams, m_step_arrays, precision_cholesky
 
 #: The two priors over the weights: a truncated Dirichlet process (stick-breaking), or a Dirichlet.
 WEIGHT_PRIORS = ("dirichlet_process", "dirichlet_distribution")
@@ -87,6 +87,10 @@ class GaussianPosterior(ComponentMeans):
             return weights / weights.sum()
         return concentration / concentration.sum()
 
+    def full_covariances(self) -> np.ndarray:
+        """Every component's covariance as a (K, d, d) matrix (see :meth:`GaussianParams.full_covariances`)."""
+        return self.point.full_covariances()
+
     @property
     def point(self) -> GaussianParams:
         """The mixture at the posterior's expected weights, its means and covariances (for sampling,
@@ -96,7 +100,7 @@ class GaussianPosterior(ComponentMeans):
 
 
 def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPrior,
-              covariance_type: str) -> GaussianPosterior:
+              covariance_type: str, diff: np.ndarray | None = None) -> GaussianPosterior:
     """The variational M-step: the posterior given the responsibilities' sums.
 
     Parameters
@@ -107,6 +111,8 @@ def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPri
         variances, of the covariance type's shape (tied: pooled over components,
         diag: the diagonals, spherical: their means) — what
         :func:`daskem.kernels.gaussian.m_step_arrays` returns as covariances.
+    diff : (K, d) ``x̄_k − m₀`` where it is known more exactly than ``xk − m₀`` (see
+        :func:`posterior_of_sums`); by default that difference.
 
     Returns
     -------
@@ -121,8 +127,8 @@ def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPri
     else:
         concentration = prior.weight_concentration + nk
     beta = prior.mean_precision + nk
-    means = (prior.mean_precision * prior.mean + nk[:, np.newaxis] * xk) / beta[:, np.newaxis]
-    diff = xk - prior.mean
+    diff = xk - prior.mean if diff is None else diff
+    means = prior.mean + (nk / beta)[:, np.newaxis] * diff  # (β₀ m₀ + N_k x̄_k) / β_k
     shrink = prior.mean_precision / beta  # β₀ / β_k
     if covariance_type == "full":
         nu = prior.degrees_of_freedom + nk
@@ -143,6 +149,16 @@ def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPri
         covariances = (prior.covariance + nk * (sk + shrink * np.mean(diff**2, axis=1))) / nu
     return GaussianPosterior(concentration, beta, means, nu, covariances,
                              precision_cholesky(covariances, covariance_type), covariance_type)
+
+
+def posterior_of_sums(nk: np.ndarray, s1: np.ndarray, s2: np.ndarray, reference: np.ndarray, prior: GaussianPrior,
+                      reg_covar: float, covariance_type: str) -> GaussianPosterior:
+    """The variational M-step from a pass's sums about reference points ``c_k`` (K, d) (see
+    :func:`daskem.kernels.gaussian.m_step_arrays`): ``x̄_k − m₀`` is taken as ``(c_k − m₀) + s1_k / N_k``, so
+    that far from the origin it keeps the digits that ``x̄_k`` rounded to a large number loses."""
+    _, xk, sk = m_step_arrays(nk, s1, s2, reference, reg_covar, covariance_type)
+    diff = (reference - prior.mean) + s1 / (nk + NK_FLOOR)[:, np.newaxis]
+    return posterior(nk, xk, sk, prior, covariance_type, diff)
 
 
 def sums_of_posterior(post: GaussianPosterior, prior: GaussianPrior, reg_covar: float

@@ -203,12 +203,18 @@ def test_bad_job_files_are_refused_before_any_work(folder, text, message):
     assert sorted(p.name for p in folder.iterdir()) == ["data.zarr", "job.yaml"]  # nothing written
 
 
-def test_the_example_job_and_cron_line_work_as_documented(tmp_path):
+def example_job(tmp_path: Path, name: str, n_samples: int) -> Path:
+    """A copy of ``workflows/<name>`` beside the cluster configs and demo data it names; its path."""
     (tmp_path / "workflows").mkdir()
-    shutil.copy(ROOT / "workflows" / "job.example.yaml", tmp_path / "workflows" / "job.yaml")
+    shutil.copy(ROOT / "workflows" / name, tmp_path / "workflows" / name)
     shutil.copytree(ROOT / "cluster_configs", tmp_path / "cluster_configs")
-    X = make_mixture_data(n_samples=4000, n_features=3, n_components=8, seed=5, separation=8.0)
+    X = make_mixture_data(n_samples=n_samples, n_features=3, n_components=8, seed=5, separation=8.0)
     write_zarr(tmp_path / "demo-data" / "data.zarr", X, chunk_rows=1000)
+    return tmp_path / "workflows" / name
+
+
+def test_the_example_job_and_cron_line_work_as_documented(tmp_path):
+    example_job(tmp_path, "job.example.yaml", 4000).rename(tmp_path / "workflows" / "job.yaml")
     result = CliRunner().invoke(main, ["--json", "run", str(tmp_path / "workflows" / "job.yaml"), "--date", "2026-11-26"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] == "done"
@@ -459,3 +465,49 @@ def test_an_update_job_refuses_a_previous_model_of_other_settings_and_a_checkpoi
                               "checkpoint: c\noutputs: {model: new.zarr, report: r.json}\n")
     with pytest.raises(JobError, match="takes no checkpoint"):
         load_job(path)
+
+
+def test_the_example_update_job_learns_each_night_and_twice_the_same_night_learns_once(tmp_path):
+    job = str(example_job(tmp_path, "update.example.yaml", 2000))
+    first = run_job(job, date="2026-11-26")["stages"][0]
+    assert first["previous"] is None and first["learnt"]  # no model the night before: a fit starts one
+    second = run_job(job, date="2026-11-27")["stages"][0]  # the same store again: absorbed already
+    assert second["previous"].endswith("2026-11-26/model.zarr") and not second["learnt"]
+    again = run_job(job, date="2026-11-27", force=True)["stages"][0]
+    assert not again["learnt"] and again["n_batches"] == first["n_batches"] == 1
+    assert "daskem --json run workflows/update.example.yaml" in (ROOT / "workflows" / "crontab.example").read_text()
+
+
+@pytest.mark.parametrize("kill", ["before the model is written", "after the model, before the report"])
+def test_an_update_job_killed_half_way_is_finished_by_the_next_run_learning_once(tmp_path, monkeypatch, kill):
+    import daskem.app.jobs as jobs
+
+    dates = ["2026-03-01", "2026-03-02"]
+    X = make_mixture_data(n_samples=600, n_features=3, n_components=3, seed=4, separation=4.0)
+    for i, date in enumerate(dates):
+        write_zarr(tmp_path / "data" / f"{date}.zarr", X[300 * i : 300 * (i + 1)], chunk_rows=100)
+    path = job_file(tmp_path, UPDATE_JOB)
+    run_job(path, date=dates[0])
+    if kill == "before the model is written":
+        monkeypatch.setattr(daskem.estimators.streaming.Streaming, "partial_fit", _killed)
+    else:
+        real = jobs.atomic_path
+        monkeypatch.setattr(jobs, "atomic_path", lambda *args, **kwargs: _killed() if kwargs.get(
+            "label") == "outputs.report" else real(*args, **kwargs))
+    with pytest.raises(KeyboardInterrupt):
+        run_job(path, date=dates[1])
+    monkeypatch.undo()
+    night = tmp_path / "runs" / dates[1]
+    assert not (night / "report.json").exists()
+    assert (night / "model.zarr").exists() == (kill != "before the model is written")
+    stage = run_job(path, date=dates[1])["stages"][0]
+    assert stage["learnt"]  # from yesterday's model again, whatever the killed run left: the night counts once
+    once = daskem.load(tmp_path / "runs" / dates[0] / "model.zarr")
+    once.partial_fit(str(tmp_path / "data" / f"{dates[1]}.zarr"), variable="X")
+    finished = daskem.load(night / "model.zarr")
+    assert finished.n_batches_ == 2
+    np.testing.assert_array_equal(finished.means_, once.means_)
+
+
+def _killed(*args, **kwargs):
+    raise KeyboardInterrupt  # the process dies here
