@@ -158,3 +158,17 @@ def test_a_loaded_model_keeps_the_prior_left_to_the_data(tmp_path):
 def test_select_refuses_a_bayesian_family_and_says_why():
     with pytest.raises(InputError, match="finds its number of components itself"):
         daskem.select(make_mixture_data(n_samples=100, n_features=2, seed=1), families=["bayesian_gaussian"])
+
+
+def test_scores_of_a_zarr_store_written_to_zarr_are_those_in_memory(tmp_path):
+    X = make_mixture_data(n_samples=600, n_features=2, n_components=3, seed=1)
+    path = write_zarr(tmp_path / "data.zarr", X, chunk_rows=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = daskem.BayesianGaussianMixture(5, random_state=0, max_iter=20).fit(X)
+    model.score_dataset(str(path), variable="X").to_zarr(tmp_path / "scores.zarr")
+    scores = xr.open_zarr(tmp_path / "scores.zarr")
+    np.testing.assert_array_equal(scores["label"].values, model.predict(X))
+    # the same kernels on the same rows, in chunks of 200 instead of at once: equal to rounding
+    np.testing.assert_allclose(scores["responsibility"].values, model.predict_proba(X), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scores["log_likelihood"].values, model.score_samples(X), rtol=1e-12)
