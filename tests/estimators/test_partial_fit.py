@@ -63,6 +63,9 @@ CASES = {
     "bayesian-spherical": (lambda **kw: daskem.BayesianGaussianMixture(
         4, covariance_type="spherical", weight_concentration_prior_type="dirichlet_distribution", random_state=0,
         **kw), gaussian_batches),
+    "bayesian-bernoulli": (lambda **kw: daskem.BayesianBernoulliMixture(4, random_state=0, **kw), bernoulli_batches),
+    "bayesian-poisson": (lambda **kw: daskem.BayesianPoissonMixture(
+        4, weight_concentration_prior_type="dirichlet_distribution", random_state=0, **kw), poisson_batches),
 }
 
 
@@ -366,7 +369,7 @@ def test_far_from_the_origin_the_stream_is_the_shifted_stream(kind):
 # ------------------------------------------------------------------ inputs: missing values, Dask, Zarr
 
 
-@pytest.mark.parametrize("case", ["full", "diag", "bernoulli", "poisson"])
+@pytest.mark.parametrize("case", ["full", "diag", "bernoulli", "poisson", "bayesian-bernoulli", "bayesian-poisson"])
 def test_missing_values_rows_with_nothing_observed_change_nothing(case):
     model, make = CASES[case]
     rng = np.random.default_rng(8)
