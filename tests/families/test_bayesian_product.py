@@ -258,3 +258,23 @@ def test_settings_are_checked_and_the_posterior_is_the_estimators():
     counts = model.successes_ + model.failures_ - 2.5
     close(counts.sum(axis=0), np.full(24, 600.0), "rows counted", 1e-12)
     assert model.lower_bound_ == pytest.approx(model.history_[-1] * 600, rel=1e-15)
+
+
+@pytest.mark.parametrize("name", ["bayesian_bernoulli", "bayesian_poisson"])
+def test_a_model_file_with_a_posterior_out_of_its_space_or_other_means_is_refused(tmp_path, name):
+    estimator = {"bayesian_bernoulli": daskem.BayesianBernoulliMixture,
+                 "bayesian_poisson": daskem.BayesianPoissonMixture}[name]
+    X = profiles(300) if name == "bayesian_bernoulli" else poisson_rows(np.random.default_rng(0), 300, 4, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ds = estimator(2, random_state=0, max_iter=3).fit(X).to_dataset()
+    first, second = estimator.FAMILY.POSTERIOR
+    np.testing.assert_array_equal(estimator.from_dataset(ds).means_, ds["means"].values)
+    bad = ds.copy(deep=True)
+    bad[second][0, 0] = 0.0
+    with pytest.raises(daskem.DaskemError, match=f"{second} must be positive"):
+        estimator.from_dataset(bad)
+    bad = ds.copy(deep=True)
+    bad["means"][0, 0] = bad["means"][0, 0] * 0.5
+    with pytest.raises(daskem.DaskemError, match=f"the means are not those of weight_concentration, {first}"):
+        estimator.from_dataset(bad)
