@@ -1,4 +1,4 @@
-"""daskem: mixture models (Gaussian, Bernoulli, Poisson) fitted by EM on data larger than memory.
+"""daskem: mixture models (Gaussian, Bernoulli, Poisson, and Bayesian ones) fitted by EM on data larger than memory.
 
 The folders are the layers; each imports only from its own and those listed before it (a test
 reads every import: ``tests/test_layers.py``):
@@ -16,7 +16,7 @@ See ``docs/design.md`` for the map: one line per module, and where the E-step, t
 the M-step are.
 """
 
-from daskem.estimators.bayesian import BayesianGaussianMixture
+from daskem.estimators.bayesian import BayesianBernoulliMixture, BayesianGaussianMixture, BayesianPoissonMixture
 from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimators.gaussian import GaussianMixture
 from daskem.estimators.registry import load
@@ -32,7 +32,9 @@ from daskem.version import __version__
 
 __all__ = [
     "AbsentChunksWarning",
+    "BayesianBernoulliMixture",
     "BayesianGaussianMixture",
+    "BayesianPoissonMixture",
     "BernoulliMixture",
     "ComponentCollapseWarning",
     "ConvergenceWarning",

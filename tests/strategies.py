@@ -60,6 +60,8 @@ ROWS: dict[str, tuple[object, float, str]] = {
     "bayesian_gaussian": (gaussian_rows, np.nan, "does not fit missing values"),
     "bernoulli": (bernoulli_rows, 0.5, "takes 0 or 1 only"),
     "poisson": (poisson_rows, 2.5, "counts only: whole numbers from 0"),
+    "bayesian_bernoulli": (bernoulli_rows, 0.5, "takes 0 or 1 only"),
+    "bayesian_poisson": (poisson_rows, 2.5, "counts only: whole numbers from 0"),
 }
 
 

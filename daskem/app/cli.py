@@ -29,7 +29,7 @@ from daskem.app.options import em_options, option
 from daskem.engine.passes import progress_bar
 from daskem.estimators.registry import load
 from daskem.estimators.settings import CHUNK_ROWS, FEATURE_DIM, N_COMPONENTS, SAMPLE_DIM, STRICT_CHUNKS
-from daskem.exceptions import DaskemError, InputError
+from daskem.exceptions import DaskemError
 from daskem.families.gaussian import COVARIANCE_TYPE
 from daskem.families.registry import FAMILIES
 from daskem.io.existing import SELECTION_TABLE
@@ -209,11 +209,11 @@ def generate_command(path: Path, overwrite: bool, **settings: Any) -> None:
 @click.option("--variable", "-v", default=None, help="Array of the Zarr group to fit.")
 @option(N_COMPONENTS, "-k", default=None, required=True)
 @click.option("--family", type=click.Choice(list(FAMILIES)), default="gaussian", show_default=True,
-              help="Component family: bernoulli for 0/1 features, poisson for counts; bayesian_gaussian for a "
-                   "variational Bayesian Gaussian mixture.")
+              help="Component family: bernoulli for 0/1 features, poisson for counts; bayesian_gaussian, "
+                   "bayesian_bernoulli and bayesian_poisson for their variational Bayesian mixtures (see --bayesian).")
 @click.option("--bayesian", is_flag=True, help="The family's Bayesian mixture (variational EM, a Dirichlet process "
               "over the weights: it finds its number of components, at most -k): --bayesian is "
-              "--family bayesian_gaussian.")
+              "--family bayesian_gaussian, with --family poisson --family bayesian_poisson.")
 @option(COVARIANCE_TYPE)
 @_fitting_options("Save the model here (Zarr; netCDF for a .nc suffix).")
 def fit_command(path: str, variable: str | None, sample_weight: str | None, out: Path | None,
@@ -227,12 +227,8 @@ def fit_command(path: str, variable: str | None, sample_weight: str | None, out:
 
 
 def bayesian_family(family: str) -> str:
-    """The Bayesian family of ``family`` (for ``--bayesian``)."""
-    name = family if family.startswith("bayesian_") else f"bayesian_{family}"
-    if name not in FAMILIES:
-        raise InputError(f"--bayesian: there is no Bayesian {family} mixture; the Bayesian families are "
-                         f"{', '.join(n for n, kind in FAMILIES.items() if kind.variational)}")
-    return name
+    """The Bayesian family of ``family`` (for ``--bayesian``; every family has one)."""
+    return family if FAMILIES[family].variational else f"bayesian_{family}"
 
 
 def fit_text(report: dict[str, Any]) -> str:

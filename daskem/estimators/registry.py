@@ -9,7 +9,7 @@ from typing import Any
 import xarray as xr
 
 from daskem.estimators.base import BaseMixture
-from daskem.estimators.bayesian import BayesianGaussianMixture
+from daskem.estimators.bayesian import BayesianBernoulliMixture, BayesianGaussianMixture, BayesianPoissonMixture
 from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimators.gaussian import GaussianMixture
 from daskem.estimators.settings import run_settings
@@ -22,7 +22,8 @@ from daskem.settings import Setting
 #: The estimator of each family, by the family's name.
 ESTIMATORS: dict[str, type[BaseMixture]] = {
     estimator.FAMILY.name: estimator
-    for estimator in (GaussianMixture, BernoulliMixture, PoissonMixture, BayesianGaussianMixture)
+    for estimator in (GaussianMixture, BernoulliMixture, PoissonMixture, BayesianGaussianMixture,
+                      BayesianBernoulliMixture, BayesianPoissonMixture)
 }
 
 

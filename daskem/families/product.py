@@ -41,6 +41,12 @@ class MeanParams(ComponentMeans):
     weights: np.ndarray
     means: np.ndarray
 
+    @property
+    def log_weights(self) -> np.ndarray:
+        """What the E-step adds to each component's log density (K,): ``log α_k`` (a variational posterior's
+        ``E[log π_k]``, see :mod:`daskem.families.bayesian_product`)."""
+        return np.log(self.weights)
+
 
 @dataclass(frozen=True, eq=False)
 class MeanStatistics(MixtureStatistics):
@@ -145,7 +151,7 @@ class ProductFamily(Family):
     def _coefficients(self, params: MeanParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``A`` and ``B`` transposed (K, d) and ``log α_k + Σ_j β_kj`` (K, 1)."""
         natural, per_feature = (np.ascontiguousarray(array.T) for array in self.natural(params))
-        return natural, per_feature, (np.log(params.weights) + per_feature.sum(axis=1))[:, np.newaxis]
+        return natural, per_feature, (params.log_weights + per_feature.sum(axis=1))[:, np.newaxis]
 
     def chunk_statistics(
         self, X: np.ndarray, params: MeanParams, first_row: int, sample_weight: np.ndarray | None
@@ -198,10 +204,14 @@ class ProductFamily(Family):
         terms = self.row_terms(X)
         if terms is not None:
             log_prob_norm += terms
-        if gaps is not None:  # nothing observed: p = 1, r = α
+        if gaps is not None:  # nothing observed: the weights' terms alone
             empty = gaps.all(axis=1)
-            log_prob_norm[empty], log_resp[empty] = 0.0, np.log(params.weights)
+            log_prob_norm[empty], log_resp[empty] = self._empty_row_scores(params)
         return log_prob_norm, log_resp
+
+    def _empty_row_scores(self, params: MeanParams) -> tuple[float, np.ndarray]:
+        """``log p(x)`` and the log responsibilities (K,) of a row with nothing observed: 0 and ``log α``."""
+        return 0.0, np.log(params.weights)
 
     def impute(self, X: np.ndarray, params: MeanParams, first_row: int) -> np.ndarray:
         """Each missing value replaced by ``Σ_k r_k m_kj``, r the responsibilities given the row's

@@ -11,13 +11,15 @@ from typing import Any
 from daskem.exceptions import InputError
 from daskem.families.base import Family
 from daskem.families.bayesian import BayesianGaussianFamily
+from daskem.families.bayesian_product import BayesianBernoulliFamily, BayesianPoissonFamily
 from daskem.families.bernoulli import BernoulliFamily
 from daskem.families.gaussian import GaussianFamily
 from daskem.families.poisson import PoissonFamily
 
 #: Family classes by name.
 FAMILIES: dict[str, type[Family]] = {
-    family.name: family for family in (GaussianFamily, BernoulliFamily, PoissonFamily, BayesianGaussianFamily)
+    family.name: family for family in (GaussianFamily, BernoulliFamily, PoissonFamily, BayesianGaussianFamily,
+                                       BayesianBernoulliFamily, BayesianPoissonFamily)
 }
 
 

@@ -7,7 +7,11 @@ A model file is an ``xarray.Dataset`` with
   family — a Bernoulli mixture's success probabilities, a Poisson mixture's
   rates — and for Gaussians ``covariances``: (component, feature, feature2)
   for full, (feature, feature2) for tied, (component, feature) for diag,
-  (component) for spherical;
+  (component) for spherical; for Bayesian mixtures the posterior's arrays
+  (``weight_concentration`` (component), or (stick_end, component) under a
+  Dirichlet process; Gaussians' ``mean_precision`` and ``degrees_of_freedom``;
+  Bernoulli ``successes`` and ``failures``, Poisson ``events`` and
+  ``exposures``, (component, feature)), ``weights`` being the expected ones;
 - ``history`` (iteration): mean log-likelihood per row at each iteration;
 - for a model that ``partial_fit`` has learnt with, stepwise EM's running
   statistics (:meth:`daskem.families.base.Family.stepwise_dims`: ``running_weights``
@@ -89,6 +93,14 @@ VARIABLE_ATTRIBUTES = {
                      "unit weight", "units": "the units of each feature"},
     "running_unseen": {"long_name": "stepwise EM: running responsibility-weighted count of missing values, per "
                        "unit weight", "units": "1"},
+    "successes": {"long_name": "posterior Beta(a, b) of each probability: a, the prior's and the rows' successes",
+                  "units": "1"},
+    "failures": {"long_name": "posterior Beta(a, b) of each probability: b, the prior's and the rows' failures",
+                 "units": "1"},
+    "events": {"long_name": "posterior Gamma of each rate: its shape, the prior's and the rows' events",
+               "units": "the units of each feature"},
+    "exposures": {"long_name": "posterior Gamma of each rate: its rate, the prior's and the data's rows",
+                  "units": "1"},
 }
 
 

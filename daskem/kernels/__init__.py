@@ -20,7 +20,10 @@
 - :mod:`daskem.kernels.missing` — the exact Gaussian E-step of rows with
   missing values (NaN), by missingness pattern;
 - :mod:`daskem.kernels.variational` — variational inference for a Bayesian
-  Gaussian mixture: the posterior from EM's sums, its E-step offsets, its bound.
+  Gaussian mixture: the posterior from EM's sums, its E-step offsets, its bound;
+  the weights' posterior (Dirichlet or Dirichlet process) and its divergence, for any family;
+- :mod:`daskem.kernels.conjugate` — Beta–Bernoulli and Gamma–Poisson posteriors from a
+  pass's sums, their expected coefficients and divergences from the prior;
 - :mod:`daskem.kernels.stepwise` — stepwise EM (``partial_fit``): the step size,
   and running statistics blended linearly or, for Gaussian moments, by Chan's
   pairwise update about each component's mean.

@@ -80,12 +80,7 @@ class GaussianPosterior(ComponentMeans):
     @property
     def weights(self) -> np.ndarray:
         """The expected weights ``E_q[π_k]`` (K,), summing to 1 (scikit-learn's ``weights_``)."""
-        concentration = self.weight_concentration
-        if concentration.ndim == 2:  # E[v_k] Π_{j<k} (1 − E[v_j]) of each stick's Beta factor
-            a, b = concentration
-            weights = a / (a + b) * np.hstack((1.0, np.cumprod(b / (a + b))[:-1]))
-            return weights / weights.sum()
-        return concentration / concentration.sum()
+        return expected_weights(self.weight_concentration)
 
     def full_covariances(self) -> np.ndarray:
         """Every component's covariance as a (K, d, d) matrix (see :meth:`GaussianParams.full_covariances`)."""
@@ -121,11 +116,7 @@ def posterior(nk: np.ndarray, xk: np.ndarray, sk: np.ndarray, prior: GaussianPri
     """
     nk = nk + NK_FLOOR
     n_components = len(nk)
-    if prior.weight_type == "dirichlet_process":
-        tail = np.hstack((np.cumsum(nk[::-1])[-2::-1], 0.0))  # Σ_{j>k} N_j
-        concentration = np.stack([1.0 + nk, prior.weight_concentration + tail])
-    else:
-        concentration = prior.weight_concentration + nk
+    concentration = weight_concentration(nk, prior.weight_type, prior.weight_concentration)
     beta = prior.mean_precision + nk
     diff = xk - prior.mean if diff is None else diff
     means = prior.mean + (nk / beta)[:, np.newaxis] * diff  # (β₀ m₀ + N_k x̄_k) / β_k
@@ -199,9 +190,56 @@ def sums_of_posterior(post: GaussianPosterior, prior: GaussianPrior, reg_covar: 
     return nk, means, scatter
 
 
-def expected_log_weights(post: GaussianPosterior) -> np.ndarray:
-    """``E_q[log π_k]`` (K,): from the Dirichlet, or from each stick's Beta factors (Dirichlet process)."""
-    concentration = post.weight_concentration
+# ------------------------------------------------------------------ the weights' posterior, any family's
+
+
+def weight_concentration(nk: np.ndarray, weight_type: str, prior: float) -> np.ndarray:
+    """The weights' posterior given the responsibilities' sums ``nk`` (K,) under the prior ``weight_type`` (one
+    of :data:`WEIGHT_PRIORS`) of concentration ``prior``: the Dirichlet's ``α₀ + N_k`` (K,), or each stick's
+    Beta ``(1 + N_k, γ₀ + Σ_{j>k} N_j)`` (2, K) (Dirichlet process)."""
+    if weight_type == "dirichlet_process":
+        tail = np.hstack((np.cumsum(nk[::-1])[-2::-1], 0.0))  # Σ_{j>k} N_j
+        return np.stack([1.0 + nk, prior + tail])
+    return prior + nk
+
+
+def weight_counts(concentration: np.ndarray, prior: float) -> np.ndarray:
+    """:func:`weight_concentration` undone: the sums ``N_k`` (K,) a posterior ``concentration`` was formed from."""
+    return concentration[0] - 1.0 if concentration.ndim == 2 else concentration - prior
+
+
+def expected_weights(concentration: np.ndarray) -> np.ndarray:
+    """``E_q[π_k]`` (K,) of a weights' posterior (see :func:`weight_concentration`), normalised to sum to 1
+    (a truncated stick leaves the rest of the stick to no component)."""
+    if concentration.ndim == 2:  # E[v_k] Π_{j<k} (1 − E[v_j]) of each stick's Beta factor
+        a, b = concentration
+        weights = a / (a + b) * np.hstack((1.0, np.cumprod(b / (a + b))[:-1]))
+        return weights / weights.sum()
+    return concentration / concentration.sum()
+
+
+def weight_divergence(concentration: np.ndarray, prior: float) -> float:
+    """``KL(q(π) ‖ p(π))`` (nats) of a weights' posterior ``concentration`` (see :func:`weight_concentration`)
+    from its prior: the Dirichlet's from a symmetric Dirichlet(α₀), or the sum over sticks of each Beta's from
+    Beta(1, γ₀)."""
+    if concentration.ndim == 2:
+        return beta_divergence(concentration[0], concentration[1], 1.0, prior)
+    total = concentration.sum()
+    return float(gammaln(total) - gammaln(concentration).sum() - gammaln(prior * len(concentration))
+                 + len(concentration) * gammaln(prior) + np.sum((concentration - prior)
+                                                                * (digamma(concentration) - digamma(total))))
+
+
+def beta_divergence(a: np.ndarray, b: np.ndarray, a0: float, b0: float) -> float:
+    """``Σ KL(Beta(a, b) ‖ Beta(a0, b0))`` (nats) over the elements of ``a`` and ``b`` (same shape)."""
+    return float(np.sum(betaln(a0, b0) - betaln(a, b) + (a - a0) * digamma(a) + (b - b0) * digamma(b)
+                        + (a0 - a + b0 - b) * digamma(a + b)))
+
+
+def expected_log_weights(post: GaussianPosterior | np.ndarray) -> np.ndarray:
+    """``E_q[log π_k]`` (K,) of a posterior or of its weights' concentration: from the Dirichlet, or from each
+    stick's Beta factors (Dirichlet process)."""
+    concentration = getattr(post, "weight_concentration", post)
     if concentration.ndim == 2:
         a, b = concentration
         digamma_sum = digamma(a + b)

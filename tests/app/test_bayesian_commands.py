@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 import daskem
-from daskem.app.cli import main
+from daskem.app.cli import bayesian_family, main
 from daskem.app.jobs import run_job
+from daskem.families.registry import FAMILIES
 from tests.helpers import make_mixture_data, write_zarr
 
 
@@ -34,8 +35,9 @@ def test_fit_bayesian_writes_a_bayesian_model_and_says_it_climbs_the_bound(data,
 
 
 def test_bayesian_is_refused_where_there_is_no_bayesian_family_and_generate_draws_no_posterior(data, tmp_path):
-    result = CliRunner().invoke(main, ["fit", str(data), "-v", "X", "-k", "2", "--family", "poisson", "--bayesian"])
-    assert result.exit_code == 1 and "there is no Bayesian poisson mixture" in result.stderr
+    result = CliRunner().invoke(main, ["fit", str(data), "-v", "X", "-k", "2", "--family", "bayesian_poisson",
+                                       "--bayesian"])  # already Bayesian: the same family
+    assert result.exit_code == 1 and "a Poisson mixture takes counts only" in result.stderr
     result = CliRunner().invoke(main, ["generate", str(tmp_path / "new.zarr"), "--family", "bayesian_gaussian"])
     assert result.exit_code == 2 and "'bayesian_gaussian' is not one of" in result.stderr
     result = CliRunner().invoke(main, ["fit", str(data), "-v", "X", "-k", "2", "--bayesian", "--acceleration", "none"])
@@ -64,3 +66,9 @@ def test_the_pictures_of_a_bayesian_fit(data, tmp_path):
         result = CliRunner().invoke(main, ["plot", *picture, "--out", str(tmp_path / f"{picture[0]}.png")])
         assert result.exit_code == 0, result.output
         assert (tmp_path / f"{picture[0]}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_family_has_a_bayesian_family_that_the_command_line_reaches():
+    for name, kind in FAMILIES.items():
+        assert FAMILIES[bayesian_family(name)].variational
+        assert bayesian_family(name) == (name if kind.variational else f"bayesian_{name}")

@@ -133,7 +133,7 @@ def test_integer_weights_fit_as_repeated_rows(name):
     # One start for both (no sampling differences), near X's own fit, so that no component collapses: a
     # restart's threshold (one average row's weight) and row differ where weight 0 rows are kept.
     given = fitted(name, X)
-    if name == "bayesian_gaussian":  # no initial arrays: both continue the given fit (warm starts)
+    if not ESTIMATORS[name].FAMILY.GIVEN:  # no initial arrays (Bayesian): both continue the given fit (warm starts)
         weighted, repeated = (copy.deepcopy(given).set_params(warm_start=True) for _ in range(2))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -204,7 +204,7 @@ def test_bic_and_aic_count_the_family_parameters(name):
     k, d = 3, X.shape[1]
     counts = {"bernoulli": k - 1 + k * d, "poisson": k - 1 + k * d,
               "gaussian": k - 1 + k * d + k * d * (d + 1) // 2}
-    counts["bayesian_gaussian"] = counts["gaussian"]
+    counts.update({f"bayesian_{point}": count for point, count in counts.items()})  # the same parameters
     log_likelihood = fit.score(X) * len(X)
     assert fit.bic(X) == pytest.approx(-2 * log_likelihood + counts[name] * np.log(len(X)), rel=1e-12)
     assert fit.aic(X) == pytest.approx(-2 * log_likelihood + 2 * counts[name], rel=1e-12)

@@ -63,6 +63,9 @@ CASES = {
     "bayesian-spherical": (lambda **kw: daskem.BayesianGaussianMixture(
         4, covariance_type="spherical", weight_concentration_prior_type="dirichlet_distribution", random_state=0,
         **kw), gaussian_batches),
+    "bayesian-bernoulli": (lambda **kw: daskem.BayesianBernoulliMixture(4, random_state=0, **kw), bernoulli_batches),
+    "bayesian-poisson": (lambda **kw: daskem.BayesianPoissonMixture(
+        4, weight_concentration_prior_type="dirichlet_distribution", random_state=0, **kw), poisson_batches),
 }
 
 
@@ -366,7 +369,7 @@ def test_far_from_the_origin_the_stream_is_the_shifted_stream(kind):
 # ------------------------------------------------------------------ inputs: missing values, Dask, Zarr
 
 
-@pytest.mark.parametrize("case", ["full", "diag", "bernoulli", "poisson"])
+@pytest.mark.parametrize("case", ["full", "diag", "bernoulli", "poisson", "bayesian-bernoulli", "bayesian-poisson"])
 def test_missing_values_rows_with_nothing_observed_change_nothing(case):
     model, make = CASES[case]
     rng = np.random.default_rng(8)
@@ -451,3 +454,31 @@ def test_a_bayesian_stream_is_the_posterior_of_the_averaged_sums_times_the_rows_
                 for name in ("means", "covariances", "mean_precision", "degrees_of_freedom", "weight_concentration"):
                     ours, theirs = getattr(model.params, name), getattr(expected, name)
                     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-11 * np.abs(theirs).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("case", ["bayesian-bernoulli", "bayesian-poisson"])
+@pytest.mark.parametrize("holes", [0.0, 0.2], ids=["complete", "missing"])
+def test_a_bayesian_product_stream_is_the_posterior_of_the_averaged_sums_times_the_rows_seen(case, holes):
+    """As for Gaussians: under decay=1 the posterior after each batch is the variational M-step of the textbook
+    running average of the batches' sums (observed values and counts of missing ones), times every row seen."""
+    model, make = CASES[case]
+    model, stream, running, seen = model(decay=1.0), make(5), [], 0
+    rng = np.random.default_rng(4)
+    stream = [np.where(rng.random(batch.shape) < holes, np.nan, batch) for batch in stream]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for i, batch in enumerate(stream):
+            if i:
+                resp = model.predict_proba(batch)
+            model.partial_fit(batch)
+            if not i:
+                resp = model.predict_proba(batch)
+            seen += int((~np.isnan(batch).all(axis=1)).sum())
+            running.append(textbook_product(resp * ~np.isnan(batch).all(axis=1)[:, None], batch))
+            average = {name: np.mean([stats[name] for stats in running], axis=0) for name in running[0]}
+            expected = model.family_.posterior(average["n"] * seen, average["s1"] * seen, average["unseen"] * seen)
+            if i:
+                # 1e-12 of each array's scale: linear blends against a plain average of the same sums
+                for name in ("weight_concentration", "a", "b", "means", "weights"):
+                    ours, theirs = getattr(model.params, name), getattr(expected, name)
+                    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12 * np.abs(theirs).max(), err_msg=name)
