@@ -1,0 +1,97 @@
+"""The HMM kernels — scaled forward–backward and Viterbi — against brute force, hmmlearn and long sequences."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from daskem.kernels import hmm
+
+
+def random_model(rng: np.random.Generator, n_states: int) -> tuple[np.ndarray, np.ndarray]:
+    return rng.dirichlet(np.ones(n_states)), rng.dirichlet(np.ones(n_states), size=n_states)
+
+
+def brute_force(log_emission, startprob, transmat):
+    """Every state path's joint log probability, enumerated: log p(x), γ, Σ ξ and the best path."""
+    n_steps, n_states = log_emission.shape
+    paths = np.array(list(itertools.product(range(n_states), repeat=n_steps)))
+    joint = (np.log(startprob)[paths[:, 0]] + log_emission[np.arange(n_steps), paths].sum(axis=1)
+             + np.log(transmat)[paths[:, :-1], paths[:, 1:]].sum(axis=1))
+    total = logsumexp(joint)
+    weights = np.exp(joint - total)
+    posteriors = np.stack([np.bincount(paths[:, t], weights, n_states) for t in range(n_steps)])
+    transitions = np.zeros((n_states, n_states))
+    for t in range(n_steps - 1):
+        np.add.at(transitions, (paths[:, t], paths[:, t + 1]), weights)
+    return total, posteriors, transitions, joint.max(), paths[np.argmax(joint)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_forward_backward_and_viterbi_equal_the_enumeration_of_every_path(seed):
+    """On 7 steps of 3 states (2,187 paths), with emissions from −800 to 0 nats (products of probabilities
+    underflow at once): equal to 1e-12 of each quantity's scale (both sides sum a few float64 terms)."""
+    rng = np.random.default_rng(seed)
+    startprob, transmat = random_model(rng, 3)
+    log_emission = rng.uniform(-800, 0, size=(7, 3))
+    total, posteriors, transitions, best, path = brute_force(log_emission, startprob, transmat)
+    ours = hmm.forward_backward(log_emission, startprob, transmat)
+    assert ours[0] == pytest.approx(total, rel=1e-12)
+    np.testing.assert_allclose(ours[1], posteriors, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ours[2], transitions, rtol=0, atol=1e-12 * 7)
+    assert ours[2].sum() == pytest.approx(6, rel=1e-12) and np.allclose(ours[1].sum(axis=1), 1, rtol=0, atol=1e-14)
+    assert hmm.log_likelihood(log_emission, startprob, transmat) == ours[0]
+    score, decoded = hmm.viterbi(log_emission, startprob, transmat)
+    assert score == pytest.approx(best, rel=1e-12)
+    np.testing.assert_array_equal(decoded, path)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_equal_to_hmmlearn(covariance_type):
+    """hmmlearn's scaled (and log-space) passes on its own emission log-likelihoods: the same log-likelihood
+    and posteriors to 1e-10 of their scale over 2,000 steps, and the same Viterbi path and score."""
+    hmmlearn = pytest.importorskip("hmmlearn.hmm", reason="hmmlearn is part of the test install")
+    rng = np.random.default_rng(3)
+    model = hmmlearn.GaussianHMM(n_components=4, covariance_type=covariance_type, random_state=0)
+    model.startprob_, model.transmat_ = random_model(rng, 4)
+    model.means_ = rng.normal(scale=3.0, size=(4, 3))
+    model.covars_ = (np.stack([np.eye(3) * (1 + k) for k in range(4)]) if covariance_type == "full"
+                     else np.ones((4, 3)) + np.arange(4)[:, None])
+    X, _ = model.sample(2000, random_state=1)
+    log_emission = model._compute_log_likelihood(X)
+    for implementation in ("scaling", "log"):
+        model.implementation = implementation
+        their_total, their_posteriors = model.score_samples(X)
+        total, posteriors, _ = hmm.forward_backward(log_emission, model.startprob_, model.transmat_)
+        assert total == pytest.approx(their_total, rel=1e-10)
+        np.testing.assert_allclose(posteriors, their_posteriors, rtol=0, atol=1e-10)
+        their_score, their_path = model.decode(X, algorithm="viterbi")
+        score, path = hmm.viterbi(log_emission, model.startprob_, model.transmat_)
+        assert score == pytest.approx(their_score, rel=1e-12)
+        np.testing.assert_array_equal(path, their_path)
+
+
+def test_ten_million_steps_do_not_underflow():
+    """10⁷ steps of emissions near −500 nats (each step's probabilities underflow float64 by themselves).
+    With every row of the transition matrix equal to the start probabilities the states are independent,
+    so log p(x) = Σ_t log Σ_k π_k b_t(k) exactly; the forward pass equals that sum (math.fsum, exactly
+    rounded) to 1e-9: rounding grows at worst as the steps times float64's 1.1e-16."""
+    n_steps = 10_000_000
+    rng = np.random.default_rng(0)
+    startprob = np.array([0.3, 0.7])
+    log_emission = rng.uniform(-520.0, -480.0, size=(n_steps, 2))
+    exact = math.fsum(np.logaddexp(log_emission[:, 0] + math.log(0.3), log_emission[:, 1] + math.log(0.7)))
+    ours = hmm.log_likelihood(log_emission, startprob, np.stack([startprob, startprob]))
+    assert math.isfinite(ours) and ours == pytest.approx(exact, rel=1e-9)
+
+
+def test_a_state_the_model_cannot_reach_is_never_on_the_path():
+    startprob, transmat = np.array([1.0, 0.0]), np.array([[1.0, 0.0], [0.5, 0.5]])
+    log_emission = np.log(np.array([[0.1, 0.9]] * 5))
+    total, posteriors, transitions = hmm.forward_backward(log_emission, startprob, transmat)
+    assert total == pytest.approx(5 * math.log(0.1), rel=1e-14) and (posteriors[:, 1] == 0).all()
+    assert hmm.viterbi(log_emission, startprob, transmat)[1].tolist() == [0] * 5
