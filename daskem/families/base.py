@@ -9,6 +9,7 @@ engine (:mod:`daskem.engine.em`) runs EM through this contract alone.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Protocol
 
@@ -104,6 +105,35 @@ class MixtureStatistics:
         index = np.concatenate([self.worst_index, other.worst_index])
         keep = np.lexsort((index, log_prob))[: len(self.nk)]
         return log_prob[keep], index[keep], np.concatenate([self.worst_rows, other.worst_rows])[keep]
+
+
+class PosteriorStatistics:
+    """What a variational family's statistics share, for a dataclass whose field ``sums`` holds the pass's
+    statistics under the posterior's expected parameters (and whose other fields say what the pass used):
+    they add by their sums, read their sums' log-likelihood, weight and missing counts, and never report a
+    collapsed component (a Bayesian mixture drains its surplus on purpose)."""
+
+    def __add__(self, other: PosteriorStatistics) -> PosteriorStatistics:
+        return dataclasses.replace(self, sums=self.sums + other.sums)
+
+    @property
+    def log_likelihood(self) -> float:
+        return self.sums.log_likelihood
+
+    @property
+    def weight_sum(self) -> float:
+        return self.sums.weight_sum
+
+    @property
+    def missing(self) -> tuple[int, int, int]:
+        return self.sums.missing
+
+    @property
+    def mean_log_likelihood(self) -> float:
+        return self.sums.mean_log_likelihood
+
+    def collapsed(self) -> np.ndarray:
+        return np.empty(0, dtype=np.int64)
 
 
 class Family(ABC):

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from daskem.exceptions import InputError, ModelFileError, NonFiniteDataError
-from daskem.families.base import Family
+from daskem.families.base import Family, PosteriorStatistics
 from daskem.families.gaussian import COVARIANCE_DIMS, COVARIANCE_TYPE, REG_COVAR, GaussianFamily, GaussianStatistics
 from daskem.kernels.moments import Moments
 from daskem.kernels.variational import (
@@ -80,7 +80,7 @@ NAN_HINT = ("; BayesianGaussianMixture does not fit missing values: impute them,
 
 
 @dataclass(frozen=True, eq=False)
-class VariationalStatistics:
+class VariationalStatistics(PosteriorStatistics):
     """A pass's Gaussian sums under a posterior's E-step, with that posterior and the prior: a value type with
     ``+`` (see :class:`~daskem.families.base.Statistics`).
 
@@ -101,28 +101,6 @@ class VariationalStatistics:
     reg_covar: float
     covariance_type: str
 
-    def __add__(self, other: VariationalStatistics) -> VariationalStatistics:
-        return dataclasses.replace(self, sums=self.sums + other.sums)
-
-    @property
-    def log_likelihood(self) -> float:
-        return self.sums.log_likelihood
-
-    @property
-    def weight_sum(self) -> float:
-        return self.sums.weight_sum
-
-    @property
-    def missing(self) -> tuple[int, int, int]:
-        return self.sums.missing
-
-    @property
-    def mean_log_likelihood(self) -> float:
-        return self.sums.mean_log_likelihood
-
-    def collapsed(self) -> np.ndarray:
-        """None: a Bayesian mixture drains its surplus components on purpose."""
-        return np.empty(0, dtype=np.int64)
 
     @cached_property
     def updated(self) -> GaussianPosterior:

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from daskem.exceptions import InputError, ModelFileError
-from daskem.families.base import MISSING
+from daskem.families.base import MISSING, PosteriorStatistics
 from daskem.families.bayesian import WEIGHT_CONCENTRATION_PRIOR, WEIGHT_CONCENTRATION_PRIOR_TYPE
 from daskem.families.bernoulli import BernoulliFamily
 from daskem.families.poisson import PoissonFamily
@@ -89,7 +89,7 @@ class ProductPosterior(MeanParams):
 
 
 @dataclass(frozen=True, eq=False)
-class ConjugateStatistics:
+class ConjugateStatistics(PosteriorStatistics):
     """A pass's :class:`~daskem.families.product.MeanStatistics` under a posterior's expected coefficients, with
     that posterior and the family: a value type with ``+`` (see :class:`~daskem.families.base.Statistics`).
 
@@ -101,28 +101,6 @@ class ConjugateStatistics:
     used: ProductPosterior | None
     family: BayesianProductFamily
 
-    def __add__(self, other: ConjugateStatistics) -> ConjugateStatistics:
-        return dataclasses.replace(self, sums=self.sums + other.sums)
-
-    @property
-    def log_likelihood(self) -> float:
-        return self.sums.log_likelihood
-
-    @property
-    def weight_sum(self) -> float:
-        return self.sums.weight_sum
-
-    @property
-    def missing(self) -> tuple[int, int, int]:
-        return self.sums.missing
-
-    @property
-    def mean_log_likelihood(self) -> float:
-        return self.sums.mean_log_likelihood
-
-    def collapsed(self) -> np.ndarray:
-        """None: a Bayesian mixture drains its surplus components on purpose."""
-        return np.empty(0, dtype=np.int64)
 
     @property
     def objective(self) -> float:
