@@ -122,6 +122,38 @@ def forward_backward(log_emission: np.ndarray, startprob: np.ndarray, transmat: 
     return float(total), posteriors, transitions
 
 
+def sequences_statistics(log_emission: np.ndarray, lengths: np.ndarray, startprob: np.ndarray, transmat: np.ndarray
+                         ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
+    """The E-step of whole sequences laid end to end (a chunk that holds them all): each one's
+    :func:`forward_backward`, and the sums Baum–Welch's M-step reads.
+
+    Parameters
+    ----------
+    log_emission : (n, K) the steps' log emission probabilities, sequence after sequence.
+    lengths : (s,) positive integers summing to n: each sequence's steps.
+    startprob, transmat : as for :func:`forward_backward`.
+
+    Returns
+    -------
+    log_likelihood : ``Σ_s log p(x^(s))`` in nats.
+    start : (K,) ``Σ_s γ^(s)_1``, the expected first states.
+    transitions : (K, K) ``Σ_s Σ_t ξ^(s)_t``, the expected transitions within sequences.
+    posteriors : (n, K) ``γ_t(k)`` of every step (for the emissions' statistics).
+    """
+    n_states = log_emission.shape[1]
+    total, start, transitions = 0.0, np.zeros(n_states), np.zeros((n_states, n_states))
+    posteriors = np.empty((log_emission.shape[0], n_states))
+    first = 0
+    for length in np.asarray(lengths, dtype=np.int64):
+        steps = slice(first, first + length)
+        part, posteriors[steps], counted = forward_backward(log_emission[steps], startprob, transmat)
+        total += part
+        start += posteriors[first]
+        transitions += counted
+        first += length
+    return total, start, transitions, posteriors
+
+
 def log_likelihood(log_emission: np.ndarray, startprob: np.ndarray, transmat: np.ndarray) -> float:
     """``log p(x_1 … x_T)`` of one sequence: the forward pass alone, in O(K) memory besides the input."""
     log_emission = np.ascontiguousarray(log_emission, dtype=np.float64)

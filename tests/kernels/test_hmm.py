@@ -95,3 +95,44 @@ def test_a_state_the_model_cannot_reach_is_never_on_the_path():
     total, posteriors, transitions = hmm.forward_backward(log_emission, startprob, transmat)
     assert total == pytest.approx(5 * math.log(0.1), rel=1e-14) and (posteriors[:, 1] == 0).all()
     assert hmm.viterbi(log_emission, startprob, transmat)[1].tolist() == [0] * 5
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_one_baum_welch_step_of_several_sequences_equals_hmmlearns(covariance_type):
+    """The pieces of Baum–Welch compose into hmmlearn's step: the E-step of three sequences
+    (``sequences_statistics`` on the Gaussian family's per-component log densities), then the start and
+    transition counts normalised and the Gaussian family's M-step on the posteriors (``reg_covar=0``;
+    hmmlearn's covariance prior set to 0, so both are maximum likelihood).  Equal to 1e-8 of each array's
+    scale: the same float64 sums in other orders, over 1,500 steps."""
+    hmmlearn = pytest.importorskip("hmmlearn.hmm", reason="hmmlearn is part of the test install")
+    from daskem.families.gaussian import GaussianFamily
+    from daskem.kernels.gaussian import GaussianParams
+
+    rng = np.random.default_rng(5)
+    startprob, transmat = random_model(rng, 3)
+    means = rng.normal(scale=3.0, size=(3, 2)) + 100.0
+    covars = np.stack([np.eye(2) * (1 + k) for k in range(3)])
+    truth = hmmlearn.GaussianHMM(3, covariance_type="full")
+    truth.startprob_, truth.transmat_, truth.means_, truth.covars_ = startprob, transmat, means, covars
+    lengths = np.array([400, 700, 400])
+    X = np.vstack([truth.sample(length, random_state=i)[0] for i, length in enumerate(lengths)])
+    start_covars = covars if covariance_type == "full" else np.stack([np.diag(c) for c in covars])
+    theirs = hmmlearn.GaussianHMM(3, covariance_type=covariance_type, n_iter=1, params="stmc", init_params="",
+                                  covars_prior=0.0, tol=0.0)
+    theirs.startprob_, theirs.transmat_, theirs.means_, theirs.covars_ = startprob, transmat, means, start_covars
+    theirs.fit(X, lengths)
+
+    family = GaussianFamily(covariance_type, reg_covar=0.0)
+    params = GaussianParams.from_covariances(np.full(3, 1 / 3), means, start_covars, covariance_type)
+    log_norm, log_resp = family.e_step(X, params, 0)
+    log_emission = log_resp + log_norm[:, np.newaxis] + math.log(3)  # log p_k(x): the weights taken out
+    total, start, transitions, posteriors = hmm.sequences_statistics(log_emission, lengths, startprob, transmat)
+    assert total == pytest.approx(theirs.monitor_.history[0], rel=1e-10)
+    reference = np.repeat(X[:1], 3, axis=0)
+    emissions = family.params_from_assignment(
+        family.assignment_statistics(X, posteriors, np.ones(len(X)), reference), reference)
+    for ours, their, name in [(start / start.sum(), theirs.startprob_, "startprob"),
+                              (transitions / transitions.sum(axis=1, keepdims=True), theirs.transmat_, "transmat"),
+                              (emissions.means, theirs.means_, "means"),
+                              (emissions.covariances, theirs._covars_, "covars")]:
+        np.testing.assert_allclose(ours, their, rtol=0, atol=1e-8 * np.abs(their).max(), err_msg=name)
