@@ -10,17 +10,7 @@ expect its stopping rule.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
-import pytest
-import sklearn
-
-SOURCE = Path(sklearn.__file__).parent / "mixture" / "tests" / "test_gaussian_mixture.py"
-_IMPORT = "from sklearn.mixture import GaussianMixture\n"
-_CODE = SOURCE.read_text()
-assert _IMPORT in _CODE, f"{SOURCE} no longer imports GaussianMixture as this test expects"
-exec(compile(_CODE.replace(_IMPORT, "from daskem import GaussianMixture\n"), str(SOURCE), "exec"), globals())  # noqa: S102
+from tests.estimators.sklearn_suites import run_into
 
 WORDING = "daskem words this error or warning differently (its own message names the parameter and the remedy)"
 PRIVATE = "uses scikit-learn's private API"
@@ -46,19 +36,4 @@ OUT_OF_SCOPE = (
     "test_gaussian_mixture_raises_where_array_api_not_implemented",
 )
 
-for _name in OUT_OF_SCOPE:
-    del globals()[_name]
-for _name, _reason in EXPECTED_FAILURES.items():
-    globals()[_name] = pytest.mark.xfail(reason=_reason, strict=True)(globals()[_name])
-
-
-@pytest.fixture
-def global_random_seed() -> int:
-    """scikit-learn's conftest fixture (its default seed)."""
-    return 42
-
-
-@pytest.fixture
-def global_dtype() -> type:
-    """scikit-learn's conftest fixture (float64 unless its environment variable asks for more)."""
-    return np.float64
+run_into(globals(), "test_gaussian_mixture", "GaussianMixture", EXPECTED_FAILURES, OUT_OF_SCOPE)
