@@ -19,6 +19,7 @@ the M-step are.
 from daskem.estimators.bayesian import BayesianBernoulliMixture, BayesianGaussianMixture, BayesianPoissonMixture
 from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimators.gaussian import GaussianMixture
+from daskem.estimators.hmm import BernoulliHMM, GaussianHMM, PoissonHMM
 from daskem.estimators.registry import load
 from daskem.estimators.selection import Selection, select
 from daskem.exceptions import (
@@ -35,12 +36,15 @@ __all__ = [
     "BayesianBernoulliMixture",
     "BayesianGaussianMixture",
     "BayesianPoissonMixture",
+    "BernoulliHMM",
     "BernoulliMixture",
     "ComponentCollapseWarning",
     "ConvergenceWarning",
     "DaskemError",
     "DataScaleWarning",
+    "GaussianHMM",
     "GaussianMixture",
+    "PoissonHMM",
     "PoissonMixture",
     "Selection",
     "__version__",

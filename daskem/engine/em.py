@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import dask
 import numpy as np
+from dask.delayed import Delayed
 
 from daskem.engine.acceleration import (
     ACCELERATIONS,
@@ -259,7 +260,7 @@ class EMState:
 
 
 def run_em(
-    data: Blocks,
+    data: Blocks | Callable[[Sequence[Candidate]], Delayed],
     starts: Sequence[Candidate] | EMState,
     *,
     tol: float,
@@ -276,7 +277,8 @@ def run_em(
 
     Parameters
     ----------
-    data : the row chunks (and weights) of the data.
+    data : the row chunks (and weights) of the data, or the passes to run: a function of the candidates
+        giving their statistics lazily (a hidden Markov model's, :mod:`daskem.engine.sequences`).
     starts : each candidate's family and initial parameters, or the
         :class:`EMState` of an interrupted run to resume (ending bitwise as it
         would have).
@@ -313,7 +315,7 @@ def run_em(
     check = state.last_pass if resumed else None
     # One BLAS thread per task for the whole loop, M-steps included: entering the limit
     # scans the loaded libraries (ms), and BLAS threads left spinning would take cores from Dask's.
-    next_pass = statistics_pass(data, split_every)
+    next_pass = statistics_pass(data, split_every) if isinstance(data, Blocks) else data
     with one_blas_thread():
         checked = [] if check is None else [check[0]]
         if checked and not active:  # a finished run: one pass proves the data are the same

@@ -98,7 +98,7 @@ def map_reduce(
     return pass_template(data, chunk_fn, combine, split_every)(shared)
 
 
-class _Shared:
+class Shared:
     """What every task of a pass shares (its parameters), held so that Dask ships it as one opaque value."""
 
     __slots__ = ("value",)
@@ -127,7 +127,7 @@ def pass_template(
         token = uuid.uuid4().hex
         graph = dict(rows_graph)
         shared_key = f"daskem-shared-{token}"
-        graph[shared_key] = _Shared(tuple(shared))
+        graph[shared_key] = Shared(tuple(shared))
         keys = []
         for i, (rows, weights, first_row) in enumerate(zip(data.rows, data.weights, data.first_rows)):
             keys.append((f"daskem-chunk-{token}", i))
@@ -145,7 +145,7 @@ def pass_template(
 
 
 def _apply(
-    chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, dtype: type, shared: _Shared
+    chunk_fn: Callable, rows: np.ndarray, weights: np.ndarray | None, first_row: int, dtype: type, shared: Shared
 ) -> Any:
     return chunk_fn(np.asarray(rows, dtype=dtype), weights, first_row, *shared.value)
 

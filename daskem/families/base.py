@@ -248,6 +248,13 @@ class Family(ABC):
         (n,) in nats and the log responsibilities (n, K), float64."""
 
     @abstractmethod
+    def log_prob(self, X: np.ndarray, params: Params, first_row: int) -> np.ndarray:
+        """``log α_k + log p_k(x_i)`` (K, n) float64 of rows X (n, d) (any real dtype; ``first_row`` names them
+        in errors), in nats: the E-step before its normalisation (missing values marginalised as the ``missing``
+        setting says; a row with nothing observed has ``log α_k``).  Values outside the domain are refused as
+        in :meth:`e_step`."""
+
+    @abstractmethod
     def impute(self, X: np.ndarray, params: Params, first_row: int) -> np.ndarray:
         """Rows X (n, d) with each NaN replaced by its conditional expectation under the mixture given
         the row's observed values (whatever the ``missing`` setting), float64; rows with nothing

@@ -276,6 +276,10 @@ class BayesianGaussianFamily(Family):
         log responsibilities (n, K)."""
         return self.gaussian.e_step(X, as_gaussian_params(params), first_row)
 
+    def log_prob(self, X: np.ndarray, params: GaussianPosterior, first_row: int) -> np.ndarray:
+        """``log ρ_k(x)`` (K, n): the variational E-step before its normalisation."""
+        return self.gaussian.log_prob(X, as_gaussian_params(params), first_row)
+
     def impute(self, X: np.ndarray, params: GaussianPosterior, first_row: int) -> np.ndarray:
         """Missing values filled at the posterior's expected mixture (:attr:`GaussianPosterior.point`)."""
         return self.gaussian.impute(X, params.point, first_row)

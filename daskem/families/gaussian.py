@@ -146,6 +146,13 @@ class GaussianFamily(Family):
                                             "while scoring")
         return log_prob_norm, log_resp
 
+    def log_prob(self, X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
+        log_prob = estep.joint_log_prob(X, params, self.takes_missing)
+        peak = log_prob.max(axis=0)
+        if not np.isfinite(peak).all():
+            raise_non_finite_log_likelihood(np.asarray(X, dtype=np.float64), peak, first_row, "while scoring")
+        return log_prob
+
     def impute(self, X: np.ndarray, params: GaussianParams, first_row: int) -> np.ndarray:
         """See :func:`daskem.kernels.missing.impute`: ``Σ_k r_k (μ_m + Σ_mo Σ_oo⁻¹ (x_o − μ_o))``."""
         X = np.asarray(X, dtype=np.float64)

@@ -209,6 +209,16 @@ class ProductFamily(Family):
             log_prob_norm[empty], log_resp[empty] = self._empty_row_scores(params)
         return log_prob_norm, log_resp
 
+    def log_prob(self, X: np.ndarray, params: MeanParams, first_row: int) -> np.ndarray:
+        X, gaps = self._prepared(X, first_row)
+        log_prob = self._log_prob(X, gaps, *self._coefficients(params))
+        terms = self.row_terms(X)
+        if terms is not None:
+            log_prob += terms
+        if gaps is not None:  # nothing observed: the weights' terms alone
+            log_prob[:, gaps.all(axis=1)] = params.log_weights[:, np.newaxis]
+        return log_prob
+
     def _empty_row_scores(self, params: MeanParams) -> tuple[float, np.ndarray]:
         """``log p(x)`` and the log responsibilities (K,) of a row with nothing observed: 0 and ``log α``."""
         return 0.0, np.log(params.weights)

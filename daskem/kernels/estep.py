@@ -22,6 +22,29 @@ from daskem.kernels.gaussian import GaussianParams
 #: holes among them goes straight to the missing-value pass, not through a block kernel first
 #: (which cost a whole complete-data pass before the non-finite log-likelihood sent it there).
 PROBE_ROWS = 256
+
+
+def joint_log_prob(X: np.ndarray, params: GaussianParams, missing: bool = False) -> np.ndarray:
+    """``log α_k + log p_k(x_i)`` (K, n) float64 of rows X (n, d) (any real dtype), block by block.
+
+    With ``missing``, NaN marks a missing value: rows are scored by the marginal density of their observed
+    coordinates, and a row with nothing observed has ``log α_k``.  Rows that are not finite or too large to
+    square give NaN (callers check).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    gaps = np.isnan(X) if missing else None
+    partial = np.flatnonzero(gaps.any(axis=1)) if gaps is not None else np.empty(0, dtype=np.intp)
+    kernel = kernel_for(params)
+    log_prob = np.empty((params.n_components, X.shape[0]))
+    step = kernel.block_rows
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, X.shape[0], step):
+            log_prob[:, start : start + step] = kernel.log_prob(X[start : start + step])
+        if partial.size:  # rows with missing values, scored again by their observed coordinates
+            log_prob[:, partial] = missing_values.log_prob(X[partial], params)
+    return log_prob
+
+
 def e_step(X: np.ndarray, params: GaussianParams, missing: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """E-step on rows X.
 
@@ -38,26 +61,12 @@ def e_step(X: np.ndarray, params: GaussianParams, missing: bool = False) -> tupl
         not finite or too large to square).
     log_resp : (n, K) float64, log responsibilities ``log r_ik``.
     """
-    X = np.asarray(X, dtype=np.float64)
-    gaps = np.isnan(X) if missing else None
-    partial = np.flatnonzero(gaps.any(axis=1)) if gaps is not None else np.empty(0, dtype=np.intp)
-    n_samples = X.shape[0]
-    kernel = kernel_for(params)
-    log_prob_norm = np.empty(n_samples)
-    log_resp = np.empty((n_samples, params.n_components))
-    step = kernel.block_rows
+    log_prob = joint_log_prob(X, params, missing)
     with np.errstate(invalid="ignore", over="ignore"):  # rows that are not finite give NaN: callers check
-        for start in range(0, n_samples, step):
-            rows = slice(start, start + step)
-            log_prob = kernel.log_prob(X[rows])
-            log_prob_norm[rows] = normalise(log_prob)[0]
-            log_resp[rows] = (log_prob - log_prob_norm[rows]).T
-        if partial.size:  # rows with missing values, scored again by their observed coordinates
-            log_prob = missing_values.log_prob(X[partial], params)
-            log_prob_norm[partial] = normalise(log_prob)[0]
-            log_prob_norm[partial[gaps[partial].all(axis=1)]] = 0.0  # nothing observed: p = 1, r = α
-            log_resp[partial] = (log_prob - log_prob_norm[partial]).T
-    return log_prob_norm, log_resp
+        log_prob_norm = normalise(log_prob)[0]
+    if missing:  # nothing observed: p = 1, r = α
+        log_prob_norm[np.isnan(np.asarray(X, dtype=np.float64)).all(axis=1)] = 0.0
+    return log_prob_norm, (log_prob - log_prob_norm).T
 
 
 @dataclass(frozen=True, eq=False)

@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 
 from daskem.kernels import hmm
@@ -136,3 +138,49 @@ def test_one_baum_welch_step_of_several_sequences_equals_hmmlearns(covariance_ty
                               (emissions.means, theirs.means_, "means"),
                               (emissions.covariances, theirs._covars_, "covars")]:
         np.testing.assert_allclose(ours, their, rtol=0, atol=1e-8 * np.abs(their).max(), err_msg=name)
+
+
+def split_at(log_emission, cuts, run_forward, run_backward):
+    """A sequence cut into pieces at ``cuts``: forward messages carried along, then each piece's backward pass in
+    reverse, as the chains of tasks of engine/sequences.py run them."""
+    bounds = [0, *sorted(set(cuts)), len(log_emission)]
+    pieces = [log_emission[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    incoming = [None]
+    for piece in pieces[:-1]:
+        incoming.append(run_forward(piece, incoming[-1]))
+    results, after = [], None
+    for piece, message in zip(reversed(pieces), reversed(incoming)):
+        result, after = run_backward(piece, message, after)
+        results.append(result)
+    return results[::-1]
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(1, 60), st.lists(st.integers(1, 59), max_size=6))
+def test_a_sequence_in_pieces_gives_the_whole_sequences_results(seed, n_steps, cuts):
+    """Cut anywhere, a sequence's pieces give its log-likelihood, posteriors and expected transitions, and its
+    Viterbi path and score: the arithmetic is the whole sequence's step for step, so the posteriors and path are
+    the same bits; the sums over pieces agree to 1e-13 of their scale (a few float64 additions regrouped)."""
+    rng = np.random.default_rng(seed)
+    startprob, transmat = random_model(rng, 3)
+    log_emission = rng.uniform(-50, 0, size=(n_steps, 3))
+    cuts = [cut for cut in cuts if cut < n_steps]
+    total, posteriors, transitions = hmm.forward_backward(log_emission, startprob, transmat)
+
+    def statistics(piece, incoming, after):
+        result = hmm.piece_statistics(piece, startprob, transmat, incoming, after)
+        return result, result[3]
+
+    def path(piece, incoming, end):
+        result = hmm.viterbi_piece(piece, startprob, transmat, incoming, end)
+        return result, result[2]
+
+    parts = split_at(log_emission, cuts, lambda piece, incoming: hmm.forward_message(
+        piece, startprob, transmat, incoming)[1], statistics)
+    np.testing.assert_array_equal(np.concatenate([part[1] for part in parts]), posteriors)
+    assert sum(part[0] for part in parts) == pytest.approx(total, rel=1e-13)
+    np.testing.assert_allclose(sum(part[2] for part in parts), transitions, rtol=0, atol=1e-13 * n_steps)
+    score, best = hmm.viterbi(log_emission, startprob, transmat)
+    decoded = split_at(log_emission, cuts, lambda piece, incoming: hmm.viterbi_forward(
+        piece, startprob, transmat, incoming), path)
+    np.testing.assert_array_equal(np.concatenate([part[1] for part in decoded]), best)
+    assert decoded[-1][0] == score

@@ -1,0 +1,276 @@
+"""Hidden Markov models whose emissions are a family's components: the E-step and M-step of Baum–Welch.
+
+A hidden Markov model of K states is a mixture whose component for each step
+depends on the state of the step before: ``p(z_1 = k) = π_k``,
+``p(z_{t+1} = k | z_t = j) = A_jk``, and the step's emission ``p(x_t | z_t = k)``
+is the k-th component of any family's mixture (:class:`~daskem.families.base.Family`
+``log_prob``, its weights held at 1 so that ``log α_k = 0`` there).  Its E-step
+is the forward–backward pass (:mod:`daskem.kernels.hmm`) over the pieces of each
+sequence that a chunk holds; its statistics are the expected first states, the
+expected transitions and the family's own statistics of the rows under the
+posteriors (``assignment_statistics``), which add across pieces and chunks as a
+mixture's do.  Its M-step is hmmlearn's (Dirichlet priors on ``π`` and each row
+of ``A``) for ``π`` and ``A``, and the family's own for the emissions.
+
+How the pieces of a sequence split over chunks pass their messages is
+:mod:`daskem.engine.sequences`'s business.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from daskem.exceptions import InputError
+from daskem.families.base import Family, Params
+from daskem.kernels import hmm
+
+#: The letters of ``params``/``init_params`` that name each family's emission parameters (hmmlearn's).
+EMISSION_LETTERS = {"gaussian": "mc", "bernoulli": "e", "poisson": "l"}
+
+
+def emission_letters(family: Family) -> str:
+    """The letters naming ``family``'s emission parameters; an :class:`InputError` for a family that cannot
+    be an HMM's emissions."""
+    try:
+        return EMISSION_LETTERS[family.name]
+    except KeyError:
+        raise InputError(f"{family.label} components cannot be a hidden Markov model's emissions; "
+                         f"choose one of {tuple(EMISSION_LETTERS)}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class HMMParams:
+    """A hidden Markov model's parameters.
+
+    Attributes
+    ----------
+    startprob : (K,) ``π_k = p(z_1 = k)``.
+    transmat : (K, K) ``A_jk = p(z_{t+1} = k | z_t = j)``, rows summing to 1.
+    emission : the emission family's parameters, its weights all 1 (so its ``log_prob`` is ``log p_k(x)``).
+    """
+
+    startprob: np.ndarray
+    transmat: np.ndarray
+    emission: Params
+
+    @property
+    def n_components(self) -> int:
+        return len(self.startprob)
+
+    @property
+    def n_features(self) -> int:
+        return self.emission.n_features
+
+    @property
+    def means(self) -> np.ndarray:
+        return self.emission.means
+
+
+def unit_weights(emission: Params) -> Params:
+    """``emission`` with every weight 1: its components' log densities are then its ``log_prob``, exactly."""
+    return dataclasses.replace(emission, weights=np.ones(emission.n_components))
+
+
+@dataclass(frozen=True, eq=False)
+class HMMStatistics:
+    """Summed E-step statistics of some steps under one model.
+
+    ``log_likelihood`` (nats) is the steps' share of ``Σ_s log p(x^(s))``
+    (whole sequences' add up to it), ``n_steps`` the steps, ``n_sequences`` the
+    sequences begun among them; ``start`` (K,) ``Σ_s γ^(s)_1``, ``transitions``
+    (K, K) ``Σ ξ_t`` over the transitions into the steps, ``emission`` the
+    emission family's ``assignment_statistics`` under the posteriors, taken
+    about the model's means; ``params`` the model (not added: every piece's is the same).
+    """
+
+    log_likelihood: float
+    n_steps: int
+    n_sequences: int
+    start: np.ndarray
+    transitions: np.ndarray
+    emission: tuple[np.ndarray, ...]
+    params: HMMParams
+    missing: tuple[int, int, int] = (0, 0, 0)
+
+    def __add__(self, other: HMMStatistics) -> HMMStatistics:
+        return HMMStatistics(
+            self.log_likelihood + other.log_likelihood, self.n_steps + other.n_steps,
+            self.n_sequences + other.n_sequences, self.start + other.start, self.transitions + other.transitions,
+            tuple(a + b for a, b in zip(self.emission, other.emission)), self.params,
+            tuple(a + b for a, b in zip(self.missing, other.missing)))
+
+    @property
+    def weight_sum(self) -> float:
+        """The steps counted (each weighs 1)."""
+        return float(self.n_steps)
+
+    @property
+    def mean_log_likelihood(self) -> float:
+        """Log-likelihood per step, in nats."""
+        return self.log_likelihood / self.n_steps
+
+    @property
+    def objective(self) -> float:
+        """The log-likelihood per step: what Baum–Welch climbs."""
+        return self.mean_log_likelihood
+
+    def collapsed(self) -> np.ndarray:
+        """None: a state no step visits keeps its emissions (no restarts in an HMM)."""
+        return np.empty(0, dtype=np.int64)
+
+
+class HiddenMarkovFamily:
+    """Hidden Markov models with ``emission`` components: what the EM engine needs to fit them.
+
+    ``startprob_prior`` and ``transmat_prior`` are the concentrations of the
+    Dirichlet priors on ``π`` and on each row of ``A`` (1: none, the
+    maximum-likelihood step); ``params`` the letters of the parameters each
+    M-step updates (``s`` ``π``, ``t`` ``A``, and the emission family's
+    letters, all or none of them: see :data:`EMISSION_LETTERS`).
+    """
+
+    name: ClassVar[str] = "hmm"
+    variational: ClassVar[bool] = False
+    accelerates: ClassVar[bool] = False
+
+    def __init__(self, emission: Family, startprob_prior: float = 1.0, transmat_prior: float = 1.0,
+                 params: str = "stmc") -> None:
+        letters = emission_letters(emission)
+        if emission.takes_missing:
+            raise InputError("hidden Markov models do not fit missing values yet: give missing='error' "
+                             "(and remove or impute NaN)")
+        unknown = sorted(set(params) - set("st" + letters))
+        if unknown:
+            raise InputError(f"params holds {''.join(unknown)!r}, which names no parameter of an HMM with "
+                             f"{emission.label} emissions: use letters of {'st' + letters!r}")
+        if 0 < len(set(params) & set(letters)) < len(letters):
+            raise InputError(f"params must update the {emission.label} emissions whole: give all of "
+                             f"{letters!r} or none")
+        self.emission, self.params = emission, params
+        self.startprob_prior, self.transmat_prior = startprob_prior, transmat_prior
+        self.updates_emission = bool(set(params) & set(letters))
+
+    @property
+    def label(self) -> str:
+        return f"HMM with {self.emission.label} emissions"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple:
+        return (self.emission, self.startprob_prior, self.transmat_prior, self.params)
+
+    # ------------------------------------------------------------------ the E-step
+
+    def log_emission(self, X: np.ndarray, params: HMMParams, first_row: int) -> np.ndarray:
+        """``log p(x_t | z_t = k)`` (n, K) of rows X (n, d), in nats."""
+        return np.ascontiguousarray(self.emission.log_prob(X, params.emission, first_row).T)
+
+    def _statistics(self, X: np.ndarray, params: HMMParams, log_likelihood: float, posteriors: np.ndarray,
+                    start: np.ndarray, transitions: np.ndarray, n_sequences: int) -> HMMStatistics:
+        X = np.asarray(X, dtype=np.float64)
+        emission = (self.emission.assignment_statistics(X, posteriors, np.ones(len(X)), params.emission.means)
+                    if self.updates_emission else ())
+        return HMMStatistics(log_likelihood, len(X), n_sequences, start, transitions, emission, params)
+
+    def sequences_statistics(self, X: np.ndarray, params: HMMParams, first_row: int,
+                             lengths: np.ndarray) -> HMMStatistics:
+        """The E-step of whole sequences laid end to end in rows X (n, d), of ``lengths`` (s,) summing to n."""
+        log_likelihood, start, transitions, posteriors = hmm.sequences_statistics(
+            self.log_emission(X, params, first_row), lengths, params.startprob, params.transmat)
+        return self._statistics(X, params, log_likelihood, posteriors, start, transitions, len(lengths))
+
+    def forward_message(self, X: np.ndarray, params: HMMParams, first_row: int,
+                        incoming: np.ndarray | None) -> np.ndarray:
+        """The forward message at the end of a piece of a sequence (rows X (n, d)) from the one before it
+        (see :func:`daskem.kernels.hmm.forward_message`)."""
+        return hmm.forward_message(self.log_emission(X, params, first_row), params.startprob, params.transmat,
+                                   incoming)[1]
+
+    def piece_statistics(self, X: np.ndarray, params: HMMParams, first_row: int, incoming: np.ndarray | None,
+                         beta: np.ndarray | None) -> tuple[HMMStatistics, np.ndarray]:
+        """The E-step of a piece of a sequence (rows X (n, d)) and the backward message of the step before it
+        (see :func:`daskem.kernels.hmm.piece_statistics`)."""
+        log_likelihood, posteriors, transitions, before = hmm.piece_statistics(
+            self.log_emission(X, params, first_row), params.startprob, params.transmat, incoming, beta)
+        opens = incoming is None
+        start = posteriors[0].copy() if opens else np.zeros(params.n_components)
+        return self._statistics(X, params, log_likelihood, posteriors, start, transitions, int(opens)), before
+
+    def posteriors(self, X: np.ndarray, params: HMMParams, first_row: int, incoming: np.ndarray | None,
+                   beta: np.ndarray | None) -> tuple[tuple[np.ndarray, float], np.ndarray]:
+        """The posteriors (n, K) and log-likelihood (nats) of a piece of a sequence, and the backward message
+        of the step before it."""
+        log_likelihood, posteriors, _, before = hmm.piece_statistics(
+            self.log_emission(X, params, first_row), params.startprob, params.transmat, incoming, beta)
+        return (posteriors, log_likelihood), before
+
+    def sequences_posteriors(self, X: np.ndarray, params: HMMParams, first_row: int,
+                             lengths: np.ndarray) -> tuple[np.ndarray, float]:
+        """The posteriors (n, K) of whole sequences laid end to end in rows X (n, d), and their log-likelihood."""
+        parts = [self.posteriors(X[a:b], params, first_row + a, None, None)[0] for a, b in _bounds(lengths)]
+        return np.concatenate([part for part, _ in parts]), sum(total for _, total in parts)
+
+    def viterbi_forward(self, X: np.ndarray, params: HMMParams, first_row: int,
+                        incoming: np.ndarray | None) -> np.ndarray:
+        """``log δ`` at the end of a piece of a sequence (see :func:`daskem.kernels.hmm.viterbi_forward`)."""
+        return hmm.viterbi_forward(self.log_emission(X, params, first_row), params.startprob, params.transmat,
+                                   incoming)
+
+    def viterbi_piece(self, X: np.ndarray, params: HMMParams, first_row: int, incoming: np.ndarray | None,
+                      end: int | None) -> tuple[tuple[np.ndarray, float], int]:
+        """The most probable states (n,) of a piece of a sequence and, where it closes its sequence, the path's
+        log probability (else 0); and the state of the step before it (see
+        :func:`daskem.kernels.hmm.viterbi_piece`)."""
+        log_prob, path, before = hmm.viterbi_piece(self.log_emission(X, params, first_row), params.startprob,
+                                                   params.transmat, incoming, end)
+        return (path, log_prob if end is None else 0.0), before
+
+    def sequences_viterbi(self, X: np.ndarray, params: HMMParams, first_row: int,
+                          lengths: np.ndarray) -> tuple[np.ndarray, float]:
+        """The most probable states (n,) of whole sequences in rows X (n, d), and the sum of their paths' log
+        probabilities."""
+        parts = [self.viterbi_piece(X[a:b], params, first_row + a, None, None)[0] for a, b in _bounds(lengths)]
+        return np.concatenate([path for path, _ in parts]), sum(log_prob for _, log_prob in parts)
+
+    def check_first_pass(self, stats: HMMStatistics) -> None:
+        """Nothing to refuse: the emissions' log densities were checked as each piece was read."""
+
+    # ------------------------------------------------------------------ the M-step
+
+    def m_step(self, stats: HMMStatistics, may_reseed: np.ndarray | None = None
+               ) -> tuple[HMMParams, list[tuple[int, int]]]:
+        """hmmlearn's M-step: ``π ∝ max(prior − 1 + Σ γ_1, 0)`` and each row of ``A`` likewise from
+        ``Σ ξ`` (a probability that is 0 stays 0; a row that no step leaves keeps its values); the emissions
+        from the family's own M-step on the posteriors' statistics; no restarts."""
+        params = stats.params
+        startprob, transmat, emission = params.startprob, params.transmat, params.emission
+        if "s" in self.params:
+            startprob = _dirichlet_step(startprob, stats.start, self.startprob_prior)
+        if "t" in self.params:
+            transmat = _dirichlet_step(transmat, stats.transitions, self.transmat_prior)
+        if self.updates_emission:
+            emission = unit_weights(self.emission.params_from_assignment(stats.emission, params.emission.means))
+        return HMMParams(startprob, transmat, emission), []
+
+
+def _dirichlet_step(current: np.ndarray, counts: np.ndarray, prior: float) -> np.ndarray:
+    """The MAP distributions (each row of ``counts``, (K,) or (K, K)) under a Dirichlet prior of concentration
+    ``prior``: ``max(prior − 1 + counts, 0)`` normalised, 0 where ``current`` is 0 (hmmlearn's); a row whose
+    total is 0 keeps ``current``'s."""
+    values = np.where(current == 0, 0.0, np.maximum(prior - 1.0 + counts, 0.0))
+    total = values.sum(axis=-1, keepdims=True)
+    return np.where(total > 0, values / np.where(total > 0, total, 1.0), current)
+
+
+def _bounds(lengths: np.ndarray) -> list[tuple[int, int]]:
+    """The rows ``[a, b)`` of each of sequences of ``lengths`` laid end to end."""
+    ends = np.cumsum(lengths)
+    return [(int(end - length), int(end)) for end, length in zip(ends, lengths)]
