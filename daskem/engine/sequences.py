@@ -76,7 +76,7 @@ class Sequences:
                              f"{values.flat[0]!r}")
         bad = np.flatnonzero(~(values >= 1))
         if bad.size:
-            raise InputError(f"lengths[{bad[0]}] is {values[bad[0]]!r}: each sequence has at least one step")
+            raise InputError(f"lengths[{bad[0]}] is {values[bad[0]].item()!r}: each sequence has at least one step")
         values = values.astype(np.int64)
         total = int(values.sum())
         if total != n_rows:

@@ -245,8 +245,8 @@ class HiddenMarkovModel(BaseEstimator):
         if algorithm == "map":
             _, posteriors = self.score_samples(X, lengths, variable=variable)
             return float(posteriors.max(axis=1).sum()), posteriors.argmax(axis=1)
-        states, total = self._blocks(X, lengths, variable).per_step(VITERBI, (self._family(), self.params_), None,
-                                                                    np.int64)
+        candidate = (self._family(), self.params_)
+        states, total = self._blocks(X, lengths, variable).per_step(VITERBI, candidate, None, np.int64)
         states, total = compute_one_thread_blas(states, total)
         return float(total), states
 

@@ -38,7 +38,8 @@ def emission_letters(family: Family) -> str:
     try:
         return EMISSION_LETTERS[family.name]
     except KeyError:
-        raise InputError(f"{family.label} components cannot be a hidden Markov model's emissions; "
+        raise InputError(f"{family.name.replace('_', ' ').title()} components cannot be a hidden Markov model's "
+                         "emissions; "
                          f"choose one of {tuple(EMISSION_LETTERS)}") from None
 
 
@@ -146,9 +147,9 @@ class HiddenMarkovFamily:
         unknown = sorted(set(params) - set("st" + letters))
         if unknown:
             raise InputError(f"params holds {''.join(unknown)!r}, which names no parameter of an HMM with "
-                             f"{emission.label} emissions: use letters of {'st' + letters!r}")
+                             f"{emission.name.title()} emissions: use letters of {'st' + letters!r}")
         if 0 < len(set(params) & set(letters)) < len(letters):
-            raise InputError(f"params must update the {emission.label} emissions whole: give all of "
+            raise InputError(f"params must update the {emission.name.title()} emissions whole: give all of "
                              f"{letters!r} or none")
         self.emission, self.params = emission, params
         self.startprob_prior, self.transmat_prior = startprob_prior, transmat_prior
@@ -156,7 +157,7 @@ class HiddenMarkovFamily:
 
     @property
     def label(self) -> str:
-        return f"HMM with {self.emission.label} emissions"
+        return f"HMM with {self.emission.name.title()} emissions"
 
     def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and self._key() == other._key()
