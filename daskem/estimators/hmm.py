@@ -19,11 +19,14 @@ sequences split over chunks included; the engine's EM loop
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+import xarray as xr
 from sklearn.base import BaseEstimator
 
 from daskem.engine.em import IterationInfo, best_run, run_em
@@ -41,15 +44,29 @@ from daskem.estimators.settings import (
     TOL,
     VERBOSE,
 )
-from daskem.exceptions import ConvergenceWarning, InputError, NotFittedError
+from daskem.exceptions import ConvergenceWarning, InputError, ModelFileError, NotFittedError
 from daskem.families.base import Family, Params
-from daskem.families.bernoulli import BernoulliFamily
-from daskem.families.gaussian import GaussianFamily
-from daskem.families.hmm import HiddenMarkovFamily, HMMParams, emission_letters, unit_weights
-from daskem.families.poisson import PoissonFamily
+from daskem.families.hmm import (
+    BernoulliHMMFamily,
+    GaussianHMMFamily,
+    HiddenMarkovFamily,
+    HMMParams,
+    PoissonHMMFamily,
+    unit_weights,
+)
+from daskem.io.checkpoints import checkpointing, comparable_seed, params_digest
 from daskem.io.inputs import fit_inputs
+from daskem.io.model_files import (
+    model_attributes,
+    params_from_dataset,
+    params_history,
+    params_to_dataset,
+    write_dataset,
+)
+from daskem.io.zarr_rows import is_path
 from daskem.kernels.gaussian import GaussianParams
-from daskem.settings import Setting, settings_init
+from daskem.settings import Setting, is_integer, settings_init
+from daskem.version import __version__
 
 __all__ = ["BernoulliHMM", "GaussianHMM", "HiddenMarkovModel", "PoissonHMM"]
 
@@ -71,16 +88,16 @@ class HiddenMarkovModel(BaseEstimator):
     """A hidden Markov model whose emissions are the components of :attr:`FAMILY`, fitted by Baum–Welch out of
     core (see the module's notes; :class:`GaussianHMM` documents the parameters)."""
 
-    #: The emission family (its settings but ``missing`` are the estimator's).
-    FAMILY: ClassVar[type[Family]]
+    #: The model's family (its emission family's settings but ``missing`` are the estimator's).
+    FAMILY: ClassVar[type[HiddenMarkovFamily]]
     SETTINGS: ClassVar[tuple[Setting, ...]]
 
     # ------------------------------------------------------------------ settings
 
     @classmethod
-    def _settings(cls, family: type[Family]) -> tuple[Setting, ...]:
-        letters = "st" + emission_letters(family())
-        own = tuple(setting for setting in family.SETTINGS if setting.name != "missing")
+    def _settings(cls, family: type[HiddenMarkovFamily]) -> tuple[Setting, ...]:
+        letters = "st" + family.LETTERS
+        own = tuple(setting for setting in family.EMISSION.SETTINGS if setting.name != "missing")
         return (N_COMPONENTS, *own, STARTPROB_PRIOR, TRANSMAT_PRIOR, ALGORITHM, RANDOM_STATE, MAX_ITER, TOL,
                 VERBOSE, _letters("params", letters, "The parameters each iteration updates."),
                 _letters("init_params", letters, "The parameters the fit initialises (the others are taken "
@@ -91,15 +108,15 @@ class HiddenMarkovModel(BaseEstimator):
         """The model's family with this estimator's settings (checked)."""
         for setting in self.SETTINGS:
             setting.check(getattr(self, setting.name))
-        own = {setting.name: getattr(self, setting.name) for setting in self.FAMILY.SETTINGS
-               if setting.name != "missing"}
-        return HiddenMarkovFamily(self.FAMILY(**own, missing="error"), self.startprob_prior, self.transmat_prior,
-                                  self.params)
+        emission = self.FAMILY.EMISSION
+        own = {setting.name: getattr(self, setting.name) for setting in emission.SETTINGS if setting.name != "missing"}
+        return self.FAMILY(emission(**own, missing="error"), self.startprob_prior, self.transmat_prior, self.params)
 
     # ------------------------------------------------------------------ fitting
 
     def fit(self, X: Any, lengths: Any = None, *, variable: str | None = None,
-            callbacks: Sequence[Callable[[IterationInfo], None]] = ()) -> HiddenMarkovModel:
+            callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+            checkpoint: str | os.PathLike | None = None) -> HiddenMarkovModel:
         """Fit the model by Baum–Welch (one EM step per pass over the data).
 
         Parameters
@@ -110,21 +127,28 @@ class HiddenMarkovModel(BaseEstimator):
             sequence).
         variable : the variable or Zarr array holding the rows.
         callbacks : called after each iteration of each start with an :class:`~daskem.engine.em.IterationInfo`.
+        checkpoint : a folder for a checkpoint after every iteration; a fit of the same data, lengths and
+            settings resumes from it and ends bitwise as the uninterrupted fit (see :mod:`daskem.io.checkpoints`).
         """
         family = self._family()
-        _, data, _ = fit_inputs(X, variable, None, chunk_rows=self.chunk_rows)
+        source, data = X, fit_inputs(X, variable, None, chunk_rows=self.chunk_rows)[1]
         n_samples, n_features = data.shape
         if n_samples < self.n_components:
             raise InputError(f"the data have {n_samples} rows, fewer than n_components={self.n_components}; "
                              "reduce n_components or add data")
         sequences = Sequences.of(lengths, n_samples)
+        given = self._given(family, n_features)
         if self.verbose:
             _show_log_lines()
-        with progress_bar(self.verbose >= 2):
-            starts = [(family, params) for params in self._starts(family, data, n_features)]
-            blocks = SequenceBlocks.of(data, sequences)
-            results = run_em(statistics_pass(blocks, self.split_every), starts, tol=self.tol, max_iter=self.max_iter,
-                             acceleration="none", split_every=self.split_every, callbacks=callbacks)
+        with (checkpointing(checkpoint, self._checkpoint_settings(family, sequences, given), data, None,
+                            inputs=[source] if is_path(source) else []) as saved,
+              progress_bar(self.verbose >= 2)):
+            starts = saved.load() if saved is not None else None
+            if starts is None:
+                starts = [(family, params) for params in self._starts(family, data, given)]
+            results = run_em(statistics_pass(SequenceBlocks.of(data, sequences), self.split_every), starts,
+                             tol=self.tol, max_iter=self.max_iter, acceleration="none", split_every=self.split_every,
+                             callbacks=callbacks, on_iteration=saved.save if saved is not None else None)
         best = best_run(results)
         self._set_params(best.params)
         self.n_features_in_ = n_features
@@ -137,28 +161,37 @@ class HiddenMarkovModel(BaseEstimator):
                           ConvergenceWarning, stacklevel=2)
         return self
 
-    def _starts(self, family: HiddenMarkovFamily, data: Any, n_features: int) -> list[HMMParams]:
+    def _checkpoint_settings(self, family: HiddenMarkovFamily, sequences: Sequences, given: HMMParams
+                             ) -> dict[str, Any]:
+        """What must match for a checkpoint to be resumed: the family, the settings that shape the fit, the
+        lengths and the arrays taken from the attributes."""
+        settings = {"family": family.name, **family.settings(),
+                    **{name: getattr(self, name) for name in ("n_components", *self.RECORDED, "chunk_rows",
+                                                              "split_every")}}
+        settings["random_state"] = comparable_seed(self.random_state)
+        settings["lengths"] = hashlib.sha256(sequences.starts.tobytes()).hexdigest()[:16]
+        settings["given"] = params_digest(family, given) if given.emission is not None else [
+            hashlib.sha256(np.asarray(array).tobytes()).hexdigest()[:16] for array in (given.startprob, given.transmat)]
+        return settings
+
+    def _starts(self, family: HiddenMarkovFamily, data: Any, given: HMMParams) -> list[HMMParams]:
         """``n_init`` starts: the emissions from the family's start on the rows (as a mixture's) where
-        ``init_params`` asks for them, else from the attributes; uniform start probabilities and transitions
-        where it asks for them, else the attributes'."""
+        ``init_params`` asks for them, else ``given``'s; the start and transition probabilities ``given``'s."""
         k, letters = self.n_components, set(self.init_params)
-        emission_letters_ = set(emission_letters(family.emission))
-        given = self._given(family, n_features)
-        if letters & emission_letters_:
+        if letters & set(family.LETTERS):
             specs = [InitSpec(k, family.emission, self.init_method)] * self.n_init
             emissions = [unit_weights(params) for params in initial_params(
                 data, None, specs, rng=random_generator(self.random_state), split_every=self.split_every)]
         else:
             emissions = [given.emission] * self.n_init
-        startprob = np.full(k, 1.0 / k) if "s" in letters else given.startprob
-        transmat = np.full((k, k), 1.0 / k) if "t" in letters else given.transmat
-        return [HMMParams(startprob, transmat, emission) for emission in emissions]
+        return [HMMParams(given.startprob, given.transmat, emission) for emission in emissions]
 
     def _given(self, family: HiddenMarkovFamily, n_features: int) -> HMMParams:
-        """The model the attributes hold where ``init_params`` leaves a parameter to them (checked)."""
+        """The start where ``init_params`` leaves a parameter to the attributes (checked): theirs, else uniform
+        start and transition probabilities, and no emissions (None: the fit finds them)."""
         k, letters = self.n_components, set(self.init_params)
         needed = [name for letter, name in (("s", "startprob_"), ("t", "transmat_")) if letter not in letters]
-        if not set(emission_letters(family.emission)) <= letters:
+        if not set(family.LETTERS) <= letters:
             needed += list(self.EMISSION_ATTRIBUTES)
         missing = [name for name in needed if getattr(self, name, None) is None]
         if missing:
@@ -168,7 +201,7 @@ class HiddenMarkovModel(BaseEstimator):
                      else _distribution(self.startprob_, (k,), "startprob_"))
         transmat = (np.full((k, k), 1.0 / k) if "t" in letters
                     else _distribution(self.transmat_, (k, k), "transmat_"))
-        emission = (None if set(emission_letters(family.emission)) <= letters
+        emission = (None if set(family.LETTERS) <= letters
                     else self._emission_from_attributes(family.emission, n_features))
         return HMMParams(startprob, transmat, emission)
 
@@ -209,6 +242,50 @@ class HiddenMarkovModel(BaseEstimator):
         return HMMParams(_distribution(self.startprob_, (k,), "startprob_"),
                          _distribution(self.transmat_, (k, k), "transmat_"),
                          self._emission_from_attributes(family.emission, self.n_features_in_))
+
+    # ------------------------------------------------------------------ model files
+
+    #: The settings a model file records besides the family's (which hold the priors and ``params``).
+    RECORDED: ClassVar[tuple[str, ...]] = ("tol", "max_iter", "n_init", "init_params", "init_method", "algorithm")
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
+        """Write the model to Zarr (or netCDF for a .nc suffix), atomically; an existing ``path`` is replaced
+        only with ``overwrite=True``, and only if it is a daskem model (see :mod:`daskem.io.outputs`)."""
+        write_dataset(self.to_dataset(), path, "model", overwrite=overwrite, label="path")
+
+    def to_dataset(self) -> xr.Dataset:
+        """The fitted model as an :class:`xarray.Dataset` (see :mod:`daskem.io.model_files`): ``startprob``,
+        ``transmat`` (component, component2), the emissions' arrays and ``history``."""
+        params = self.params_
+        attrs = {"n_iter": int(self.n_iter_), "converged": int(self.converged_),
+                 "lower_bound": float(self.lower_bound_), "daskem_version": __version__,
+                 **{name: getattr(self, name) for name in self.RECORDED}}
+        if is_integer(self.random_state):
+            attrs["random_state"] = int(self.random_state)
+        return params_to_dataset(self._family(), params, self.history_, attrs)
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset, source: str = "the model file") -> HiddenMarkovModel:
+        """The model stored in a Dataset made by :meth:`to_dataset`, checked (see :mod:`daskem.io.model_files`)."""
+        family, params = params_from_dataset(ds, source)
+        if type(family) is not cls.FAMILY:
+            raise ModelFileError(f"{source} holds a {family.name} model, not one for {cls.__name__}; "
+                                 "read it with daskem.load")
+        attrs = model_attributes(ds, source)
+        settings = {name: value for name, value in family.settings().items() if name != "missing"}
+        settings.update({name: attrs[name] for name in (*cls.RECORDED, "random_state") if name in attrs})
+        model = cls(n_components=params.n_components, **settings)
+        try:
+            model._family()
+        except InputError as error:
+            raise ModelFileError(f"{source}: {error}") from None
+        model._set_params(params)
+        model.n_features_in_ = params.n_features
+        model.history_ = params_history(ds)
+        model.n_iter_ = attrs.get("n_iter", len(model.history_))
+        model.converged_ = attrs.get("converged", False)
+        model.lower_bound_ = attrs.get("lower_bound", np.nan)
+        return model
 
     # ------------------------------------------------------------------ scoring and decoding
 
@@ -291,12 +368,13 @@ def _array(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
 
 
 def _distribution(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
-    """``value`` as probabilities of ``shape`` whose last axis sums to 1 (checked)."""
+    """``value`` as float64 probabilities of ``shape`` whose last axis sums to 1, checked (not renormalised: a
+    fitted model's attributes are its parameters, bit for bit)."""
     array = _array(value, shape, name)
     if array.min() < 0 or not np.allclose(array.sum(axis=-1), 1.0, rtol=0, atol=1e-8):
         raise InputError(f"{name} must hold probabilities summing to 1"
                          + (" in each row" if array.ndim == 2 else "") + f", got sums {array.sum(axis=-1)}")
-    return array / array.sum(axis=-1, keepdims=True)
+    return array
 
 
 _SHARED_DOC = """
@@ -354,8 +432,8 @@ class GaussianHMM(HiddenMarkovModel):
     covariances_ : the covariances in the shape of ``covariance_type`` (scikit-learn's)
 """
 
-    FAMILY = GaussianFamily
-    SETTINGS = HiddenMarkovModel._settings(GaussianFamily)
+    FAMILY = GaussianHMMFamily
+    SETTINGS = HiddenMarkovModel._settings(GaussianHMMFamily)
     __init__ = settings_init(SETTINGS)
 
     EMISSION_ATTRIBUTES = {"means_": "means", "covars_": "covariances"}
@@ -398,8 +476,8 @@ class BernoulliHMM(HiddenMarkovModel):
     means_ holds each state's probability of a 1 in each feature.
 """
 
-    FAMILY = BernoulliFamily
-    SETTINGS = HiddenMarkovModel._settings(BernoulliFamily)
+    FAMILY = BernoulliHMMFamily
+    SETTINGS = HiddenMarkovModel._settings(BernoulliHMMFamily)
     __init__ = settings_init(SETTINGS)
 
 
@@ -416,8 +494,8 @@ class PoissonHMM(HiddenMarkovModel):
     lambdas_ : (K, d) ndarray, each state's rates (hmmlearn's name; ``means_`` holds the same)
 """
 
-    FAMILY = PoissonFamily
-    SETTINGS = HiddenMarkovModel._settings(PoissonFamily)
+    FAMILY = PoissonHMMFamily
+    SETTINGS = HiddenMarkovModel._settings(PoissonHMMFamily)
     __init__ = settings_init(SETTINGS)
 
     EMISSION_ATTRIBUTES = {"lambdas_": "means"}

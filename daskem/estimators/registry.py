@@ -12,6 +12,7 @@ from daskem.estimators.base import BaseMixture
 from daskem.estimators.bayesian import BayesianBernoulliMixture, BayesianGaussianMixture, BayesianPoissonMixture
 from daskem.estimators.discrete import BernoulliMixture, PoissonMixture
 from daskem.estimators.gaussian import GaussianMixture
+from daskem.estimators.hmm import BernoulliHMM, GaussianHMM, HiddenMarkovModel, PoissonHMM
 from daskem.estimators.settings import run_settings
 from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import Family
@@ -67,16 +68,23 @@ def estimator_from_settings(family: str = "gaussian", **settings: Any) -> BaseMi
     return ESTIMATORS[family_class(family).name](**taken_settings([family], settings))
 
 
-def from_dataset(ds: xr.Dataset, source: str) -> BaseMixture:
-    """The model (of any family) in a model Dataset, checked (see :mod:`daskem.io.model_files`)."""
+#: The estimator of each hidden Markov model family, by the family's name (``gaussian_hmm``, …).
+HMM_ESTIMATORS: dict[str, type[HiddenMarkovModel]] = {
+    estimator.FAMILY.name: estimator for estimator in (GaussianHMM, BernoulliHMM, PoissonHMM)}
+
+
+def from_dataset(ds: xr.Dataset, source: str) -> BaseMixture | HiddenMarkovModel:
+    """The model (of any family, mixture or HMM) in a model Dataset, checked (see :mod:`daskem.io.model_files`)."""
     name = ds.attrs.get("family", "gaussian")
+    if name in HMM_ESTIMATORS:
+        return HMM_ESTIMATORS[name].from_dataset(ds, source)
     if name not in ESTIMATORS:
         raise ModelFileError(f"{source} holds a mixture of family {name!r}, which this daskem does not know; "
                              f"it knows {tuple(ESTIMATORS)}")
     return ESTIMATORS[name].from_dataset(ds, source)
 
 
-def load(path: str | os.PathLike) -> BaseMixture:
+def load(path: str | os.PathLike) -> BaseMixture | HiddenMarkovModel:
     """Read a model written by ``save`` (of any family), checking everything in it."""
     with read_dataset(path) as ds:
         return from_dataset(ds, f"the model file {str(path)!r}")

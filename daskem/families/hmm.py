@@ -20,27 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from daskem.exceptions import InputError
+from daskem.exceptions import InputError, ModelFileError
 from daskem.families.base import Family, Params
+from daskem.families.bernoulli import BernoulliFamily
+from daskem.families.gaussian import GaussianFamily
+from daskem.families.poisson import PoissonFamily
 from daskem.kernels import hmm
-
-#: The letters of ``params``/``init_params`` that name each family's emission parameters (hmmlearn's).
-EMISSION_LETTERS = {"gaussian": "mc", "bernoulli": "e", "poisson": "l"}
-
-
-def emission_letters(family: Family) -> str:
-    """The letters naming ``family``'s emission parameters; an :class:`InputError` for a family that cannot
-    be an HMM's emissions."""
-    try:
-        return EMISSION_LETTERS[family.name]
-    except KeyError:
-        raise InputError(f"{family.name.replace('_', ' ').title()} components cannot be a hidden Markov model's "
-                         "emissions; "
-                         f"choose one of {tuple(EMISSION_LETTERS)}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,22 +114,30 @@ class HMMStatistics:
 
 
 class HiddenMarkovFamily:
-    """Hidden Markov models with ``emission`` components: what the EM engine needs to fit them.
+    """Hidden Markov models with ``emission`` components: what the EM engine needs to fit them, and what model
+    files and checkpoints need to store them (as a :class:`~daskem.families.base.Family` does).
 
     ``startprob_prior`` and ``transmat_prior`` are the concentrations of the
     Dirichlet priors on ``π`` and on each row of ``A`` (1: none, the
     maximum-likelihood step); ``params`` the letters of the parameters each
     M-step updates (``s`` ``π``, ``t`` ``A``, and the emission family's
-    letters, all or none of them: see :data:`EMISSION_LETTERS`).
+    :attr:`LETTERS`, all or none of them).  A subclass names its emission family.
     """
 
-    name: ClassVar[str] = "hmm"
+    #: The emission family, and the letters (hmmlearn's) that name its parameters in ``params``.
+    EMISSION: ClassVar[type[Family]]
+    LETTERS: ClassVar[str]
+    #: The settings of an HMM besides its emission family's.
+    OWN_SETTINGS: ClassVar[tuple[str, ...]] = ("startprob_prior", "transmat_prior", "params")
+    name: ClassVar[str]
     variational: ClassVar[bool] = False
     accelerates: ClassVar[bool] = False
 
-    def __init__(self, emission: Family, startprob_prior: float = 1.0, transmat_prior: float = 1.0,
-                 params: str = "stmc") -> None:
-        letters = emission_letters(emission)
+    def __init__(self, emission: Family | None = None, startprob_prior: float = 1.0, transmat_prior: float = 1.0,
+                 params: str | None = None) -> None:
+        emission = self.EMISSION(missing="error") if emission is None else emission
+        letters = self.LETTERS
+        params = "st" + letters if params is None else params
         if emission.takes_missing:
             raise InputError("hidden Markov models do not fit missing values yet: give missing='error' "
                              "(and remove or impute NaN)")
@@ -152,7 +149,7 @@ class HiddenMarkovFamily:
             raise InputError(f"params must update the {emission.name.title()} emissions whole: give all of "
                              f"{letters!r} or none")
         self.emission, self.params = emission, params
-        self.startprob_prior, self.transmat_prior = startprob_prior, transmat_prior
+        self.startprob_prior, self.transmat_prior = float(startprob_prior), float(transmat_prior)
         self.updates_emission = bool(set(params) & set(letters))
 
     @property
@@ -160,13 +157,57 @@ class HiddenMarkovFamily:
         return f"HMM with {self.emission.name.title()} emissions"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._key() == other._key()
+        return type(other) is type(self) and self.settings() == other.settings()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash((self.name, tuple(sorted(self.settings().items()))))
 
-    def _key(self) -> tuple:
-        return (self.emission, self.startprob_prior, self.transmat_prior, self.params)
+    def __repr__(self) -> str:
+        own = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.OWN_SETTINGS)
+        return f"{type(self).__name__}({self.emission!r}, {own})"
+
+    # ------------------------------------------------------------------ settings and arrays, as files store them
+
+    @classmethod
+    def setting_names(cls) -> tuple[str, ...]:
+        return (*cls.EMISSION.setting_names(), *cls.OWN_SETTINGS)
+
+    def settings(self) -> dict[str, Any]:
+        """The emission family's settings and the HMM's, by name."""
+        return {**self.emission.settings(), **{name: getattr(self, name) for name in self.OWN_SETTINGS}}
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> HiddenMarkovFamily:
+        emission = cls.EMISSION.from_settings({name: value for name, value in settings.items()
+                                               if name in cls.EMISSION.setting_names()})
+        return cls(emission, **{name: settings[name] for name in cls.OWN_SETTINGS if name in settings})
+
+    def dims(self) -> dict[str, tuple[str, ...]]:
+        """``startprob`` (component), ``transmat`` (component, component2), then the emission family's arrays
+        but its weights."""
+        emission = {name: dims for name, dims in self.emission.dims().items() if name != "weights"}
+        return {"startprob": ("component",), "transmat": ("component", "component2"), **emission}
+
+    def variables(self, params: HMMParams) -> dict[str, tuple[tuple[str, ...], np.ndarray]]:
+        arrays = {"startprob": params.startprob, "transmat": params.transmat}
+        return {name: (dims, arrays[name] if name in arrays else getattr(params.emission, name))
+                for name, dims in self.dims().items()}
+
+    def from_variables(self, arrays: dict[str, np.ndarray], source: str) -> HMMParams:
+        """The model of stored arrays, checked: probabilities that sum to 1, emissions in the family's space."""
+        startprob, transmat = arrays["startprob"], arrays["transmat"]
+        for name, array in (("startprob", startprob), ("transmat", transmat)):
+            if array.min() < 0 or np.abs(array.sum(axis=-1) - 1.0).max() > PROBABILITY_SUM_TOLERANCE:
+                raise ModelFileError(f"{source}: {name} must hold probabilities summing to 1"
+                                     + (" in each row" if array.ndim == 2 else ""))
+        k = len(startprob)
+        emission = {name: array for name, array in arrays.items() if name not in ("startprob", "transmat")}
+        params = self.emission.from_variables({"weights": np.full(k, 1.0 / k), **emission}, source)
+        return HMMParams(startprob, transmat, unit_weights(params))
+
+    def stepwise_dims(self) -> dict[str, tuple[str, ...]]:
+        """None: an HMM does not learn batch by batch."""
+        return {}
 
     # ------------------------------------------------------------------ the E-step
 
@@ -275,3 +316,24 @@ def _bounds(lengths: np.ndarray) -> list[tuple[int, int]]:
     """The rows ``[a, b)`` of each of sequences of ``lengths`` laid end to end."""
     ends = np.cumsum(lengths)
     return [(int(end - length), int(end)) for end, length in zip(ends, lengths)]
+
+
+#: How far stored probabilities may sum from 1 (rounding of K numbers written as decimals).
+PROBABILITY_SUM_TOLERANCE = 1e-9
+
+
+class GaussianHMMFamily(HiddenMarkovFamily):
+    EMISSION, LETTERS, name = GaussianFamily, "mc", "gaussian_hmm"
+
+
+class BernoulliHMMFamily(HiddenMarkovFamily):
+    EMISSION, LETTERS, name = BernoulliFamily, "e", "bernoulli_hmm"
+
+
+class PoissonHMMFamily(HiddenMarkovFamily):
+    EMISSION, LETTERS, name = PoissonFamily, "l", "poisson_hmm"
+
+
+#: The HMM families by name (``gaussian_hmm``, …), as model files and checkpoints record them.
+HMM_FAMILIES: dict[str, type[HiddenMarkovFamily]] = {
+    kind.name: kind for kind in (GaussianHMMFamily, BernoulliHMMFamily, PoissonHMMFamily)}

@@ -55,6 +55,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from daskem.exceptions import InputError, InputNotFoundError, ModelFileError
 from daskem.families.base import Family, Params
+from daskem.families.hmm import HMM_FAMILIES
 from daskem.families.registry import FAMILIES, family_class
 from daskem.io import chunk_index
 from daskem.io.existing import KIND_ATTRIBUTE, SELECTION_MODEL, describe, interrupted_write_note, output_kind
@@ -81,7 +82,10 @@ VARIABLE_ATTRIBUTES = {
     "label": {"long_name": "most responsible component of each row", "units": "1"},
     "responsibility": {"long_name": "posterior probability of each component for each row", "units": "1"},
     "log_likelihood": {"long_name": "log-likelihood of each row, log p(x)", "units": "nat"},
+    "startprob": {"long_name": "probability of each state at a sequence's first step", "units": "1"},
+    "transmat": {"long_name": "probability of each state (component2) after each state (component)", "units": "1"},
     "component": {"long_name": "mixture component"},
+    "component2": {"long_name": "hidden state at the next step"},
     "iteration": {"long_name": "EM iteration"},
     "feature": {"long_name": "feature (column of the data)"},
     "feature2": {"long_name": "feature (column of the data), second axis of a covariance"},
@@ -115,7 +119,9 @@ def described(ds: xr.Dataset) -> xr.Dataset:
 
 def model_kind(family: str) -> str:
     """The ``model`` attribute of a model file of the family called ``family`` ("daskem.GaussianMixture",
-    "daskem.BayesianGaussianMixture")."""
+    "daskem.BayesianGaussianMixture"; for a hidden Markov model's, "gaussian_hmm", "daskem.GaussianHMM")."""
+    if family in HMM_FAMILIES:
+        return f"daskem.{HMM_FAMILIES[family].EMISSION.name.capitalize()}HMM"
     return f"daskem.{''.join(part.capitalize() for part in family.split('_'))}Mixture"
 
 
@@ -141,6 +147,8 @@ def params_to_dataset(
     }
     if any("feature2" in dims for dims, _ in variables.values()):
         coords["feature2"] = features
+    if any("component2" in dims for dims, _ in variables.values()):
+        coords["component2"] = coords["component"]
     return described(xr.Dataset(
         {**variables, "history": ("iteration", np.asarray(history, dtype=np.float64))},
         coords=coords,
@@ -183,8 +191,9 @@ def _stored_family(ds: xr.Dataset, source: str) -> Family:
     format, and attributes that disagree."""
     name = ds.attrs.get("family", "gaussian")
     model = ds.attrs.get("model")
-    if model is None or not {"weights", "means"} <= set(ds):
-        missing = [v for v in ("weights", "means") if v not in ds]
+    first = "startprob" if name in HMM_FAMILIES else "weights"  # a hidden Markov model has no weights
+    if model is None or not {first, "means"} <= set(ds):
+        missing = [v for v in (first, "means") if v not in ds]
         raise ModelFileError(f"{source} is not a daskem model file (missing {missing or 'the model attribute'})")
     if not str(model).startswith("daskem."):
         raise ModelFileError(f"{source} is not a daskem model file (its model attribute is {model!r})")
@@ -202,7 +211,7 @@ def _stored_family(ds: xr.Dataset, source: str) -> Family:
             f"{FORMAT_VERSION} and older): upgrade daskem to read it"
         )
     try:
-        kind = family_class(name)
+        kind = HMM_FAMILIES[name] if name in HMM_FAMILIES else family_class(name)
         family = kind.from_settings({key: ds.attrs[key] for key in kind.setting_names() if key in ds.attrs})
     except InputError as error:
         raise ModelFileError(f"{source}: {error}") from None
@@ -271,6 +280,8 @@ def _stored_arrays(ds: xr.Dataset, family: Family, source: str) -> dict[str, np.
     distribution."""
     expected = family.dims()
     arrays = _finite_arrays(ds, (*expected, *(("history",) if "history" in ds else ())), source)
+    if "weights" not in arrays:  # a hidden Markov model: its family checks its probabilities
+        return arrays
     weights = arrays["weights"]
     if weights.min() < 0 or abs(weights.sum() - 1.0) > WEIGHT_SUM_TOLERANCE:
         raise ModelFileError(
@@ -304,7 +315,8 @@ def _finite_arrays(ds: xr.Dataset, variables: tuple[str, ...], source: str) -> d
 def _model_arrays() -> set[str]:
     """The names of the parameter arrays (and running statistics) of every family (with its default
     settings)."""
-    return {name for kind in FAMILIES.values() for name in (*kind().dims(), *kind().stepwise_dims())}
+    return {name for kind in (*FAMILIES.values(), *HMM_FAMILIES.values())
+            for name in (*kind().dims(), *kind().stepwise_dims())}
 
 
 def params_history(ds: xr.Dataset) -> np.ndarray:
@@ -319,6 +331,7 @@ _ATTRIBUTES = {
     "random_state": (int, None),
     "precision": (str, None), "n_missing_values": (int, 0), "n_incomplete_rows": (int, 0), "n_empty_rows": (int, 0),
     "n_absent_chunks": (int, 0), "decay": (float, None), "n_batches": (int, 0), "batches_blended": (int, 0),
+    "init_method": (str, None), "algorithm": (str, None),
 }
 
 

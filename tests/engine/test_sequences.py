@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from daskem.engine.sequences import POSTERIORS, VITERBI, SequenceBlocks, Sequences
 from daskem.exceptions import InputError
 from daskem.families.gaussian import GaussianFamily
-from daskem.families.hmm import HiddenMarkovFamily, HMMParams, unit_weights
+from daskem.families.hmm import GaussianHMMFamily, HMMParams, PoissonHMMFamily, unit_weights
 from daskem.families.poisson import PoissonFamily
 from daskem.families.product import MeanParams
 from daskem.kernels.gaussian import GaussianParams
@@ -73,11 +73,11 @@ def gaussian_model(rng, k, d):
     factors = rng.normal(size=(k, d, d)) / np.sqrt(d) + np.eye(d)
     emission = unit_weights(GaussianParams.from_covariances(np.full(k, 1 / k), means,
                                                             factors @ np.swapaxes(factors, 1, 2)))
-    return HiddenMarkovFamily(GaussianFamily("full", missing="error")), emission
+    return GaussianHMMFamily(GaussianFamily("full", missing="error")), emission
 
 
 def poisson_model(rng, k, d):
-    return HiddenMarkovFamily(PoissonFamily(missing="error"), params="stl"), MeanParams(
+    return PoissonHMMFamily(PoissonFamily(missing="error")), MeanParams(
         np.ones(k), rng.uniform(0.5, 8.0, size=(k, d)))
 
 

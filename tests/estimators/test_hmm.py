@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
@@ -289,3 +290,93 @@ def test_bad_input_is_refused_in_one_line():
 def test_clone_keeps_the_settings():
     model = daskem.GaussianHMM(4, covariance_type="diag", transmat_prior=2.0, algorithm="map", params="st")
     assert clone(model).get_params() == model.get_params()
+
+
+class Crash(Exception):
+    pass
+
+
+def assert_same_fit(ours, reference):
+    for name in ("startprob_", "transmat_", "means_", "covars_", "history_"):
+        np.testing.assert_array_equal(getattr(ours, name), getattr(reference, name))
+    assert (ours.n_iter_, ours.converged_) == (reference.n_iter_, reference.converged_)
+
+
+@pytest.mark.parametrize("estimator", ["GaussianHMM", "PoissonHMM", "BernoulliHMM"])
+def test_model_files_give_the_same_model_back(tmp_path, estimator):
+    """Zarr and netCDF: the loaded model has the same settings and arrays, bit for bit, and decodes the same."""
+    X, _ = gaussian_sequences()
+    X = {"GaussianHMM": X, "PoissonHMM": np.round(np.abs(X - SHIFT)), "BernoulliHMM": (X > SHIFT + 1.0) * 1.0}[estimator]
+    model = getattr(daskem, estimator)(K, max_iter=4, random_state=0, params="st" + {"GaussianHMM": "mc",
+                                       "PoissonHMM": "l", "BernoulliHMM": "e"}[estimator], transmat_prior=1.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, LENGTHS)
+    for path in (tmp_path / "model.zarr", tmp_path / "model.nc"):
+        model.save(path)
+        loaded = daskem.load(path)
+        assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
+        for name in ("startprob_", "transmat_", "means_", "history_"):
+            np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
+        np.testing.assert_array_equal(loaded.predict(X, LENGTHS), model.predict(X, LENGTHS))
+        assert loaded.score(X, LENGTHS) == model.score(X, LENGTHS)
+    with pytest.raises(daskem.DaskemError, match="holds a gaussian_hmm model, not one for PoissonHMM"):
+        daskem.PoissonHMM.from_dataset(daskem.GaussianHMM(K, max_iter=1).fit(X[:, :1] if estimator == "GaussianHMM"
+                                                                            else np.abs(X[:, :1]) + 0.5)
+                                       .to_dataset())
+
+
+def test_a_damaged_model_file_is_refused(tmp_path):
+    X, _ = gaussian_sequences()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = daskem.GaussianHMM(K, max_iter=2, random_state=0).fit(X, LENGTHS).to_dataset()
+    bad = ds.copy()
+    bad["transmat"] = bad["transmat"] * 2
+    with pytest.raises(daskem.DaskemError, match="transmat must hold probabilities summing to 1 in each row"):
+        daskem.GaussianHMM.from_dataset(bad)
+    bad = ds.drop_vars("startprob")
+    with pytest.raises(daskem.DaskemError, match="startprob"):
+        daskem.GaussianHMM.from_dataset(bad)
+
+
+def test_resume_after_a_crash_is_bitwise_identical(tmp_path):
+    """Two starts in shared passes, sequences split over chunks: killed after the fourth pass and resumed from
+    its checkpoint, the fit ends as the uninterrupted one, bit for bit."""
+    X, _ = gaussian_sequences()
+    folder = tmp_path / "checkpoint"
+
+    def model():
+        return daskem.GaussianHMM(K, n_init=2, random_state=0, max_iter=12, tol=1e-9, chunk_rows=200)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        uninterrupted = model().fit(X, LENGTHS)
+
+        def crash(info):
+            if info.iteration == 4:
+                raise Crash
+
+        with pytest.raises(Crash):
+            model().fit(X, LENGTHS, checkpoint=folder, callbacks=[crash])
+        iterations = []
+        resumed = model().fit(X, LENGTHS, checkpoint=folder, callbacks=[iterations.append])
+        assert min(info.iteration for info in iterations) == 4
+        assert_same_fit(resumed, uninterrupted)
+        with pytest.raises(daskem.DaskemError, match="other settings"):
+            model().fit(X, [700, 800], checkpoint=folder)
+
+
+@pytest.mark.parametrize("scheduler", ["sync", "processes"])
+def test_the_same_bits_on_every_local_scheduler(tmp_path, scheduler):
+    path = str(write_zarr(tmp_path / "steps.zarr", gaussian_sequences()[0], chunk_rows=130))
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return daskem.GaussianHMM(K, random_state=0, max_iter=5).fit(path, LENGTHS, variable="X")
+
+    with dask.config.set(scheduler="threads"):
+        reference = fit()
+    with dask.config.set(scheduler=scheduler):
+        assert_same_fit(fit(), reference)
