@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import dask
 import dask.array as da
 import numpy as np
 from dask._task_spec import convert_legacy_graph
@@ -83,6 +84,32 @@ class Sequences:
             raise InputError(f"lengths sum to {total} steps, but the data have {n_rows} rows: "
                              "each row is one step of one sequence")
         return cls(np.concatenate([[0], np.cumsum(values)]).astype(np.int64))
+
+    @classmethod
+    def of_ids(cls, ids: Any, n_rows: int) -> Sequences:
+        """The sequences of ``ids`` (n_rows,), one id per row (NumPy or Dask; integers, or whole numbers in
+        floats): each run of rows with one id is a sequence.  An id that comes back after another's rows, a NaN
+        or a wrong shape raise an :class:`InputError` that says what is wrong."""
+        ids = ids if isinstance(ids, da.Array) else da.from_array(np.asarray(ids))
+        if ids.shape != (n_rows,):
+            raise InputError(f"sequence_ids must have shape ({n_rows},), one id per row, got {ids.shape}")
+        if ids.dtype.kind not in "iuf":
+            raise InputError(f"sequence_ids must be numbers, got dtype {ids.dtype}")
+        holes = da.isnan(ids) if ids.dtype.kind == "f" else da.zeros(n_rows, dtype=bool, chunks=ids.chunks)
+        changes, any_hole, first_hole = dask.compute(da.flatnonzero(ids[1:] != ids[:-1]), holes.any(),
+                                                     holes.argmax())
+        if any_hole:
+            raise InputError(f"sequence_ids holds NaN at row {int(first_hole)}: give every row a sequence")
+        starts = np.concatenate([[0], changes + 1, [n_rows]]).astype(np.int64)
+        first_ids = np.asarray(ids[starts[:-1]].compute())
+        order = np.argsort(first_ids, kind="stable")
+        again = np.flatnonzero(first_ids[order][1:] == first_ids[order][:-1])
+        if again.size:
+            first, later = sorted(order[again[0] : again[0] + 2])
+            raise InputError(f"sequence id {first_ids[first].item()!r} has rows {starts[first]} and {starts[later]} "
+                             "with other sequences' rows between: each sequence's steps must be contiguous rows "
+                             "(sort the rows by sequence, then by time)")
+        return cls(starts)
 
     @property
     def lengths(self) -> np.ndarray:

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
+import dask.array as da
 import numpy as np
 import xarray as xr
 from sklearn.base import BaseEstimator
@@ -55,7 +56,7 @@ from daskem.families.hmm import (
     unit_weights,
 )
 from daskem.io.checkpoints import checkpointing, comparable_seed, params_digest
-from daskem.io.inputs import fit_inputs
+from daskem.io.inputs import fit_inputs, named_beside
 from daskem.io.model_files import (
     model_attributes,
     params_from_dataset,
@@ -114,7 +115,7 @@ class HiddenMarkovModel(BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
 
-    def fit(self, X: Any, lengths: Any = None, *, variable: str | None = None,
+    def fit(self, X: Any, lengths: Any = None, *, variable: str | None = None, sequence_ids: Any = None,
             callbacks: Sequence[Callable[[IterationInfo], None]] = (),
             checkpoint: str | os.PathLike | None = None) -> HiddenMarkovModel:
         """Fit the model by Baum–Welch (one EM step per pass over the data).
@@ -124,8 +125,10 @@ class HiddenMarkovModel(BaseEstimator):
         X : (n_samples, n_features) rows — NumPy, Dask, xarray or a Zarr path/URL (with ``variable``) — the
             steps of the sequences one after another.
         lengths : (n_sequences,) positive integers summing to n_samples, each sequence's steps (None: one
-            sequence).
+            sequence), or the name of an array beside ``variable`` (in the Zarr group or Dataset) that holds them.
         variable : the variable or Zarr array holding the rows.
+        sequence_ids : instead of ``lengths``, one id per row (an array, or the name of one beside ``variable``):
+            each run of rows with one id is a sequence, whose rows must be contiguous.
         callbacks : called after each iteration of each start with an :class:`~daskem.engine.em.IterationInfo`.
         checkpoint : a folder for a checkpoint after every iteration; a fit of the same data, lengths and
             settings resumes from it and ends bitwise as the uninterrupted fit (see :mod:`daskem.io.checkpoints`).
@@ -136,7 +139,7 @@ class HiddenMarkovModel(BaseEstimator):
         if n_samples < self.n_components:
             raise InputError(f"the data have {n_samples} rows, fewer than n_components={self.n_components}; "
                              "reduce n_components or add data")
-        sequences = Sequences.of(lengths, n_samples)
+        sequences = _sequences(source, n_samples, lengths, sequence_ids)
         given = self._given(family, n_features)
         if self.verbose:
             _show_log_lines()
@@ -289,47 +292,49 @@ class HiddenMarkovModel(BaseEstimator):
 
     # ------------------------------------------------------------------ scoring and decoding
 
-    def _blocks(self, X: Any, lengths: Any, variable: str | None) -> SequenceBlocks:
+    def _blocks(self, X: Any, lengths: Any, variable: str | None, sequence_ids: Any) -> SequenceBlocks:
         _, data, _ = fit_inputs(X, variable, None, chunk_rows=self.chunk_rows)
         if data.shape[1] != self.n_features_in_:
             raise InputError(f"X has {data.shape[1]} features, but the model was fitted on {self.n_features_in_}")
-        return SequenceBlocks.of(data, Sequences.of(lengths, data.shape[0]))
+        return SequenceBlocks.of(data, _sequences(X, data.shape[0], lengths, sequence_ids))
 
-    def score_samples(self, X: Any, lengths: Any = None, *, variable: str | None = None
+    def score_samples(self, X: Any, lengths: Any = None, *, variable: str | None = None, sequence_ids: Any = None
                       ) -> tuple[float, np.ndarray]:
         """The log-likelihood of all sequences (nats) and the posteriors (n_samples, K) of every step."""
         candidate = (self._family(), self.params_)
-        posteriors, total = self._blocks(X, lengths, variable).per_step(POSTERIORS, candidate,
+        posteriors, total = self._blocks(X, lengths, variable, sequence_ids).per_step(POSTERIORS, candidate,
                                                                         self.n_components, np.float64)
         posteriors, total = compute_one_thread_blas(posteriors, total)
         return float(total), posteriors
 
-    def score(self, X: Any, lengths: Any = None, *, variable: str | None = None) -> float:
+    def score(self, X: Any, lengths: Any = None, *, variable: str | None = None, sequence_ids: Any = None) -> float:
         """The log-likelihood of all sequences, in nats (hmmlearn's ``score``)."""
-        return self.score_samples(X, lengths, variable=variable)[0]
+        return self.score_samples(X, lengths, variable=variable, sequence_ids=sequence_ids)[0]
 
-    def predict_proba(self, X: Any, lengths: Any = None, *, variable: str | None = None) -> np.ndarray:
+    def predict_proba(self, X: Any, lengths: Any = None, *, variable: str | None = None,
+                      sequence_ids: Any = None) -> np.ndarray:
         """The posteriors (n_samples, K) ``p(z_t = k | x)`` of every step."""
-        return self.score_samples(X, lengths, variable=variable)[1]
+        return self.score_samples(X, lengths, variable=variable, sequence_ids=sequence_ids)[1]
 
-    def decode(self, X: Any, lengths: Any = None, algorithm: str | None = None, *, variable: str | None = None
-               ) -> tuple[float, np.ndarray]:
+    def decode(self, X: Any, lengths: Any = None, algorithm: str | None = None, *, variable: str | None = None,
+               sequence_ids: Any = None) -> tuple[float, np.ndarray]:
         """The states (n_samples,) of every step and a score, as hmmlearn's ``decode``: with ``"viterbi"`` the
         most probable path and the sum of its log probability over sequences (nats); with ``"map"`` each
         step's most probable state and the sum of those posteriors."""
         algorithm = self.algorithm if algorithm is None else algorithm
         ALGORITHM.check(algorithm)
         if algorithm == "map":
-            _, posteriors = self.score_samples(X, lengths, variable=variable)
+            _, posteriors = self.score_samples(X, lengths, variable=variable, sequence_ids=sequence_ids)
             return float(posteriors.max(axis=1).sum()), posteriors.argmax(axis=1)
         candidate = (self._family(), self.params_)
-        states, total = self._blocks(X, lengths, variable).per_step(VITERBI, candidate, None, np.int64)
+        states, total = self._blocks(X, lengths, variable, sequence_ids).per_step(VITERBI, candidate, None, np.int64)
         states, total = compute_one_thread_blas(states, total)
         return float(total), states
 
-    def predict(self, X: Any, lengths: Any = None, *, variable: str | None = None) -> np.ndarray:
+    def predict(self, X: Any, lengths: Any = None, *, variable: str | None = None,
+                sequence_ids: Any = None) -> np.ndarray:
         """The state (n_samples,) of every step, decoded by ``algorithm``."""
-        return self.decode(X, lengths, variable=variable)[1]
+        return self.decode(X, lengths, variable=variable, sequence_ids=sequence_ids)[1]
 
     def sample(self, n_samples: int = 1, random_state: Any = None, currstate: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -356,6 +361,20 @@ class HiddenMarkovModel(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+def _sequences(X: Any, n_rows: int, lengths: Any, sequence_ids: Any) -> Sequences:
+    """The sequences of ``n_rows`` rows of X that ``lengths`` or ``sequence_ids`` (arrays, or names of arrays
+    beside the rows) give."""
+    if sequence_ids is not None:
+        if lengths is not None:
+            raise InputError("give lengths or sequence_ids, not both")
+        ids = named_beside(sequence_ids, X, "sequence_ids", "ids")
+        return Sequences.of_ids(ids.data if isinstance(ids, xr.DataArray) else ids, n_rows)
+    lengths = named_beside(lengths, X, "lengths", "lengths")
+    if isinstance(lengths, (xr.DataArray, da.Array)):
+        lengths = np.asarray(lengths.compute() if isinstance(lengths, da.Array) else lengths.values)
+    return Sequences.of(lengths, n_rows)
 
 
 def _array(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:

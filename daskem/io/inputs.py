@@ -199,6 +199,20 @@ def fit_inputs(
     return rows, data, as_row_weights(stacked_weights(sample_weight, rows), X, data)
 
 
+def named_beside(value: Any, X: Any, name: str, noun: str) -> Any:
+    """``value`` (the argument ``name``), or where it is a string, the variable of the Dataset (or the array of
+    the Zarr group) that X comes from that it names; ``noun`` says what it holds, in the error where X has no
+    such variables."""
+    if not isinstance(value, str):
+        return value
+    if is_path(X):
+        return open_rows(X, value)
+    if isinstance(X, xr.Dataset):
+        return _unwrap(X, value)
+    raise InputError(f"{name} names a variable, which needs X to be a Zarr path or an xarray Dataset; pass the "
+                     f"{noun} themselves instead")
+
+
 def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | None:
     """Sample weights as a 1-D Dask array chunked like ``rows``.
 
@@ -214,16 +228,7 @@ def as_row_weights(sample_weight: Any, X: Any, rows: da.Array) -> da.Array | Non
     """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, str):
-        if is_path(X):
-            sample_weight = open_rows(X, sample_weight)
-        elif isinstance(X, xr.Dataset):
-            sample_weight = _unwrap(X, sample_weight)
-        else:
-            raise InputError(
-                "sample_weight names a variable, which needs X to be a Zarr path or an xarray "
-                "Dataset; pass the weights themselves instead"
-            )
+    sample_weight = named_beside(sample_weight, X, "sample_weight", "weights")
     if isinstance(sample_weight, xr.DataArray):
         sample_weight = sample_weight.data
     if not isinstance(sample_weight, da.Array):

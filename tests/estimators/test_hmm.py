@@ -8,6 +8,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+import zarr
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -320,7 +321,9 @@ def test_model_files_give_the_same_model_back(tmp_path, estimator):
             np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
         np.testing.assert_array_equal(loaded.predict(X, LENGTHS), model.predict(X, LENGTHS))
         assert loaded.score(X, LENGTHS) == model.score(X, LENGTHS)
-    with pytest.raises(daskem.DaskemError, match="holds a gaussian_hmm model, not one for PoissonHMM"):
+    with pytest.raises(daskem.DaskemError, match="holds a gaussian_hmm model, not one for PoissonHMM"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         daskem.PoissonHMM.from_dataset(daskem.GaussianHMM(K, max_iter=1).fit(X[:, :1] if estimator == "GaussianHMM"
                                                                             else np.abs(X[:, :1]) + 0.5)
                                        .to_dataset())
@@ -380,3 +383,30 @@ def test_the_same_bits_on_every_local_scheduler(tmp_path, scheduler):
         reference = fit()
     with dask.config.set(scheduler=scheduler):
         assert_same_fit(fit(), reference)
+
+
+def test_sequence_ids_and_stored_lengths_give_the_fit_of_lengths(tmp_path):
+    """Sequences given as one id per row (runs of an id, in any order of ids) or as arrays stored beside the rows
+    in the Zarr group: the same fit as the lengths, bit for bit."""
+    X, _ = gaussian_sequences()
+    ids = np.repeat([7, 2, 9], LENGTHS)
+    store = write_zarr(tmp_path / "steps.zarr", X, chunk_rows=128)
+    group = zarr.open_group(store, mode="r+")
+    group.create_array("ids", data=ids, chunks=(100,))
+    group.create_array("lengths", data=np.array(LENGTHS), chunks=(3,))
+
+    def fit(*args, **kwargs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return daskem.GaussianHMM(K, random_state=0, max_iter=4, tol=0.0).fit(*args, **kwargs)
+
+    reference = fit(str(store), LENGTHS, variable="X")
+    assert_same_fit(fit(str(store), variable="X", sequence_ids="ids"), reference)
+    assert_same_fit(fit(str(store), "lengths", variable="X"), reference)
+    assert_same_fit(fit(X, sequence_ids=ids), fit(X, LENGTHS))
+    with pytest.raises(InputError, match="give lengths or sequence_ids, not both"):
+        fit(X, LENGTHS, sequence_ids=ids)
+    with pytest.raises(InputError, match="sequence id 7 has rows 0 and 1200 with other sequences' rows between"):
+        fit(X, sequence_ids=np.repeat([7, 2, 7], LENGTHS))
+    with pytest.raises(InputError, match="lengths names a variable, which needs X to be a Zarr path"):
+        fit(X, "lengths")
