@@ -27,7 +27,7 @@ from daskem.app.generate import DEFAULT_CHUNK_ROWS
 from daskem.app.jobs import parse_integers, run_job
 from daskem.app.options import em_options, option
 from daskem.engine.passes import progress_bar
-from daskem.estimators.registry import load
+from daskem.estimators.registry import HMM_ESTIMATORS, HMM_RUN_SETTINGS, load
 from daskem.estimators.settings import CHUNK_ROWS, FEATURE_DIM, N_COMPONENTS, SAMPLE_DIM, STRICT_CHUNKS
 from daskem.exceptions import DaskemError
 from daskem.families.gaussian import COVARIANCE_TYPE
@@ -368,6 +368,100 @@ def score_command(model_path: Path, path: str, variable: str | None, strict_chun
           lambda r: f"{r['mean_log_likelihood']:.10g}")
 
 
+def _sequence_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--lengths`` and ``--sequence-ids``: where the sequences of the steps begin."""
+    command = click.option("--sequence-ids", default=None, help="Array of the Zarr group holding one sequence id "
+                           "per row, instead of --lengths (each sequence's rows contiguous).")(command)
+    return click.option("--lengths", default=None, help="Array of the Zarr group holding each sequence's number "
+                        "of steps (default: one sequence of every row).")(command)
+
+
+def _hmm_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every setting a hidden Markov model takes from runs (:data:`HMM_RUN_SETTINGS`), each left to
+    the estimator's default unless given (but the seed, 0 as for ``fit``, so that a written-down run repeats)."""
+    for setting in reversed([s for s in HMM_RUN_SETTINGS.values() if s.name != "n_components"]):
+        aliases = ("--seed",) if setting.name == "random_state" else ()
+        takers = [name.removesuffix("_hmm").title() for name, kind in HMM_ESTIMATORS.items()
+                  if any(own.name == setting.name for own in kind.SETTINGS)]
+        only = f" {' and '.join(takers)} emissions only." if len(takers) < len(HMM_ESTIMATORS) else ""
+        default = setting.default_in_runs if setting.name == "random_state" else None  # a run repeats
+        command = option(setting, *aliases, default=default, show_default=default is not None,
+                         help=setting.help + only)(command)
+    return command
+
+
+@main.command("hmm")
+@click.argument("path", type=str)
+@click.option("--variable", "-v", default=None, help="Array of the Zarr group holding the steps (rows).")
+@_sequence_options
+@option(N_COMPONENTS, "-k", default=None, required=True, help="Number of hidden states.")
+@click.option("--emission", type=click.Choice([name.removesuffix("_hmm") for name in HMM_ESTIMATORS]),
+              default="gaussian", show_default=True,
+              help="Emission family: bernoulli for 0/1 features, poisson for counts.")
+@_hmm_options
+@click.option("--out", "-o", type=LOCATION, default=None, help="Save the model here (Zarr; netCDF for a .nc suffix).")
+@_checkpoint_option
+@_overwrite_option
+@_one_line_errors
+@_cluster_option
+def hmm_command(path: str, variable: str | None, lengths: str | None, sequence_ids: str | None, out: Path | None,
+                checkpoint: Path | None, overwrite: bool, **settings: Any) -> None:
+    """Fit a hidden Markov model (Baum–Welch) to the steps of the Zarr array at PATH."""
+    report = commands.hmm(path, variable=variable, lengths=lengths, sequence_ids=sequence_ids, settings=settings,
+                          out=out, checkpoint=checkpoint, overwrite=overwrite)
+    _emit(report, hmm_text)
+
+
+def hmm_text(report: dict[str, Any]) -> str:
+    """The summary of an HMM fit: the fit, then the transition matrix."""
+    model = report["model"]
+    timing = (f"{report['seconds_per_pass']:.3f} s per pass" if report["passes"]
+              else "no pass (the checkpoint held a finished fit)")
+    rows = [
+        ("data", report["data"]["path"] + (f" : {report['data']['variable']}" if report["data"]["variable"] else "")),
+        ("model", f"{model['description']}, {model['n_features']} features"),
+        ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'NOT converged'}, "
+                       f"tol {report['tol']:g})"),
+        ("log-likelihood", f"{model['lower_bound']:.6f} per step"),
+        ("time", f"{report['seconds']:.2f} s, {timing}"),
+        ("saved to", report["out"] or "(not saved; use --out)"),
+    ]
+    return _table(rows) + "\n\n" + _states_table(model)
+
+
+def _states_table(model: dict[str, Any], max_features: int = 4) -> str:
+    """A hidden Markov model's states (start probability, spread, mean) and transition probabilities."""
+    n_features = model["n_features"]
+    shown = min(max_features, n_features)
+    more = " …" if n_features > shown else ""
+    lines = [f"{'state':>5}  {'start':>8}  {'rms sd':>8}  mean (first {shown} features){more}"]
+    for k in range(model["n_components"]):
+        mean = "  ".join(f"{value:10.4g}" for value in model["means"][k][:shown])
+        lines.append(f"{k:>5}  {model['startprob'][k]:8.4f}  {model['rms_sd'][k]:8.4g}  {mean}{more}")
+    lines += ["", "transition probabilities (from each state, to state 0, 1, …):"]
+    lines += [f"{j:>5}  " + "  ".join(f"{p:.4f}" for p in row) for j, row in enumerate(model["transmat"])]
+    return "\n".join(lines)
+
+
+@main.command("decode")
+@click.argument("model_path", metavar="MODEL", type=LOCATION)
+@click.argument("path", metavar="DATA", type=str)
+@click.option("--variable", "-v", default=None, help="Array of the Zarr group holding the steps.")
+@_sequence_options
+@click.option("--out", "-o", type=LOCATION, required=True, help="Zarr store for state and posterior of every step.")
+@option(CHUNK_ROWS)
+@_overwrite_option
+@_one_line_errors
+@_cluster_option
+def decode_command(model_path: Path, path: str, variable: str | None, lengths: str | None,
+                   sequence_ids: str | None, out: Path, chunk_rows: int | None, overwrite: bool) -> None:
+    """Decode the steps of DATA with the hidden Markov model saved at MODEL, chunk by chunk, into --out."""
+    report = commands.decode(model_path, path, variable=variable, lengths=lengths, sequence_ids=sequence_ids,
+                             out=out, chunk_rows=chunk_rows, overwrite=overwrite)
+    _emit(report, lambda r: f"wrote state ({r['algorithm']}) and posterior of {r['steps']:,} steps to {r['out']} "
+                            f"in {r['seconds']:.1f} s")
+
+
 @main.command("run")
 @click.argument("job_file", metavar="JOB", type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Run again even if the job is done (starting afresh).")
@@ -489,11 +583,11 @@ def info_text(report: dict[str, Any]) -> str:
         ("file", report["path"]),
         ("model", f"{model['description']}, {model['n_features']} features"),
         ("iterations", f"{model['n_iter']} ({'converged' if model['converged'] else 'not converged'})"),
-        (model["objective"], f"{model['lower_bound']:.6f} per row"),
+        (model["objective"], f"{model['lower_bound']:.6f} per {'step' if 'transmat' in model else 'row'}"),
         ("daskem version", report["daskem_version"]),
         *(("leftover", left) for left in report["leftovers"]),
     ]
-    return _table(rows) + "\n\n" + _components_table(model)
+    return _table(rows) + "\n\n" + (_states_table(model) if "transmat" in model else _components_table(model))
 
 
 def _table(rows: list[tuple[str, str]]) -> str:

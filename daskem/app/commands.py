@@ -22,7 +22,8 @@ from daskem.app.generate import truth_path
 from daskem.engine.em import IterationInfo
 from daskem.engine.passes import one_blas_thread
 from daskem.estimators.base import BaseMixture
-from daskem.estimators.registry import estimator_from_settings, from_dataset, load, taken_settings
+from daskem.estimators.hmm import HiddenMarkovModel
+from daskem.estimators.registry import estimator_from_settings, from_dataset, hmm_from_settings, load, taken_settings
 from daskem.estimators.selection import select as select_models
 from daskem.exceptions import InputError
 from daskem.io.checkpoints import fingerprint
@@ -36,9 +37,11 @@ from daskem.redaction import redact
 from daskem.version import __version__
 
 
-def model_summary(model: BaseMixture) -> dict[str, Any]:
+def model_summary(model: BaseMixture | HiddenMarkovModel) -> dict[str, Any]:
     """A fitted model as JSON-able values; ``rms_sd`` is each component's root-mean-square standard
     deviation over the features."""
+    if isinstance(model, HiddenMarkovModel):
+        return hmm_summary(model)
     params, family = model.params, model.family_
     spreads = np.sqrt(family.variances(params).mean(axis=1))
     covariance_type = getattr(family, "covariance_type", None)
@@ -59,6 +62,29 @@ def model_summary(model: BaseMixture) -> dict[str, Any]:
         "weights": params.weights.tolist(),
         "means": params.means.tolist(),
         "rms_sd": spreads.tolist(),
+    }
+
+
+def hmm_summary(model: HiddenMarkovModel) -> dict[str, Any]:
+    """A fitted hidden Markov model as JSON-able values: its states (start probabilities, means, ``rms_sd`` as
+    for a mixture) and transition matrix."""
+    params, family = model.params_, model._family()
+    covariance_type = getattr(family.emission, "covariance_type", None)
+    return {
+        "estimator": type(model).__name__,
+        "n_components": params.n_components,
+        "family": family.name,
+        "description": f"{params.n_components} hidden states, {family.emission.name.title()} emissions"
+                       + (f" ({covariance_type} covariance)" if covariance_type else ""),
+        "n_features": params.n_features,
+        "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "objective": "log-likelihood",
+        "lower_bound": float(model.lower_bound_),
+        "startprob": params.startprob.tolist(),
+        "transmat": params.transmat.tolist(),
+        "means": params.means.tolist(),
+        "rms_sd": np.sqrt(family.emission.variances(params.emission).mean(axis=1)).tolist(),
     }
 
 
@@ -116,6 +142,72 @@ def fit(
         "rows_per_second": data["rows"] * passes / em_seconds if passes else None,
         "out": None if out is None else str(out),
     }
+
+
+def hmm(
+    path: str, *, variable: str | None = None, lengths: str | None = None, sequence_ids: str | None = None,
+    settings: dict[str, Any], out: str | Path | None = None, checkpoint: str | Path | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """``daskem hmm``: fit a hidden Markov model to the steps at ``path`` (sequences given by the arrays
+    ``lengths`` or ``sequence_ids`` of the group, else one sequence), save it to ``out``.
+
+    ``settings`` are the estimator's, with ``emission`` naming its family (see
+    :func:`daskem.estimators.registry.hmm_from_settings`).
+    """
+    model = hmm_from_settings(**settings)
+    iterations: list[IterationInfo] = []
+    outputs = [Output.of(out, "model", "--out"), Output.of(checkpoint, "checkpoint", "--checkpoint")]
+    with reserved(outputs, [path], overwrite=overwrite):
+        start = time.perf_counter()
+        model.fit(path, lengths, variable=variable, sequence_ids=sequence_ids, callbacks=[iterations.append],
+                  checkpoint=checkpoint)
+        seconds = time.perf_counter() - start
+        if out is not None:
+            model.save(out, overwrite=overwrite)
+    pass_seconds = {info.iteration: info.seconds for info in iterations}
+    em_seconds, passes = sum(pass_seconds.values()), len(pass_seconds)
+    return {
+        "command": "hmm",
+        "data": {"path": redact(str(path)), "variable": variable, "lengths": lengths, "sequence_ids": sequence_ids},
+        "model": hmm_summary(model),
+        "tol": model.tol,
+        "seconds": seconds,
+        "passes": passes,
+        "seconds_per_pass": em_seconds / passes if passes else None,
+        "out": None if out is None else str(out),
+    }
+
+
+def decode(
+    model_path: str | Path, path: str, *, variable: str | None = None, lengths: str | None = None,
+    sequence_ids: str | None = None, out: str | Path, chunk_rows: int | None = None, overwrite: bool = False,
+) -> dict[str, Any]:
+    """``daskem decode``: every step's hidden state and posteriors under the hidden Markov model at
+    ``model_path``, to Zarr, chunk by chunk (see :meth:`~daskem.estimators.hmm.HiddenMarkovModel.decode_dataset`)."""
+    with reserved([Output.of(out, "scores", "--out")], [model_path, path], overwrite=overwrite):
+        model = load(model_path)
+        if not isinstance(model, HiddenMarkovModel):
+            raise InputError(f"{model_path} holds a mixture, not a hidden Markov model: score its rows with daskem "
+                             "predict")
+        decoded = model.set_params(chunk_rows=chunk_rows).decode_dataset(path, lengths, variable=variable,
+                                                                        sequence_ids=sequence_ids)
+        start = time.perf_counter()
+        with one_blas_thread():
+            write_dataset(decoded, out, "scores", overwrite=overwrite, label="--out")
+    return {"command": "decode", "model": str(model_path), "data": str(path), "variable": variable,
+            "steps": int(decoded["state"].size), "algorithm": model.algorithm,
+            "seconds": time.perf_counter() - start, "out": str(out)}
+
+
+def _mixture(model_path: str | Path, command: str) -> BaseMixture:
+    """The mixture saved at ``model_path``; an :class:`InputError` for a hidden Markov model, which ``command``
+    does not take."""
+    model = load(model_path)
+    if isinstance(model, HiddenMarkovModel):
+        raise InputError(f"{model_path} holds a hidden Markov model ({type(model).__name__}), which daskem {command} "
+                         "does not take: decode its sequences with daskem decode")
+    return model
 
 
 #: The model-file attribute that lists the fingerprints of the data an updated model has absorbed
@@ -227,7 +319,8 @@ def predict(
     lacks chunks (see :class:`GaussianMixture`).
     """
     with reserved([Output.of(out, "scores", "--out")], [model_path, path], overwrite=overwrite):
-        model = load(model_path).set_params(chunk_rows=chunk_rows, strict_chunks=strict_chunks, **(dims or {}))
+        model = _mixture(model_path, "predict").set_params(chunk_rows=chunk_rows, strict_chunks=strict_chunks,
+                                                           **(dims or {}))
         scores = model.score_dataset(path, variable=variable)
         start = time.perf_counter()
         with one_blas_thread():
@@ -245,7 +338,7 @@ def impute(
     expectation under the model, chunk by chunk, to the Zarr array ``X`` at ``out`` (``strict_chunks``:
     refuse data whose store lacks chunks)."""
     with reserved([Output.of(out, "data", "--out")], [model_path, path], overwrite=overwrite):
-        model = load(model_path).set_params(chunk_rows=chunk_rows)
+        model = _mixture(model_path, "impute").set_params(chunk_rows=chunk_rows)
         check_stored_chunks(path, variable, strict=strict_chunks)
         rows = as_row_chunked(path, variable, chunk_rows=chunk_rows)
         imputed = model.impute(rows)
@@ -267,7 +360,7 @@ def score(
     strict_chunks: bool = False,
 ) -> dict[str, Any]:
     """``daskem score``: the mean log-likelihood per row of the data under a saved model."""
-    model = load(model_path).set_params(strict_chunks=strict_chunks, **(dims or {}))
+    model = _mixture(model_path, "score").set_params(strict_chunks=strict_chunks, **(dims or {}))
     with one_blas_thread():
         mean = model.score(path, variable=variable)
     return {"command": "score", "model": str(model_path), "data": str(path), "variable": variable,

@@ -336,6 +336,24 @@ class HiddenMarkovModel(BaseEstimator):
         """The state (n_samples,) of every step, decoded by ``algorithm``."""
         return self.decode(X, lengths, variable=variable, sequence_ids=sequence_ids)[1]
 
+    def decode_dataset(self, X: Any, lengths: Any = None, *, variable: str | None = None,
+                       sequence_ids: Any = None) -> xr.Dataset:
+        """Every step's state (decoded by ``algorithm``) and posteriors, lazily: an :class:`xarray.Dataset` of Dask
+        arrays chunked like the rows (moved to sequence boundaries, see :mod:`daskem.engine.sequences`) —
+        ``state`` (sample) and ``posterior`` (sample, component) — with the log-likelihood of all sequences and,
+        for Viterbi, the best paths' log probability as attributes once computed by :meth:`decode` (not here).
+        Computing it (or ``to_zarr``) reads the data once for the posteriors and, for Viterbi, once more."""
+        candidate = (self._family(), self.params_)
+        blocks = self._blocks(X, lengths, variable, sequence_ids)
+        posteriors, _ = blocks.per_step(POSTERIORS, candidate, self.n_components, np.float64)
+        states = (blocks.per_step(VITERBI, candidate, None, np.int64)[0] if self.algorithm == "viterbi"
+                  else posteriors.argmax(axis=1))
+        return xr.Dataset(
+            {"state": ("sample", states, {"long_name": f"hidden state of each step ({self.algorithm})", "units": "1"}),
+             "posterior": (("sample", "component"), posteriors,
+                           {"long_name": "posterior probability of each state at each step", "units": "1"})},
+            coords={"component": np.arange(self.n_components)})
+
     def sample(self, n_samples: int = 1, random_state: Any = None, currstate: int | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
         """``n_samples`` steps (n_samples, d) of one sequence drawn from the model, and their states; from

@@ -73,6 +73,30 @@ HMM_ESTIMATORS: dict[str, type[HiddenMarkovModel]] = {
     estimator.FAMILY.name: estimator for estimator in (GaussianHMM, BernoulliHMM, PoissonHMM)}
 
 
+def hmm_from_settings(emission: str = "gaussian", **settings: Any) -> HiddenMarkovModel:
+    """An unfitted hidden Markov model with ``emission`` components and ``settings`` as the command line and job
+    files give them (the settings of every HMM at once, None where left to the estimator's default): those its
+    estimator does not take must be left at their defaults."""
+    kind = HMM_ESTIMATORS.get(f"{emission}_hmm")
+    if kind is None:
+        raise InputError(f"emission {emission!r} is not one daskem knows for a hidden Markov model; choose one of "
+                         f"{tuple(name.removesuffix('_hmm') for name in HMM_ESTIMATORS)}")
+    taken = {setting.name for setting in kind.SETTINGS}
+    foreign = sorted(name for name, value in settings.items() if name not in taken and value is not None
+                     and value != HMM_RUN_SETTINGS[name].default_in_runs)
+    if foreign:
+        raise InputError(f"{', '.join(foreign)} do(es) not apply to a hidden Markov model with {emission} emissions: "
+                         f"leave {'it' if len(foreign) == 1 else 'them'} out")
+    return kind(**{name: value for name, value in settings.items() if name in taken and value is not None})
+
+
+#: Every setting of every hidden Markov model that the command line and job files take, by name (``params`` and
+#: ``init_params`` are the Python API's: their letters depend on the emissions).
+HMM_RUN_SETTINGS: dict[str, Setting] = {
+    setting.name: setting for estimator in HMM_ESTIMATORS.values() for setting in estimator.SETTINGS
+    if setting.in_runs and setting.name not in ("params", "init_params")}
+
+
 def from_dataset(ds: xr.Dataset, source: str) -> BaseMixture | HiddenMarkovModel:
     """The model (of any family, mixture or HMM) in a model Dataset, checked (see :mod:`daskem.io.model_files`)."""
     name = ds.attrs.get("family", "gaussian")
