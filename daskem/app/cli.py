@@ -458,8 +458,12 @@ def decode_command(model_path: Path, path: str, variable: str | None, lengths: s
     """Decode the steps of DATA with the hidden Markov model saved at MODEL, chunk by chunk, into --out."""
     report = commands.decode(model_path, path, variable=variable, lengths=lengths, sequence_ids=sequence_ids,
                              out=out, chunk_rows=chunk_rows, overwrite=overwrite)
-    _emit(report, lambda r: f"wrote state ({r['algorithm']}) and posterior of {r['steps']:,} steps to {r['out']} "
-                            f"in {r['seconds']:.1f} s")
+    _emit(report, decode_text)
+
+
+def decode_text(report: dict[str, Any]) -> str:
+    return (f"wrote state ({report['algorithm']}) and posterior of {report['steps']:,} steps to {report['out']} "
+            f"in {report['seconds']:.1f} s")
 
 
 @main.command("run")
@@ -477,7 +481,7 @@ def run_command(job_file: Path, force: bool, date: str | None) -> None:
 def run_text(report: dict[str, Any]) -> str:
     if report["status"] == "already done":
         return f"job already done (report: {report['report']}); use --force to run it again"
-    texts = {"fit": fit_text, "select": select_text}
+    texts = {"fit": fit_text, "select": select_text, "hmm": hmm_text, "decode": decode_text}
     parts = [texts[stage["command"]](stage) if stage["command"] in texts
              else f"wrote the scores of {stage['rows']:,} rows to {stage['out']} in {stage['seconds']:.1f} s"
              for stage in report["stages"]]

@@ -5,6 +5,8 @@
     data:    {path: data.zarr, variable: X}
     fit:     {n_components: 8}            # family: bernoulli, or select: {n_components: 1-10, families: [...]}
                                           # update: true, previous: runs/{yesterday}/model.zarr: learn from new data
+                                          # or hmm: {n_components: 4, emission: gaussian}, with data.lengths
+                                          # (or data.sequence_ids) naming an array of the group
     cluster: ../cluster_configs/local-threads.yaml
     checkpoint: runs/{date}/checkpoint
     outputs: {model: runs/{date}/model.zarr, scores: runs/{date}/scores.zarr, report: runs/{date}/report.json}
@@ -54,7 +56,8 @@ from pydantic import (
 
 from daskem.app import commands
 from daskem.app.cluster import load_config, running_on
-from daskem.app.options import em_fields, help_text
+from daskem.app.options import em_fields, field, help_text
+from daskem.estimators.registry import HMM_ESTIMATORS, HMM_RUN_SETTINGS
 from daskem.estimators.settings import FEATURE_DIM, N_COMPONENTS, SAMPLE_DIM
 from daskem.exceptions import DaskemError, OutputExistsError
 from daskem.families.gaussian import COVARIANCE_TYPE
@@ -112,6 +115,11 @@ class Data(_Strict):
     path: str
     variable: str | None = None
     sample_weight: str | None = None
+    #: A hidden Markov model's sequences: the array of the group holding each one's steps, or one id per row.
+    lengths: str | None = Field(None, description="Array of the group holding each sequence's number of steps "
+                                "(an hmm job; default: one sequence).")
+    sequence_ids: str | None = Field(None, description="Array of the group holding one sequence id per row (an hmm "
+                                     "job, instead of lengths).")
     #: The roles of the dimensions of an N-D array (see GaussianMixture's sample_dim, feature_dim).
     sample_dim: str | list[str] | None = Field(SAMPLE_DIM.default, description=SAMPLE_DIM.help)
     feature_dim: str | None = Field(FEATURE_DIM.default, description=FEATURE_DIM.help)
@@ -168,6 +176,16 @@ class Select(_EMSettings):
         return parse_integers(self.n_components) if isinstance(self.n_components, str) else self.n_components
 
 
+class Hmm(create_model("_HmmSettings", __base__=_Strict,  # type: ignore[misc]
+                        **{name: field(setting) for name, setting in HMM_RUN_SETTINGS.items()})):
+    n_components: int = Field(ge=N_COMPONENTS.ge, description="Number of hidden states.")
+    emission: Literal[tuple(name.removesuffix("_hmm") for name in HMM_ESTIMATORS)] = "gaussian"  # type: ignore
+
+    def settings(self) -> dict[str, Any]:
+        """The estimator's settings, as :func:`daskem.app.commands.hmm` takes them."""
+        return self.model_dump()
+
+
 class Outputs(_Strict):
     model: str | None = None
     selection: str | None = None
@@ -179,6 +197,7 @@ class Job(_Strict):
     data: Data
     fit: Fit | None = None
     select: Select | None = None
+    hmm: Hmm | None = None
     cluster: str | None = None
     checkpoint: str | None = None
     outputs: Outputs
@@ -186,10 +205,15 @@ class Job(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Job:
-        if (self.fit is None) == (self.select is None):
-            raise ValueError("give exactly one of fit and select")
-        if self.fit is not None and self.outputs.model is None:
-            raise ValueError("a fit job needs outputs.model")
+        if sum(stage is not None for stage in (self.fit, self.select, self.hmm)) != 1:
+            raise ValueError("give exactly one of fit, select and hmm")
+        if (self.fit is not None or self.hmm is not None) and self.outputs.model is None:
+            raise ValueError(f"a{' fit' if self.fit is not None else 'n hmm'} job needs outputs.model")
+        if self.hmm is None and (self.data.lengths is not None or self.data.sequence_ids is not None):
+            raise ValueError("data.lengths and data.sequence_ids give a hidden Markov model's sequences: use them "
+                             "with hmm")
+        if self.hmm is not None and self.data.sample_weight is not None:
+            raise ValueError("a hidden Markov model takes no row weights: leave data.sample_weight out")
         if self.fit is not None and self.fit.update and self.checkpoint is not None:
             raise ValueError("a job with update: true reads its data once and takes no checkpoint")
         if self.select is not None:
@@ -353,6 +377,10 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
             stage = commands.update(data.path, variable=data.variable, sample_weight=data.sample_weight,
                                     settings=job.fit.settings() | data.dims(), previous=job.previous_model(),
                                     out=job.outputs.model, overwrite=True)
+        elif job.hmm is not None:
+            stage = commands.hmm(data.path, variable=data.variable, lengths=data.lengths,
+                                 sequence_ids=data.sequence_ids, settings=job.hmm.settings(), out=job.outputs.model,
+                                 checkpoint=job.checkpoint, overwrite=True)
         elif job.fit is not None:
             stage = commands.fit(data.path, variable=data.variable, sample_weight=data.sample_weight,
                                  settings=job.fit.settings() | data.dims(), out=job.outputs.model,
@@ -367,7 +395,11 @@ def _run_stages(job: Job) -> list[dict[str, Any]]:
                                     criterion=job.select.criterion, settings=settings,
                                     out=job.outputs.selection, checkpoint=job.checkpoint, overwrite=True)
         stages = [stage]
-        if job.outputs.scores is not None:
+        if job.outputs.scores is not None and job.hmm is not None:
+            stages.append(commands.decode(job.outputs.model, data.path, variable=data.variable, lengths=data.lengths,
+                                          sequence_ids=data.sequence_ids, out=job.outputs.scores,
+                                          chunk_rows=job.hmm.chunk_rows, overwrite=True))
+        elif job.outputs.scores is not None:
             settings = job.fit or job.select
             stages.append(commands.predict(job.model_path(), data.path, variable=data.variable,
                                            out=job.outputs.scores, chunk_rows=settings.chunk_rows,

@@ -95,3 +95,29 @@ def test_hmm_never_writes_into_its_data(data):
         result = run("hmm", store, "-v", "X", "-k", 2, "--max-iter", 2, "--out", out, "--overwrite")
         assert result.exit_code == 1, result.output
     assert snapshot(store) == before
+
+
+def test_an_hmm_job_fits_decodes_and_resumes_nothing_once_done(data, tmp_path):
+    """A job file with hmm: fits, decodes into outputs.scores, writes its report; run again, it is done; its
+    sequences come from data.sequence_ids; a fit job with data.lengths, or row weights with hmm, are refused."""
+    store, X = data
+    job = tmp_path / "job.yaml"
+    job.write_text(f"data: {{path: {store}, variable: X, sequence_ids: ids}}\n"
+                   "hmm: {n_components: 3, emission: gaussian, covariance_type: diag, max_iter: 20}\n"
+                   "checkpoint: run/checkpoint\n"
+                   "outputs: {model: run/hmm.zarr, scores: run/states.zarr, report: run/report.json}\n")
+    result = run("run", job)
+    assert result.exit_code == 0, result.output
+    model = daskem.load(tmp_path / "run" / "hmm.zarr")
+    with xr.open_zarr(tmp_path / "run" / "states.zarr") as decoded:
+        np.testing.assert_array_equal(decoded["state"].values, model.predict(str(store), "lengths", variable="X"))
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    assert "already done" in run("run", job).stdout
+    for body, message in [
+        ("data: {path: %s, variable: X, lengths: lengths}\nfit: {n_components: 3}\n", "use them with hmm"),
+        ("data: {path: %s, variable: X, sample_weight: w}\nhmm: {n_components: 3}\n", "takes no row weights"),
+        ("data: {path: %s, variable: X}\nhmm: {n_components: 3, min_rate: 0.5}\n", "min_rate do(es) not apply"),
+    ]:
+        job.write_text(body % store + "outputs: {model: other/m.zarr, report: other/report.json}\n")
+        result = run("run", job)
+        assert result.exit_code == 1 and message in result.stderr, result.output

@@ -167,7 +167,7 @@ outputs: {selection: selection, report: report.json}
          "outputs: {model: m.zarr, report: r.json}\n", "fit.covariance_type: Input should be 'full'"),
         ("data: {path: nothing.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr, report: r.json}\n",
          "data.path '{folder}/nothing.zarr' does not exist"),
-        ("data: {path: data.zarr}\noutputs: {model: m.zarr, report: r.json}\n", "give exactly one of fit and select"),
+        ("data: {path: data.zarr}\noutputs: {model: m.zarr, report: r.json}\n", "give exactly one of fit, select and hmm"),
         ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {report: r.json}\n", "a fit job needs outputs.model"),
         ("data: {path: data.zarr}\nfit: {n_components: 2}\noutputs: {model: m.zarr}\n", "outputs.report: Field required"),
         ("data: {path: data.zarr}\nselect: {n_components: 1-x}\noutputs: {selection: s, report: r.json}\n",
@@ -511,3 +511,12 @@ def test_an_update_job_killed_half_way_is_finished_by_the_next_run_learning_once
 
 def _killed(*args, **kwargs):
     raise KeyboardInterrupt  # the process dies here
+
+
+def test_the_example_hmm_job_works_as_documented(tmp_path):
+    job = example_job(tmp_path, "hmm.example.yaml", 3000)
+    result = CliRunner().invoke(main, ["--json", "run", str(job), "--date", "2026-12-06"])
+    assert result.exit_code == 0, result.output
+    night = tmp_path / "workflows" / "runs" / "2026-12-06"
+    assert sorted(p.name for p in night.iterdir()) == ["hmm-report.json", "hmm.zarr", "states.zarr"]
+    assert type(daskem.load(night / "hmm.zarr")) is daskem.GaussianHMM
