@@ -27,6 +27,7 @@ from daskem.app.generate import DEFAULT_CHUNK_ROWS
 from daskem.app.jobs import parse_integers, run_job
 from daskem.app.options import em_options, option
 from daskem.engine.passes import progress_bar
+from daskem.estimators.hmm import HiddenMarkovModel
 from daskem.estimators.registry import HMM_ESTIMATORS, HMM_RUN_SETTINGS, load
 from daskem.estimators.settings import CHUNK_ROWS, FEATURE_DIM, N_COMPONENTS, SAMPLE_DIM, STRICT_CHUNKS
 from daskem.exceptions import DaskemError
@@ -567,6 +568,33 @@ def plot_components(model_path: Path, path: str, variable: str | None, features:
         out, inputs=[model_path, path], overwrite=overwrite,
     )
     _emit(report, _wrote)
+
+
+@plot_group.command("hmm")
+@click.argument("model_path", metavar="MODEL", type=LOCATION)
+@click.argument("path", metavar="DATA", type=str)
+@click.option("--variable", "-v", default=None, help="Array of the Zarr group holding the steps.")
+@_sequence_options
+@click.option("--start", type=click.IntRange(min=0), default=0, show_default=True, help="First step shown.")
+@click.option("--steps", type=click.IntRange(min=1), default=1000, show_default=True, help="Steps shown.")
+@click.option("--feature", type=click.IntRange(min=0), default=0, show_default=True, help="Feature shown.")
+@_picture_options
+@_one_line_errors
+@_cluster_option
+def plot_hmm(model_path: Path, path: str, variable: str | None, lengths: str | None, sequence_ids: str | None,
+             start: int, steps: int, feature: int, out: Path, overwrite: bool) -> None:
+    """A window of the steps of DATA coloured by the state MODEL decodes, their posteriors, and its transitions."""
+    from daskem.app import plots
+
+    def draw() -> Any:
+        model = load(model_path)
+        if not isinstance(model, HiddenMarkovModel):
+            raise DaskemError(f"{model_path} holds a mixture, not a hidden Markov model: draw it with daskem plot "
+                              "components")
+        return plots.hmm(model, path, lengths, variable=variable, sequence_ids=sequence_ids, start=start,
+                         steps=steps, feature=feature)
+
+    _emit(commands.picture(draw, out, inputs=[model_path, path], overwrite=overwrite), _wrote)
 
 
 def _wrote(report: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""Pictures of fits — convergence traces, selection curves, components in 2-D.
+"""Pictures of fits — convergence traces, selection curves, components in 2-D, hidden Markov models' decoded
+steps and transitions.
 
 Needs matplotlib (``pip install 'daskem[plot]'``).  Figures are made with the
 object-oriented API (no pyplot, no change to the user's backend) and written
@@ -16,6 +17,7 @@ import pandas as pd
 from daskem.engine.initialization import draw_sample
 from daskem.estimators.base import BaseMixture
 from daskem.estimators.gaussian import GaussianMixture
+from daskem.estimators.hmm import HiddenMarkovModel
 from daskem.exceptions import DaskemError
 from daskem.io.inputs import as_row_chunked
 from daskem.io.outputs import atomic_path
@@ -189,4 +191,46 @@ def components(
               ncols=1 + params.n_components // 25, markerscale=1.5)
     ax.set(xlabel=labels[0], ylabel=labels[1],
            title=f"{params.n_components} components ({params.covariance_type}) over {len(rows):,} rows")
+    return figure
+
+
+def hmm(model: HiddenMarkovModel, X: Any, lengths: Any = None, *, variable: str | None = None,
+        sequence_ids: Any = None, start: int = 0, steps: int = 1000, feature: int = 0) -> Any:
+    """A hidden Markov model on its data: ``steps`` steps from ``start`` of one feature, each coloured by its
+    decoded state, the states' posteriors below, and the transition matrix as a heat map.
+
+    The states are decoded over whole sequences (the window's sequences are read in full: their messages
+    come from their first and last steps).
+    """
+    if not 0 <= feature < model.n_features_in_:
+        raise DaskemError(f"feature {feature} is out of range for {model.n_features_in_} features")
+    decoded = model.decode_dataset(X, lengths, variable=variable, sequence_ids=sequence_ids)
+    n_steps = decoded.sizes["sample"]
+    if not 0 <= start < n_steps:
+        raise DaskemError(f"start {start} is out of range for {n_steps:,} steps")
+    window = slice(start, min(start + steps, n_steps))
+    values = np.asarray(as_row_chunked(X, variable)[window, feature].compute())
+    states, posteriors = (np.asarray(decoded[name][window].values) for name in ("state", "posterior"))
+    k = model.n_components
+    figure = _figure(11.0, 5.0)
+    grid = figure.add_gridspec(2, 2, width_ratios=(3.2, 1.0), height_ratios=(2.0, 1.0))
+    top, bottom, right = figure.add_subplot(grid[0, 0]), figure.add_subplot(grid[1, 0]), figure.add_subplot(grid[:, 1])
+    steps_shown = np.arange(window.start, window.stop)
+    top.plot(steps_shown, values, color="#bbbbbb", linewidth=0.8, zorder=1)
+    palette = colours(k)
+    for state in range(k):
+        mine = states == state
+        top.scatter(steps_shown[mine], values[mine], s=6, color=palette[state], label=str(state), zorder=2)
+    top.legend(title="state", loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    top.set(ylabel=f"feature {feature}", title=f"steps {window.start:,}–{window.stop - 1:,}, decoded "
+            f"({model.algorithm})")
+    bottom.stackplot(steps_shown, posteriors.T, colors=palette)
+    bottom.set(xlabel="step", ylabel="posterior", ylim=(0.0, 1.0), xlim=top.get_xlim())
+    image = right.imshow(model.transmat_, cmap="viridis", vmin=0.0, vmax=1.0, interpolation="nearest")
+    for (j, i), p in np.ndenumerate(model.transmat_):
+        if k <= 10:
+            right.text(i, j, f"{p:.2f}", ha="center", va="center", fontsize=7, color="white" if p < 0.5 else "black")
+    right.set(xlabel="to state", ylabel="from state", title="transition probabilities", xticks=range(k),
+              yticks=range(k))
+    figure.colorbar(image, ax=right, shrink=0.6)
     return figure

@@ -121,3 +121,31 @@ def test_an_hmm_job_fits_decodes_and_resumes_nothing_once_done(data, tmp_path):
         job.write_text(body % store + "outputs: {model: other/m.zarr, report: other/report.json}\n")
         result = run("run", job)
         assert result.exit_code == 1 and message in result.stderr, result.output
+
+
+def test_the_hmm_picture_shows_the_decoded_window_and_the_transitions(data, tmp_path):
+    """The line is the window's values of the feature; each state's points are the steps decoded to it; the
+    posteriors are stacked below; the heat map is the transition matrix.  The command writes a PNG of it."""
+    pytest.importorskip("matplotlib")
+    from daskem.app import plots
+
+    store, X = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = daskem.GaussianHMM(3, max_iter=10, random_state=0).fit(str(store), "lengths", variable="X")
+    figure = plots.hmm(model, str(store), "lengths", variable="X", start=350, steps=200, feature=1)
+    top, bottom, right = figure.axes[:3]
+    window = slice(350, 550)
+    np.testing.assert_array_equal(top.lines[0].get_ydata(), X[window, 1])
+    states = model.predict(str(store), "lengths", variable="X")[window]
+    for state, points in enumerate(top.collections):
+        np.testing.assert_array_equal(points.get_offsets()[:, 0], np.arange(350, 550)[states == state])
+    assert len(bottom.collections) == 3
+    np.testing.assert_array_equal(right.images[0].get_array(), model.transmat_)
+    model.save(tmp_path / "hmm.zarr")
+    out = tmp_path / "hmm.png"
+    result = run("plot", "hmm", tmp_path / "hmm.zarr", store, "-v", "X", "--lengths", "lengths", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = run("plot", "hmm", tmp_path / "hmm.zarr", store, "-v", "X", "--feature", 5, "--out", tmp_path / "x.png")
+    assert result.exit_code == 1 and "feature 5 is out of range for 2 features" in result.stderr
