@@ -89,7 +89,7 @@ class HiddenMarkovModel(BaseEstimator):
     """A hidden Markov model whose emissions are the components of :attr:`FAMILY`, fitted by Baum–Welch out of
     core (see the module's notes; :class:`GaussianHMM` documents the parameters)."""
 
-    #: The model's family (its emission family's settings but ``missing`` are the estimator's).
+    #: The model's family (its emission family's settings are the estimator's).
     FAMILY: ClassVar[type[HiddenMarkovFamily]]
     SETTINGS: ClassVar[tuple[Setting, ...]]
 
@@ -98,7 +98,7 @@ class HiddenMarkovModel(BaseEstimator):
     @classmethod
     def _settings(cls, family: type[HiddenMarkovFamily]) -> tuple[Setting, ...]:
         letters = "st" + family.LETTERS
-        own = tuple(setting for setting in family.EMISSION.SETTINGS if setting.name != "missing")
+        own = family.EMISSION.SETTINGS
         return (N_COMPONENTS, *own, STARTPROB_PRIOR, TRANSMAT_PRIOR, ALGORITHM, RANDOM_STATE, MAX_ITER, TOL,
                 VERBOSE, _letters("params", letters, "The parameters each iteration updates."),
                 _letters("init_params", letters, "The parameters the fit initialises (the others are taken "
@@ -110,8 +110,8 @@ class HiddenMarkovModel(BaseEstimator):
         for setting in self.SETTINGS:
             setting.check(getattr(self, setting.name))
         emission = self.FAMILY.EMISSION
-        own = {setting.name: getattr(self, setting.name) for setting in emission.SETTINGS if setting.name != "missing"}
-        return self.FAMILY(emission(**own, missing="error"), self.startprob_prior, self.transmat_prior, self.params)
+        own = {setting.name: getattr(self, setting.name) for setting in emission.SETTINGS}
+        return self.FAMILY(emission(**own), self.startprob_prior, self.transmat_prior, self.params)
 
     # ------------------------------------------------------------------ fitting
 
@@ -157,6 +157,7 @@ class HiddenMarkovModel(BaseEstimator):
         self.n_features_in_ = n_features
         self.converged_, self.n_iter_, self.history_ = best.converged, best.n_iter, best.history
         self.lower_bound_ = best.lower_bound
+        self.n_missing_values_, self.n_incomplete_rows_, self.n_empty_rows_ = best.missing
         if not self.converged_ and self.max_iter > 0:
             change = self.history_[-1] - self.history_[-2] if self.n_iter_ > 1 else np.inf
             warnings.warn(f"Baum–Welch did not converge in {self.max_iter} iterations (last change of the "
@@ -275,7 +276,7 @@ class HiddenMarkovModel(BaseEstimator):
             raise ModelFileError(f"{source} holds a {family.name} model, not one for {cls.__name__}; "
                                  "read it with daskem.load")
         attrs = model_attributes(ds, source)
-        settings = {name: value for name, value in family.settings().items() if name != "missing"}
+        settings = dict(family.settings())
         settings.update({name: attrs[name] for name in (*cls.RECORDED, "random_state") if name in attrs})
         model = cls(n_components=params.n_components, **settings)
         try:

@@ -386,6 +386,19 @@ class Family(ABC):
     def params_from_assignment(self, stats: tuple[np.ndarray, ...], reference: np.ndarray) -> Params:
         """The start that summed :meth:`assignment_statistics` (about ``reference``) give."""
 
+    def posterior_statistics(self, X: np.ndarray, posteriors: np.ndarray, params: Params,
+                             first_row: int) -> tuple[np.ndarray, ...]:
+        """The E-step's statistics of rows X (n, d) whose responsibilities come from elsewhere — ``posteriors``
+        (n, K), such as a hidden Markov model's — under ``params`` (for the missing values' conditional
+        expectations; weights not used), taken about its means: what :meth:`params_from_posterior_statistics`
+        turns into the M-step's parameters.  The arrays add element by element across chunks.  By default
+        :meth:`assignment_statistics` (rows without missing values)."""
+        return self.assignment_statistics(X, posteriors, np.ones(len(X)), params.means)
+
+    def params_from_posterior_statistics(self, stats: tuple[np.ndarray, ...], params: Params) -> Params:
+        """The M-step of summed :meth:`posterior_statistics` taken about ``params``'s means (weights ``N_k / N``)."""
+        return self.params_from_assignment(stats, params.means)
+
     # ------------------------------------------------------------ model files
 
     @abstractmethod

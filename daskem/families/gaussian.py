@@ -8,6 +8,7 @@ module puts them behind the family interface.  A model file holds
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -305,6 +306,28 @@ class GaussianFamily(Family):
         if assignment.ndim == 1:
             return gaussian.assignment_moments(X, assignment, weights, reference, self.covariance_type)
         return gaussian.weighted_moments(X, assignment * weights[:, np.newaxis], reference, self.covariance_type)
+
+    def posterior_statistics(self, X: np.ndarray, posteriors: np.ndarray, params: GaussianParams,
+                             first_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``N_k`` and the moments about the means (see :meth:`assignment_statistics`); a row with missing values
+        completed, for each component, by its conditional expectation given the row's observed values, with the
+        conditional covariance added to the second moments (:func:`daskem.kernels.missing.statistics`, run once
+        per component with that component alone weighted: K times the work on those rows).  Rows with nothing
+        observed add nothing."""
+        X = np.asarray(X, dtype=np.float64)
+        reference = params.means
+        partial = np.isnan(X).any(axis=1) if self.takes_missing else np.zeros(len(X), dtype=bool)
+        if not partial.any():
+            return gaussian.weighted_moments(X, posteriors, reference, self.covariance_type)
+        complete = ~partial
+        nk, s1, s2 = gaussian.weighted_moments(X[complete], posteriors[complete], reference, self.covariance_type)
+        rows, alone = X[partial], np.eye(params.n_components)
+        for k in range(params.n_components):
+            with np.errstate(divide="ignore"):  # the others' log weights are −inf: responsibilities 1 and 0
+                sums = missing_values.statistics(rows, dataclasses.replace(params, weights=alone[k]), reference,
+                                                 np.ascontiguousarray(posteriors[partial, k]))
+            nk, s1, s2 = nk + sums.nk, s1 + sums.s1, s2 + estep.typed_moments(sums.s2, self.covariance_type)
+        return nk, s1, s2
 
     def params_from_assignment(self, stats: tuple[np.ndarray, ...], reference: np.ndarray) -> GaussianParams:
         return gaussian.m_step(*stats, reference, self.reg_covar, self.covariance_type)

@@ -135,12 +135,9 @@ class HiddenMarkovFamily:
 
     def __init__(self, emission: Family | None = None, startprob_prior: float = 1.0, transmat_prior: float = 1.0,
                  params: str | None = None) -> None:
-        emission = self.EMISSION(missing="error") if emission is None else emission
+        emission = self.EMISSION() if emission is None else emission
         letters = self.LETTERS
         params = "st" + letters if params is None else params
-        if emission.takes_missing:
-            raise InputError("hidden Markov models do not fit missing values yet: give missing='error' "
-                             "(and remove or impute NaN)")
         unknown = sorted(set(params) - set("st" + letters))
         if unknown:
             raise InputError(f"params holds {''.join(unknown)!r}, which names no parameter of an HMM with "
@@ -215,19 +212,22 @@ class HiddenMarkovFamily:
         """``log p(x_t | z_t = k)`` (n, K) of rows X (n, d), in nats."""
         return np.ascontiguousarray(self.emission.log_prob(X, params.emission, first_row).T)
 
-    def _statistics(self, X: np.ndarray, params: HMMParams, log_likelihood: float, posteriors: np.ndarray,
-                    start: np.ndarray, transitions: np.ndarray, n_sequences: int) -> HMMStatistics:
-        X = np.asarray(X, dtype=np.float64)
-        emission = (self.emission.assignment_statistics(X, posteriors, np.ones(len(X)), params.emission.means)
+    def _statistics(self, X: np.ndarray, params: HMMParams, first_row: int, log_likelihood: float,
+                    posteriors: np.ndarray, start: np.ndarray, transitions: np.ndarray,
+                    n_sequences: int) -> HMMStatistics:
+        emission = (self.emission.posterior_statistics(X, posteriors, params.emission, first_row)
                     if self.updates_emission else ())
-        return HMMStatistics(log_likelihood, len(X), n_sequences, start, transitions, emission, params)
+        gaps = np.isnan(X) if self.emission.takes_missing else None
+        missing = (0, 0, 0) if gaps is None else (
+            int(gaps.sum()), int(gaps.any(axis=1).sum()), int(gaps.all(axis=1).sum()))
+        return HMMStatistics(log_likelihood, len(X), n_sequences, start, transitions, emission, params, missing)
 
     def sequences_statistics(self, X: np.ndarray, params: HMMParams, first_row: int,
                              lengths: np.ndarray) -> HMMStatistics:
         """The E-step of whole sequences laid end to end in rows X (n, d), of ``lengths`` (s,) summing to n."""
         log_likelihood, start, transitions, posteriors = hmm.sequences_statistics(
             self.log_emission(X, params, first_row), lengths, params.startprob, params.transmat)
-        return self._statistics(X, params, log_likelihood, posteriors, start, transitions, len(lengths))
+        return self._statistics(X, params, first_row, log_likelihood, posteriors, start, transitions, len(lengths))
 
     def forward_message(self, X: np.ndarray, params: HMMParams, first_row: int,
                         incoming: np.ndarray | None) -> np.ndarray:
@@ -244,7 +244,8 @@ class HiddenMarkovFamily:
             self.log_emission(X, params, first_row), params.startprob, params.transmat, incoming, beta)
         opens = incoming is None
         start = posteriors[0].copy() if opens else np.zeros(params.n_components)
-        return self._statistics(X, params, log_likelihood, posteriors, start, transitions, int(opens)), before
+        return (self._statistics(X, params, first_row, log_likelihood, posteriors, start, transitions, int(opens)),
+                before)
 
     def posteriors(self, X: np.ndarray, params: HMMParams, first_row: int, incoming: np.ndarray | None,
                    beta: np.ndarray | None) -> tuple[tuple[np.ndarray, float], np.ndarray]:
@@ -299,7 +300,7 @@ class HiddenMarkovFamily:
         if "t" in self.params:
             transmat = _dirichlet_step(transmat, stats.transitions, self.transmat_prior)
         if self.updates_emission:
-            emission = unit_weights(self.emission.params_from_assignment(stats.emission, params.emission.means))
+            emission = unit_weights(self.emission.params_from_posterior_statistics(stats.emission, params.emission))
         return HMMParams(startprob, transmat, emission), []
 
 

@@ -310,6 +310,19 @@ class ProductFamily(Family):
             nk[component], s1[component] = weights[rows].sum(), weights[rows] @ X[rows]
         return nk, s1
 
+    def posterior_statistics(self, X: np.ndarray, posteriors: np.ndarray, params: MeanParams,
+                             first_row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``N_k`` (K,), ``S_k`` (K, d) the sums of observed values and the counts of missing ones (K, d), each
+        weighted by the posteriors."""
+        X, gaps = self._prepared(X, first_row)
+        unseen = np.zeros((len(params.means), X.shape[1])) if gaps is None else posteriors.T @ gaps
+        return posteriors.sum(axis=0), posteriors.T @ X, unseen
+
+    def params_from_posterior_statistics(self, stats: tuple[np.ndarray, ...], params: MeanParams) -> MeanParams:
+        """Weights ``N / Σ N`` and means ``S / (N − U)`` within the floor."""
+        weights, means = _weights_and_means(*stats)
+        return MeanParams(weights, self.floor(means))
+
     def params_from_assignment(self, stats: tuple[np.ndarray, ...], reference: np.ndarray) -> MeanParams:
         weights, means = _weights_and_means(*stats)
         return MeanParams(weights, self.floor(means))

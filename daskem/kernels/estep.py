@@ -184,12 +184,12 @@ def _with_missing(
     rows = missing_values.impute(X[worst], params)  # a restart's seeds: missing values as the mixture expects them
     return ChunkStatistics(
         float(log_likelihood), float(weights.sum()), int((~empty).sum()), part.nk, part.s1,
-        _typed_moments(part.s2, params.covariance_type), reference, part.log_prob_norm[worst], worst + first_row,
+        typed_moments(part.s2, params.covariance_type), reference, part.log_prob_norm[worst], worst + first_row,
         rows, part.low, part.high, (int(part.n_missing.sum()), int(np.count_nonzero(part.n_missing)), int(empty.sum())),
     )
 
 
-def _typed_moments(s2: np.ndarray, covariance_type: str) -> np.ndarray:
+def typed_moments(s2: np.ndarray, covariance_type: str) -> np.ndarray:
     """Second moments (K, d, d) in the shape of ``covariance_type``'s (see :func:`chunk_statistics`)."""
     if covariance_type == "full":
         return s2

@@ -275,7 +275,7 @@ def test_bad_input_is_refused_in_one_line():
     holed = X.copy()
     holed[5, 1] = np.nan
     with pytest.raises(daskem.DaskemError, match="row 5"):
-        model.fit(holed)
+        clone(model).set_params(missing="error").fit(holed)
     with pytest.raises(NotFittedError, match="not fitted"):
         model.predict(X)
     with warnings.catch_warnings():
