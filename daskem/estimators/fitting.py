@@ -236,7 +236,7 @@ def fit_together(
             f"the data have {n_samples} rows, fewer than n_components={largest}; reduce n_components or add data"
         )
     if lead.verbose:
-        _show_log_lines()
+        show_log_lines()
     families = [model._family() for model in models]
     inits = [model._checked_initial_arrays(family, n_features) for model, family in zip(models, families)]
     warm = [model._warm_start_params(family, n_features) for model, family in zip(models, families)]
@@ -282,7 +282,7 @@ def _for_data(models: Sequence[BaseMixture], families: list[Family], X: Any, sam
     return [family.for_data(model.n_components, X.shape[1], moments) for model, family in zip(models, families)]
 
 
-def _show_log_lines() -> None:
+def show_log_lines() -> None:
     """Make the per-iteration log lines visible when the user has not set up logging."""
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)

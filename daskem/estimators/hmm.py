@@ -34,7 +34,7 @@ from daskem.engine.em import IterationInfo, best_run, run_em
 from daskem.engine.initialization import INIT_METHODS, InitSpec, initial_params, random_generator
 from daskem.engine.passes import compute_one_thread_blas, progress_bar
 from daskem.engine.sequences import POSTERIORS, VITERBI, SequenceBlocks, Sequences, statistics_pass
-from daskem.estimators.fitting import _show_log_lines
+from daskem.estimators.fitting import show_log_lines
 from daskem.estimators.settings import (
     CHUNK_ROWS,
     MAX_ITER,
@@ -142,7 +142,7 @@ class HiddenMarkovModel(BaseEstimator):
         sequences = _sequences(source, n_samples, lengths, sequence_ids)
         given = self._given(family, n_features)
         if self.verbose:
-            _show_log_lines()
+            show_log_lines()
         with (checkpointing(checkpoint, self._checkpoint_settings(family, sequences, given), data, None,
                             inputs=[source] if is_path(source) else []) as saved,
               progress_bar(self.verbose >= 2)):
@@ -415,7 +415,10 @@ def _distribution(value: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
     return array
 
 
-_SHARED_DOC = """
+_SHARED_DOC = """\
+    missing : {"nan", "error"}, default "nan"
+        "nan": NaN marks a missing value, marginalised exactly as in the mixtures (a step with nothing observed
+        has density 1 and still moves the chain); "error": NaN is refused.
     startprob_prior, transmat_prior : float, default 1.0
         Concentrations of the Dirichlet priors on ``startprob_`` and on each row of ``transmat_``, as hmmlearn's
         (1: none; each M-step takes ``max(prior − 1 + counts, 0)``, normalised).
@@ -448,6 +451,8 @@ _SHARED_DOC = """
     transmat_ : (K, K) ndarray
     means_ : (K, d) ndarray
     converged_, n_iter_, n_features_in_
+    n_missing_values_, n_incomplete_rows_, n_empty_rows_ : the values missing, the steps with one, the steps with
+        nothing observed.
     history_ : (n_iter_,) the log-likelihood per step (nats) at the start of each iteration of the best start
         (hmmlearn's ``monitor_.history`` holds the whole data's).
     lower_bound_ : its last value.

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from daskem.engine.passes import Blocks, compute_one_thread_blas, progress_bar, statistics_pass
-from daskem.estimators.fitting import _show_log_lines
+from daskem.estimators.fitting import show_log_lines
 from daskem.exceptions import InputError
 from daskem.families.base import Statistics
 from daskem.io.inputs import fit_inputs
@@ -151,7 +151,7 @@ class Streaming:
         self._check_features(rows, data.shape[1])
         absent = check_stored_chunks(X, variable, sample_weight, strict=self.strict_chunks)
         if self.verbose:
-            _show_log_lines()
+            show_log_lines()
         blocks = Blocks.of(data, weights, float32=self._float32())
         with progress_bar(self.verbose >= 2):
             ((stats,),) = compute_one_thread_blas(statistics_pass(blocks, self.split_every)(
