@@ -410,3 +410,21 @@ def test_sequence_ids_and_stored_lengths_give_the_fit_of_lengths(tmp_path):
         fit(X, sequence_ids=np.repeat([7, 2, 7], LENGTHS))
     with pytest.raises(InputError, match="lengths names a variable, which needs X to be a Zarr path"):
         fit(X, "lengths")
+
+
+def test_the_same_bits_on_a_distributed_cluster(tmp_path):
+    """A distributed scheduler runs the chains of tasks of split sequences and the second reads as the local one."""
+    distributed = pytest.importorskip("distributed")
+    path = str(write_zarr(tmp_path / "steps.zarr", gaussian_sequences()[0], chunk_rows=130))
+
+    def fit():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = daskem.GaussianHMM(K, random_state=0, max_iter=4, chunk_rows=100)
+            return model.fit(path, LENGTHS, variable="X")
+
+    reference = fit()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster):
+        assert_same_fit(fit(), reference)
