@@ -307,9 +307,10 @@ def assert_same_fit(ours, reference):
 def test_model_files_give_the_same_model_back(tmp_path, estimator):
     """Zarr and netCDF: the loaded model has the same settings and arrays, bit for bit, and decodes the same."""
     X, _ = gaussian_sequences()
-    X = {"GaussianHMM": X, "PoissonHMM": np.round(np.abs(X - SHIFT)), "BernoulliHMM": (X > SHIFT + 1.0) * 1.0}[estimator]
-    model = getattr(daskem, estimator)(K, max_iter=4, random_state=0, params="st" + {"GaussianHMM": "mc",
-                                       "PoissonHMM": "l", "BernoulliHMM": "e"}[estimator], transmat_prior=1.5)
+    X = {"GaussianHMM": X, "PoissonHMM": np.round(np.abs(X - SHIFT)),
+         "BernoulliHMM": (X > SHIFT + 1.0) * 1.0}[estimator]
+    letters = {"GaussianHMM": "mc", "PoissonHMM": "l", "BernoulliHMM": "e"}[estimator]
+    model = getattr(daskem, estimator)(K, max_iter=4, random_state=0, params="st" + letters, transmat_prior=1.5)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X, LENGTHS)
