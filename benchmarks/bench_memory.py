@@ -9,6 +9,10 @@ not grow with the number of rows.
 
     python benchmarks/bench_memory.py                  # needs ~5 GB of disk
     python benchmarks/bench_memory.py --base-rows 40000 --workdir /scratch
+    python benchmarks/bench_memory.py --model hmm      # a Gaussian HMM: all the rows one sequence
+
+With ``--model hmm`` the fit is a ``GaussianHMM`` (8 states) whose one sequence
+spans every chunk: its forward and backward chains of tasks run over all of them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def main() -> None:
     options.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS)
     options.add_argument("--iterations", type=int, default=3)
     options.add_argument("--memory-limit", default="1GiB")
+    options.add_argument("--model", choices=["mixture", "hmm"], default="mixture",
+                         help="a GaussianMixture (8 components), or a GaussianHMM (8 states) of one sequence")
     add_workdir_option(options, None)
     args = options.parse_args()
 
@@ -52,8 +58,9 @@ def main() -> None:
                   f"fitted in {seconds:.0f} s; peak worker memory {peak / 2**20:.0f} MiB", flush=True)
 
     print()
-    print(f"LocalCluster: 2 workers × 1 thread, memory limit {args.memory_limit} each; "
-          f"{args.iterations} EM iterations; Zarr chunks of {args.chunk_rows:,} rows")
+    print(f"{'GaussianHMM, one sequence' if args.model == 'hmm' else 'GaussianMixture'}; LocalCluster: 2 workers × "
+          f"1 thread, memory limit {args.memory_limit} each; {args.iterations} EM iterations; Zarr chunks of "
+          f"{args.chunk_rows:,} rows")
     print(f"{'scale':>6}{'rows':>14}{'GB':>8}{'chunks':>8}{'peak MiB':>10}{'spilled':>9}{'died':>6}{'fit s':>8}")
     for scale, n, gb, chunks, peak, spilled, died, seconds, _ in rows:
         print(f"{scale:>5}×{n:>14,}{gb:>8.2f}{chunks:>8}{peak / 2**20:>10.0f}{'yes' if spilled else 'no':>9}"
@@ -79,7 +86,8 @@ def fit_watched(path: str, args) -> tuple[int, bool, bool, float, int]:
         watcher.start()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", daskem.ConvergenceWarning)
-            model = daskem.GaussianMixture(8, tol=0, max_iter=args.iterations, random_state=0)
+            kind = daskem.GaussianHMM if args.model == "hmm" else daskem.GaussianMixture
+            model = kind(8, tol=0, max_iter=args.iterations, random_state=0)
             seconds = timed(lambda: model.fit(path, variable="X"))[0]
         done.set()
         watcher.join()

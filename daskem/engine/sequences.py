@@ -9,12 +9,13 @@ sequences that it shares with the chunks beside it.  A pass is one Dask graph:
 - a sequence split over chunks runs as two chains of tasks, one per piece:
   the forward chain carries each piece's last forward message (K numbers) to
   the next piece, and the backward chain, in reverse, carries each piece's
-  first backward message to the piece before.  A backward task reads its
-  chunk again and runs the forward recursion over its piece once more from
-  the incoming message, so what waits between the chains is K numbers per
-  piece, never the rows or the forward messages of a chunk: memory does not
-  grow with a sequence's length, and the arithmetic is the whole sequence's,
-  step for step;
+  first backward message to the piece before.  Each task of a chain reads its
+  piece's rows itself, when it runs (:class:`Reader`), and a backward task
+  runs the forward recursion over its piece once more from the incoming
+  message, so what waits between tasks is K numbers per piece — never rows
+  read ahead of a chain, nor a chunk's forward messages: memory does not grow
+  with a sequence's length, and the arithmetic is the whole sequence's, step
+  for step;
 - the statistics of all tasks are added over a fixed tree, as a mixture's are.
 
 Chunks are first moved to sequence boundaries wherever a sequence is no
@@ -32,7 +33,6 @@ from typing import Any, NamedTuple
 import dask
 import dask.array as da
 import numpy as np
-from dask._task_spec import convert_legacy_graph
 from dask.core import flatten
 from dask.delayed import Delayed
 from dask.highlevelgraph import HighLevelGraph
@@ -161,29 +161,39 @@ POSTERIORS = Methods("sequences_posteriors", "forward_message", "posteriors")
 VITERBI = Methods("sequences_viterbi", "viterbi_forward", "viterbi_piece")
 
 
-def _rows(rows: np.ndarray, first_row: int, start: int, stop: int) -> np.ndarray:
-    return np.asarray(rows[start - first_row : stop - first_row], dtype=np.float64)
+class Reader:
+    """The rows of the data as tasks of a chain read them: a slice of the lazy array computed on the spot, on the
+    synchronous scheduler, inside the task.  A chain's reads are then made as it reaches them; read by tasks of the
+    graph, the chunks of a long sequence would be read ahead by idle workers and wait in memory for the chain."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: da.Array) -> None:
+        self.rows = rows
+
+    def read(self, piece: Piece) -> np.ndarray:
+        """The rows (n, d) float64 of ``piece``."""
+        return np.asarray(self.rows[piece.start : piece.stop].compute(scheduler="sync"), dtype=np.float64)
 
 
 def _whole(method: str, rows: np.ndarray, first_row: int, pieces: list[Piece], shared: Shared) -> tuple:
     """Each candidate's result of a chunk's whole sequences ``pieces``."""
-    X = _rows(rows, first_row, pieces[0].start, pieces[-1].stop)
+    X = np.asarray(rows[pieces[0].start - first_row : pieces[-1].stop - first_row], dtype=np.float64)
     lengths = np.array([piece.stop - piece.start for piece in pieces])
     return tuple(getattr(family, method)(X, params, pieces[0].start, lengths) for family, params in shared.value)
 
 
-def _forward(method: str, rows: np.ndarray, first_row: int, piece: Piece, incoming: tuple | None,
-             shared: Shared) -> tuple:
+def _forward(method: str, reader: Reader, piece: Piece, incoming: tuple | None, shared: Shared) -> tuple:
     """Each candidate's message at the end of a piece (from the piece before's)."""
-    X = _rows(rows, first_row, piece.start, piece.stop)
+    X = reader.read(piece)
     return tuple(getattr(family, method)(X, params, piece.start, None if incoming is None else incoming[i])
                  for i, (family, params) in enumerate(shared.value))
 
 
-def _backward(method: str, rows: np.ndarray, first_row: int, piece: Piece, incoming: tuple | None,
-              after: tuple | None, shared: Shared) -> tuple[tuple, tuple]:
+def _backward(method: str, reader: Reader, piece: Piece, incoming: tuple | None, after: tuple | None,
+              shared: Shared) -> tuple[tuple, tuple]:
     """Each candidate's result of a piece, and its message to the piece before."""
-    X = _rows(rows, first_row, piece.start, piece.stop)
+    X = reader.read(piece)
     results = [getattr(family, method)(X, params, piece.start, None if incoming is None else incoming[i],
                                        None if after is None else after[1][i])
                for i, (family, params) in enumerate(shared.value)]
@@ -204,47 +214,34 @@ def _total(chunks: Sequence[tuple[np.ndarray, float]]) -> float:
     return float(sum(number for _, number in chunks))
 
 
-def _reread(key: Any) -> Any:
-    return (f"{key[0]}-reread", *key[1:]) if isinstance(key, tuple) else f"{key}-reread"
-
-
 @dataclass(frozen=True)
 class SequenceBlocks:
-    """Row chunks of sequences laid end to end, read twice where a sequence is split (see the module's notes):
-    ``graph`` holds the tasks of both reads, ``keys`` and ``reread`` each chunk's key in each, ``first_rows``
-    and ``sizes`` where each chunk begins and its rows."""
+    """Row chunks of sequences laid end to end (see the module's notes): ``rows`` the data, ``graph`` the tasks
+    that read them and ``keys`` each chunk's key there (for chunks' whole sequences), ``first_rows`` and
+    ``sizes`` where each chunk begins and its rows."""
 
+    rows: da.Array
     graph: dict
     keys: list[Any]
-    reread: list[Any]
     first_rows: list[int]
     sizes: tuple[int, ...]
     sequences: Sequences
 
     @classmethod
     def of(cls, X: da.Array, sequences: Sequences) -> SequenceBlocks:
-        """The rows of (N, d) ``X``, chunked along rows, with its chunks moved to sequence boundaries.
-
-        The second read is the same tasks under other keys, so that a backward chain reads its chunks afresh
-        rather than keep them from the forward chain (which would hold the whole sequence in memory).
-        """
+        """The rows of (N, d) ``X``, chunked along rows, with its chunks moved to sequence boundaries."""
         X = X.rechunk({0: sequences.aligned_chunks(X.chunks[0]), 1: -1})
-        graph = convert_legacy_graph(dict(X.__dask_graph__()))
-        renamed = {_reread(key): key for key in graph}
-        subs = {key: _reread(key) for key in graph}
-        graph.update({new: graph[old].substitute(subs, key=new) for new, old in renamed.items()})
-        keys = list(flatten(X.__dask_keys__()))
         sizes = tuple(int(size) for size in X.chunks[0])
         first_rows = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
-        return cls(graph, keys, [_reread(key) for key in keys], first_rows, sizes, sequences)
+        return cls(X, dict(X.__dask_graph__()), list(flatten(X.__dask_keys__())), first_rows, sizes, sequences)
 
     def _graph(self, methods: Methods, candidates: Sequence[HMMCandidate]) -> tuple[dict, list[list[Any]]]:
         """The tasks of a pass of ``methods``: the graph, and the keys of each chunk's results in row order
         (each a tuple over ``candidates``)."""
         token = uuid.uuid4().hex
         graph = dict(self.graph)
-        shared = f"daskem-shared-{token}"
-        graph[shared] = Shared(tuple(candidates))
+        shared, reader = f"daskem-shared-{token}", f"daskem-reader-{token}"
+        graph[shared], graph[reader] = Shared(tuple(candidates)), Reader(self.rows)
         last_forward: dict[int, Any] = {}  # sequence → the forward key of its last piece so far
         split: dict[int, list[tuple[int, Piece, Any]]] = {}  # sequence → (chunk, piece, backward key) of its pieces
         chunk_keys: list[list[Any]] = []
@@ -267,8 +264,8 @@ class SequenceBlocks:
                 split.setdefault(piece.sequence, []).append((c, piece, backward))
                 if not piece.closes:
                     forward = ("daskem-forward", token, c, piece.sequence)
-                    graph[forward] = (_forward, methods.forward, rows, first_row, piece,
-                                      last_forward.get(piece.sequence), shared)
+                    graph[forward] = (_forward, methods.forward, reader, piece, last_forward.get(piece.sequence),
+                                      shared)
                     last_forward[piece.sequence] = forward
             chunk_keys.append(keys)
         for sequence, pieces in split.items():
@@ -276,8 +273,7 @@ class SequenceBlocks:
             for i in range(len(pieces) - 1, -1, -1):
                 c, piece, backward = pieces[i]
                 incoming = None if i == 0 else ("daskem-forward", token, pieces[i - 1][0], sequence)
-                graph[backward] = (_backward, methods.backward, self.reread[c], self.first_rows[c], piece,
-                                   incoming, after, shared)
+                graph[backward] = (_backward, methods.backward, reader, piece, incoming, after, shared)
                 after = backward
         return graph, chunk_keys
 

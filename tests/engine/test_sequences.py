@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daskem.engine.sequences import POSTERIORS, VITERBI, SequenceBlocks, Sequences
+from daskem.engine.sequences import POSTERIORS, VITERBI, Reader, SequenceBlocks, Sequences
 from daskem.exceptions import InputError
 from daskem.families.gaussian import GaussianFamily
 from daskem.families.hmm import GaussianHMMFamily, HMMParams, PoissonHMMFamily, unit_weights
@@ -132,18 +132,20 @@ def test_split_sequences_give_the_statistics_posteriors_and_paths_of_whole_ones(
     assert log_prob == pytest.approx(expected, rel=1e-12)
 
 
-def test_the_backward_chain_reads_its_chunks_again():
-    """A backward task never takes rows from the forward chain's reads (which would keep every chunk of a long
-    sequence in memory until its backward pass): it depends on the second read alone."""
+def test_the_chains_read_their_rows_as_they_reach_them():
+    """The tasks of a split sequence's chains depend on no task that reads the data (idle workers would run those
+    ahead of the chain and keep every chunk of a long sequence in memory until it came): each reads its own rows
+    when it runs, through the pass's Reader."""
     rng = np.random.default_rng(0)
     family, emission = gaussian_model(rng, 2, 2)
     params = HMMParams(np.full(2, 0.5), np.full((2, 2), 0.5), emission)
     X = da.from_array(rng.normal(size=(100, 2)) + 1e3, chunks=(10, 2))
-    blocks = SequenceBlocks.of(X, Sequences.of(None, 100))
+    blocks = SequenceBlocks.of(X, Sequences.of([5, 90, 5], 100))
     graph, _ = blocks._graph(VITERBI, [(family, params)])
-    first_reads = set(blocks.keys)
-    backward = [task for key, task in graph.items() if isinstance(key, tuple) and key[0] == "daskem-backward"]
-    assert len(backward) == 10
-    for task in backward:
-        keys = {value for value in task if isinstance(value, tuple) and len(value) == 3}
-        assert not keys & first_reads and set(blocks.reread) & keys
+    reads = set(blocks.graph)
+    chains = {key: task for key, task in graph.items()
+              if isinstance(key, tuple) and key[0] in ("daskem-forward", "daskem-backward")}
+    assert len(chains) == 10 + 9  # 10 pieces of the long sequence: 10 backward tasks, 9 forward
+    for task in chains.values():
+        keys = {value for value in task if isinstance(value, (tuple, str)) and value in graph}
+        assert not keys & reads and any(isinstance(graph[key], Reader) for key in keys if isinstance(key, str))
