@@ -116,7 +116,7 @@ class HiddenMarkovModel(BaseEstimator):
     # ------------------------------------------------------------------ fitting
 
     def fit(self, X: Any, lengths: Any = None, *, variable: str | None = None, sequence_ids: Any = None,
-            callbacks: Sequence[Callable[[IterationInfo], None]] = (),
+            sample_weight: None = None, callbacks: Sequence[Callable[[IterationInfo], None]] = (),
             checkpoint: str | os.PathLike | None = None) -> HiddenMarkovModel:
         """Fit the model by Baum–Welch (one EM step per pass over the data).
 
@@ -129,10 +129,15 @@ class HiddenMarkovModel(BaseEstimator):
         variable : the variable or Zarr array holding the rows.
         sequence_ids : instead of ``lengths``, one id per row (an array, or the name of one beside ``variable``):
             each run of rows with one id is a sequence, whose rows must be contiguous.
+        sample_weight : refused: a step's weight has no meaning in a chain, whose steps follow one another (a
+            sequence that should count twice is given twice).
         callbacks : called after each iteration of each start with an :class:`~daskem.engine.em.IterationInfo`.
         checkpoint : a folder for a checkpoint after every iteration; a fit of the same data, lengths and
             settings resumes from it and ends bitwise as the uninterrupted fit (see :mod:`daskem.io.checkpoints`).
         """
+        if sample_weight is not None:
+            raise InputError("a hidden Markov model takes no sample_weight: a step's weight has no meaning in a "
+                             "chain of steps; give a sequence that should count twice twice")
         family = self._family()
         source, data = X, fit_inputs(X, variable, None, chunk_rows=self.chunk_rows)[1]
         n_samples, n_features = data.shape

@@ -276,6 +276,8 @@ def test_bad_input_is_refused_in_one_line():
     holed[5, 1] = np.nan
     with pytest.raises(daskem.DaskemError, match="row 5"):
         clone(model).set_params(missing="error").fit(holed)
+    with pytest.raises(InputError, match="a hidden Markov model takes no sample_weight"):
+        model.fit(X, sample_weight=np.ones(len(X)))
     with pytest.raises(NotFittedError, match="not fitted"):
         model.predict(X)
     with warnings.catch_warnings():
