@@ -202,8 +202,9 @@ def hmm(model: HiddenMarkovModel, X: Any, lengths: Any = None, *, variable: str 
     The states are decoded over whole sequences (the window's sequences are read in full: their messages
     come from their first and last steps).
     """
-    if not 0 <= feature < model.n_features_in_:
-        raise DaskemError(f"feature {feature} is out of range for {model.n_features_in_} features")
+    n_features = model.params_.n_features
+    if not 0 <= feature < n_features:
+        raise DaskemError(f"feature {feature} is out of range for {n_features} features")
     decoded = model.decode_dataset(X, lengths, variable=variable, sequence_ids=sequence_ids)
     n_steps = decoded.sizes["sample"]
     if not 0 <= start < n_steps:

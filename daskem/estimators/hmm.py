@@ -242,15 +242,19 @@ class HiddenMarkovModel(BaseEstimator):
 
     @property
     def params_(self) -> HMMParams:
-        """The model the attributes hold, as one value."""
-        if getattr(self, "startprob_", None) is None or not hasattr(self, "n_features_in_"):
+        """The model the attributes hold, as one value: a fitted model's, or attributes set by hand (as in
+        hmmlearn, a model whose ``startprob_``, ``transmat_`` and emissions are set scores, decodes and samples)."""
+        first = next(iter(self.EMISSION_ATTRIBUTES))
+        if any(getattr(self, name, None) is None for name in ("startprob_", "transmat_", *self.EMISSION_ATTRIBUTES)):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
-                                 "appropriate arguments before using this estimator.")
+                                 "appropriate arguments before using this estimator (or set startprob_, transmat_ "
+                                 f"and {', '.join(self.EMISSION_ATTRIBUTES)}).")
+        n_features = getattr(self, "n_features_in_", None) or np.shape(getattr(self, first))[-1]
         family = self._family()
         k = self.n_components
         return HMMParams(_distribution(self.startprob_, (k,), "startprob_"),
                          _distribution(self.transmat_, (k, k), "transmat_"),
-                         self._emission_from_attributes(family.emission, self.n_features_in_))
+                         self._emission_from_attributes(family.emission, n_features))
 
     # ------------------------------------------------------------------ model files
 
@@ -300,8 +304,9 @@ class HiddenMarkovModel(BaseEstimator):
 
     def _blocks(self, X: Any, lengths: Any, variable: str | None, sequence_ids: Any) -> SequenceBlocks:
         _, data, _ = fit_inputs(X, variable, None, chunk_rows=self.chunk_rows)
-        if data.shape[1] != self.n_features_in_:
-            raise InputError(f"X has {data.shape[1]} features, but the model was fitted on {self.n_features_in_}")
+        n_features = self.params_.n_features
+        if data.shape[1] != n_features:
+            raise InputError(f"X has {data.shape[1]} features, but the model has {n_features}")
         return SequenceBlocks.of(data, _sequences(X, data.shape[0], lengths, sequence_ids))
 
     def score_samples(self, X: Any, lengths: Any = None, *, variable: str | None = None, sequence_ids: Any = None
@@ -373,7 +378,7 @@ class HiddenMarkovModel(BaseEstimator):
             if t > 0:
                 state = rng.choice(k, p=params.transmat[state])
             states[t] = state
-        X = np.empty((n_samples, self.n_features_in_))
+        X = np.empty((n_samples, params.n_features))
         for component in np.unique(states):
             chosen = states == component
             weights = np.eye(k)[component]

@@ -283,7 +283,7 @@ def test_bad_input_is_refused_in_one_line():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.fit(X)
-    with pytest.raises(InputError, match="X has 3 features, but the model was fitted on 2"):
+    with pytest.raises(InputError, match="X has 3 features, but the model has 2"):
         model.predict(np.hstack([X, X[:, :1]]))
     with pytest.raises(InputError, match="transmat_ must hold probabilities summing to 1 in each row"):
         set_attributes(clone(model).set_params(init_params="mc"), {
