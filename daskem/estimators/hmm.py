@@ -327,6 +327,27 @@ class HiddenMarkovModel(BaseEstimator):
         """The posteriors (n_samples, K) ``p(z_t = k | x)`` of every step."""
         return self.score_samples(X, lengths, variable=variable, sequence_ids=sequence_ids)[1]
 
+    def n_parameters(self) -> int:
+        """The free parameters the fit estimates (those ``params`` names, as hmmlearn counts them): ``K − 1``
+        start probabilities, ``K (K − 1)`` transition probabilities, and the emissions' (the family's count for a
+        mixture less its ``K − 1`` weights)."""
+        params = self.params_
+        family, k = self._family(), params.n_components
+        letters = set(self.params)
+        emission = family.emission.n_parameters(k, params.n_features) - (k - 1)
+        return (("s" in letters) * (k - 1) + ("t" in letters) * k * (k - 1)
+                + bool(letters & set(family.LETTERS)) * emission)
+
+    def aic(self, X: Any, lengths: Any = None, *, variable: str | None = None, sequence_ids: Any = None) -> float:
+        """Akaike's information criterion, ``−2 log L + 2 p`` (lower is better; hmmlearn's ``aic``)."""
+        return -2.0 * self.score(X, lengths, variable=variable, sequence_ids=sequence_ids) + 2 * self.n_parameters()
+
+    def bic(self, X: Any, lengths: Any = None, *, variable: str | None = None, sequence_ids: Any = None) -> float:
+        """The Bayesian information criterion, ``−2 log L + p log n`` with n the steps (hmmlearn's ``bic``)."""
+        n_steps = fit_inputs(X, variable, None, chunk_rows=self.chunk_rows)[1].shape[0]
+        return (-2.0 * self.score(X, lengths, variable=variable, sequence_ids=sequence_ids)
+                + self.n_parameters() * np.log(n_steps))
+
     def decode(self, X: Any, lengths: Any = None, algorithm: str | None = None, *, variable: str | None = None,
                sequence_ids: Any = None) -> tuple[float, np.ndarray]:
         """The states (n_samples,) of every step and a score, as hmmlearn's ``decode``: with ``"viterbi"`` the
@@ -492,10 +513,15 @@ class GaussianHMM(HiddenMarkovModel):
     EMISSION_ATTRIBUTES = {"means_": "means", "covars_": "covariances"}
 
     def _attribute(self, name: str, n_features: int) -> Any:
-        """``covars_`` may hold full matrices (K, d, d) whatever the type, as hmmlearn's attribute gives them."""
+        """``covars_`` may hold full matrices (K, d, d) whatever the type, as hmmlearn's attribute gives them, and
+        spherical variances in any shape of K values ((K,), (K, 1), …), as hmmlearn takes them."""
         value = getattr(self, name)
-        if name == "covars_" and np.shape(value) == (self.n_components, n_features, n_features):
+        if name != "covars_":
+            return value
+        if np.shape(value) == (self.n_components, n_features, n_features):
             return _typed(np.asarray(value, dtype=np.float64), self.covariance_type)
+        if self.covariance_type == "spherical" and np.size(value) == self.n_components:
+            return np.reshape(value, (self.n_components,))
         return value
 
     def _set_params(self, params: HMMParams) -> None:

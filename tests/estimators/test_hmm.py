@@ -431,3 +431,19 @@ def test_the_same_bits_on_a_distributed_cluster(tmp_path):
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster):
         assert_same_fit(fit(), reference)
+
+
+def test_aic_and_bic_count_the_parameters_hmmlearn_counts():
+    """The same criteria as hmmlearn's for the same model: its log-likelihood and its count of free parameters
+    (start and transition probabilities, means and each covariance type's own)."""
+    X, _ = gaussian_sequences()
+    for covariance_type in ("full", "tied", "diag", "spherical"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = daskem.GaussianHMM(K, covariance_type=covariance_type, max_iter=3, random_state=0).fit(X, LENGTHS)
+        theirs = hmmlearn.GaussianHMM(K, covariance_type, implementation="scaling")
+        theirs.n_features = D
+        set_attributes(theirs, {"startprob_": ours.startprob_, "transmat_": ours.transmat_, "means_": ours.means_,
+                                "covars_": ours.covariances_})
+        assert ours.aic(X, LENGTHS) == pytest.approx(theirs.aic(X, LENGTHS), rel=1e-10)
+        assert ours.bic(X, LENGTHS) == pytest.approx(theirs.bic(X, LENGTHS), rel=1e-10)
