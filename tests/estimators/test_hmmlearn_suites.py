@@ -13,6 +13,7 @@ by step in ``test_hmm.py``).
 
 from __future__ import annotations
 
+import importlib
 import types
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,7 @@ import daskem
 
 hmmlearn = pytest.importorskip("hmmlearn", reason="hmmlearn is part of the test install")
 _errors = np.geterr()
-import hmmlearn.tests  # noqa: E402 — it sets NumPy to warn on every floating-point error: set back below
-
+importlib.import_module("hmmlearn.tests")  # it sets NumPy to warn on every floating-point error: set back
 np.seterr(**_errors)
 
 
