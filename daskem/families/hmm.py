@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from daskem.exceptions import InputError, ModelFileError
-from daskem.families.base import Family, Params
+from daskem.families.base import Family, MixtureStatistics, Params
 from daskem.families.bernoulli import BernoulliFamily
 from daskem.families.gaussian import GaussianFamily
 from daskem.families.poisson import PoissonFamily
@@ -66,7 +66,7 @@ def unit_weights(emission: Params) -> Params:
 
 
 @dataclass(frozen=True, eq=False)
-class HMMStatistics:
+class HMMStatistics(MixtureStatistics):
     """Summed E-step statistics of some steps under one model.
 
     ``log_likelihood`` (nats) is the steps' share of ``Σ_s log p(x^(s))``
@@ -95,18 +95,8 @@ class HMMStatistics:
 
     @property
     def weight_sum(self) -> float:
-        """The steps counted (each weighs 1)."""
+        """The steps counted (each weighs 1): the log-likelihood per step is what Baum–Welch climbs."""
         return float(self.n_steps)
-
-    @property
-    def mean_log_likelihood(self) -> float:
-        """Log-likelihood per step, in nats."""
-        return self.log_likelihood / self.n_steps
-
-    @property
-    def objective(self) -> float:
-        """The log-likelihood per step: what Baum–Welch climbs."""
-        return self.mean_log_likelihood
 
     def collapsed(self) -> np.ndarray:
         """None: a state no step visits keeps its emissions (no restarts in an HMM)."""
