@@ -157,14 +157,27 @@ def write_store(path: Path, model: dict[str, np.ndarray], n_steps: int, chunk_ro
         array[first : first + chunk_rows] = draw(model, min(chunk_rows, n_steps - first), rng)
 
 
+def peak_memory() -> float:
+    """The peak resident memory (GiB) of this process's own memory map: ``VmHWM``, which an ``exec`` starts
+    afresh (``ru_maxrss`` keeps that of the process it was forked from); ``ru_maxrss`` where there is no
+    ``/proc``."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20  # kB → GiB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def out_of_core(path: str, lengths, values, iterations: int, warm: np.ndarray) -> tuple[list[float], float, float]:
     """In a process of its own: the fit's seconds per iteration, and the process's peak memory (GiB) before
     the fit (imports, the parameters, a fit of the few rows ``warm`` that loads numba's kernels) and over all
     of it."""
     daskem_fit(warm, None, values, 1)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB → GiB
+    before = peak_memory()
     seconds = daskem_fit(path, lengths, values, iterations)[1]
-    return seconds, before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return seconds, before, peak_memory()
 
 
 def in_lengths(n_steps: int, length: int | None) -> list[int] | None:
