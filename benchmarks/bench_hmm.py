@@ -4,7 +4,9 @@ and out of core.
 A Gaussian HMM (K = 6 states, d = 8 features, full covariances, sticky transitions, well-separated means)
 draws the steps; both libraries start from the same parameters (``init_params=""``; hmmlearn's
 ``covars_prior`` and daskem's ``reg_covar`` at 0, so that they take the same steps) and run a fixed number of
-iterations (daskem ``tol=0``; hmmlearn one ``n_iter=1`` fit per iteration, ``implementation="scaling"``):
+iterations (daskem ``tol=0``; hmmlearn one ``n_iter=1`` fit per iteration, ``implementation="scaling"``, with
+one BLAS thread as daskem's tasks have: its products are d × d, and on a small shared machine a second OpenBLAS
+thread made some of its iterations 10× slower, for many short sequences):
 
 1. in memory, ``--steps`` (10⁶) steps in ``--sequences`` (1,000) sequences, and one sequence of as many steps,
    ``--rounds`` fits of each library in turn: median seconds per iteration of each (daskem: wall clock from
@@ -26,9 +28,9 @@ iterations (daskem ``tol=0``; hmmlearn one ``n_iter=1`` fit per iteration, ``imp
    fitted on the local threaded scheduler in a process of its own: seconds per iteration and the peak memory
    of that process, which should not grow with the steps (see also ``bench_memory.py --model hmm``).
 
-    python benchmarks/bench_hmm.py                                    # in memory, 10⁶ steps (about 3 min)
+    python benchmarks/bench_hmm.py                                    # in memory, 10⁶ steps (about 2 min)
     python benchmarks/bench_hmm.py --steps 100000 --sequences 100     # a quick run
-    python benchmarks/bench_hmm.py --workdir /scratch                 # and 10⁸ steps from Zarr (about 10 min)
+    python benchmarks/bench_hmm.py --workdir /scratch                 # and 10⁸ steps from Zarr (5 min more)
     python benchmarks/bench_hmm.py --steps 100000 --workdir /scratch --zarr-steps 1000000 --chunk-rows 100000
 """
 
@@ -111,7 +113,8 @@ def hmmlearn_fit(X, lengths, values, iterations: int):
 
     model = set_attributes(GaussianHMM(K, "full", covars_prior=0.0, init_params="", n_iter=1,
                                        implementation="scaling"), values)
-    seconds = [timed(lambda: model.fit(X, lengths))[0] for _ in range(iterations)]  # one step per call
+    with threadpool_limits(limits=1, user_api="blas"):  # as daskem's tasks run (see the module's notes)
+        seconds = [timed(lambda: model.fit(X, lengths))[0] for _ in range(iterations)]  # one step per call
     return model, seconds
 
 
