@@ -12,7 +12,8 @@ not grow with the number of rows.
     python benchmarks/bench_memory.py --model hmm      # a Gaussian HMM: all the rows one sequence
 
 With ``--model hmm`` the fit is a ``GaussianHMM`` (8 states) whose one sequence
-spans every chunk: its forward and backward chains of tasks run over all of them.
+spans every chunk: its forward and backward chains of tasks run over all of them,
+one task per stored chunk (``chunk_rows``) at every scale.
 """
 
 from __future__ import annotations
@@ -86,14 +87,17 @@ def fit_watched(path: str, args) -> tuple[int, bool, bool, float, int]:
         watcher.start()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", daskem.ConvergenceWarning)
-            kind = daskem.GaussianHMM if args.model == "hmm" else daskem.GaussianMixture
-            model = kind(8, tol=0, max_iter=args.iterations, random_state=0)
+            if args.model == "hmm":  # tasks of the stored chunks at every scale: the chain's links the same
+                model = daskem.GaussianHMM(8, tol=0, max_iter=args.iterations, random_state=0,
+                                           chunk_rows=args.chunk_rows)
+            else:
+                model = daskem.GaussianMixture(8, tol=0, max_iter=args.iterations, random_state=0)
             seconds = timed(lambda: model.fit(path, variable="X"))[0]
         done.set()
         watcher.join()
         spilled = any(size.disk > 0 for size in client.run(lambda dask_worker: dask_worker.data.spilled_total).values())
         died = client.run(lambda: __import__("os").getpid()) != pids
-        chunks = as_row_chunked(path, "X").numblocks[0]
+        chunks = as_row_chunked(path, "X", chunk_rows=args.chunk_rows if args.model == "hmm" else None).numblocks[0]
     return peak[0], spilled, died, seconds, chunks
 
 
