@@ -124,7 +124,7 @@ def largest_difference(ours: daskem.GaussianHMM, theirs) -> float:
         (ours.covars_, theirs.covars_)))
 
 
-def best(work, repeats: int) -> tuple[float, object]:
+def median_run(work, repeats: int) -> tuple[float, object]:
     """The median seconds of ``repeats`` runs of ``work()``, and what the last returned."""
     runs = [timed(work) for _ in range(repeats)]
     return statistics.median(seconds for seconds, _ in runs), runs[-1][1]
@@ -136,17 +136,19 @@ def profile(X: np.ndarray, model: daskem.GaussianHMM, length: int, repeats: int
     of the chunk's tasks as a pass runs them (whole sequences of ``length`` steps, or a piece of one)."""
     family, params = model._family(), model.params_
     start_, transmat = params.startprob, params.transmat
+    lengths = in_lengths(len(X), length) or [len(X)]
     with threadpool_limits(limits=1, user_api="blas"):
-        densities, log_emission = best(lambda: family.log_emission(X, params, 0), repeats)
-        forward, (_, incoming) = best(lambda: hmm_kernels.forward_message(log_emission, start_, transmat), repeats)
-        both, (_, posteriors, _, beta) = best(lambda: hmm_kernels.piece_statistics(log_emission, start_, transmat),
-                                              repeats)
-        moments = best(lambda: family.emission.posterior_statistics(X, posteriors, params.emission, 0), repeats)[0]
+        densities, log_emission = median_run(lambda: family.log_emission(X, params, 0), repeats)
+        forward, (_, incoming) = median_run(
+            lambda: hmm_kernels.forward_message(log_emission, start_, transmat), repeats)
+        both, (_, posteriors, _, beta) = median_run(
+            lambda: hmm_kernels.piece_statistics(log_emission, start_, transmat), repeats)
+        moments = median_run(
+            lambda: family.emission.posterior_statistics(X, posteriors, params.emission, 0), repeats)[0]
         tasks = {
-            "whole": best(lambda: family.sequences_statistics(X, params, 0, in_lengths(len(X), length) or [len(X)]),
-                          repeats)[0],
-            "forward task": best(lambda: family.forward_message(X, params, 0, incoming), repeats)[0],
-            "backward task": best(lambda: family.piece_statistics(X, params, 0, incoming, beta), repeats)[0]}
+            "whole": median_run(lambda: family.sequences_statistics(X, params, 0, lengths), repeats)[0],
+            "forward task": median_run(lambda: family.forward_message(X, params, 0, incoming), repeats)[0],
+            "backward task": median_run(lambda: family.piece_statistics(X, params, 0, incoming, beta), repeats)[0]}
     parts = [("log densities", densities), ("forward", forward), ("backward + transitions", both - forward),
              ("statistics", moments)]
     return parts, tasks
